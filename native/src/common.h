@@ -1,0 +1,46 @@
+// Shared pieces of the addon: how a tensor lives inside a JS value, and how errors cross into JS.
+#pragma once
+#include <napi.h>
+#include <ATen/ATen.h>
+#include <string>
+#include <vector>
+
+namespace sg {
+
+// One native tensor owned by one JS handle. `Dispose` frees the storage reference at once; the GC
+// finalizer frees the box itself. Bytes are reported to V8 so it knows the handle is heavy.
+struct TensorBox {
+  at::Tensor t;
+  int64_t bytes = 0;
+  bool disposed = false;
+};
+
+Napi::Value WrapTensor(Napi::Env env, at::Tensor t);
+// Throws a JS TypeError when v is not a live tensor handle.
+at::Tensor& Unwrap(Napi::Env env, const Napi::Value& v, const char* what);
+TensorBox* UnwrapBox(Napi::Env env, const Napi::Value& v);
+void DisposeBox(Napi::Env env, TensorBox* box);
+int64_t LiveTensors();
+
+std::string ShapeString(const at::Tensor& t);
+
+// Runs f, turning c10/std exceptions into a JS Error prefixed with `context`.
+template <typename F>
+auto Guarded(Napi::Env env, const std::string& context, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(env, context + ": " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, context + ": " + e.what());
+  }
+}
+
+void InitTensor(Napi::Env env, Napi::Object exports);
+void InitDispatch(Napi::Env env, Napi::Object exports);
+void InitAutograd(Napi::Env env, Napi::Object exports);
+void InitJit(Napi::Env env, Napi::Object exports);
+
+}  // namespace sg

@@ -1,0 +1,14 @@
+// The tensor engine's public surface: `import * as torch from 'selfguided/torch'` reads like PyTorch.
+export * from './creation.js';
+export * from './functional.js';
+export * from './autograd.js';
+export * from './runtime.js';
+export { Tensor, isTensor, type Device, type Scalar, type NestedArray } from './tensor.js';
+export { Generator, manualSeed, defaultGenerator } from './random.js';
+export { tidy, keep, scopeDepth } from './scope.js';
+export { DTYPES, isFloating, elementSize, type DType, type TypedArray } from './dtype.js';
+export { ScriptModule, type JitInput, type JitOutput } from './jit.js';
+export { Op } from './op.js';
+export * as linalg from './linalg.js';
+export * as foreach from './foreach.js';
+export * as safetensors from './safetensors.js';

@@ -1,0 +1,74 @@
+// Loads the libtorch addon. Every other module reaches native code through `native` only.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** An opaque native handle (a napi External). */
+export type Handle = object & { readonly __handle: unique symbol };
+export type NativeValue = Handle | number | boolean | string | null | undefined | NativeValue[] | { [k: string]: NativeValue };
+
+export interface NativeAddon {
+  fromBytes(data: ArrayBufferView, dtype: number, shape: number[], device?: string): Handle;
+  toBytes(t: Handle): ArrayBuffer;
+  shape(t: Handle): number[];
+  dtype(t: Handle): number;
+  device(t: Handle): string;
+  numel(t: Handle): number;
+  item(t: Handle): number | boolean;
+  dispose(t: Handle): void;
+  isDisposed(t: Handle): boolean;
+  liveTensors(): number;
+  sameData(a: Handle, b: Handle): boolean;
+  manualSeed(seed: number | bigint): void;
+  newGenerator(seed: number | bigint): Handle;
+  defaultGenerator(): Handle;
+  generatorGetState(g: Handle): Handle;
+  generatorSetState(g: Handle, state: Handle): void;
+  generatorSeed(g: Handle, seed: number | bigint): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  setBlasThreads(n: number): boolean;
+  cudaAvailable(): boolean;
+  cudaDeviceCount(): number;
+  cudaSynchronize(): void;
+  config(): { torchVersion: string; parallelInfo: string; cxx11Abi: boolean };
+  lookupOp(name: string, overload: string): number;
+  opSchema(index: number): string;
+  callOp(index: number, args: NativeValue[], discard?: boolean): NativeValue;
+  backward(roots: Handle[], grads: (Handle | null)[], retainGraph: boolean, createGraph: boolean): void;
+  grad(t: Handle): Handle | null;
+  setGrad(t: Handle, g: Handle | null): void;
+  requiresGrad(t: Handle): boolean;
+  setRequiresGrad(t: Handle, flag: boolean): void;
+  isLeaf(t: Handle): boolean;
+  gradFnName(t: Handle): string | null;
+  setGradEnabled(flag: boolean): boolean;
+  isGradEnabled(): boolean;
+  jitLoad(path: string, device?: string): Handle;
+  jitCall(m: Handle, method: string, inputs: NativeValue[]): NativeValue;
+  jitTrain(m: Handle, on: boolean): void;
+  jitTo(m: Handle, device: string): void;
+  jitNamedParameters(m: Handle): Record<string, Handle>;
+}
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export function addonPath(): string {
+  return process.env.SELFGUIDED_ADDON ?? join(process.env.SELFGUIDED_BUILD_DIR ?? join(root, 'native', 'build'), 'selfguided.node');
+}
+
+function load(): NativeAddon {
+  const path = addonPath();
+  if (!existsSync(path)) {
+    throw new Error(`selfguided: the native addon is not built (${path} is missing). Run \`npm run setup\` (installs libtorch and builds it).`);
+  }
+  const require = createRequire(import.meta.url);
+  try {
+    return require(path) as NativeAddon;
+  } catch (e) {
+    throw new Error(`selfguided: could not load the native addon ${path}: ${(e as Error).message}. Rebuild it with \`npm run build:native\`.`);
+  }
+}
+
+export const native: NativeAddon = load();

@@ -1,0 +1,32 @@
+// Randomness: the global seed and explicit generators whose state can be saved and restored.
+import { native, type Handle } from './native.js';
+import { Tensor } from './tensor.js';
+
+/** A CPU random generator. Same seed, same bits. */
+export class Generator {
+  readonly handle: Handle;
+  constructor(seed: number | bigint = 0, handle?: Handle) {
+    this.handle = handle ?? native.newGenerator(seed);
+  }
+  manualSeed(seed: number | bigint): this {
+    native.generatorSeed(this.handle, seed);
+    return this;
+  }
+  /** The full generator state as a uint8 tensor (for checkpoints). */
+  getState(): Tensor {
+    return new Tensor(native.generatorGetState(this.handle));
+  }
+  setState(state: Tensor): void {
+    native.generatorSetState(this.handle, state.handle);
+  }
+}
+
+/** Seeds the global CPU (and CUDA) generators. */
+export function manualSeed(seed: number | bigint): void {
+  native.manualSeed(seed);
+}
+
+/** The global CPU generator, whose state a checkpoint saves. */
+export function defaultGenerator(): Generator {
+  return new Generator(0, native.defaultGenerator());
+}

@@ -1,0 +1,32 @@
+// Process-wide engine settings: threads, CUDA, build facts.
+import { availableParallelism } from 'node:os';
+import { native } from './native.js';
+
+/** Threads for libtorch's intra-op pool (OpenMP) and, separately, OpenBLAS's own pool. */
+export function setNumThreads(n: number, blasThreads = n): void {
+  native.setNumThreads(n);
+  native.setBlasThreads(blasThreads);
+}
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+export const cuda = {
+  isAvailable: (): boolean => native.cudaAvailable(),
+  deviceCount: (): number => native.cudaDeviceCount(),
+  /** Waits for queued CUDA work (for timing). A no-op without CUDA. */
+  synchronize: (): void => native.cudaSynchronize(),
+};
+
+/** Number of live native tensors (not yet disposed or collected). */
+export function liveTensors(): number {
+  return native.liveTensors();
+}
+
+export function buildInfo(): { torchVersion: string; parallelInfo: string; cxx11Abi: boolean } {
+  return native.config();
+}
+
+// Debian's OpenMP starts with one thread here; use the cores unless the user chose.
+const envThreads = Number(process.env.SELFGUIDED_THREADS ?? '');
+setNumThreads(Number.isInteger(envThreads) && envThreads > 0 ? envThreads : availableParallelism());

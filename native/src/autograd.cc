@@ -51,6 +51,19 @@ Napi::Value SetGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Swaps the data under a tensor in place (PyTorch's `param.data = x`): the handle, its identity and
+// requires_grad stay; used to move or cast module parameters without invalidating references.
+Napi::Value SetData(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  at::Tensor& t = Unwrap(env, info[0], "setData");
+  at::Tensor& src = Unwrap(env, info[1], "setData");
+  Guarded(env, "setData", [&]() {
+    t.set_data(src);
+    return 0;
+  });
+  return env.Undefined();
+}
+
 Napi::Value RequiresGrad(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), Unwrap(info.Env(), info[0], "requiresGrad").requires_grad());
 }
@@ -93,6 +106,7 @@ void InitAutograd(Napi::Env env, Napi::Object exports) {
   exports.Set("backward", Napi::Function::New(env, Backward));
   exports.Set("grad", Napi::Function::New(env, Grad));
   exports.Set("setGrad", Napi::Function::New(env, SetGrad));
+  exports.Set("setData", Napi::Function::New(env, SetData));
   exports.Set("requiresGrad", Napi::Function::New(env, RequiresGrad));
   exports.Set("setRequiresGrad", Napi::Function::New(env, SetRequiresGrad));
   exports.Set("isLeaf", Napi::Function::New(env, IsLeaf));

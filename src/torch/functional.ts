@@ -22,7 +22,7 @@ const O = {
   mse: new Op('mse_loss'), l1: new Op('l1_loss'), crossEntropy: new Op('cross_entropy_loss'), nll: new Op('nll_loss_nd'),
   bce: new Op('binary_cross_entropy'), bceLogits: new Op('binary_cross_entropy_with_logits'),
   sdpaPublic: new Op('scaled_dot_product_attention'), sdpaPrivate: new Op('_scaled_dot_product_attention'),
-  baddbmm: new Op('baddbmm'), normalize: new Op('linalg_vector_norm'),
+  baddbmm: new Op('baddbmm'), linear: new Op('linear'), normalize: new Op('linalg_vector_norm'),
 };
 
 export type Reduction = 'none' | 'mean' | 'sum';
@@ -58,6 +58,12 @@ export function normalize(x: Tensor, p = 2, dim = 1, eps = 1e-12): Tensor {
   c.dispose();
   return out;
 }
+
+/** x W^T + b */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor { return callT(O.linear, [x, weight, bias ?? null]); }
+
+/** Batched diagonal matrices from the last dim of x. */
+export function diagEmbed(x: Tensor, offset = 0): Tensor { return x.diagEmbed(offset); }
 
 // ---- convolution and pooling
 export interface ConvOptions {

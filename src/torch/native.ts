@@ -39,6 +39,7 @@ export interface NativeAddon {
   backward(roots: Handle[], grads: (Handle | null)[], retainGraph: boolean, createGraph: boolean): void;
   grad(t: Handle): Handle | null;
   setGrad(t: Handle, g: Handle | null): void;
+  setData(t: Handle, src: Handle): void;
   requiresGrad(t: Handle): boolean;
   setRequiresGrad(t: Handle, flag: boolean): void;
   isLeaf(t: Handle): boolean;

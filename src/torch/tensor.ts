@@ -63,7 +63,7 @@ const O = {
   sqrt: new Op('sqrt'), rsqrt: new Op('rsqrt'), sin: new Op('sin'), cos: new Op('cos'), tan: new Op('tan'),
   atan: new Op('atan'), atan2: new Op('atan2'), asin: new Op('asin'), acos: new Op('acos'),
   sinh: new Op('sinh'), cosh: new Op('cosh'),
-  tanh: new Op('tanh'), sigmoid: new Op('sigmoid'), abs: new Op('abs'), sign: new Op('sign'), erf: new Op('erf'),
+  tanh: new Op('tanh'), sigmoid: new Op('sigmoid'), abs: new Op('abs'), sign: new Op('sign'), erf: new Op('erf'), erfinv: new Op('erfinv'),
   floor: new Op('floor'), ceil: new Op('ceil'), round: new Op('round'), trunc: new Op('trunc'), square: new Op('square'),
   clamp: new Op('clamp'), clampT: new Op('clamp', 'Tensor'),
   maximum: new Op('maximum'), minimum: new Op('minimum'),
@@ -86,9 +86,9 @@ const O = {
   maskedFillT: new Op('masked_fill', 'Tensor'), index: new Op('index', 'Tensor'), maskedSelect: new Op('masked_select'),
   split: new Op('split', 'Tensor'), splitSizes: new Op('split_with_sizes'), chunk: new Op('chunk'), unbind: new Op('unbind', 'int'),
   flip: new Op('flip'), roll: new Op('roll'), tril: new Op('tril'), triu: new Op('triu'), diag: new Op('diag'),
-  diagonal: new Op('diagonal'), nonzero: new Op('nonzero'),
+  diagonal: new Op('diagonal'), diagEmbed: new Op('diag_embed'), nonzero: new Op('nonzero'),
   contiguous: new Op('contiguous'), clone: new Op('clone'), detach: new Op('detach'),
-  toDtype: new Op('to', 'dtype'), toDevice: new Op('to', 'device'),
+  toDtype: new Op('to', 'dtype'), toAny: new Op('to', 'dtype_layout'),
   sort: new Op('sort'), argsort: new Op('argsort'), topk: new Op('topk'),
   softmax: new Op('softmax', 'int'), logSoftmax: new Op('log_softmax', 'int'),
   whereSelf: new Op('where', 'self'), whereScalarOther: new Op('where', 'ScalarOther'),
@@ -220,23 +220,22 @@ export class Tensor implements Tracked {
   backward(gradient?: Tensor, opts: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
     native.backward([this.handle], [gradient?.handle ?? null], opts.retainGraph ?? opts.createGraph ?? false, opts.createGraph ?? false);
   }
+  /** Replaces this tensor's data with src's (shape, dtype and device may change), like `t.data = src`. */
+  setData_(src: Tensor): this {
+    native.setData(this.handle, src.handle);
+    return this;
+  }
   detach(): Tensor {
     return callT(O.detach, [this]);
   }
 
   // ---- conversion
+  /** Casts and/or moves; returns a new handle (sharing data when nothing changes). */
   to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
-    if (typeof target === 'string') {
-      return target === 'cpu' || target.startsWith('cuda') ? callT(O.toDevice, [this, target]) : callT(O.toDtype, [this, dtypeCode(target as DType)]);
-    }
-    let t: Tensor = this;
-    if (target.device) t = callT(O.toDevice, [t, target.device]);
-    if (target.dtype) {
-      const u = callT(O.toDtype, [t, dtypeCode(target.dtype)]);
-      if (t !== this) t.dispose();
-      t = u;
-    }
-    return t === this ? this.alias() : t;
+    const spec = typeof target === 'string'
+      ? target === 'cpu' || target.startsWith('cuda') ? { device: target as Device } : { dtype: target as DType }
+      : target;
+    return callT(O.toAny, [this, spec.dtype ? dtypeCode(spec.dtype) : null, null, spec.device ?? null, null, false, false, null]);
   }
   /** A new handle on the same tensor (shares data and autograd history). */
   alias(): Tensor {
@@ -324,6 +323,7 @@ export class Tensor implements Tracked {
   abs(): Tensor { return callT(O.abs, [this]); }
   sign(): Tensor { return callT(O.sign, [this]); }
   erf(): Tensor { return callT(O.erf, [this]); }
+  erfinv(): Tensor { return callT(O.erfinv, [this]); }
   floor(): Tensor { return callT(O.floor, [this]); }
   ceil(): Tensor { return callT(O.ceil, [this]); }
   round(): Tensor { return callT(O.round, [this]); }
@@ -422,6 +422,8 @@ export class Tensor implements Tracked {
   triu(diagonal = 0): Tensor { return callT(O.triu, [this, diagonal]); }
   diag(diagonal = 0): Tensor { return callT(O.diag, [this, diagonal]); }
   diagonal(offset = 0, dim1 = 0, dim2 = 1): Tensor { return callT(O.diagonal, [this, offset, dim1, dim2]); }
+  /** Batched diagonal matrices from the last dim. */
+  diagEmbed(offset = 0): Tensor { return callT(O.diagEmbed, [this, offset, -2, -1]); }
   nonzero(): Tensor { return callT(O.nonzero, [this]); }
   where(condition: Tensor, other: Tensor | number): Tensor {
     return typeof other === 'number' ? callT(O.whereScalarOther, [condition, this, other]) : callT(O.whereSelf, [condition, this, other]);

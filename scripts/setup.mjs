@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Idempotent bootstrap for a fresh machine: the Debian packages (as root it installs them, otherwise
+// it prints the command), the npm dependencies, and the native addon. Plain Node, no dependencies.
+//   node scripts/setup.mjs [--with-anchor]   (--with-anchor adds python3-torch for the engine benchmark)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const packages = ['libtorch-dev', 'libopenblas0-pthread', 'dataset-fashion-mnist'];
+if (process.argv.includes('--with-anchor')) packages.push('python3-torch');
+
+function installed(pkg) {
+  try {
+    return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().includes('install ok installed');
+  } catch {
+    return false;
+  }
+}
+
+function sh(cmd, args, env = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, env: { ...process.env, ...env } });
+  if (r.status !== 0) {
+    console.error(`setup: \`${cmd} ${args.join(' ')}\` failed (exit ${r.status ?? r.signal})`);
+    process.exit(1);
+  }
+}
+
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 20) {
+  console.error(`setup: Node.js >= 20 is required (this is ${process.version})`);
+  process.exit(1);
+}
+
+const missing = process.env.LIBTORCH ? packages.filter((p) => p !== 'libtorch-dev' && p !== 'libopenblas0-pthread') : packages;
+const toInstall = missing.filter((p) => !installed(p));
+if (toInstall.length) {
+  const cmd = `apt-get update && apt-get install -y ${toInstall.join(' ')}`;
+  if (process.getuid?.() === 0) {
+    console.log(`setup: installing ${toInstall.join(', ')}`);
+    sh('apt-get', ['update', '-qq']);
+    sh('apt-get', ['install', '-y', '-qq', ...toInstall], { DEBIAN_FRONTEND: 'noninteractive' });
+  } else {
+    console.error(`setup: missing Debian packages ${toInstall.join(', ')}. Install them as root:\n  sudo sh -c '${cmd}'`);
+    process.exit(1);
+  }
+}
+
+if (!existsSync(join(root, 'node_modules', 'tsx')) || !existsSync(join(root, 'node_modules', 'node-addon-api'))) {
+  console.log('setup: installing npm dependencies');
+  sh('npm', [existsSync(join(root, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund']);
+}
+
+sh(process.execPath, [join(root, 'scripts', 'build-native.mjs')]);

@@ -1,0 +1,138 @@
+// nn.Module: a tree of modules owning parameters and buffers, with PyTorch's state-dict names.
+import * as torch from '../torch/index.js';
+import { keep, type Device, type DType, type Tensor } from '../torch/index.js';
+
+export type StateDict = Map<string, Tensor>;
+
+export class StateDictError extends Error {
+  constructor(readonly missing: string[], readonly unexpected: string[], readonly mismatched: string[], owner: string) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing keys: ${missing.join(', ')}`);
+    if (unexpected.length) parts.push(`unexpected keys: ${unexpected.join(', ')}`);
+    if (mismatched.length) parts.push(`shape mismatches: ${mismatched.join('; ')}`);
+    super(`loadStateDict into ${owner}: ${parts.join('; ')}`);
+    this.name = 'StateDictError';
+  }
+}
+
+export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
+  training = true;
+  private readonly _parameters = new Map<string, Tensor>();
+  private readonly _buffers = new Map<string, { t: Tensor; persistent: boolean }>();
+  private readonly _modules = new Map<string, Module<any, any>>();
+
+  abstract forward(...args: In): Out;
+
+  /** Same as forward; reads like PyTorch's model(x). */
+  call(...args: In): Out {
+    return this.forward(...args);
+  }
+
+  protected registerParameter(name: string, t: Tensor, requiresGrad = true): Tensor {
+    if (this._parameters.has(name)) this._parameters.get(name)!.dispose();
+    keep(t);
+    t.requiresGrad_(requiresGrad);
+    this._parameters.set(name, t);
+    return t;
+  }
+  protected registerBuffer(name: string, t: Tensor, persistent = true): Tensor {
+    keep(t);
+    this._buffers.set(name, { t, persistent });
+    return t;
+  }
+  protected registerModule<M extends Module<any, any>>(name: string, m: M): M {
+    this._modules.set(name, m);
+    return m;
+  }
+
+  *namedChildren(): Iterable<[string, Module<any, any>]> {
+    yield* this._modules;
+  }
+  *namedModules(prefix = ''): Iterable<[string, Module<any, any>]> {
+    yield [prefix, this];
+    for (const [name, m] of this._modules) yield* m.namedModules(prefix ? `${prefix}.${name}` : name);
+  }
+  *namedParameters(prefix = ''): Iterable<[string, Tensor]> {
+    for (const [name, p] of this._parameters) yield [prefix ? `${prefix}.${name}` : name, p];
+    for (const [name, m] of this._modules) yield* m.namedParameters(prefix ? `${prefix}.${name}` : name);
+  }
+  parameters(): Tensor[] {
+    return [...this.namedParameters()].map(([, p]) => p);
+  }
+  *namedBuffers(prefix = '', persistentOnly = false): Iterable<[string, Tensor]> {
+    for (const [name, b] of this._buffers) if (!persistentOnly || b.persistent) yield [prefix ? `${prefix}.${name}` : name, b.t];
+    for (const [name, m] of this._modules) yield* m.namedBuffers(prefix ? `${prefix}.${name}` : name, persistentOnly);
+  }
+  buffers(): Tensor[] {
+    return [...this.namedBuffers()].map(([, b]) => b);
+  }
+  numParameters(): number {
+    return this.parameters().reduce((n, p) => n + p.numel(), 0);
+  }
+
+  train(on = true): this {
+    for (const [, m] of this.namedModules()) m.training = on;
+    return this;
+  }
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Sets every parameter's gradient to none (PyTorch's zero_grad(set_to_none=True)). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad = null;
+  }
+
+  /** Moves or casts parameters and buffers in place; references to them stay valid. */
+  to(target: Device | DType | { device?: Device; dtype?: DType }): this {
+    const spec = typeof target === 'string' ? (target === 'cpu' || target.startsWith('cuda') ? { device: target as Device } : { dtype: target as DType }) : target;
+    torch.noGrad(() => {
+      for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
+        // Casting applies to floating tensors only, as in PyTorch (int buffers keep their dtype).
+        const dtype = spec.dtype && torch.isFloating(t.dtype) ? spec.dtype : undefined;
+        if (!dtype && !spec.device) continue;
+        const moved = t.to({ dtype, device: spec.device });
+        t.grad = null;
+        t.setData_(moved);
+        moved.dispose();
+      }
+    });
+    return this;
+  }
+
+  /** Parameters and persistent buffers by dotted name. The tensors are the module's own: do not dispose. */
+  stateDict(): StateDict {
+    return new Map([...this.namedParameters(), ...this.namedBuffers('', true)]);
+  }
+
+  /**
+   * Copies values from sd into the module's tensors. With strict, any missing, unexpected or
+   * mis-shaped key fails the whole load before anything is changed.
+   */
+  loadStateDict(sd: StateDict, opts: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
+    const strict = opts.strict ?? true;
+    const own = this.stateDict();
+    const missing = [...own.keys()].filter((k) => !sd.has(k));
+    const unexpected = [...sd.keys()].filter((k) => !own.has(k));
+    const mismatched: string[] = [];
+    for (const [k, t] of own) {
+      const s = sd.get(k);
+      if (s && s.shape.join(',') !== t.shape.join(',')) mismatched.push(`${k}: checkpoint [${s.shape.join(', ')}] vs model [${t.shape.join(', ')}]`);
+    }
+    if (mismatched.length || (strict && (missing.length || unexpected.length))) {
+      throw new StateDictError(missing, unexpected, mismatched, this.constructor.name);
+    }
+    torch.noGrad(() => {
+      for (const [k, t] of own) {
+        const s = sd.get(k);
+        if (s) t.copy_(s);
+      }
+    });
+    return { missing, unexpected };
+  }
+
+  /** Frees every parameter and buffer. The module cannot be used afterwards. */
+  dispose(): void {
+    for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) t.dispose();
+  }
+}

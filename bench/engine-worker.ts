@@ -12,7 +12,7 @@ const { values: a } = parseArgs({
   },
 });
 const threads = Number(a.threads);
-torch.setNumThreads(threads, Number(a['blas-threads'] ?? threads));
+torch.setNumThreads(threads, a['blas-threads'] ? Number(a['blas-threads']) : undefined);
 torch.manualSeed(0);
 const dev = a.device as torch.Device;
 const batch = Number(a.batch);
@@ -65,4 +65,5 @@ console.log(JSON.stringify({
   device: dev, threads: torch.getNumThreads(), batch, params: model.numParameters(),
   train_s_per_step: median(train), forward_s: median(fwd),
   peak_rss_mb: process.resourceUsage().maxRSS / 1024, live_tensors: torch.liveTensors(),
+  v8_heap_total_mb: process.memoryUsage().heapTotal / 2 ** 20, external_mb: process.memoryUsage().external / 2 ** 20,
 }));

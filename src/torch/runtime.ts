@@ -2,8 +2,12 @@
 import { availableParallelism } from 'node:os';
 import { native } from './native.js';
 
-/** Threads for libtorch's intra-op pool (OpenMP) and, separately, OpenBLAS's own pool. */
-export function setNumThreads(n: number, blasThreads = n): void {
+/**
+ * Threads for libtorch's intra-op pool (OpenMP) and, separately, OpenBLAS's own pool. OpenBLAS defaults
+ * to 1: its pthreads spin beside OpenMP's and, measured on the engine benchmark (docs/benchmarks.md),
+ * one BLAS thread under two torch threads was faster (forward 0.36 s vs 0.46 s, training equal or better).
+ */
+export function setNumThreads(n: number, blasThreads = 1): void {
   native.setNumThreads(n);
   native.setBlasThreads(blasThreads);
 }

@@ -1,0 +1,61 @@
+// Entry point of the selfguided command line: one thin command per pipeline stage.
+import { helpText, parseArgs, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+
+interface Command {
+  spec: CommandSpec;
+  run: (a: ParsedArgs, argv: string[]) => Promise<number>;
+}
+
+async function commands(): Promise<Record<string, Command>> {
+  const [{ trainSpec, runTrain }, { sampleSpec, runSample }, { demoSpec, runDemo }] = await Promise.all([
+    import('./train.js'), import('./sample.js'), import('./demo.js'),
+  ]);
+  return {
+    train: { spec: trainSpec, run: runTrain },
+    sample: { spec: sampleSpec, run: runSample },
+    demo: { spec: demoSpec, run: runDemo },
+  };
+}
+
+function overview(cmds: Record<string, Command>): string {
+  const w = Math.max(...Object.keys(cmds).map((k) => k.length)) + 2;
+  return [
+    'selfguided: self-guided diffusion models (train and sample image diffusion models guided without labels)',
+    '',
+    'usage: selfguided <command> [options]     selfguided <command> --help',
+    '',
+    'commands:',
+    ...Object.entries(cmds).map(([k, c]) => `  ${k.padEnd(w)}${c.spec.summary}`),
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const cmds = await commands();
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${overview(cmds)}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = cmds[name];
+  if (!cmd) {
+    process.stderr.write(`selfguided: unknown command '${name}' (commands: ${Object.keys(cmds).join(', ')})\n`);
+    return 2;
+  }
+  try {
+    const args = parseArgs(cmd.spec, rest);
+    if (args === 'help') {
+      process.stdout.write(`${helpText(cmd.spec)}\n`);
+      return 0;
+    }
+    return await cmd.run(args, rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`selfguided ${e.command}: ${e.message} (see selfguided ${e.command} --help)\n`);
+      return 2;
+    }
+    const err = e as Error;
+    process.stderr.write(`selfguided ${name}: ${err.name === 'NonFiniteLossError' ? '' : 'error: '}${err.message}\n`);
+    if (process.env.SELFGUIDED_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return err.name === 'NonFiniteLossError' ? 3 : 1;
+  }
+}

@@ -1,0 +1,94 @@
+// selfguided train: trains a (guided) diffusion model into a run directory; --resume continues one.
+import { existsSync, readFileSync } from 'node:fs';
+import type { TrainConfigInput } from '../diffusion/config.js';
+import { DiffusionTrainer } from '../diffusion/trainer.js';
+import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+
+export const trainSpec: CommandSpec = {
+  name: 'train',
+  summary: 'train a diffusion model, unguided or guided by labels or self-annotations',
+  options: {
+    data: { type: 'string', default: 'fashion-mnist', metavar: 'fashion-mnist|DIR', help: 'the built-in Fashion-MNIST, or a folder of PNG/JPEG images' },
+    'data-dir': { type: 'string', metavar: 'DIR', help: 'where the Fashion-MNIST IDX files are (default /usr/share/datasets/fashion-mnist)' },
+    split: { type: 'string', default: 'train', choices: ['train', 'test'], help: 'Fashion-MNIST split' },
+    limit: { type: 'int', help: 'use only the first N Fashion-MNIST images' },
+    'long-tail': { type: 'number', metavar: 'RHO', help: 'train on a long-tailed subset with imbalance ratio RHO (e.g. 100)' },
+    'image-size': { type: 'int', default: 32, help: 'image folders: resize and centre-crop to this size' },
+    channels: { type: 'int', default: 3, help: 'image folders: 1 (grayscale) or 3 (RGB)' },
+    'labels-from-folders': { type: 'boolean', help: 'image folders: ground-truth labels from subfolder names' },
+    condition: { type: 'string', default: 'none', metavar: 'none|label|FILE', help: 'guidance signal: none, ground-truth labels, or a condition file (from selfguided cluster)' },
+    preset: { type: 'string', default: 'small', choices: ['tiny', 'small', 'paper'], help: 'UNet size' },
+    'cond-mode': { type: 'string', choices: ['concat', 'add'], help: 'join the condition embedding to the timestep embedding by concatenation (the paper) or addition' },
+    steps: { type: 'int', default: 10000, help: 'training steps' },
+    batch: { type: 'int', default: 64, help: 'batch size' },
+    lr: { type: 'number', default: 3e-4, help: 'AdamW learning rate' },
+    warmup: { type: 'int', default: 500, help: 'linear learning-rate warm-up steps' },
+    'weight-decay': { type: 'number', default: 0.01, help: 'AdamW decoupled weight decay' },
+    'grad-clip': { type: 'number', default: 1, help: 'clip the global gradient norm to this' },
+    'ema-decay': { type: 'number', default: 0.9999, help: 'EMA decay (with warm-up min(decay, (1+n)/(10+n)))' },
+    'cond-drop': { type: 'number', default: 0.1, help: 'probability of replacing a condition by the null condition' },
+    hflip: { type: 'boolean', help: 'random horizontal flips (conditions maps flip along)' },
+    schedule: { type: 'string', default: 'linear', choices: ['linear', 'ddpm-linear', 'cosine'], help: 'noise schedule' },
+    prediction: { type: 'string', default: 'eps', choices: ['eps', 'v'], help: 'what the network predicts' },
+    seed: { type: 'int', default: 0, help: 'random seed' },
+    'checkpoint-every': { type: 'int', default: 500, help: 'write a checkpoint every N steps' },
+    'log-every': { type: 'int', default: 50, help: 'metrics.jsonl line every N steps' },
+    'run-dir': { type: 'string', default: 'runs/train', metavar: 'DIR', help: 'where config, metrics and checkpoints go' },
+    resume: { type: 'boolean', help: "continue the run in --run-dir from its latest checkpoint (its config.json is used; --steps may extend it)" },
+    config: { type: 'string', metavar: 'FILE', help: 'read the whole configuration from a JSON file instead of flags' },
+  },
+  epilog: 'Ctrl-C (SIGINT) or SIGTERM stops after the current step and writes a checkpoint; --resume continues exactly.',
+};
+
+export function configFromArgs(a: ParsedArgs): TrainConfigInput {
+  if (a.config) {
+    const path = a.config as string;
+    if (!existsSync(path)) throw new UsageError('train', `config file not found: ${path}`);
+    try {
+      return JSON.parse(readFileSync(path, 'utf8')) as TrainConfigInput;
+    } catch (e) {
+      throw new UsageError('train', `config file ${path} is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  const ch = a.channels as number;
+  if (ch !== 1 && ch !== 3) throw new UsageError('train', `--channels must be 1 or 3, got ${ch}`);
+  const data: TrainConfigInput['data'] = a.data === 'fashion-mnist'
+    ? { kind: 'fashion-mnist', dir: a['data-dir'] as string | undefined, split: a.split as 'train' | 'test', limit: a.limit as number | undefined, longTail: a['long-tail'] !== undefined ? { rho: a['long-tail'] as number, seed: a.seed as number } : undefined }
+    : { kind: 'folder', path: a.data as string, size: a['image-size'] as number, channels: ch, labelsFromFolders: Boolean(a['labels-from-folders']) };
+  if (data.kind === 'folder' && a['long-tail'] !== undefined) throw new UsageError('train', '--long-tail applies to Fashion-MNIST only');
+  const c = a.condition as string;
+  const condition = c === 'none' ? { kind: 'none' as const } : c === 'label' ? { kind: 'label' as const } : { kind: 'file' as const, path: c };
+  return {
+    data, condition,
+    model: { preset: a.preset as 'tiny' | 'small' | 'paper', condMode: a['cond-mode'] as 'concat' | 'add' | undefined },
+    diffusion: { schedule: a.schedule as 'linear', T: 1000, prediction: a.prediction as 'eps' | 'v' },
+    train: {
+      steps: a.steps as number, batchSize: a.batch as number, lr: a.lr as number, warmup: a.warmup as number,
+      weightDecay: a['weight-decay'] as number, gradClip: a['grad-clip'] as number, emaDecay: a['ema-decay'] as number,
+      condDrop: a['cond-drop'] as number, hflip: Boolean(a.hflip), seed: a.seed as number,
+      checkpointEvery: a['checkpoint-every'] as number, logEvery: a['log-every'] as number,
+    },
+  };
+}
+
+export async function runTrain(a: ParsedArgs, argv: string[]): Promise<number> {
+  const runDir = a['run-dir'] as string;
+  const resume = Boolean(a.resume);
+  const stepsGiven = argv.some((x) => x === '--steps' || x.startsWith('--steps='));
+  const trainer = resume
+    ? await DiffusionTrainer.open(runDir, { resume: true, steps: stepsGiven ? (a.steps as number) : undefined })
+    : await DiffusionTrainer.open(runDir, { config: configFromArgs(a) });
+  try {
+    const c = trainer.config;
+    process.stderr.write(`training ${c.model.preset} UNet (${(trainer.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${trainer.dataset.info.name} (${trainer.dataset.length} images), condition ${trainer.conditions.source}, steps ${trainer.step}->${c.train.steps}, batch ${c.train.batchSize}\n`);
+    const r = await trainer.train();
+    if (r.status === 'interrupted') {
+      process.stderr.write(`interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided train --run-dir ${runDir} --resume\n`);
+      return 130;
+    }
+    process.stdout.write(`trained to step ${r.step}; checkpoint ${r.checkpoint}\n`);
+    return 0;
+  } finally {
+    trainer.dispose();
+  }
+}

@@ -1,0 +1,42 @@
+// A dataset described as data (for config files and run directories) and loaded from that description.
+import { z } from 'zod';
+import type { ImageDataset } from './dataset.js';
+import { loadFashionMnist } from './fashion-mnist.js';
+import { loadImageFolder } from './image-folder.js';
+import { longTailIndices } from './long-tail.js';
+
+export const DataSpec = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('fashion-mnist'),
+    dir: z.string().optional(),
+    split: z.enum(['train', 'test']).default('train'),
+    limit: z.number().int().positive().optional(),
+    longTail: z.object({ rho: z.number().min(1), seed: z.number().int().default(0) }).optional(),
+  }),
+  z.object({
+    kind: z.literal('folder'),
+    path: z.string(),
+    size: z.number().int().positive().default(32),
+    channels: z.union([z.literal(1), z.literal(3)]).default(3),
+    labelsFromFolders: z.boolean().default(false),
+  }),
+]);
+export type DataSpec = z.infer<typeof DataSpec>;
+
+export async function loadDataset(spec: DataSpec, log: (msg: string) => void = () => {}): Promise<ImageDataset> {
+  if (spec.kind === 'fashion-mnist') {
+    let ds = loadFashionMnist({ split: spec.split, dir: spec.dir, limit: spec.limit });
+    if (spec.longTail) {
+      const idx = longTailIndices(ds.labels!, ds.numClasses!, { rho: spec.longTail.rho, seed: spec.longTail.seed });
+      const lt = ds.subset(idx, `${ds.info.name}/long-tail-rho${spec.longTail.rho}`);
+      ds.dispose();
+      ds = lt;
+    }
+    return ds;
+  }
+  const { dataset, report } = await loadImageFolder(spec.path, { size: spec.size, channels: spec.channels, labelsFromFolders: spec.labelsFromFolders });
+  log(`loaded ${report.loaded} images from ${spec.path}; skipped ${report.skipped.length} unreadable`);
+  for (const s of report.skipped.slice(0, 10)) log(`  skipped ${s.path}: ${s.reason}`);
+  if (report.skipped.length > 10) log(`  ... and ${report.skipped.length - 10} more`);
+  return dataset;
+}

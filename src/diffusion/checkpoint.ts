@@ -1,0 +1,92 @@
+// Checkpoints: one safetensors file per save holding the model, its EMA, the optimizer state and the
+// RNG states, with everything else (step, config, schedule and loader positions) as JSON metadata.
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+
+export const CHECKPOINT_FORMAT = 'selfguided-diffusion-checkpoint/1';
+
+export interface CheckpointParts {
+  step: number;
+  model: Map<string, Tensor>;
+  ema: Map<string, Tensor>;
+  optim: Map<string, Tensor>;
+  rng: Map<string, Tensor>;
+  /** JSON-serialisable records: config, optimizer meta, scheduler, loader, ema count */
+  meta: Record<string, unknown>;
+}
+
+export function checkpointPath(runDir: string, step: number): string {
+  return join(runDir, 'checkpoints', `step-${String(step).padStart(8, '0')}.safetensors`);
+}
+
+export function saveCheckpoint(path: string, parts: CheckpointParts): void {
+  const tensors = new Map<string, Tensor>();
+  for (const [group, m] of [['model', parts.model], ['ema', parts.ema], ['optim', parts.optim], ['rng', parts.rng]] as const) {
+    for (const [k, t] of m) tensors.set(`${group}.${k}`, t);
+  }
+  const metadata: Record<string, string> = { format: CHECKPOINT_FORMAT, step: String(parts.step) };
+  for (const [k, v] of Object.entries(parts.meta)) metadata[k] = JSON.stringify(v);
+  torch.safetensors.saveFile(path, tensors, metadata);
+}
+
+export interface LoadedCheckpoint {
+  step: number;
+  model: Map<string, Tensor>;
+  ema: Map<string, Tensor>;
+  optim: Map<string, Tensor>;
+  rng: Map<string, Tensor>;
+  meta: Record<string, unknown>;
+  dispose(): void;
+}
+
+export function loadCheckpoint(path: string): LoadedCheckpoint {
+  const { tensors, metadata } = torch.safetensors.loadFile(path);
+  if (metadata.format !== CHECKPOINT_FORMAT) {
+    for (const t of tensors.values()) t.dispose();
+    throw new Error(`${path} is not a selfguided diffusion checkpoint (format '${metadata.format ?? 'missing'}')`);
+  }
+  const pick = (prefix: string) => new Map([...tensors].filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, t]) => [k.slice(prefix.length + 1), t]));
+  const meta: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(metadata)) {
+    if (k === 'format' || k === 'step') continue;
+    try {
+      meta[k] = JSON.parse(v);
+    } catch {
+      throw new Error(`${path}: metadata '${k}' is not valid JSON`);
+    }
+  }
+  return {
+    step: Number(metadata.step), model: pick('model'), ema: pick('ema'), optim: pick('optim'), rng: pick('rng'), meta,
+    dispose: () => { for (const t of tensors.values()) t.dispose(); },
+  };
+}
+
+/** Checkpoint files of a run, oldest first. */
+export function listCheckpoints(runDir: string): string[] {
+  const dir = join(runDir, 'checkpoints');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => /^step-\d+\.safetensors$/.test(f)).sort().map((f) => join(dir, f));
+}
+
+export function latestCheckpoint(runDir: string): string | null {
+  return listCheckpoints(runDir).at(-1) ?? null;
+}
+
+/** Removes all but the newest `keep` checkpoints. */
+export function pruneCheckpoints(runDir: string, keep: number): void {
+  const all = listCheckpoints(runDir);
+  for (const f of all.slice(0, Math.max(0, all.length - keep))) rmSync(f, { force: true });
+}
+
+/** A checkpoint path from either a file or a run directory (its latest). */
+export function resolveCheckpoint(pathOrRun: string): string {
+  if (pathOrRun.endsWith('.safetensors')) {
+    if (!existsSync(pathOrRun)) throw new Error(`checkpoint not found: ${pathOrRun}`);
+    return pathOrRun;
+  }
+  const latest = latestCheckpoint(pathOrRun);
+  if (!latest) throw new Error(`no checkpoints in ${pathOrRun} (expected ${join(pathOrRun, 'checkpoints', 'step-*.safetensors')})`);
+  return latest;
+}

@@ -1,0 +1,109 @@
+// Guidance signals for training and sampling: an image-level vector per image (one-hot of a class or
+// cluster, n-hot, or any continuous feature) and/or spatial maps per image (mask channels). The null
+// condition is all zeros; condition dropout swaps it in per sample.
+import { existsSync } from 'node:fs';
+import * as torch from '../torch/index.js';
+import { keep, type Tensor } from '../torch/index.js';
+
+export interface ConditionSet {
+  /** [N, D] float32 image-level conditions, or null */
+  vectors: Tensor | null;
+  /** [N, K, H, W] spatial conditions (uint8 or float), or null */
+  maps: Tensor | null;
+  /** the discrete id behind each vector when there is one (class or cluster), for per-id sampling */
+  ids: Int32Array | null;
+  /** number of distinct ids (k) when ids exist */
+  numIds: number | null;
+  /** where it came from: "none", "label", or a file path with its metadata */
+  source: string;
+  meta: Record<string, string>;
+}
+
+export function noCondition(): ConditionSet {
+  return { vectors: null, maps: null, ids: null, numIds: null, source: 'none', meta: {} };
+}
+
+/** One-hot float32 vectors [N, k] from integer ids. */
+export function oneHotVectors(ids: Int32Array, k: number): Tensor {
+  for (const id of ids) if (id < 0 || id >= k || !Number.isInteger(id)) throw new RangeError(`id ${id} is outside [0, ${k})`);
+  return torch.tidy(() => torch.oneHot(torch.tensor(ids).long(), k).float());
+}
+
+export function labelCondition(labels: Int32Array, numClasses: number): ConditionSet {
+  return { vectors: keep(oneHotVectors(labels, numClasses)), maps: null, ids: Int32Array.from(labels), numIds: numClasses, source: 'label', meta: { kind: 'ground-truth one-hot', k: String(numClasses) } };
+}
+
+/**
+ * Reads a condition file (safetensors): `assignments` (int [N]) with metadata `k` -> one-hot ids, and/or
+ * `vectors` (float [N, D]) -> used as given, and/or `maps` ([N, K, H, W]). This is what the annotation
+ * stage (`selfguided cluster`) writes. N must equal the dataset's size.
+ */
+export function loadConditionFile(path: string, expectN: number): ConditionSet {
+  if (!existsSync(path)) throw new Error(`condition file not found: ${path}`);
+  const { tensors, metadata } = torch.safetensors.loadFile(path);
+  const out: ConditionSet = { vectors: null, maps: null, ids: null, numIds: null, source: path, meta: metadata };
+  try {
+    const assignments = tensors.get('assignments');
+    const vectors = tensors.get('vectors');
+    const maps = tensors.get('maps');
+    if (!assignments && !vectors && !maps) throw new Error(`condition file ${path} has none of 'assignments', 'vectors', 'maps' (found: ${[...tensors.keys()].join(', ') || 'nothing'})`);
+    for (const [name, t] of [['assignments', assignments], ['vectors', vectors], ['maps', maps]] as const) {
+      if (t && t.shape[0] !== expectN) {
+        throw new Error(`condition file ${path}: '${name}' has ${t.shape[0]} rows but the dataset has ${expectN} images (was it made for another dataset? its metadata says dataset=${metadata.dataset ?? 'unknown'})`);
+      }
+    }
+    if (assignments) {
+      if (assignments.ndim !== 1 || torch.isFloating(assignments.dtype)) throw new Error(`condition file ${path}: 'assignments' must be integer [N]`);
+      const k = Number(metadata.k);
+      if (!Number.isInteger(k) || k < 1) throw new Error(`condition file ${path}: metadata 'k' (number of clusters) is missing or invalid`);
+      out.ids = Int32Array.from(assignments.toTypedArray() as ArrayLike<number | bigint>, Number);
+      out.numIds = k;
+      if (!vectors) out.vectors = keep(oneHotVectors(out.ids, k));
+    }
+    if (vectors) {
+      if (vectors.ndim !== 2) throw new Error(`condition file ${path}: 'vectors' must be [N, D], got [${vectors.shape.join(', ')}]`);
+      out.vectors = keep(vectors.float());
+    }
+    if (maps) {
+      if (maps.ndim !== 4) throw new Error(`condition file ${path}: 'maps' must be [N, K, H, W], got [${maps.shape.join(', ')}]`);
+      out.maps = keep(maps.alias());
+    }
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+  return out;
+}
+
+/** The rows of a condition set for a batch: [B, D] vectors and [B, K, H, W] float maps (or null). */
+export function gatherConditions(c: ConditionSet, indices: Int32Array): { cond: Tensor | null; maps: Tensor | null } {
+  return torch.tidy(() => {
+    const idx = torch.tensor(indices).long();
+    return { cond: c.vectors ? c.vectors.indexSelect(0, idx) : null, maps: c.maps ? c.maps.indexSelect(0, idx).float() : null };
+  });
+}
+
+/**
+ * Replaces each sample's condition by the null (all-zero) condition with probability p, the same draw
+ * for its vector and its maps. Returns new tensors.
+ */
+export function dropConditions(cond: Tensor | null, maps: Tensor | null, p: number, generator?: torch.Generator): { cond: Tensor | null; maps: Tensor | null } {
+  if (!(p >= 0 && p <= 1)) throw new RangeError(`condition dropout must be in [0, 1], got ${p}`);
+  const b = cond?.shape[0] ?? maps?.shape[0];
+  if (b === undefined) return { cond: null, maps: null };
+  return torch.tidy(() => {
+    const keepMask = torch.rand([b], { generator, device: (cond ?? maps)!.device }).ge(p).float();
+    return {
+      cond: cond ? cond.mul(keepMask.unsqueeze(1)) : null,
+      maps: maps ? maps.mul(keepMask.reshape(b, 1, 1, 1)) : null,
+    };
+  });
+}
+
+export function conditionDims(c: ConditionSet): { condDim: number; spatialCondChannels: number } {
+  return { condDim: c.vectors?.shape[1] ?? 0, spatialCondChannels: c.maps?.shape[1] ?? 0 };
+}
+
+export function disposeConditions(c: ConditionSet): void {
+  c.vectors?.dispose();
+  c.maps?.dispose();
+}

@@ -1,0 +1,107 @@
+// Sampling a trained model: load a checkpoint (EMA weights by default), choose conditions, and run a
+// sampler with classifier-free guidance in batches, seeded.
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { Rng } from '../util/rng.js';
+import { loadCheckpoint, resolveCheckpoint } from './checkpoint.js';
+import { oneHotVectors, type ConditionSet } from './conditions.js';
+import { parseTrainConfig, type TrainConfig } from './config.js';
+import { guidedEps } from './guidance.js';
+import { sample, type SamplerName } from './samplers.js';
+import { NoiseSchedule } from './schedule.js';
+import { UNet, type UNetConfig } from './unet.js';
+
+export interface LoadedModel {
+  model: UNet;
+  schedule: NoiseSchedule;
+  config: TrainConfig;
+  step: number;
+  path: string;
+  /** what the model was conditioned on: ids are one-hot of numIds classes/clusters when numIds is set */
+  conditions: { source: string; numIds: number | null };
+  dispose(): void;
+}
+
+export function loadModel(pathOrRun: string, o: { ema?: boolean } = {}): LoadedModel {
+  const path = resolveCheckpoint(pathOrRun);
+  const ck = loadCheckpoint(path);
+  try {
+    const config = parseTrainConfig(ck.meta.config, `${path} config`);
+    const model = new UNet(ck.meta.unet as UNetConfig);
+    model.loadStateDict(o.ema === false ? ck.model : ck.ema);
+    model.eval();
+    const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T);
+    const cinfo = (ck.meta.conditions ?? { source: 'none', numIds: null }) as { source: string; numIds: number | null };
+    return {
+      model, schedule, config, step: ck.step, path, conditions: { source: cinfo.source, numIds: cinfo.numIds },
+      dispose: () => { model.dispose(); schedule.dispose(); },
+    };
+  } finally {
+    ck.dispose();
+  }
+}
+
+export interface GenerateOptions {
+  n: number;
+  /** [n, D] condition vectors (or null for an unconditional model) */
+  cond: Tensor | null;
+  /** [n, K, H, W] condition maps, or null */
+  maps?: Tensor | null;
+  scale: number;
+  sampler: SamplerName;
+  steps: number;
+  eta?: number;
+  seed: number;
+  batchSize?: number;
+  clipX0?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** n images [n, C, H, W] in [-1, 1]. The same seed and options give the same images. */
+export function generate(m: LoadedModel, o: GenerateOptions): Tensor {
+  const cfg = m.model.config;
+  if (cfg.condDim > 0 && !o.cond) throw new Error(`this model is conditional (condition size ${cfg.condDim}); give conditions`);
+  if (o.cond && o.cond.shape[0] !== o.n) throw new RangeError(`${o.cond.shape[0]} conditions for ${o.n} images`);
+  if (cfg.condDim === 0 && o.cond) throw new Error('this model is unconditional; it takes no conditions');
+  const bs = o.batchSize ?? 64;
+  const generator = new torch.Generator(o.seed);
+  const denoise = (x: Tensor, t: Tensor, c: Tensor | null, mp: Tensor | null) => m.model.forward(x, t, c, mp);
+  const chunks: Tensor[] = [];
+  const totalEvals = Math.ceil(o.n / bs) * o.steps;
+  let done = 0;
+  try {
+    for (let start = 0; start < o.n; start += bs) {
+      const len = Math.min(bs, o.n - start);
+      const out = torch.tidy(() => {
+        const cond = o.cond ? o.cond.narrow(0, start, len) : null;
+        const maps = o.maps ? o.maps.narrow(0, start, len).float() : null;
+        const eps = guidedEps(denoise, m.schedule, { scale: o.scale, cond, maps, prediction: m.config.diffusion.prediction });
+        return sample(m.schedule, eps, [len, cfg.channels, cfg.imageSize, cfg.imageSize], {
+          sampler: o.sampler, steps: o.steps, eta: o.eta, generator, clipX0: o.clipX0,
+          onStep: () => o.onProgress?.(++done, totalEvals),
+        });
+      });
+      chunks.push(out);
+    }
+    return torch.cat(chunks, 0).clamp(-1, 1);
+  } finally {
+    for (const c of chunks) c.dispose();
+  }
+}
+
+/** One-hot conditions for the given ids (class or cluster per image). */
+export function idConditions(ids: number[], numIds: number): Tensor {
+  return oneHotVectors(Int32Array.from(ids), numIds);
+}
+
+/** n conditions drawn at random (seeded) from a training condition set, as the paper samples. */
+export function drawConditions(c: ConditionSet, n: number, seed: number): { cond: Tensor | null; maps: Tensor | null; rows: Int32Array } {
+  const size = c.vectors?.shape[0] ?? c.maps?.shape[0];
+  if (size === undefined) throw new Error('the training conditions are empty (an unconditional model)');
+  const rng = new Rng(seed, 31);
+  const rows = Int32Array.from({ length: n }, () => rng.int(size));
+  return torch.tidy(() => {
+    const idx = torch.tensor(rows).long();
+    return { cond: c.vectors ? c.vectors.indexSelect(0, idx) : null, maps: c.maps ? c.maps.indexSelect(0, idx) : null, rows };
+  });
+}

@@ -7,10 +7,13 @@ interface Command {
 }
 
 async function commands(): Promise<Record<string, Command>> {
-  const [{ trainSpec, runTrain }, { sampleSpec, runSample }, { demoSpec, runDemo }] = await Promise.all([
-    import('./train.js'), import('./sample.js'), import('./demo.js'),
+  const [{ trainSpec, runTrain }, { sampleSpec, runSample }, { demoSpec, runDemo }, { encoderSpec, runEncoder }, { featuresSpec, runFeatures }, { clusterSpec, runCluster }] = await Promise.all([
+    import('./train.js'), import('./sample.js'), import('./demo.js'), import('./encoder.js'), import('./features.js'), import('./cluster.js'),
   ]);
   return {
+    encoder: { spec: encoderSpec, run: runEncoder },
+    features: { spec: featuresSpec, run: runFeatures },
+    cluster: { spec: clusterSpec, run: runCluster },
     train: { spec: trainSpec, run: runTrain },
     sample: { spec: sampleSpec, run: runSample },
     demo: { spec: demoSpec, run: runDemo },
@@ -37,6 +40,12 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   const cmd = cmds[name];
+  // `encoder` has one subcommand, `train`.
+  if (name === 'encoder' && rest[0] === 'train') rest.shift();
+  else if (name === 'encoder' && rest[0] !== '--help' && rest[0] !== '-h') {
+    process.stderr.write("selfguided encoder: expected 'selfguided encoder train [options]' (see selfguided encoder --help)\n");
+    return 2;
+  }
   if (!cmd) {
     process.stderr.write(`selfguided: unknown command '${name}' (commands: ${Object.keys(cmds).join(', ')})\n`);
     return 2;

@@ -53,7 +53,7 @@ async function sampleImages(m: LoadedModel, a: ParsedArgs): Promise<{ images: Te
   let cond: Tensor | null = null, maps: Tensor | null = null, n: number, nrow: number;
   if (a.ids !== undefined) {
     if (!conditional) throw new UsageError('sample', 'this model is unconditional: --ids does not apply');
-    if (m.conditions.numIds === null) throw new UsageError('sample', `this model's conditions (${m.conditions.source}) are not ids; leave out --ids to draw them from the training conditions`);
+    if (m.conditions.numIds === null || !m.conditions.oneHot) throw new UsageError('sample', `this model's conditions (${m.conditions.source}) are not one-hot ids; leave out --ids to draw them from the training conditions`);
     if (m.model.config.spatialCondChannels > 0) throw new UsageError('sample', 'this model also needs spatial maps; leave out --ids to draw them from the training conditions');
     const ids = parseIdList('sample', 'ids', a.ids as string);
     const bad = ids.find((i) => i >= m.conditions.numIds!);

@@ -3,19 +3,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { TrainConfigInput } from '../diffusion/config.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { dataOptions, dataSpecFromArgs } from './data-args.js';
 
 export const trainSpec: CommandSpec = {
   name: 'train',
   summary: 'train a diffusion model, unguided or guided by labels or self-annotations',
   options: {
-    data: { type: 'string', default: 'fashion-mnist', metavar: 'fashion-mnist|DIR', help: 'the built-in Fashion-MNIST, or a folder of PNG/JPEG images' },
-    'data-dir': { type: 'string', metavar: 'DIR', help: 'where the Fashion-MNIST IDX files are (default /usr/share/datasets/fashion-mnist)' },
-    split: { type: 'string', default: 'train', choices: ['train', 'test'], help: 'Fashion-MNIST split' },
-    limit: { type: 'int', help: 'use only the first N Fashion-MNIST images' },
-    'long-tail': { type: 'number', metavar: 'RHO', help: 'train on a long-tailed subset with imbalance ratio RHO (e.g. 100)' },
-    'image-size': { type: 'int', default: 32, help: 'image folders: resize and centre-crop to this size' },
-    channels: { type: 'int', default: 3, help: 'image folders: 1 (grayscale) or 3 (RGB)' },
-    'labels-from-folders': { type: 'boolean', help: 'image folders: ground-truth labels from subfolder names' },
+    ...dataOptions,
     condition: { type: 'string', default: 'none', metavar: 'none|label|FILE', help: 'guidance signal: none, ground-truth labels, or a condition file (from selfguided cluster)' },
     preset: { type: 'string', default: 'small', choices: ['tiny', 'small', 'paper'], help: 'UNet size' },
     'cond-mode': { type: 'string', choices: ['concat', 'add'], help: 'join the condition embedding to the timestep embedding by concatenation (the paper) or addition' },
@@ -50,12 +44,7 @@ export function configFromArgs(a: ParsedArgs): TrainConfigInput {
       throw new UsageError('train', `config file ${path} is not valid JSON: ${(e as Error).message}`);
     }
   }
-  const ch = a.channels as number;
-  if (ch !== 1 && ch !== 3) throw new UsageError('train', `--channels must be 1 or 3, got ${ch}`);
-  const data: TrainConfigInput['data'] = a.data === 'fashion-mnist'
-    ? { kind: 'fashion-mnist', dir: a['data-dir'] as string | undefined, split: a.split as 'train' | 'test', limit: a.limit as number | undefined, longTail: a['long-tail'] !== undefined ? { rho: a['long-tail'] as number, seed: a.seed as number } : undefined }
-    : { kind: 'folder', path: a.data as string, size: a['image-size'] as number, channels: ch, labelsFromFolders: Boolean(a['labels-from-folders']) };
-  if (data.kind === 'folder' && a['long-tail'] !== undefined) throw new UsageError('train', '--long-tail applies to Fashion-MNIST only');
+  const data = dataSpecFromArgs('train', a);
   const c = a.condition as string;
   const condition = c === 'none' ? { kind: 'none' as const } : c === 'label' ? { kind: 'label' as const } : { kind: 'file' as const, path: c };
   return {

@@ -21,12 +21,12 @@ export function checkpointPath(runDir: string, step: number): string {
   return join(runDir, 'checkpoints', `step-${String(step).padStart(8, '0')}.safetensors`);
 }
 
-export function saveCheckpoint(path: string, parts: CheckpointParts): void {
+export function saveCheckpoint(path: string, parts: CheckpointParts, format = CHECKPOINT_FORMAT): void {
   const tensors = new Map<string, Tensor>();
   for (const [group, m] of [['model', parts.model], ['ema', parts.ema], ['optim', parts.optim], ['rng', parts.rng]] as const) {
     for (const [k, t] of m) tensors.set(`${group}.${k}`, t);
   }
-  const metadata: Record<string, string> = { format: CHECKPOINT_FORMAT, step: String(parts.step) };
+  const metadata: Record<string, string> = { format, step: String(parts.step) };
   for (const [k, v] of Object.entries(parts.meta)) metadata[k] = JSON.stringify(v);
   torch.safetensors.saveFile(path, tensors, metadata);
 }
@@ -41,11 +41,11 @@ export interface LoadedCheckpoint {
   dispose(): void;
 }
 
-export function loadCheckpoint(path: string): LoadedCheckpoint {
+export function loadCheckpoint(path: string, format = CHECKPOINT_FORMAT): LoadedCheckpoint {
   const { tensors, metadata } = torch.safetensors.loadFile(path);
-  if (metadata.format !== CHECKPOINT_FORMAT) {
+  if (metadata.format !== format) {
     for (const t of tensors.values()) t.dispose();
-    throw new Error(`${path} is not a selfguided diffusion checkpoint (format '${metadata.format ?? 'missing'}')`);
+    throw new Error(`${path} is not a ${format} checkpoint (format '${metadata.format ?? 'missing'}')`);
   }
   const pick = (prefix: string) => new Map([...tensors].filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, t]) => [k.slice(prefix.length + 1), t]));
   const meta: Record<string, unknown> = {};

@@ -14,13 +14,15 @@ export interface ConditionSet {
   ids: Int32Array | null;
   /** number of distinct ids (k) when ids exist */
   numIds: number | null;
+  /** true when the vectors are the one-hot codes of the ids (so a condition can be made from an id) */
+  oneHot: boolean;
   /** where it came from: "none", "label", or a file path with its metadata */
   source: string;
   meta: Record<string, string>;
 }
 
 export function noCondition(): ConditionSet {
-  return { vectors: null, maps: null, ids: null, numIds: null, source: 'none', meta: {} };
+  return { vectors: null, maps: null, ids: null, numIds: null, oneHot: false, source: 'none', meta: {} };
 }
 
 /** One-hot float32 vectors [N, k] from integer ids. */
@@ -30,7 +32,7 @@ export function oneHotVectors(ids: Int32Array, k: number): Tensor {
 }
 
 export function labelCondition(labels: Int32Array, numClasses: number): ConditionSet {
-  return { vectors: keep(oneHotVectors(labels, numClasses)), maps: null, ids: Int32Array.from(labels), numIds: numClasses, source: 'label', meta: { kind: 'ground-truth one-hot', k: String(numClasses) } };
+  return { vectors: keep(oneHotVectors(labels, numClasses)), maps: null, ids: Int32Array.from(labels), numIds: numClasses, oneHot: true, source: 'label', meta: { kind: 'ground-truth one-hot', k: String(numClasses) } };
 }
 
 /**
@@ -41,7 +43,7 @@ export function labelCondition(labels: Int32Array, numClasses: number): Conditio
 export function loadConditionFile(path: string, expectN: number): ConditionSet {
   if (!existsSync(path)) throw new Error(`condition file not found: ${path}`);
   const { tensors, metadata } = torch.safetensors.loadFile(path);
-  const out: ConditionSet = { vectors: null, maps: null, ids: null, numIds: null, source: path, meta: metadata };
+  const out: ConditionSet = { vectors: null, maps: null, ids: null, numIds: null, oneHot: false, source: path, meta: metadata };
   try {
     const assignments = tensors.get('assignments');
     const vectors = tensors.get('vectors');
@@ -58,7 +60,10 @@ export function loadConditionFile(path: string, expectN: number): ConditionSet {
       if (!Number.isInteger(k) || k < 1) throw new Error(`condition file ${path}: metadata 'k' (number of clusters) is missing or invalid`);
       out.ids = Int32Array.from(assignments.toTypedArray() as ArrayLike<number | bigint>, Number);
       out.numIds = k;
-      if (!vectors) out.vectors = keep(oneHotVectors(out.ids, k));
+      if (!vectors) {
+        out.vectors = keep(oneHotVectors(out.ids, k));
+        out.oneHot = true;
+      }
     }
     if (vectors) {
       if (vectors.ndim !== 2) throw new Error(`condition file ${path}: 'vectors' must be [N, D], got [${vectors.shape.join(', ')}]`);

@@ -18,7 +18,7 @@ export interface LoadedModel {
   step: number;
   path: string;
   /** what the model was conditioned on: ids are one-hot of numIds classes/clusters when numIds is set */
-  conditions: { source: string; numIds: number | null };
+  conditions: { source: string; numIds: number | null; oneHot: boolean };
   dispose(): void;
 }
 
@@ -31,9 +31,9 @@ export function loadModel(pathOrRun: string, o: { ema?: boolean } = {}): LoadedM
     model.loadStateDict(o.ema === false ? ck.model : ck.ema);
     model.eval();
     const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T);
-    const cinfo = (ck.meta.conditions ?? { source: 'none', numIds: null }) as { source: string; numIds: number | null };
+    const cinfo = (ck.meta.conditions ?? { source: 'none', numIds: null, oneHot: false }) as { source: string; numIds: number | null; oneHot?: boolean };
     return {
-      model, schedule, config, step: ck.step, path, conditions: { source: cinfo.source, numIds: cinfo.numIds },
+      model, schedule, config, step: ck.step, path, conditions: { source: cinfo.source, numIds: cinfo.numIds, oneHot: cinfo.oneHot ?? cinfo.numIds !== null },
       dispose: () => { model.dispose(); schedule.dispose(); },
     };
   } finally {

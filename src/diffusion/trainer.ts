@@ -136,7 +136,7 @@ export class DiffusionTrainer {
         meta: {
           config: this.config, unet: this.model.config, optim: os.meta, scheduler: this.scheduler.stateDict(),
           loader: this.loader.stateDict(), emaUpdates: this.ema.numUpdates,
-          conditions: { source: this.conditions.source, numIds: this.conditions.numIds, meta: this.conditions.meta },
+          conditions: { source: this.conditions.source, numIds: this.conditions.numIds, oneHot: this.conditions.oneHot, meta: this.conditions.meta },
           dataset: { name: this.dataset.info.name, n: this.dataset.length },
         },
       });

@@ -224,6 +224,24 @@ export class UNet extends nn.Module<[Tensor, Tensor, (Tensor | null)?, (Tensor |
    * maps [B, spatialCondChannels, H, W] spatial condition. Zero cond/maps are the null condition.
    */
   forward(x: Tensor, t: Tensor, cond?: Tensor | null, maps?: Tensor | null): Tensor {
+    return this.run(x, t, cond, maps, null)!;
+  }
+
+  /** Names of the blocks whose activations forwardFeatures can return. */
+  blockNames(): string[] {
+    return [...this.input.items.map((_, i) => `input.${i}`), 'middle', ...this.output.items.map((_, i) => `output.${i}`)];
+  }
+
+  /**
+   * The activation [B, C', h, w] after one block ('input.N', 'middle' or 'output.N'), running the
+   * network only as far as needed: the "diffusion features" of a trained model.
+   */
+  forwardFeatures(x: Tensor, t: Tensor, block: string, cond?: Tensor | null, maps?: Tensor | null): Tensor {
+    if (!this.blockNames().includes(block)) throw new RangeError(`unknown UNet block '${block}'; choose one of ${this.blockNames().join(', ')}`);
+    return this.run(x, t, cond, maps, block)!;
+  }
+
+  private run(x: Tensor, t: Tensor, cond: Tensor | null | undefined, maps: Tensor | null | undefined, stopAt: string | null): Tensor | null {
     const c = this.config;
     const [b, ch, hh, ww] = x.shape as [number, number, number, number];
     if (ch !== c.channels || hh !== c.imageSize || ww !== c.imageSize) {
@@ -243,12 +261,17 @@ export class UNet extends nn.Module<[Tensor, Tensor, (Tensor | null)?, (Tensor |
       }
       let h = c.spatialCondChannels > 0 ? torch.cat([x, maps!.to(x.dtype)], 1) : x;
       const hs: Tensor[] = [];
-      for (const s of this.input) {
+      for (const [i, s] of this.input.items.entries()) {
         h = s.forward(h, emb);
+        if (stopAt === `input.${i}`) return h;
         hs.push(h);
       }
       h = this.middle.forward(h, emb);
-      for (const s of this.output) h = s.forward(torch.cat([h, hs.pop()!], 1), emb);
+      if (stopAt === 'middle') return h;
+      for (const [i, s] of this.output.items.entries()) {
+        h = s.forward(torch.cat([h, hs.pop()!], 1), emb);
+        if (stopAt === `output.${i}`) return h;
+      }
       return this.outConv.forward(torch.silu(this.outNorm.forward(h)));
     });
   }

@@ -22,7 +22,8 @@ const O = {
   mse: new Op('mse_loss'), l1: new Op('l1_loss'), crossEntropy: new Op('cross_entropy_loss'), nll: new Op('nll_loss_nd'),
   bce: new Op('binary_cross_entropy'), bceLogits: new Op('binary_cross_entropy_with_logits'),
   sdpaPublic: new Op('scaled_dot_product_attention'), sdpaPrivate: new Op('_scaled_dot_product_attention'),
-  baddbmm: new Op('baddbmm'), linear: new Op('linear'), normalize: new Op('linalg_vector_norm'),
+  baddbmm: new Op('baddbmm'), linear: new Op('linear'),
+  affineGrid: new Op('affine_grid_generator'), gridSampler: new Op('grid_sampler'), normalize: new Op('linalg_vector_norm'),
 };
 
 export type Reduction = 'none' | 'mean' | 'sum';
@@ -113,6 +114,17 @@ export function interpolate(input: Tensor, o: InterpolateOptions): Tensor {
   if (mode === 'nearest') return callT(O.upNearest, [input, size, scale]);
   if (mode === 'bilinear') return callT(O.upBilinear, [input, size, o.alignCorners ?? false, scale]);
   throw new TypeError(`interpolate: mode must be 'nearest' or 'bilinear', got '${String(mode)}'`);
+}
+
+/** Sampling grid [N, H, W, 2] for a batch of 2x3 affine matrices theta [N, 2, 3] (F.affine_grid). */
+export function affineGrid(theta: Tensor, size: [number, number, number, number], alignCorners = false): Tensor {
+  return callT(O.affineGrid, [theta, size, alignCorners]);
+}
+/** Samples input at grid locations in [-1, 1] (F.grid_sample). */
+export function gridSample(input: Tensor, grid: Tensor, o: { mode?: 'bilinear' | 'nearest'; paddingMode?: 'zeros' | 'border' | 'reflection'; alignCorners?: boolean } = {}): Tensor {
+  const mode = { bilinear: 0, nearest: 1 }[o.mode ?? 'bilinear'];
+  const pad = { zeros: 0, border: 1, reflection: 2 }[o.paddingMode ?? 'zeros'];
+  return callT(O.gridSampler, [input, grid, mode, pad, o.alignCorners ?? false]);
 }
 
 /** Pads the last dims: pads = [left, right, top, bottom, ...] as in F.pad. */

@@ -82,7 +82,7 @@ const O = {
   unsqueeze: new Op('unsqueeze'), expand: new Op('expand'), expandAs: new Op('expand_as'), repeat: new Op('repeat'),
   narrow: new Op('narrow'), slice: new Op('slice', 'Tensor'), select: new Op('select', 'int'),
   indexSelect: new Op('index_select'), gather: new Op('gather'), scatterSrc: new Op('scatter', 'src'),
-  scatterValue: new Op('scatter', 'value'), scatterAdd: new Op('scatter_add'), maskedFillS: new Op('masked_fill', 'Scalar'),
+  scatterValue: new Op('scatter', 'value'), indexAdd: new Op('index_add'), indexAdd_: new Op('index_add_'), bincount: new Op('bincount'), scatterAdd: new Op('scatter_add'), maskedFillS: new Op('masked_fill', 'Scalar'),
   maskedFillT: new Op('masked_fill', 'Tensor'), index: new Op('index', 'Tensor'), maskedSelect: new Op('masked_select'),
   split: new Op('split', 'Tensor'), splitSizes: new Op('split_with_sizes'), chunk: new Op('chunk'), unbind: new Op('unbind', 'int'),
   flip: new Op('flip'), roll: new Op('roll'), tril: new Op('tril'), triu: new Op('triu'), diag: new Op('diag'),
@@ -407,6 +407,10 @@ export class Tensor implements Tracked {
     return typeof src === 'number' ? callT(O.scatterValue, [this, dim, index, src]) : callT(O.scatterSrc, [this, dim, index, src]);
   }
   scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor { return callT(O.scatterAdd, [this, dim, index, src]); }
+  /** this with source's slices added at `index` along dim (repeated indices accumulate). */
+  indexAdd(dim: number, index: Tensor, source: Tensor, alpha = 1): Tensor { return callT(O.indexAdd, [this, dim, index, source, alpha]); }
+  /** Counts of each non-negative integer value (1-d int tensor), at least minlength long. */
+  bincount(minlength = 0, weights?: Tensor): Tensor { return callT(O.bincount, [this, weights ?? null, minlength]); }
   maskedFill(mask: Tensor, value: number | Tensor): Tensor {
     return typeof value === 'number' ? callT(O.maskedFillS, [this, mask, value]) : callT(O.maskedFillT, [this, mask, value]);
   }
@@ -464,6 +468,10 @@ export class Tensor implements Tracked {
   fill_(value: number): this { callVoid(O.fill_S, [this, value]); return this; }
   clamp_(min?: number | null, max?: number | null): this { callVoid(O.clamp_, [this, min ?? null, max ?? null]); return this; }
   maskedFill_(mask: Tensor, value: number): this { callVoid(O.maskedFill_S, [this, mask, value]); return this; }
+  indexAdd_(dim: number, index: Tensor, source: Tensor, alpha = 1): this {
+    callVoid(O.indexAdd_, [this, dim, index, source, alpha]);
+    return this;
+  }
   indexPut_(indices: readonly (Tensor | null)[], values: Tensor, accumulate = false): this {
     callVoid(O.indexPut_, [this, indices, values, accumulate]);
     return this;

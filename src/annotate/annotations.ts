@@ -1,0 +1,96 @@
+// Self-annotations f(g(x)) as guidance signals, written as a condition file that `selfguided train
+// --condition <file>` reads: cluster ids (one-hot, the paper's default) or continuous vectors
+// (centroid, the feature itself, a kNN-averaged feature), plus ground-truth and random controls.
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { Rng } from '../util/rng.js';
+
+export type ConditionKind = 'onehot' | 'centroid' | 'feature' | 'knn' | 'ground-truth' | 'random';
+export const CONDITION_KINDS: readonly ConditionKind[] = ['onehot', 'centroid', 'feature', 'knn', 'ground-truth', 'random'];
+
+export interface Annotations {
+  /** cluster (or class) id per image (null for purely continuous conditions) */
+  assignments: Int32Array | null;
+  k: number | null;
+  /** [k, D] centroids, when a clustering made the ids */
+  centroids: Tensor | null;
+  /** [N, D] continuous conditions, for the vector kinds */
+  vectors: Tensor | null;
+  kind: ConditionKind;
+  /** method and provenance, stored as metadata */
+  meta: Record<string, string>;
+}
+
+/** Mean of each image's K nearest neighbours (cosine, itself included) among L2-normalised features. */
+export function knnAverage(features: Tensor, k: number, blockSize = 4096): Tensor {
+  return torch.tidy(() => {
+    const x = torch.normalize(features.float(), 2, 1);
+    const n = x.shape[0]!;
+    const out: Tensor[] = [];
+    for (let s = 0; s < n; s += blockSize) {
+      const sim = x.narrow(0, s, Math.min(blockSize, n - s)).matmul(x.t());
+      const nn = sim.topk(Math.min(k, n), 1).indices;
+      const [b, kk] = nn.shape as [number, number];
+      out.push(x.index([nn.flatten()]).reshape(b, kk, x.shape[1]!).mean(1));
+    }
+    return torch.normalize(torch.cat(out, 0), 2, 1);
+  });
+}
+
+export interface BuildOptions {
+  kind: ConditionKind;
+  features?: Tensor;
+  assignments?: Int32Array;
+  centroids?: Tensor;
+  k?: number;
+  labels?: Int32Array | null;
+  numClasses?: number | null;
+  knn?: number;
+  seed?: number;
+}
+
+/** Builds the guidance signal of the given kind from features, clusters or labels. */
+export function buildAnnotations(o: BuildOptions, meta: Record<string, string>): Annotations {
+  switch (o.kind) {
+    case 'onehot':
+    case 'centroid': {
+      if (!o.assignments || o.k === undefined) throw new Error(`condition '${o.kind}' needs a clustering`);
+      const vectors = o.kind === 'centroid'
+        ? torch.tidy(() => o.centroids!.indexSelect(0, torch.tensor(o.assignments!).long()))
+        : null;
+      return { assignments: o.assignments, k: o.k, centroids: o.centroids ?? null, vectors, kind: o.kind, meta };
+    }
+    case 'feature':
+    case 'knn': {
+      if (!o.features) throw new Error(`condition '${o.kind}' needs features`);
+      const vectors = o.kind === 'feature' ? torch.normalize(o.features.float(), 2, 1) : knnAverage(o.features, o.knn ?? 10);
+      return { assignments: o.assignments ?? null, k: o.assignments ? o.k ?? null : null, centroids: o.centroids ?? null, vectors, kind: o.kind, meta: o.kind === 'knn' ? { ...meta, knn: String(o.knn ?? 10) } : meta };
+    }
+    case 'ground-truth': {
+      if (!o.labels || !o.numClasses) throw new Error("condition 'ground-truth' needs a labeled dataset");
+      return { assignments: Int32Array.from(o.labels), k: o.numClasses, centroids: null, vectors: null, kind: o.kind, meta };
+    }
+    case 'random': {
+      const n = o.assignments?.length ?? o.features?.shape[0] ?? o.labels?.length;
+      const k = o.k ?? o.numClasses;
+      if (n === undefined || !k) throw new Error("condition 'random' needs a size and k");
+      const rng = new Rng(o.seed ?? 0, 101);
+      return { assignments: Int32Array.from({ length: n }, () => rng.int(k)), k, centroids: null, vectors: null, kind: o.kind, meta };
+    }
+    default:
+      throw new TypeError(`unknown condition kind '${String(o.kind)}'; expected ${CONDITION_KINDS.join(', ')}`);
+  }
+}
+
+/** Writes the annotations as a condition file (safetensors: assignments, centroids?, vectors?). */
+export function saveAnnotations(path: string, a: Annotations): void {
+  const ids = a.assignments ? torch.tensor(a.assignments).long() : null;
+  const tensors: Record<string, Tensor> = {};
+  if (ids) tensors.assignments = ids;
+  if (a.centroids) tensors.centroids = a.centroids;
+  if (a.vectors) tensors.vectors = a.vectors;
+  const meta: Record<string, string> = { ...a.meta, kind: a.kind };
+  if (a.k !== null) meta.k = String(a.k);
+  torch.safetensors.saveFile(path, tensors, meta);
+  ids?.dispose();
+}

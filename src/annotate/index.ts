@@ -1,0 +1,4 @@
+export * from './kmeans.js';
+export * from './sinkhorn.js';
+export * from './annotations.js';
+export * from './cluster-grid.js';

@@ -1,0 +1,51 @@
+// selfguided encoder train: SimCLR self-supervised training of the in-project feature extractor.
+import { EncoderTrainer } from '../features/ssl/encoder-trainer.js';
+import type { CommandSpec, ParsedArgs } from './args.js';
+import { dataOptions, dataSpecFromArgs } from './data-args.js';
+
+export const encoderSpec: CommandSpec = {
+  name: 'encoder',
+  summary: 'train the self-supervised feature encoder (SimCLR) on unlabeled images',
+  usage: 'selfguided encoder train [options]',
+  options: {
+    ...dataOptions,
+    steps: { type: 'int', default: 2000, help: 'training steps' },
+    batch: { type: 'int', default: 256, help: 'images per batch (two views each)' },
+    lr: { type: 'number', default: 2e-3, help: 'AdamW learning rate (cosine schedule after warm-up)' },
+    warmup: { type: 'int', default: 100, help: 'warm-up steps' },
+    temperature: { type: 'number', default: 0.2, help: 'NT-Xent temperature' },
+    widths: { type: 'string', default: '32,64,128', help: 'ResNet stage widths (the last is the feature size)' },
+    seed: { type: 'int', default: 0, help: 'random seed' },
+    'checkpoint-every': { type: 'int', default: 200, help: 'checkpoint every N steps' },
+    'run-dir': { type: 'string', default: 'runs/encoder', metavar: 'DIR', help: 'run directory' },
+    resume: { type: 'boolean', help: 'continue the run in --run-dir (--steps may extend it)' },
+  },
+  epilog: 'Ctrl-C stops after the current step with a checkpoint; --resume continues exactly.',
+};
+
+export async function runEncoder(a: ParsedArgs, argv: string[]): Promise<number> {
+  const runDir = a['run-dir'] as string;
+  const stepsGiven = argv.some((x) => x === '--steps' || x.startsWith('--steps='));
+  const widths = String(a.widths).split(',').map(Number);
+  const t = a.resume
+    ? await EncoderTrainer.open(runDir, { resume: true, steps: stepsGiven ? (a.steps as number) : undefined })
+    : await EncoderTrainer.open(runDir, {
+      config: {
+        data: dataSpecFromArgs('encoder', a),
+        model: { widths },
+        train: { steps: a.steps as number, batchSize: a.batch as number, lr: a.lr as number, warmup: a.warmup as number, temperature: a.temperature as number, seed: a.seed as number, checkpointEvery: a['checkpoint-every'] as number },
+      },
+    });
+  try {
+    process.stderr.write(`training SimCLR encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}\n`);
+    const r = await t.train();
+    if (r.status === 'interrupted') {
+      process.stderr.write(`interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided encoder train --run-dir ${runDir} --resume\n`);
+      return 130;
+    }
+    process.stdout.write(`trained encoder to step ${r.step}; checkpoint ${r.checkpoint}\n`);
+    return 0;
+  } finally {
+    t.dispose();
+  }
+}

@@ -1,0 +1,100 @@
+// Running a feature extractor over a dataset: in batches, with progress, and resumable: finished
+// shards are written next to the output and skipped on a restart, then joined into the features file.
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { ImageDataset } from '../data/dataset.js';
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { Progress } from '../util/progress.js';
+import { datasetProvenance, saveFeatures, type Features, type Provenance } from './features-file.js';
+
+export interface FeatureExtractor {
+  readonly name: string;
+  /** settings and checkpoint hash recorded in the features file */
+  provenance(): Pick<Provenance, 'extractor' | 'config' | 'checkpointHash'>;
+  /** images [B, C, H, W] in [-1, 1] -> features [B, D] and, if available, patches [B, h, w, D] */
+  embed(images: Tensor): { features: Tensor; patches?: Tensor | null };
+  /** extractors that learn from the data first (PCA) do it here */
+  fit?(dataset: ImageDataset): void;
+  dispose?(): void;
+}
+
+export interface ExtractOptions {
+  batchSize?: number;
+  /** keep dense patch features (can be large) */
+  patches?: boolean;
+  /** write the features file here (and resumable shards beside it) */
+  out?: string;
+  /** images per shard when writing to a file */
+  shardSize?: number;
+  progress?: boolean;
+  /** recorded with the features (e.g. the DataSpec that reloads the dataset) */
+  extraProvenance?: Partial<Provenance>;
+}
+
+function shardDir(out: string): string {
+  return join(dirname(out), `.${basename(out)}.shards`);
+}
+
+/** Features of every image of the dataset, in dataset order. */
+export function extractFeatures(ds: ImageDataset, ex: FeatureExtractor, o: ExtractOptions = {}): Features {
+  const bs = o.batchSize ?? 256;
+  const shardSize = Math.max(bs, o.shardSize ?? 8192);
+  const n = ds.length;
+  ex.fit?.(ds);
+  const progress = o.progress === false ? null : new Progress(n, { label: `features ${ex.name}`, every: Math.max(1, Math.ceil(n / bs / 10)) * bs });
+  const dir = o.out ? shardDir(o.out) : null;
+  if (dir) mkdirSync(dir, { recursive: true });
+  const shardFeatures: Tensor[] = [];
+  const shardPatches: Tensor[] = [];
+  let done = 0;
+  try {
+    for (let start = 0; start < n; start += shardSize) {
+      const len = Math.min(shardSize, n - start);
+      const shardPath = dir ? join(dir, `${String(start).padStart(9, '0')}.safetensors`) : null;
+      if (shardPath && existsSync(shardPath)) {
+        const { tensors } = torch.safetensors.loadFile(shardPath);
+        shardFeatures.push(tensors.get('features')!);
+        if (tensors.has('patches')) shardPatches.push(tensors.get('patches')!);
+        done += len;
+        progress?.update(done);
+        continue;
+      }
+      const feats: Tensor[] = [];
+      const pats: Tensor[] = [];
+      for (let s = start; s < start + len; s += bs) {
+        const idx = Int32Array.from({ length: Math.min(bs, start + len - s) }, (_, i) => s + i);
+        const out = torch.noGrad(() => torch.tidy(() => {
+          const r = ex.embed(ds.images(idx));
+          return { f: r.features.float().contiguous(), p: o.patches && r.patches ? r.patches.to('float16').contiguous() : null };
+        }));
+        feats.push(out.f);
+        if (out.p) pats.push(out.p);
+        done += idx.length;
+        progress?.update(done);
+      }
+      const f = torch.cat(feats, 0);
+      const p = pats.length ? torch.cat(pats, 0) : null;
+      for (const t of [...feats, ...pats]) t.dispose();
+      if (shardPath) torch.safetensors.saveFile(shardPath, p ? { features: f, patches: p } : { features: f });
+      shardFeatures.push(f);
+      if (p) shardPatches.push(p);
+    }
+    const features = torch.cat(shardFeatures, 0);
+    const patches = shardPatches.length ? torch.cat(shardPatches, 0) : null;
+    const result: Features = { features, patches, provenance: { ...ex.provenance(), ...datasetProvenance(ds), ...o.extraProvenance } };
+    if (o.out) {
+      saveFeatures(o.out, result);
+      rmSync(dir!, { recursive: true, force: true });
+    }
+    return result;
+  } finally {
+    for (const t of [...shardFeatures, ...shardPatches]) t.dispose();
+  }
+}
+
+/** Shards left by an interrupted extraction (for messages). */
+export function pendingShards(out: string): number {
+  const dir = shardDir(out);
+  return existsSync(dir) ? readdirSync(dir).length : 0;
+}

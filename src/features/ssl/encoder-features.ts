@@ -1,0 +1,42 @@
+// The trained self-supervised encoder as a feature extractor: backbone features (before the
+// projection head), which transfer better than the projections, and its last-stage patch map.
+import { resolveCheckpoint, loadCheckpoint } from '../../diffusion/checkpoint.js';
+import type { Tensor } from '../../torch/index.js';
+import type { FeatureExtractor } from '../extract.js';
+import { sha256File } from '../features-file.js';
+import { ENCODER_FORMAT, EncoderConfig, SimCLR } from './encoder-trainer.js';
+
+export class SslEncoderFeatures implements FeatureExtractor {
+  readonly name = 'ssl-encoder';
+  readonly model: SimCLR;
+  readonly path: string;
+  readonly step: number;
+  private readonly hash: string;
+
+  constructor(checkpoint: string) {
+    this.path = resolveCheckpoint(checkpoint);
+    const ck = loadCheckpoint(this.path, ENCODER_FORMAT);
+    try {
+      const cfg = EncoderConfig.parse(ck.meta.config);
+      this.model = new SimCLR(ck.meta.inChannels as number, cfg.model);
+      this.model.loadStateDict(ck.model);
+      this.model.eval();
+      this.step = ck.step;
+    } finally {
+      ck.dispose();
+    }
+    this.hash = sha256File(this.path);
+  }
+
+  provenance() {
+    return { extractor: this.name, config: JSON.stringify({ checkpoint: this.path, step: this.step, output: 'backbone' }), checkpointHash: this.hash };
+  }
+
+  embed(images: Tensor): { features: Tensor; patches: Tensor } {
+    return this.model.backbone.forward(images);
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}

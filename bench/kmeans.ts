@@ -18,7 +18,7 @@ const iterTimes: number[] = [];
 let last = performance.now();
 const t0 = performance.now();
 const r = kmeans(x, {
-  k: Number(a.k), maxIter: Number(a.iters), tol: 0, restarts: 1, metric: a.metric as 'cosine', seed: 0,
+  k: Number(a.k), maxIter: Number(a.iters), tol: -Infinity, restarts: 1, metric: a.metric as 'cosine', seed: 0,
   onIteration: () => {
     const now = performance.now();
     iterTimes.push((now - last) / 1000);

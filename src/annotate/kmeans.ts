@@ -157,7 +157,7 @@ export function kmeans(features: Tensor, o: KMeansOptions): KMeansResult {
         }
         a.dist.dispose();
         o.onIteration?.({ restart: r, iter, inertia });
-        if (!emptyIds.length && prev - inertia <= tol * Math.abs(prev)) break;
+        if (!emptyIds.length && Number.isFinite(prev) && prev - inertia <= tol * Math.abs(prev)) break;
         prev = inertia;
       }
       // Final assignment against the final centroids, so assignments and centroids agree.

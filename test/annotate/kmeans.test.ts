@@ -56,6 +56,17 @@ describe('k-means', () => {
     assert.throws(() => kmeans(torch.ones([3]), { k: 1 }), /features \[N, D\]/);
   });
 
+  test('Lloyd iterations run until converged and lower the inertia', () => {
+    const x = torch.randn([400, 6], { generator: new torch.Generator(11) });
+    const inertias: number[] = [];
+    const r = kmeans(x, { k: 12, metric: 'euclidean', seed: 0, tol: 1e-6, onIteration: (i) => inertias.push(i.inertia) });
+    assert.ok(r.iterations > 3, `only ${r.iterations} iterations`);
+    assert.ok(inertias.every((v, i) => i === 0 || v <= inertias[i - 1]! + 1e-3), `inertia must not rise: ${inertias}`);
+    assert.ok(r.inertia < inertias[0]!);
+    const capped = kmeans(x, { k: 12, metric: 'euclidean', seed: 0, maxIter: 2 });
+    assert.equal(capped.iterations, 2);
+  });
+
   test('blocked assignment equals the unblocked one', () => {
     const g = new torch.Generator(6);
     const x = torch.randn([100, 8], { generator: g }), c = torch.randn([7, 8], { generator: g });

@@ -2,6 +2,7 @@
 #pragma once
 #include <napi.h>
 #include <ATen/ATen.h>
+#include <ATen/core/ivalue.h>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ void DisposeBox(Napi::Env env, TensorBox* box);
 int64_t LiveTensors();
 
 std::string ShapeString(const at::Tensor& t);
+Napi::Value FromIValue(Napi::Env env, const c10::IValue& v);
 
 // Runs f, turning c10/std exceptions into a JS Error prefixed with `context`.
 template <typename F>

@@ -130,42 +130,6 @@ c10::IValue ToIValue(Napi::Env env, const OpEntry& op, const c10::Argument& arg,
   }
 }
 
-Napi::Value FromIValue(Napi::Env env, const c10::IValue& v) {
-  if (v.isTensor()) return WrapTensor(env, v.toTensor());
-  if (v.isNone()) return env.Null();
-  if (v.isBool()) return Napi::Boolean::New(env, v.toBool());
-  if (v.isInt()) return Napi::Number::New(env, static_cast<double>(v.toInt()));
-  if (v.isDouble()) return Napi::Number::New(env, v.toDouble());
-  if (v.isString()) return Napi::String::New(env, v.toStringRef());
-  if (v.isTensorList()) {
-    auto list = v.toTensorList();
-    auto arr = Napi::Array::New(env, list.size());
-    for (size_t i = 0; i < list.size(); ++i) arr.Set(i, WrapTensor(env, list.get(i)));
-    return arr;
-  }
-  if (v.isTuple()) {
-    const auto& elems = v.toTupleRef().elements();
-    auto arr = Napi::Array::New(env, elems.size());
-    for (size_t i = 0; i < elems.size(); ++i) arr.Set(i, FromIValue(env, elems[i]));
-    return arr;
-  }
-  if (v.isList()) {
-    auto list = v.toListRef();
-    auto arr = Napi::Array::New(env, list.size());
-    for (size_t i = 0; i < list.size(); ++i) arr.Set(i, FromIValue(env, list[i]));
-    return arr;
-  }
-  if (v.isGenericDict()) {
-    auto obj = Napi::Object::New(env);
-    for (const auto& kv : v.toGenericDict()) {
-      std::string key = kv.key().isString() ? kv.key().toStringRef() : c10::str(kv.key());
-      obj.Set(key, FromIValue(env, kv.value()));
-    }
-    return obj;
-  }
-  throw Napi::TypeError::New(env, std::string("cannot convert a result of kind ") + v.tagKind());
-}
-
 // Described from the JS arguments, which outlive a failed call (the stack may be half consumed).
 std::string DescribeInputs(Napi::Env env, const Napi::Array& js) {
   std::ostringstream s;
@@ -255,6 +219,44 @@ Napi::Value CallOp(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+// Converts an operator or TorchScript result to JS: tensors become handles, tuples and lists arrays,
+// dicts objects.
+Napi::Value FromIValue(Napi::Env env, const c10::IValue& v) {
+  if (v.isTensor()) return WrapTensor(env, v.toTensor());
+  if (v.isNone()) return env.Null();
+  if (v.isBool()) return Napi::Boolean::New(env, v.toBool());
+  if (v.isInt()) return Napi::Number::New(env, static_cast<double>(v.toInt()));
+  if (v.isDouble()) return Napi::Number::New(env, v.toDouble());
+  if (v.isString()) return Napi::String::New(env, v.toStringRef());
+  if (v.isTensorList()) {
+    auto list = v.toTensorList();
+    auto arr = Napi::Array::New(env, list.size());
+    for (size_t i = 0; i < list.size(); ++i) arr.Set(i, WrapTensor(env, list.get(i)));
+    return arr;
+  }
+  if (v.isTuple()) {
+    const auto& elems = v.toTupleRef().elements();
+    auto arr = Napi::Array::New(env, elems.size());
+    for (size_t i = 0; i < elems.size(); ++i) arr.Set(i, FromIValue(env, elems[i]));
+    return arr;
+  }
+  if (v.isList()) {
+    auto list = v.toListRef();
+    auto arr = Napi::Array::New(env, list.size());
+    for (size_t i = 0; i < list.size(); ++i) arr.Set(i, FromIValue(env, list[i]));
+    return arr;
+  }
+  if (v.isGenericDict()) {
+    auto obj = Napi::Object::New(env);
+    for (const auto& kv : v.toGenericDict()) {
+      std::string key = kv.key().isString() ? kv.key().toStringRef() : c10::str(kv.key());
+      obj.Set(key, FromIValue(env, kv.value()));
+    }
+    return obj;
+  }
+  throw Napi::TypeError::New(env, std::string("cannot convert a result of kind ") + v.tagKind());
+}
 
 void InitDispatch(Napi::Env env, Napi::Object exports) {
   exports.Set("lookupOp", Napi::Function::New(env, LookupOp));

@@ -30,33 +30,6 @@ c10::IValue InputToIValue(Napi::Env env, const Napi::Value& v) {
   return c10::IValue(Unwrap(env, v, "jit input"));
 }
 
-Napi::Value OutputToJs(Napi::Env env, const c10::IValue& v) {
-  if (v.isTensor()) return WrapTensor(env, v.toTensor());
-  if (v.isNone()) return env.Null();
-  if (v.isBool()) return Napi::Boolean::New(env, v.toBool());
-  if (v.isInt()) return Napi::Number::New(env, static_cast<double>(v.toInt()));
-  if (v.isDouble()) return Napi::Number::New(env, v.toDouble());
-  if (v.isString()) return Napi::String::New(env, v.toStringRef());
-  if (v.isTuple() || v.isList() || v.isTensorList()) {
-    std::vector<c10::IValue> elems;
-    if (v.isTuple()) elems = v.toTupleRef().elements().vec();
-    else if (v.isTensorList()) for (const auto& t : v.toTensorVector()) elems.emplace_back(t);
-    else elems = v.toListRef().vec();
-    auto arr = Napi::Array::New(env, elems.size());
-    for (size_t i = 0; i < elems.size(); ++i) arr.Set(i, OutputToJs(env, elems[i]));
-    return arr;
-  }
-  if (v.isGenericDict()) {
-    auto obj = Napi::Object::New(env);
-    for (const auto& kv : v.toGenericDict()) {
-      std::string key = kv.key().isString() ? kv.key().toStringRef() : c10::str(kv.key());
-      obj.Set(key, OutputToJs(env, kv.value()));
-    }
-    return obj;
-  }
-  throw Napi::TypeError::New(env, std::string("TorchScript output of kind ") + v.tagKind() + " is not supported");
-}
-
 Napi::Value JitLoad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
@@ -80,7 +53,7 @@ Napi::Value JitCall(const Napi::CallbackInfo& info) {
   return Guarded(env, "TorchScript " + method, [&]() {
     auto fn = m.find_method(method);
     TORCH_CHECK(fn.has_value(), "the module has no method '", method, "'");
-    return OutputToJs(env, (*fn)(inputs));
+    return FromIValue(env, (*fn)(inputs));
   });
 }
 

@@ -1,7 +1,7 @@
 // A picture of a clustering: one row per cluster with a few of its images, for a quick look.
 import type { ImageDataset } from '../data/dataset.js';
 import * as torch from '../torch/index.js';
-import { saveGrid } from '../util/images.js';
+import { saveGrid } from '../data/png.js';
 import { Rng } from '../util/rng.js';
 
 export async function saveClusterGrid(path: string, ds: ImageDataset, assignments: Int32Array, k: number, o: { perCluster?: number; maxClusters?: number; seed?: number } = {}): Promise<void> {

@@ -7,7 +7,7 @@ import type { TrainConfigInput } from '../diffusion/config.js';
 import { generate, idConditions, loadModel } from '../diffusion/pipeline.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
 import * as torch from '../torch/index.js';
-import { saveGrid } from '../util/images.js';
+import { saveGrid } from '../data/png.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 
 export const demoSpec: CommandSpec = {
@@ -111,7 +111,7 @@ export async function runDemo(a: ParsedArgs): Promise<number> {
     '',
     '![guided vs unguided](guided-vs-unguided.png)',
     '',
-    `Checkpoints and metrics: \`${runs.guided}\`, \`${runs.unguided}\`. Sample more with \`selfguided sample --checkpoint ${runs.guided} --ids 0-9\`.`,
+    `Checkpoints and metrics: \`${runs.guided}\`, \`${runs.unguided}\`. Sample more with \`bin/selfguided.mjs sample --checkpoint ${runs.guided} --ids 0-9\`.`,
     '',
   ].join('\n');
   writeFileSync(join(out, 'summary.md'), summary);

@@ -1,7 +1,7 @@
 // selfguided features: runs a feature extractor g over a dataset and writes a features file.
 import { existsSync } from 'node:fs';
 import { loadDataset } from '../data/spec.js';
-import { DiffusionFeatures } from '../features/diffusion-features.js';
+import { DiffusionFeatures } from '../diffusion/diffusion-features.js';
 import { extractFeatures, pendingShards, type FeatureExtractor } from '../features/extract.js';
 import { PixelsPca } from '../features/pixels-pca.js';
 import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
@@ -22,6 +22,7 @@ export const featuresSpec: CommandSpec = {
     patches: { type: 'boolean', help: 'also store dense patch features [N, h, w, D] (float16)' },
     components: { type: 'int', default: 64, help: 'pixels-pca: principal components kept' },
     whiten: { type: 'boolean', help: 'pixels-pca: scale components to unit variance' },
+    'encoder-output': { type: 'string', default: 'backbone', choices: ['backbone', 'projection'], help: 'encoder: features before the projection head, or its output' },
     block: { type: 'string', default: 'middle', help: "diffusion: UNet block ('middle', 'input.N', 'output.N')" },
     t: { type: 'int', default: 100, help: 'diffusion: noise level (timestep) of the forward pass' },
     size: { type: 'int', help: 'torchscript: resize images to SIZE before the network (e.g. 224)' },
@@ -53,7 +54,7 @@ function makeExtractor(a: ParsedArgs): FeatureExtractor {
   };
   switch (kind) {
     case 'pixels-pca': return new PixelsPca({ components: a.components as number, whiten: Boolean(a.whiten), seed: a.seed as number });
-    case 'encoder': return new SslEncoderFeatures(needCheckpoint());
+    case 'encoder': return new SslEncoderFeatures(needCheckpoint(), a['encoder-output'] as 'backbone' | 'projection');
     case 'diffusion': return new DiffusionFeatures(needCheckpoint(), { block: a.block as string, t: a.t as number, seed: a.seed as number });
     default: return new TorchScriptEncoder(needCheckpoint(), {
       size: a.size as number | undefined, rgb: Boolean(a.rgb), mean: numList('features', 'mean', a.mean as string | undefined), std: numList('features', 'std', a.std as string | undefined),

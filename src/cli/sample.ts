@@ -6,7 +6,7 @@ import { drawConditions, generate, idConditions, loadModel, type LoadedModel } f
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.js';
 import { buildConditions } from '../diffusion/trainer.js';
 import type { Tensor } from '../torch/index.js';
-import { saveEach, saveGrid } from '../util/images.js';
+import { saveEach, saveGrid } from '../data/png.js';
 import { Progress } from '../util/progress.js';
 import { parseIdList, required, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 

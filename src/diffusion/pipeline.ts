@@ -3,7 +3,7 @@
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Rng } from '../util/rng.js';
-import { loadCheckpoint, resolveCheckpoint } from './checkpoint.js';
+import { loadCheckpoint, resolveCheckpoint } from '../optim/checkpoint.js';
 import { oneHotVectors, type ConditionSet } from './conditions.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { guidedEps } from './guidance.js';

@@ -1,14 +1,15 @@
 // Training a guided diffusion model in a run directory: config.json, metrics.jsonl and checkpoints,
 // written every N steps and on SIGINT/SIGTERM. Resuming restores model, EMA, optimizer, schedule,
 // data order and RNG states, so an interrupted run continues exactly as if it had not stopped.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyFlips, BatchSampler, type ImageDataset, type LoaderState } from '../data/index.js';
 import { loadDataset } from '../data/spec.js';
 import * as optim from '../optim/index.js';
 import * as torch from '../torch/index.js';
 import { Progress } from '../util/progress.js';
-import { checkpointPath, latestCheckpoint, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from './checkpoint.js';
+import { checkpointPath, latestCheckpoint, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../optim/checkpoint.js';
+import { openRunDir, trapStopSignals } from '../optim/run-dir.js';
 import { conditionDims, disposeConditions, dropConditions, gatherConditions, labelCondition, loadConditionFile, noCondition, type ConditionSet } from './conditions.js';
 import { parseTrainConfig, type ConditionSpec, type TrainConfig, type TrainConfigInput } from './config.js';
 import { NoiseSchedule } from './schedule.js';
@@ -72,20 +73,7 @@ export class DiffusionTrainer {
    */
   static async open(runDir: string, o: { config?: TrainConfigInput; resume?: boolean; steps?: number; log?: (msg: string) => void } = {}): Promise<DiffusionTrainer> {
     const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-    const configPath = join(runDir, 'config.json');
-    let config: TrainConfig;
-    const latest = existsSync(runDir) ? latestCheckpoint(runDir) : null;
-    if (o.resume) {
-      if (!existsSync(configPath)) throw new Error(`cannot resume: ${configPath} does not exist`);
-      config = parseTrainConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath);
-      if (o.steps !== undefined) config.train.steps = o.steps;
-    } else {
-      if (!o.config) throw new Error('a new run needs a config');
-      if (latest) throw new Error(`run directory ${runDir} already has checkpoints; pass --resume to continue it or choose another --run-dir`);
-      config = parseTrainConfig(o.config);
-    }
-    mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
-    writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+    const { config, resumeFrom } = openRunDir(runDir, o, parseTrainConfig);
 
     const dataset = await loadDataset(config.data, log);
     const conditions = buildConditions(config.condition, dataset);
@@ -98,7 +86,7 @@ export class DiffusionTrainer {
     const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T);
     const generator = new torch.Generator(config.train.seed + 1);
     const trainer = new DiffusionTrainer(runDir, config, dataset, conditions, model, ema, optimizer, scheduler, loader, schedule, generator, log);
-    if (o.resume && latest) trainer.restore(latest);
+    if (resumeFrom) trainer.restore(resumeFrom);
     else if (o.resume) log(`no checkpoint in ${runDir} yet; starting from step 0`);
     return trainer;
   }
@@ -185,14 +173,10 @@ export class DiffusionTrainer {
   async train(o: { untilStep?: number; progress?: boolean } = {}): Promise<TrainResult> {
     const { train } = this.config;
     const target = Math.min(o.untilStep ?? train.steps, train.steps);
-    const onSignal = (sig: string) => {
-      if (this.stopRequested) process.exit(130);
+    const untrap = trapStopSignals((sig) => {
       this.stopRequested = sig;
       this.log(`\n${sig}: stopping after this step and writing a checkpoint (send again to exit at once)`);
-    };
-    const handlers = { SIGINT: () => onSignal('SIGINT'), SIGTERM: () => onSignal('SIGTERM') };
-    process.on('SIGINT', handlers.SIGINT);
-    process.on('SIGTERM', handlers.SIGTERM);
+    });
     const progress = o.progress === false ? null : new Progress(train.steps, { label: 'train', every: train.logEvery }, this.stepCount);
     const metricsPath = join(this.runDir, 'metrics.jsonl');
     let sumLoss = 0, sumNorm = 0, n = 0, smooth = NaN;
@@ -231,8 +215,7 @@ export class DiffusionTrainer {
         lastCheckpoint = this.saveCheckpoint();
       }
     } finally {
-      process.off('SIGINT', handlers.SIGINT);
-      process.off('SIGTERM', handlers.SIGTERM);
+      untrap();
     }
     const status = this.stopRequested ? 'interrupted' : this.stepCount >= train.steps ? 'done' : 'paused';
     return { step: this.stepCount, status, checkpoint: lastCheckpoint };

@@ -2,7 +2,6 @@ export * from './features-file.js';
 export * from './extract.js';
 export * from './pixels-pca.js';
 export * from './torchscript.js';
-export * from './diffusion-features.js';
 export * from './ssl/resnet.js';
 export * from './ssl/augment.js';
 export * from './ssl/ntxent.js';

@@ -16,7 +16,7 @@ describe('selfguided CLI', () => {
     const top = cli('--help');
     assert.equal(top.code, 0);
     assert.match(top.out, /train.*\n.*sample.*\n.*demo/s);
-    for (const c of ['train', 'sample', 'demo']) {
+    for (const c of ['train', 'sample', 'demo', 'features', 'cluster', 'encoder']) {
       const h = cli(c, '--help');
       assert.equal(h.code, 0);
       assert.match(h.out, /--seed INT\s+.*\(default: 0\)/);
@@ -66,5 +66,33 @@ describe('selfguided CLI', () => {
     const again = cli('train', '--limit', '64', '--preset', 'tiny', '--steps', '2', '--run-dir', dir);
     assert.equal(again.code, 1);
     assert.match(again.err, /already has checkpoints; pass --resume/);
+  });
+
+  test('features -> cluster -> train on the self-labels: the annotation pipeline end to end', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sg-pipe-'));
+    const feats = join(dir, 'pca.safetensors');
+    const f = cli('features', '--extractor', 'pixels-pca', '--components', '16', '--limit', '200', '--out', feats);
+    assert.equal(f.code, 0, f.err);
+    assert.match(f.out, /features \[200, 16\]/);
+    const c = cli('cluster', '--features', feats, '--k', '5', '--restarts', '1');
+    assert.equal(c.code, 0, c.err);
+    assert.match(c.out, /NMI \d\.\d{4}\s+ARI/);
+    const cond = join(dir, 'pca-k5-onehot.safetensors');
+    assert.ok(existsSync(cond));
+    assert.ok(existsSync(join(dir, 'pca-k5-onehot.png')));
+    assert.ok(existsSync(join(dir, 'pca-k5-onehot.json')));
+    const t = cli('train', '--limit', '200', '--preset', 'tiny', '--condition', cond, '--steps', '1', '--batch', '8', '--run-dir', join(dir, 'run'));
+    assert.equal(t.code, 0, t.err);
+    const s = cli('sample', '--checkpoint', join(dir, 'run'), '--ids', '0-4', '--per-id', '1', '--steps', '2');
+    assert.equal(s.code, 0, s.err);
+    const wrong = cli('train', '--limit', '100', '--preset', 'tiny', '--condition', cond, '--steps', '1', '--run-dir', join(dir, 'run2'));
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.err, /has 200 rows but the dataset has 100 images/);
+    const noK = cli('cluster', '--features', feats);
+    assert.equal(noK.code, 2);
+    assert.match(noK.err, /--k is required/);
+    const gt = cli('cluster', '--features', feats, '--condition', 'ground-truth', '--no-grid');
+    assert.equal(gt.code, 0, gt.err);
+    assert.match(gt.out, /NMI 1\.0000/);
   });
 });

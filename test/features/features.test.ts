@@ -8,7 +8,8 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadFashionMnist } from '../../src/data/index.js';
 import { DiffusionTrainer } from '../../src/diffusion/index.js';
-import { augment, DiffusionFeatures, EncoderTrainer, extractFeatures, loadFeatures, ntXent, PixelsPca, SslEncoderFeatures, TorchScriptEncoder } from '../../src/features/index.js';
+import { DiffusionFeatures } from '../../src/diffusion/diffusion-features.js';
+import { augment, EncoderTrainer, extractFeatures, loadFeatures, ntXent, PixelsPca, SslEncoderFeatures, TorchScriptEncoder } from '../../src/features/index.js';
 import * as torch from '../../src/torch/index.js';
 import { close, flat } from '../helpers/check.js';
 

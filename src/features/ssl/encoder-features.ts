@@ -1,6 +1,7 @@
 // The trained self-supervised encoder as a feature extractor: backbone features (before the
-// projection head), which transfer better than the projections, and its last-stage patch map.
-import { resolveCheckpoint, loadCheckpoint } from '../../diffusion/checkpoint.js';
+// projection head, SimCLR's usual choice) or the projections the contrastive loss saw, and the
+// backbone's last-stage patch map.
+import { resolveCheckpoint, loadCheckpoint } from '../../optim/checkpoint.js';
 import type { Tensor } from '../../torch/index.js';
 import type { FeatureExtractor } from '../extract.js';
 import { sha256File } from '../features-file.js';
@@ -13,7 +14,7 @@ export class SslEncoderFeatures implements FeatureExtractor {
   readonly step: number;
   private readonly hash: string;
 
-  constructor(checkpoint: string) {
+  constructor(checkpoint: string, readonly output: 'backbone' | 'projection' = 'backbone') {
     this.path = resolveCheckpoint(checkpoint);
     const ck = loadCheckpoint(this.path, ENCODER_FORMAT);
     try {
@@ -29,11 +30,15 @@ export class SslEncoderFeatures implements FeatureExtractor {
   }
 
   provenance() {
-    return { extractor: this.name, config: JSON.stringify({ checkpoint: this.path, step: this.step, output: 'backbone' }), checkpointHash: this.hash };
+    return { extractor: this.name, config: JSON.stringify({ checkpoint: this.path, step: this.step, output: this.output }), checkpointHash: this.hash };
   }
 
   embed(images: Tensor): { features: Tensor; patches: Tensor } {
-    return this.model.backbone.forward(images);
+    const out = this.model.backbone.forward(images);
+    if (this.output === 'backbone') return out;
+    const projected = this.model.head.forward(out.features);
+    out.features.dispose();
+    return { features: projected, patches: out.patches };
   }
 
   dispose(): void {

@@ -1,11 +1,12 @@
 // `selfguided encoder train`: SimCLR on the unlabeled training images, in a run directory with
 // config.json, metrics.jsonl and checkpoints (every N steps and on SIGINT/SIGTERM), resumable exactly.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { BatchSampler, type ImageDataset, type LoaderState } from '../../data/index.js';
 import { DataSpec, loadDataset } from '../../data/spec.js';
-import { checkpointPath, latestCheckpoint, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../../diffusion/checkpoint.js';
+import { checkpointPath, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../../optim/checkpoint.js';
+import { openRunDir, trapStopSignals } from '../../optim/run-dir.js';
 import * as nn from '../../nn/index.js';
 import * as optim from '../../optim/index.js';
 import * as torch from '../../torch/index.js';
@@ -75,20 +76,7 @@ export class EncoderTrainer {
 
   static async open(runDir: string, o: { config?: EncoderConfigInput; resume?: boolean; steps?: number; log?: (m: string) => void } = {}): Promise<EncoderTrainer> {
     const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-    const configPath = join(runDir, 'config.json');
-    const latest = existsSync(runDir) ? latestCheckpoint(runDir) : null;
-    let config: EncoderConfig;
-    if (o.resume) {
-      if (!existsSync(configPath)) throw new Error(`cannot resume: ${configPath} does not exist`);
-      config = parse(JSON.parse(readFileSync(configPath, 'utf8')), configPath);
-      if (o.steps !== undefined) config.train.steps = o.steps;
-    } else {
-      if (!o.config) throw new Error('a new encoder run needs a config');
-      if (latest) throw new Error(`run directory ${runDir} already has checkpoints; pass --resume to continue it or choose another --run-dir`);
-      config = parse(o.config, 'encoder config');
-    }
-    mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
-    writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+    const { config, resumeFrom } = openRunDir(runDir, o, parse);
     const ds = await loadDataset(config.data, log);
     torch.manualSeed(config.train.seed);
     const model = new SimCLR(ds.channels, config.model);
@@ -96,7 +84,7 @@ export class EncoderTrainer {
     const sched = new optim.LRScheduler(opt, config.train.lr, optim.warmupCosine(config.train.warmup, config.train.steps, 0.05));
     const loader = new BatchSampler(ds.length, { batchSize: config.train.batchSize, seed: config.train.seed });
     const t = new EncoderTrainer(runDir, config, ds, model, opt, sched, loader, new torch.Generator(config.train.seed + 1), log);
-    if (o.resume && latest) t.restore(latest);
+    if (resumeFrom) t.restore(resumeFrom);
     return t;
   }
 
@@ -159,14 +147,10 @@ export class EncoderTrainer {
   async train(o: { untilStep?: number; progress?: boolean } = {}): Promise<{ step: number; status: 'done' | 'interrupted' | 'paused'; checkpoint: string }> {
     const tr = this.config.train;
     const target = Math.min(o.untilStep ?? tr.steps, tr.steps);
-    const onSig = (sig: string) => {
-      if (this.stop) process.exit(130);
+    const untrap = trapStopSignals((sig) => {
       this.stop = sig;
-      this.log(`\n${sig}: stopping after this step and writing a checkpoint`);
-    };
-    const h = { SIGINT: () => onSig('SIGINT'), SIGTERM: () => onSig('SIGTERM') };
-    process.on('SIGINT', h.SIGINT);
-    process.on('SIGTERM', h.SIGTERM);
+      this.log(`\n${sig}: stopping after this step and writing a checkpoint (send again to exit at once)`);
+    });
     const progress = o.progress === false ? null : new Progress(tr.steps, { label: 'encoder', every: tr.logEvery }, this.stepCount);
     let sum = 0, n = 0, smooth = NaN, t0 = performance.now();
     let last = '';
@@ -189,8 +173,7 @@ export class EncoderTrainer {
       }
       if (!last.endsWith(`${String(this.stepCount).padStart(8, '0')}.safetensors`)) last = this.saveCheckpoint();
     } finally {
-      process.off('SIGINT', h.SIGINT);
-      process.off('SIGTERM', h.SIGTERM);
+      untrap();
     }
     return { step: this.stepCount, status: this.stop ? 'interrupted' : this.stepCount >= tr.steps ? 'done' : 'paused', checkpoint: last };
   }

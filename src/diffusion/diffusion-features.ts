@@ -1,11 +1,11 @@
 // Diffusion features: the activations of one block of a trained diffusion UNet at a chosen noise level
 // (Hu et al., "Guided Diffusion from Self-Supervised Diffusion Features"), pooled to an image feature,
 // with the activation map itself as dense features. The null condition is used for conditional models.
-import { loadModel, type LoadedModel } from '../diffusion/pipeline.js';
+import { loadModel, type LoadedModel } from './pipeline.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import type { FeatureExtractor } from './extract.js';
-import { sha256File } from './features-file.js';
+import type { FeatureExtractor } from '../features/extract.js';
+import { sha256File } from '../features/features-file.js';
 
 export interface DiffusionFeatureOptions {
   /** 'middle' (default), 'input.N' or 'output.N' */

@@ -2,7 +2,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import { toPixels } from '../data/dataset.js';
+import { toPixels } from './dataset.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 

@@ -1,5 +1,6 @@
-// Checkpoints: one safetensors file per save holding the model, its EMA, the optimizer state and the
-// RNG states, with everything else (step, config, schedule and loader positions) as JSON metadata.
+// Training-run checkpoints: one safetensors file per save holding the model, its EMA, the optimizer state
+// and the RNG states, with everything else (step, config, schedule and loader positions) as JSON
+// metadata. Shared by every trainer (diffusion, encoder); `format` names which one wrote it.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';

@@ -4,13 +4,15 @@ import * as torch from '../torch/index.js';
 import { saveGrid } from '../data/png.js';
 import { Rng } from '../util/rng.js';
 
-export async function saveClusterGrid(path: string, ds: ImageDataset, assignments: Int32Array, k: number, o: { perCluster?: number; maxClusters?: number; seed?: number } = {}): Promise<void> {
+/** Rows are the largest clusters first (order 'size') or clusters 0, 1, ... (order 'id'). */
+export async function saveClusterGrid(path: string, ds: ImageDataset, assignments: Int32Array, k: number, o: { perCluster?: number; maxClusters?: number; seed?: number; order?: 'size' | 'id' } = {}): Promise<void> {
   const per = o.perCluster ?? 8;
   const rows = Math.min(k, o.maxClusters ?? 20);
   const members: number[][] = Array.from({ length: k }, () => []);
   assignments.forEach((c, i) => members[c]!.push(i));
-  // Largest clusters first: they say most about the partition.
-  const order = [...members.keys()].sort((a, b) => members[b]!.length - members[a]!.length).slice(0, rows);
+  // By default the largest clusters first: they say most about the partition.
+  const ids = [...members.keys()];
+  const order = (o.order === 'id' ? ids : ids.sort((a, b) => members[b]!.length - members[a]!.length)).slice(0, rows);
   const rng = new Rng(o.seed ?? 0, 13);
   const picks: number[] = [];
   const blanks: number[] = [];

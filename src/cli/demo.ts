@@ -1,73 +1,181 @@
-// selfguided demo: the README's main job. On the built-in Fashion-MNIST it trains a small guided model
-// and an unguided one for the same budget, samples both with the same seed, and writes a side-by-side
-// PNG and a markdown summary into the run directory.
-import { rmSync, writeFileSync } from 'node:fs';
+// selfguided demo: the README's main job, the whole self-guided pipeline on the built-in Fashion-MNIST
+// within a time budget: train the self-supervised encoder g, extract features, cluster them into
+// self-labels f(g(x)), train a self-label-guided and an unguided diffusion model for the same number of
+// steps, sample both from the same noise (one row per cluster), and write a side-by-side PNG, the
+// cluster grid and a markdown summary. Every stage is a file in the run directory, so an interrupted
+// demo continues where it stopped.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { buildAnnotations, saveAnnotations } from '../annotate/annotations.js';
+import { saveClusterGrid } from '../annotate/cluster-grid.js';
+import { kmeans } from '../annotate/kmeans.js';
+import { saveGrid } from '../data/png.js';
+import { loadDataset } from '../data/spec.js';
 import type { TrainConfigInput } from '../diffusion/config.js';
 import { generate, idConditions, loadModel } from '../diffusion/pipeline.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
+import { clusterQuality, type ClusterQuality } from '../eval/cluster-metrics.js';
+import { extractFeatures } from '../features/extract.js';
+import { loadFeatures } from '../features/features-file.js';
+import { EncoderTrainer, type EncoderConfigInput } from '../features/ssl/encoder-trainer.js';
+import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import * as torch from '../torch/index.js';
-import { saveGrid } from '../data/png.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 
 export const demoSpec: CommandSpec = {
   name: 'demo',
-  summary: 'train a label-guided and an unguided model on Fashion-MNIST within a time budget and compare their samples',
+  summary: 'the self-guided pipeline on Fashion-MNIST within a time budget: encoder, self-labels, guided vs unguided diffusion',
   options: {
     out: { type: 'string', default: 'runs/demo', metavar: 'DIR', help: 'run directory' },
-    minutes: { type: 'number', default: 12, help: 'total time budget; training gets about 80% of it, split between the two models' },
-    seed: { type: 'int', default: 0, help: 'random seed for training and sampling' },
-    scale: { type: 'number', default: 3, help: 'guidance scale for the guided samples' },
+    minutes: { type: 'number', default: 12, help: 'total time budget (encoder about a quarter, diffusion most of the rest)' },
+    k: { type: 'int', default: 10, help: 'number of self-label clusters' },
+    guidance: { type: 'string', default: 'self', choices: ['self', 'label'], help: 'guide by self-labels (clusters of encoder features) or, for comparison, by the ground-truth labels' },
+    seed: { type: 'int', default: 0, help: 'random seed for every stage' },
+    scale: { type: 'number', default: 3, help: 'guidance scale s for the guided samples' },
     'sample-steps': { type: 'int', default: 50, help: 'DDIM steps for sampling' },
-    'per-class': { type: 'int', default: 8, help: 'samples per class (grid columns)' },
+    'per-row': { type: 'int', default: 8, help: 'samples per cluster (grid columns)' },
   },
-  epilog: 'Once self-labels land (issue: self-labels), the guided model uses clusters of self-supervised features instead of the labels.',
 };
 
-function config(condition: 'label' | 'none', steps: number, seed: number): TrainConfigInput {
-  return {
-    data: { kind: 'fashion-mnist' },
-    condition: { kind: condition },
-    model: { preset: 'tiny' },
-    train: { steps, batchSize: 32, lr: 1e-3, warmup: 100, seed, checkpointEvery: 250, logEvery: 50, emaDecay: 0.999 },
-  };
+interface Plan {
+  encoderSteps: number;
+  diffusionSteps: number;
+  guidance: 'self' | 'label';
+  k: number;
+  seed: number;
+}
+
+const encoderConfig = (steps: number, seed: number): EncoderConfigInput => ({
+  data: { kind: 'fashion-mnist' },
+  model: { widths: [16, 32, 64] },
+  train: { steps, batchSize: 256, warmup: Math.min(100, Math.floor(steps / 5)), seed, checkpointEvery: 50, logEvery: 25 },
+});
+
+const diffusionConfig = (condition: TrainConfigInput['condition'], steps: number, seed: number): TrainConfigInput => ({
+  data: { kind: 'fashion-mnist' },
+  condition,
+  model: { preset: 'tiny' },
+  train: { steps, batchSize: 32, lr: 1e-3, warmup: 100, seed, checkpointEvery: 250, logEvery: 50, emaDecay: 0.999 },
+});
+
+async function secondsPerStep<T extends { trainStep(): unknown; dispose(): void }>(open: () => Promise<T>, dir: string, n: number): Promise<number> {
+  rmSync(dir, { recursive: true, force: true });
+  const t = await open();
+  try {
+    t.trainStep();
+    const s = performance.now();
+    for (let i = 0; i < n; i++) t.trainStep();
+    return (performance.now() - s) / 1000 / n;
+  } finally {
+    t.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Opens a finished or partial run to continue it, or starts it fresh. */
+async function openOrStart<T>(dir: string, resume: () => Promise<T>, start: () => Promise<T>): Promise<T> {
+  if (existsSync(join(dir, 'config.json'))) {
+    try {
+      return await resume();
+    } catch {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return start();
 }
 
 export async function runDemo(a: ParsedArgs): Promise<number> {
   const out = resolve(a.out as string);
   const seed = a.seed as number;
+  const k = a.k as number;
+  const guidance = a.guidance as 'self' | 'label';
   const budget = (a.minutes as number) * 60;
-  const log = (m: string) => process.stderr.write(`${m}\n`);
+  const log = (m: string) => process.stderr.write(`demo: ${m}\n`);
   const t0 = performance.now();
+  const elapsed = () => (performance.now() - t0) / 1000;
 
-  // Time a few steps of the guided model to size both runs to the budget.
-  const probeDir = join(out, 'probe');
-  rmSync(probeDir, { recursive: true, force: true });
-  const probe = await DiffusionTrainer.open(probeDir, { config: config('label', 10, seed), log: () => {} });
-  probe.trainStep();
-  const s = performance.now();
-  for (let i = 0; i < 4; i++) probe.trainStep();
-  const perStep = (performance.now() - s) / 4000;
-  probe.dispose();
-  rmSync(probeDir, { recursive: true, force: true });
-  const steps = Math.max(50, Math.floor((budget * 0.8 - (performance.now() - t0) / 1000) / 2 / perStep / 50) * 50);
-  log(`demo: ${perStep.toFixed(3)} s/step measured; training each model for ${steps} steps (budget ${a.minutes} min)`);
+  // 0. The plan: step counts sized to the budget from short timing probes, kept so reruns resume it.
+  const planPath = join(out, 'plan.json');
+  let plan: Plan;
+  if (existsSync(planPath)) {
+    plan = JSON.parse(readFileSync(planPath, 'utf8')) as Plan;
+    log(`continuing the plan in ${planPath}`);
+  } else {
+    const encStep = guidance === 'self' ? await secondsPerStep(() => EncoderTrainer.open(join(out, 'probe'), { config: encoderConfig(10, seed), log: () => {} }), join(out, 'probe'), 2) : 0;
+    const difStep = await secondsPerStep(() => DiffusionTrainer.open(join(out, 'probe'), { config: diffusionConfig({ kind: 'label' }, 10, seed), log: () => {} }), join(out, 'probe'), 4);
+    const encoderSteps = guidance === 'self' ? Math.max(50, Math.floor((0.22 * budget) / encStep / 25) * 25) : 0;
+    // Features of 60,000 images cost about 30 encoder steps; sampling about 6% of the budget.
+    const left = budget * 0.92 - elapsed() - encoderSteps * encStep - 30 * encStep;
+    const diffusionSteps = Math.max(100, Math.floor(left / 2 / difStep / 50) * 50);
+    plan = { encoderSteps, diffusionSteps, guidance, k, seed };
+    mkdirSync(out, { recursive: true });
+    writeFileSync(planPath, `${JSON.stringify(plan, null, 2)}\n`);
+    log(`measured ${encStep.toFixed(2)} s per encoder step, ${difStep.toFixed(3)} s per diffusion step; plan: encoder ${encoderSteps} steps, each diffusion model ${diffusionSteps} steps (budget ${a.minutes} min)`);
+  }
 
-  const runs = { guided: join(out, 'label-guided'), unguided: join(out, 'unguided') };
-  for (const [name, condition] of [['guided', 'label'], ['unguided', 'none']] as const) {
-    const dir = runs[name];
-    let trainer: DiffusionTrainer;
+  // 1-3. Self-labels: encoder g, features, k-means f.
+  let condition: TrainConfigInput['condition'] = { kind: 'label' };
+  let quality: ClusterQuality | null = null;
+  const labelsPath = join(out, `self-labels-k${plan.k}.safetensors`);
+  if (plan.guidance === 'self') {
+    const encDir = join(out, 'encoder');
+    const enc = await openOrStart(encDir,
+      () => EncoderTrainer.open(encDir, { resume: true, steps: plan.encoderSteps, log }),
+      () => EncoderTrainer.open(encDir, { config: encoderConfig(plan.encoderSteps, plan.seed), log }));
+    if (enc.step < plan.encoderSteps) log(`training the SimCLR encoder g (${enc.step}/${plan.encoderSteps} steps done)`);
     try {
-      trainer = await DiffusionTrainer.open(dir, { resume: true, steps });
-    } catch {
-      rmSync(dir, { recursive: true, force: true });
-      trainer = await DiffusionTrainer.open(dir, { config: config(condition, steps, seed), log });
+      const r = await enc.train();
+      if (r.status === 'interrupted') return 130;
+    } finally {
+      enc.dispose();
     }
-    log(`demo: training the ${name} model (${trainer.step}/${steps} done)`);
+    const featPath = join(out, 'features.safetensors');
+    const ds = await loadDataset({ kind: 'fashion-mnist', split: 'train' });
+    try {
+      if (!existsSync(featPath)) {
+        log('extracting encoder features of the 60,000 training images');
+        const ex = new SslEncoderFeatures(encDir, 'projection');
+        const f = extractFeatures(ds, ex, { out: featPath, extraProvenance: { dataSpec: JSON.stringify({ kind: 'fashion-mnist' }) } });
+        f.features.dispose();
+        ex.dispose();
+      }
+      const feats = loadFeatures(featPath, { dataset: ds });
+      let assignments: Int32Array;
+      if (!existsSync(labelsPath)) {
+        log(`clustering into k = ${plan.k} self-labels (spherical k-means, 3 restarts)`);
+        const km = kmeans(feats.features, { k: plan.k, restarts: 3, seed: plan.seed });
+        const ann = buildAnnotations({ kind: 'onehot', assignments: km.assignments, centroids: km.centroids, k: plan.k }, {
+          method: 'k-means (cosine, 3 restarts)', features: featPath, extractor: feats.provenance.extractor, dataset: ds.info.name,
+        });
+        saveAnnotations(labelsPath, ann);
+        km.centroids.dispose();
+        assignments = km.assignments;
+      } else {
+        const t = torch.safetensors.loadFile(labelsPath);
+        assignments = Int32Array.from(t.tensors.get('assignments')!.toTypedArray() as BigInt64Array, Number);
+      }
+      feats.features.dispose();
+      quality = clusterQuality(assignments, ds.labels!);
+      log(`self-labels against the hidden ground truth (for information only): NMI ${quality.nmi.toFixed(3)}, ARI ${quality.ari.toFixed(3)}, accuracy ${quality.accuracy.toFixed(3)}`);
+      await saveClusterGrid(join(out, 'clusters.png'), ds, assignments, plan.k, { perCluster: a['per-row'] as number, maxClusters: plan.k, seed: plan.seed, order: 'id' });
+    } finally {
+      ds.dispose();
+    }
+    condition = { kind: 'file', path: labelsPath };
+  }
+
+  // 4. The guided and the unguided diffusion model, same steps and seed.
+  const runs = { guided: join(out, plan.guidance === 'self' ? 'self-guided' : 'label-guided'), unguided: join(out, 'unguided') };
+  for (const [name, cond] of [['guided', condition], ['unguided', { kind: 'none' as const }]] as const) {
+    const dir = runs[name];
+    const trainer = await openOrStart(dir,
+      () => DiffusionTrainer.open(dir, { resume: true, steps: plan.diffusionSteps, log }),
+      () => DiffusionTrainer.open(dir, { config: diffusionConfig(cond, plan.diffusionSteps, plan.seed), log }));
+    log(`training the ${name} diffusion model (${trainer.step}/${plan.diffusionSteps} steps done)`);
     try {
       const r = await trainer.train();
       if (r.status === 'interrupted') {
-        log(`demo interrupted; run it again to continue from step ${r.step}`);
+        log(`interrupted; run the demo again to continue from step ${r.step}`);
         return 130;
       }
     } finally {
@@ -75,43 +183,49 @@ export async function runDemo(a: ParsedArgs): Promise<number> {
     }
   }
 
-  const per = a['per-class'] as number;
+  // 5. Samples: one row per cluster (or class), guided next to unguided from the same noise.
+  const per = a['per-row'] as number;
   const sampleSteps = a['sample-steps'] as number;
   const scale = a.scale as number;
   const guided = loadModel(runs.guided);
   const unguided = loadModel(runs.unguided);
-  const classes = 10;
-  const ids = Array.from({ length: classes * per }, (_, i) => Math.floor(i / per));
-  log(`demo: sampling ${ids.length} images from each model (DDIM-${sampleSteps}, seed ${seed}, guidance scale ${scale})`);
-  const cond = idConditions(ids, classes);
-  const imgG = generate(guided, { n: ids.length, cond, scale, sampler: 'ddim', steps: sampleSteps, seed });
-  const imgU = generate(unguided, { n: ids.length, cond: null, scale: 1, sampler: 'ddim', steps: sampleSteps, seed });
-  // Side by side: each row is one class for the guided model, next to unguided samples from the same noise.
+  const rows = plan.guidance === 'self' ? plan.k : 10;
+  const ids = Array.from({ length: rows * per }, (_, i) => Math.floor(i / per));
+  log(`sampling ${ids.length} images from each model (DDIM-${sampleSteps}, seed ${plan.seed}, guidance scale ${scale})`);
+  const cond = idConditions(ids, rows);
+  const imgG = generate(guided, { n: ids.length, cond, scale, sampler: 'ddim', steps: sampleSteps, seed: plan.seed });
+  const imgU = generate(unguided, { n: ids.length, cond: null, scale: 1, sampler: 'ddim', steps: sampleSteps, seed: plan.seed });
   const gap = torch.ones([1, 1, 32, 32]);
   const combined = torch.tidy(() => {
-    const rows: torch.Tensor[] = [];
-    for (let r = 0; r < classes; r++) {
-      rows.push(imgG.narrow(0, r * per, per), gap, imgU.narrow(0, r * per, per));
-    }
-    return torch.cat(rows, 0);
+    const parts: torch.Tensor[] = [];
+    for (let r = 0; r < rows; r++) parts.push(imgG.narrow(0, r * per, per), gap, imgU.narrow(0, r * per, per));
+    return torch.cat(parts, 0);
   });
   const pngPath = join(out, 'guided-vs-unguided.png');
   await saveGrid(combined, pngPath, { nrow: 2 * per + 1, scale: 3 });
-  await saveGrid(imgG, join(out, 'label-guided.png'), { nrow: per, scale: 3 });
+  await saveGrid(imgG, join(out, `${plan.guidance}-guided.png`), { nrow: per, scale: 3 });
   await saveGrid(imgU, join(out, 'unguided.png'), { nrow: per, scale: 3 });
-  const minutes = ((performance.now() - t0) / 60000).toFixed(1);
+  const minutes = (elapsed() / 60).toFixed(1);
+  const self = plan.guidance === 'self';
   const summary = [
-    '# selfguided demo',
+    `# selfguided demo: ${self ? 'self-guided' : 'label-guided'} diffusion on Fashion-MNIST`,
     '',
-    `Fashion-MNIST (60,000 training images, 32x32), two \`tiny\` UNets (${(guided.model.numParameters() / 1e6).toFixed(2)}M parameters) trained for ${steps} steps each at batch 32 with the same seed (${seed}); ${minutes} minutes in all on this machine.`,
+    `Fashion-MNIST's 60,000 training images (32x32, labels hidden from every stage${self ? '' : ' except the label-guided model'}), seed ${plan.seed}; this invocation took ${minutes} minutes on this machine.`,
     '',
-    `- left: guided by the ground-truth class (one-hot, condition dropout 0.1), sampled with guidance scale s = ${scale} (w = ${scale - 1}); one row per class, top to bottom: T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot`,
-    '- right: the unguided model from the same starting noise',
-    `- sampler: DDIM, ${sampleSteps} steps, eta 0, EMA weights`,
+    ...(self ? [
+      `1. **g**: a SimCLR encoder (ResNet, widths 16-32-64) trained ${plan.encoderSteps} steps at batch 256 on the unlabeled images.`,
+      `2. **f**: spherical k-means (k = ${plan.k}, 3 restarts) on its projection features: the self-labels. Against the hidden labels they score NMI ${quality!.nmi.toFixed(3)}, ARI ${quality!.ari.toFixed(3)}, Hungarian accuracy ${quality!.accuracy.toFixed(3)} (reported, never used).`,
+      '   Real images of each cluster, row r is cluster r (compare with the samples below): ![clusters](clusters.png)',
+      `3. Two \`tiny\` UNets (${(guided.model.numParameters() / 1e6).toFixed(2)}M parameters), ${plan.diffusionSteps} steps each at batch 32: one guided by the one-hot self-label (condition dropout 0.1), one unguided.`,
+    ] : [
+      `Two \`tiny\` UNets (${(guided.model.numParameters() / 1e6).toFixed(2)}M parameters), ${plan.diffusionSteps} steps each at batch 32: one guided by the ground-truth class, one unguided.`,
+    ]),
+    '',
+    `Samples (DDIM ${sampleSteps} steps, eta 0, EMA weights): left, the guided model with guidance scale s = ${scale} (w = ${scale - 1}), one row per ${self ? 'cluster (row r is self-label r)' : 'class'}; right, the unguided model from the same starting noise.`,
     '',
     '![guided vs unguided](guided-vs-unguided.png)',
     '',
-    `Checkpoints and metrics: \`${runs.guided}\`, \`${runs.unguided}\`. Sample more with \`bin/selfguided.mjs sample --checkpoint ${runs.guided} --ids 0-9\`.`,
+    `Run directories: \`${runs.guided}\`, \`${runs.unguided}\`${self ? `, \`${join(out, 'encoder')}\`` : ''}. More samples: \`bin/selfguided.mjs sample --checkpoint ${runs.guided} --ids 0-${rows - 1}\`.`,
     '',
   ].join('\n');
   writeFileSync(join(out, 'summary.md'), summary);

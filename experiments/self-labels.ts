@@ -18,7 +18,8 @@ const ks = a.ks!.split(',').map(Number);
 console.log('| features | k | NMI | ARI | accuracy | purity | k-means time (s) |');
 console.log('|---|---|---|---|---|---|---|');
 for (const entry of a.features.split(',')) {
-  const [name, path] = entry.includes('=') ? entry.split('=') as [string, string] : [entry, entry];
+  const cut = entry.lastIndexOf('=');
+  const [name, path] = cut >= 0 ? [entry.slice(0, cut), entry.slice(cut + 1)] : [entry, entry];
   const f = loadFeatures(path);
   const ds = await loadDataset(DataSpec.parse(JSON.parse(f.provenance.dataSpec ?? '{"kind":"fashion-mnist"}')));
   if (!ds.labels) throw new Error(`${path}: its dataset has no labels`);

@@ -14,6 +14,7 @@ export const encoderSpec: CommandSpec = {
     lr: { type: 'number', default: 2e-3, help: 'AdamW learning rate (cosine schedule after warm-up)' },
     warmup: { type: 'int', default: 100, help: 'warm-up steps' },
     temperature: { type: 'number', default: 0.2, help: 'NT-Xent temperature' },
+    'crop-min': { type: 'number', default: 0.3, help: 'smallest random crop, as a fraction of the image area' },
     widths: { type: 'string', default: '32,64,128', help: 'ResNet stage widths (the last is the feature size)' },
     seed: { type: 'int', default: 0, help: 'random seed' },
     'checkpoint-every': { type: 'int', default: 200, help: 'checkpoint every N steps' },
@@ -33,7 +34,7 @@ export async function runEncoder(a: ParsedArgs, argv: string[]): Promise<number>
       config: {
         data: dataSpecFromArgs('encoder', a),
         model: { widths },
-        train: { steps: a.steps as number, batchSize: a.batch as number, lr: a.lr as number, warmup: a.warmup as number, temperature: a.temperature as number, seed: a.seed as number, checkpointEvery: a['checkpoint-every'] as number },
+        train: { steps: a.steps as number, batchSize: a.batch as number, lr: a.lr as number, warmup: a.warmup as number, temperature: a.temperature as number, cropScale: [a['crop-min'] as number, 1], seed: a.seed as number, checkpointEvery: a['checkpoint-every'] as number },
       },
     });
   try {

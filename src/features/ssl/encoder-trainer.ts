@@ -32,7 +32,7 @@ export const EncoderConfig = z.object({
     weightDecay: z.number().min(0).default(1e-4),
     warmup: z.number().int().min(0).default(100),
     temperature: z.number().positive().default(0.2),
-    cropScale: z.tuple([z.number(), z.number()]).default([0.3, 1]),
+    cropScale: z.tuple([z.number().gt(0).max(1), z.number().gt(0).max(1)]).default([0.3, 1]),
     seed: z.number().int().min(0).default(0),
     checkpointEvery: z.number().int().positive().default(200),
     logEvery: z.number().int().positive().default(20),

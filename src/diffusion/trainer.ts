@@ -3,13 +3,13 @@
 // data order and RNG states, so an interrupted run continues exactly as if it had not stopped.
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyFlips, BatchSampler, type ImageDataset, type LoaderState } from '../data/index.js';
+import { applyFlips, BatchSampler, type ImageDataset } from '../data/index.js';
 import { loadDataset } from '../data/spec.js';
 import * as optim from '../optim/index.js';
 import * as torch from '../torch/index.js';
 import { Progress } from '../util/progress.js';
 import { checkpointPath, latestCheckpoint, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../optim/checkpoint.js';
-import { openRunDir, trapStopSignals } from '../optim/run-dir.js';
+import { captureTrainingState, openRunDir, restoreTrainingState, trapStopSignals } from '../optim/run-dir.js';
 import { conditionDims, disposeConditions, dropConditions, gatherConditions, labelCondition, loadConditionFile, noCondition, type ConditionSet } from './conditions.js';
 import { parseTrainConfig, type ConditionSpec, type TrainConfig, type TrainConfigInput } from './config.js';
 import { NoiseSchedule } from './schedule.js';
@@ -94,14 +94,8 @@ export class DiffusionTrainer {
   private restore(path: string): void {
     const ck = loadCheckpoint(path);
     try {
-      this.model.loadStateDict(ck.model);
+      this.stepCount = restoreTrainingState(ck, this);
       this.ema.loadStateDict({ tensors: ck.ema, numUpdates: ck.meta.emaUpdates as number });
-      this.optimizer.loadStateDict({ tensors: ck.optim, meta: ck.meta.optim as optim.OptimizerState['meta'] });
-      this.scheduler.loadStateDict(ck.meta.scheduler as { step: number });
-      this.loader.loadStateDict(ck.meta.loader as LoaderState);
-      this.generator.setState(ck.rng.get('train')!);
-      torch.defaultGenerator().setState(ck.rng.get('global')!);
-      this.stepCount = ck.step;
     } finally {
       ck.dispose();
     }
@@ -111,26 +105,18 @@ export class DiffusionTrainer {
   /** Writes a checkpoint of the current state and prunes old ones; returns its path. */
   saveCheckpoint(): string {
     const path = checkpointPath(this.runDir, this.stepCount);
-    const os = this.optimizer.stateDict();
-    const rngTrain = this.generator.getState();
-    const rngGlobal = torch.defaultGenerator().getState();
+    const state = captureTrainingState(this);
     try {
       saveCheckpoint(path, {
-        step: this.stepCount,
-        model: this.model.stateDict(),
-        ema: this.ema.stateDict().tensors,
-        optim: os.tensors,
-        rng: new Map([['train', rngTrain], ['global', rngGlobal]]),
+        step: this.stepCount, model: state.model, ema: this.ema.stateDict().tensors, optim: state.optim, rng: state.rng,
         meta: {
-          config: this.config, unet: this.model.config, optim: os.meta, scheduler: this.scheduler.stateDict(),
-          loader: this.loader.stateDict(), emaUpdates: this.ema.numUpdates,
+          ...state.meta, config: this.config, unet: this.model.config, emaUpdates: this.ema.numUpdates,
           conditions: { source: this.conditions.source, numIds: this.conditions.numIds, oneHot: this.conditions.oneHot, meta: this.conditions.meta },
           dataset: { name: this.dataset.info.name, n: this.dataset.length },
         },
       });
     } finally {
-      rngTrain.dispose();
-      rngGlobal.dispose();
+      for (const t of state.rng.values()) t.dispose();
     }
     pruneCheckpoints(this.runDir, this.config.train.keepCheckpoints);
     return path;

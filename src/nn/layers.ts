@@ -6,15 +6,23 @@ import { Module } from './module.js';
 
 type Pair = number | [number, number];
 
+/** PyTorch's reset_parameters for Linear and convolutions: kaiming_uniform(a=sqrt(5)), bias U(+-1/sqrt(fan_in)). */
+function defaultInit(weight: Tensor, bias: Tensor | null): void {
+  init.kaimingUniform_(weight, { a: Math.sqrt(5) });
+  if (bias) {
+    const bound = 1 / Math.sqrt(init.fans(weight).fanIn);
+    init.uniform_(bias, -bound, bound);
+  }
+}
+
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
   constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true) {
     super();
     this.weight = this.registerParameter('weight', torch.empty([outFeatures, inFeatures]));
-    init.kaimingUniform_(this.weight, { a: Math.sqrt(5) });
     this.bias = bias ? this.registerParameter('bias', torch.empty([outFeatures])) : null;
-    if (this.bias) init.uniform_(this.bias, -1 / Math.sqrt(inFeatures), 1 / Math.sqrt(inFeatures));
+    defaultInit(this.weight, this.bias);
   }
   forward(x: Tensor): Tensor {
     return torch.linear(x, this.weight, this.bias);
@@ -32,59 +40,44 @@ function toPair(v: Pair): [number, number] {
   return typeof v === 'number' ? [v, v] : v;
 }
 
-export class Conv2d extends Module {
+/** What Conv2d and ConvTranspose2d share: geometry, groups and PyTorch's initialisation. */
+abstract class ConvBase extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
   readonly stride: [number, number];
   readonly padding: [number, number];
   readonly dilation: [number, number];
   readonly groups: number;
-  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, o: Conv2dOptions = {}) {
+  protected constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, o: Conv2dOptions, transposed: boolean) {
     super();
     const [kh, kw] = toPair(kernelSize);
     this.stride = toPair(o.stride ?? 1);
     this.padding = toPair(o.padding ?? 0);
     this.dilation = toPair(o.dilation ?? 1);
     this.groups = o.groups ?? 1;
-    if (inChannels % this.groups || outChannels % this.groups) throw new RangeError(`Conv2d: channels ${inChannels}->${outChannels} not divisible by groups ${this.groups}`);
-    this.weight = this.registerParameter('weight', torch.empty([outChannels, inChannels / this.groups, kh, kw]));
-    init.kaimingUniform_(this.weight, { a: Math.sqrt(5) });
+    const name = transposed ? 'ConvTranspose2d' : 'Conv2d';
+    if (inChannels % this.groups || outChannels % this.groups) throw new RangeError(`${name}: channels ${inChannels}->${outChannels} not divisible by groups ${this.groups}`);
+    const shape = transposed ? [inChannels, outChannels / this.groups, kh, kw] : [outChannels, inChannels / this.groups, kh, kw];
+    this.weight = this.registerParameter('weight', torch.empty(shape));
     this.bias = (o.bias ?? true) ? this.registerParameter('bias', torch.empty([outChannels])) : null;
-    if (this.bias) {
-      const bound = 1 / Math.sqrt(init.fans(this.weight).fanIn);
-      init.uniform_(this.bias, -bound, bound);
-    }
+    defaultInit(this.weight, this.bias);
+  }
+}
+
+export class Conv2d extends ConvBase {
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, o: Conv2dOptions = {}) {
+    super(inChannels, outChannels, kernelSize, o, false);
   }
   forward(x: Tensor): Tensor {
     return torch.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
   }
 }
 
-export class ConvTranspose2d extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
-  readonly stride: [number, number];
-  readonly padding: [number, number];
+export class ConvTranspose2d extends ConvBase {
   readonly outputPadding: [number, number];
-  readonly dilation: [number, number];
-  readonly groups: number;
-  constructor(
-    readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, o: Conv2dOptions & { outputPadding?: Pair } = {},
-  ) {
-    super();
-    const [kh, kw] = toPair(kernelSize);
-    this.stride = toPair(o.stride ?? 1);
-    this.padding = toPair(o.padding ?? 0);
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, o: Conv2dOptions & { outputPadding?: Pair } = {}) {
+    super(inChannels, outChannels, kernelSize, o, true);
     this.outputPadding = toPair(o.outputPadding ?? 0);
-    this.dilation = toPair(o.dilation ?? 1);
-    this.groups = o.groups ?? 1;
-    this.weight = this.registerParameter('weight', torch.empty([inChannels, outChannels / this.groups, kh, kw]));
-    init.kaimingUniform_(this.weight, { a: Math.sqrt(5) });
-    this.bias = (o.bias ?? true) ? this.registerParameter('bias', torch.empty([outChannels])) : null;
-    if (this.bias) {
-      const bound = 1 / Math.sqrt(init.fans(this.weight).fanIn);
-      init.uniform_(this.bias, -bound, bound);
-    }
   }
   forward(x: Tensor): Tensor {
     return torch.convTranspose2d(x, this.weight, this.bias, {

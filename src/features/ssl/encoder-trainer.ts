@@ -3,10 +3,10 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { BatchSampler, type ImageDataset, type LoaderState } from '../../data/index.js';
+import { BatchSampler, type ImageDataset } from '../../data/index.js';
 import { DataSpec, loadDataset } from '../../data/spec.js';
 import { checkpointPath, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../../optim/checkpoint.js';
-import { openRunDir, trapStopSignals } from '../../optim/run-dir.js';
+import { captureTrainingState, openRunDir, restoreTrainingState, trapStopSignals } from '../../optim/run-dir.js';
 import * as nn from '../../nn/index.js';
 import * as optim from '../../optim/index.js';
 import * as torch from '../../torch/index.js';
@@ -91,13 +91,7 @@ export class EncoderTrainer {
   private restore(path: string): void {
     const ck = loadCheckpoint(path, ENCODER_FORMAT);
     try {
-      this.model.loadStateDict(ck.model);
-      this.optimizer.loadStateDict({ tensors: ck.optim, meta: ck.meta.optim as optim.OptimizerState['meta'] });
-      this.scheduler.loadStateDict(ck.meta.scheduler as { step: number });
-      this.loader.loadStateDict(ck.meta.loader as LoaderState);
-      this.generator.setState(ck.rng.get('train')!);
-      torch.defaultGenerator().setState(ck.rng.get('global')!);
-      this.stepCount = ck.step;
+      this.stepCount = restoreTrainingState(ck, this);
     } finally {
       ck.dispose();
     }
@@ -106,17 +100,14 @@ export class EncoderTrainer {
 
   saveCheckpoint(): string {
     const path = checkpointPath(this.runDir, this.stepCount);
-    const os = this.optimizer.stateDict();
-    const rt = this.generator.getState(), rg = torch.defaultGenerator().getState();
+    const state = captureTrainingState(this);
     try {
       saveCheckpoint(path, {
-        step: this.stepCount, model: this.model.stateDict(), ema: new Map(), optim: os.tensors,
-        rng: new Map([['train', rt], ['global', rg]]),
-        meta: { config: this.config, optim: os.meta, scheduler: this.scheduler.stateDict(), loader: this.loader.stateDict(), inChannels: this.dataset.channels, dataset: { name: this.dataset.info.name, n: this.dataset.length } },
+        step: this.stepCount, model: state.model, ema: new Map(), optim: state.optim, rng: state.rng,
+        meta: { ...state.meta, config: this.config, inChannels: this.dataset.channels, dataset: { name: this.dataset.info.name, n: this.dataset.length } },
       }, ENCODER_FORMAT);
     } finally {
-      rt.dispose();
-      rg.dispose();
+      for (const t of state.rng.values()) t.dispose();
     }
     pruneCheckpoints(this.runDir, 2);
     return path;

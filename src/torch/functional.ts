@@ -45,8 +45,11 @@ export function where(condition: Tensor, x: Tensor | number, y: Tensor | number)
   return callT(O.whereSelf, [condition, x, y]);
 }
 export function einsum(equation: string, ...tensors: Tensor[]): Tensor { return callT(O.einsum, [equation, tensors, null]); }
-/** Pairwise p-norm distances between the rows of x1 [.., P, M] and x2 [.., R, M]. */
-export function cdist(x1: Tensor, x2: Tensor, p = 2): Tensor { return callT(O.cdist, [x1, x2, p, null]); }
+/**
+ * Pairwise p-norm distances between the rows of x1 [.., P, M] and x2 [.., R, M]. exact = true computes
+ * each distance directly (no matrix-product shortcut), so the same pair always gives the same bits.
+ */
+export function cdist(x1: Tensor, x2: Tensor, p = 2, exact = false): Tensor { return callT(O.cdist, [x1, x2, p, exact ? 2 : null]); }
 export function cosineSimilarity(x1: Tensor, x2: Tensor, dim = 1, eps = 1e-8): Tensor {
   return callT(O.cosineSimilarity, [x1, x2, dim, eps]);
 }

@@ -7,8 +7,8 @@ interface Command {
 }
 
 async function commands(): Promise<Record<string, Command>> {
-  const [{ trainSpec, runTrain }, { sampleSpec, runSample }, { demoSpec, runDemo }, { encoderSpec, runEncoder }, { featuresSpec, runFeatures }, { clusterSpec, runCluster }] = await Promise.all([
-    import('./train.js'), import('./sample.js'), import('./demo.js'), import('./encoder.js'), import('./features.js'), import('./cluster.js'),
+  const [{ trainSpec, runTrain }, { sampleSpec, runSample }, { demoSpec, runDemo }, { encoderSpec, runEncoder }, { featuresSpec, runFeatures }, { clusterSpec, runCluster }, { evalnetSpec, runEvalnet }] = await Promise.all([
+    import('./train.js'), import('./sample.js'), import('./demo.js'), import('./encoder.js'), import('./features.js'), import('./cluster.js'), import('./evalnet.js'),
   ]);
   return {
     encoder: { spec: encoderSpec, run: runEncoder },
@@ -17,6 +17,7 @@ async function commands(): Promise<Record<string, Command>> {
     train: { spec: trainSpec, run: runTrain },
     sample: { spec: sampleSpec, run: runSample },
     demo: { spec: demoSpec, run: runDemo },
+    evalnet: { spec: evalnetSpec, run: runEvalnet },
   };
 }
 
@@ -40,10 +41,10 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   const cmd = cmds[name];
-  // `encoder` has one subcommand, `train`.
-  if (name === 'encoder' && rest[0] === 'train') rest.shift();
-  else if (name === 'encoder' && rest[0] !== '--help' && rest[0] !== '-h') {
-    process.stderr.write("selfguided encoder: expected 'selfguided encoder train [options]' (see selfguided encoder --help)\n");
+  // `encoder` and `evalnet` have one subcommand, `train`.
+  if ((name === 'encoder' || name === 'evalnet') && rest[0] === 'train') rest.shift();
+  else if ((name === 'encoder' || name === 'evalnet') && rest[0] !== '--help' && rest[0] !== '-h') {
+    process.stderr.write(`selfguided ${name}: expected 'selfguided ${name} train [options]' (see selfguided ${name} --help)\n`);
     return 2;
   }
   if (!cmd) {

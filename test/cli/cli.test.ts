@@ -16,7 +16,7 @@ describe('selfguided CLI', () => {
     const top = cli('--help');
     assert.equal(top.code, 0);
     assert.match(top.out, /train.*\n.*sample.*\n.*demo/s);
-    for (const c of ['train', 'sample', 'demo', 'features', 'cluster', 'encoder']) {
+    for (const c of ['train', 'sample', 'demo', 'features', 'cluster', 'encoder', 'evalnet']) {
       const h = cli(c, '--help');
       assert.equal(h.code, 0);
       assert.match(h.out, /--seed INT\s+.*\(default: 0\)/);

@@ -1,0 +1,171 @@
+// The evaluation network: a small CNN trained on the ground-truth labels for evaluation only (never for
+// guidance). Its penultimate layer gives the features of the Frechet distance ("FD-evalnet", not FID)
+// and its predictions the Inception-Score analogue and the label-consistency of samples.
+import { z } from 'zod';
+import { BatchSampler, type ImageDataset } from '../data/index.js';
+import { DataSpec, loadDataset } from '../data/spec.js';
+import type { FeatureExtractor } from '../features/extract.js';
+import { sha256File } from '../features/features-file.js';
+import * as nn from '../nn/index.js';
+import * as optim from '../optim/index.js';
+import { checkpointPath, loadCheckpoint, pruneCheckpoints, resolveCheckpoint, saveCheckpoint } from '../optim/checkpoint.js';
+import { captureTrainingState, openRunDir, restoreTrainingState } from '../optim/run-dir.js';
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { Progress } from '../util/progress.js';
+
+export const EVALNET_FORMAT = 'selfguided-evalnet/1';
+
+export class EvalNet extends nn.Module<[Tensor], { logits: Tensor; features: Tensor }> {
+  readonly body: nn.Sequential;
+  readonly head: nn.Linear;
+  constructor(readonly inChannels: number, readonly numClasses: number, readonly featureDim = 128) {
+    super();
+    const block = (cin: number, cout: number) => [new nn.Conv2d(cin, cout, 3, { padding: 1 }), new nn.BatchNorm2d(cout), new nn.ReLU()];
+    this.body = this.registerModule('body', new nn.Sequential(
+      ...block(inChannels, 32), ...block(32, 32), new nn.Lambda((x) => torch.maxPool2d(x, 2)),
+      ...block(32, 64), ...block(64, 64), new nn.Lambda((x) => torch.maxPool2d(x, 2)),
+      ...block(64, 128), new nn.Lambda((x) => torch.adaptiveAvgPool2d(x, 1)), new nn.Flatten(),
+      new nn.Linear(128, featureDim), new nn.ReLU(),
+    ));
+    this.head = this.registerModule('head', new nn.Linear(featureDim, numClasses));
+  }
+  forward(x: Tensor): { logits: Tensor; features: Tensor } {
+    return torch.tidy(() => {
+      const features = this.body.forward(x);
+      return { logits: this.head.forward(features), features };
+    });
+  }
+}
+
+export const EvalNetConfig = z.object({
+  data: DataSpec,
+  test: DataSpec.optional(),
+  train: z.object({
+    steps: z.number().int().positive(),
+    batchSize: z.number().int().positive().default(128),
+    lr: z.number().positive().default(2e-3),
+    seed: z.number().int().min(0).default(0),
+    checkpointEvery: z.number().int().positive().default(200),
+  }),
+});
+export type EvalNetConfig = z.infer<typeof EvalNetConfig>;
+
+function parse(raw: unknown, src: string): EvalNetConfig {
+  const r = EvalNetConfig.safeParse(raw);
+  if (!r.success) throw new Error(`invalid ${src}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return r.data;
+}
+
+/** Classification accuracy of the network on a labeled dataset. */
+export function accuracy(net: EvalNet, ds: ImageDataset, batchSize = 500): number {
+  if (!ds.labels) throw new Error(`${ds.info.name} has no labels`);
+  net.eval();
+  let correct = 0;
+  torch.noGrad(() => {
+    for (let s = 0; s < ds.length; s += batchSize) {
+      const idx = Int32Array.from({ length: Math.min(batchSize, ds.length - s) }, (_, i) => s + i);
+      const pred = torch.tidy(() => Int32Array.from(net.forward(ds.images(idx)).logits.argmax(1).toTypedArray() as BigInt64Array, Number));
+      pred.forEach((p, i) => { if (p === ds.labels![idx[i]!]) correct++; });
+    }
+  });
+  return correct / ds.length;
+}
+
+/** Trains (or resumes) the evaluation network in a run directory; returns its test accuracy. */
+export async function trainEvalNet(runDir: string, o: { config?: unknown; resume?: boolean; steps?: number; untilStep?: number; progress?: boolean; log?: (m: string) => void }): Promise<{ step: number; testAccuracy: number | null; checkpoint: string }> {
+  const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const { config, resumeFrom } = openRunDir(runDir, o, parse);
+  const ds = await loadDataset(config.data, log);
+  if (!ds.labels || !ds.numClasses) throw new Error(`the evaluation network needs labels, and ${ds.info.name} has none`);
+  torch.manualSeed(config.train.seed);
+  const model = new EvalNet(ds.channels, ds.numClasses);
+  const optimizer = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: 1e-4 });
+  const scheduler = new optim.LRScheduler(optimizer, config.train.lr, optim.warmupCosine(100, config.train.steps, 0.02));
+  const loader = new BatchSampler(ds.length, { batchSize: config.train.batchSize, seed: config.train.seed, hflip: true });
+  const generator = new torch.Generator(config.train.seed + 1);
+  const state = { model, optimizer, scheduler, loader, generator };
+  let step = 0;
+  if (resumeFrom) {
+    const ck = loadCheckpoint(resumeFrom, EVALNET_FORMAT);
+    try { step = restoreTrainingState(ck, state); } finally { ck.dispose(); }
+  }
+  const labels = ds.labels;
+  const save = () => {
+    const st = captureTrainingState(state);
+    const path = checkpointPath(runDir, step);
+    try {
+      saveCheckpoint(path, { step, model: st.model, ema: new Map(), optim: st.optim, rng: st.rng, meta: { ...st.meta, config, inChannels: ds.channels, numClasses: ds.numClasses, classNames: ds.classNames } }, EVALNET_FORMAT);
+    } finally {
+      for (const t of st.rng.values()) t.dispose();
+    }
+    pruneCheckpoints(runDir, 2);
+    return path;
+  };
+  const progress = o.progress === false ? null : new Progress(config.train.steps, { label: 'evalnet', every: 100 }, step);
+  model.train();
+  let path = '';
+  const target = Math.min(o.untilStep ?? config.train.steps, config.train.steps);
+  while (step < target) {
+    const loss = torch.tidy(() => {
+      const b = loader.next();
+      const x = ds.images(b.indices);
+      const xf = torch.where(torch.tensor(b.flips).reshape(b.flips.length, 1, 1, 1), x.flip(3), x);
+      const y = torch.tensor(Int32Array.from(b.indices, (i) => labels[i]!)).long();
+      const l = torch.crossEntropy(model.forward(xf).logits, y);
+      optimizer.zeroGrad();
+      l.backward();
+      optimizer.step();
+      scheduler.step();
+      return l.item();
+    });
+    step++;
+    progress?.update(step, { loss });
+    if (step % config.train.checkpointEvery === 0) path = save();
+  }
+  if (!path.endsWith(`${String(step).padStart(8, '0')}.safetensors`)) path = save();
+  let testAccuracy: number | null = null;
+  if (config.test && step >= config.train.steps) {
+    const test = await loadDataset(config.test, log);
+    testAccuracy = accuracy(model, test);
+    test.dispose();
+  }
+  model.dispose();
+  optimizer.dispose();
+  ds.dispose();
+  return { step, testAccuracy, checkpoint: path };
+}
+
+export function loadEvalNet(pathOrRun: string): { net: EvalNet; path: string; classNames: string[] | null } {
+  const path = resolveCheckpoint(pathOrRun);
+  const ck = loadCheckpoint(path, EVALNET_FORMAT);
+  try {
+    const net = new EvalNet(ck.meta.inChannels as number, ck.meta.numClasses as number);
+    net.loadStateDict(ck.model);
+    net.eval();
+    return { net, path, classNames: (ck.meta.classNames as string[] | null) ?? null };
+  } finally {
+    ck.dispose();
+  }
+}
+
+/** The evaluation network's penultimate features, for FD-evalnet and PRDC. */
+export class EvalNetFeatures implements FeatureExtractor {
+  readonly name = 'evalnet';
+  readonly net: EvalNet;
+  private readonly path: string;
+  constructor(checkpoint: string) {
+    const l = loadEvalNet(checkpoint);
+    this.net = l.net;
+    this.path = l.path;
+  }
+  provenance() {
+    return { extractor: this.name, config: JSON.stringify({ checkpoint: this.path }), checkpointHash: sha256File(this.path) };
+  }
+  embed(images: Tensor): { features: Tensor } {
+    return torch.tidy(() => ({ features: this.net.forward(images).features }));
+  }
+  dispose(): void {
+    this.net.dispose();
+  }
+}

@@ -138,7 +138,7 @@ export function kmeans(features: Tensor, o: KMeansOptions): KMeansResult {
       let prev = Infinity, inertia = Infinity, iter = 0, reseeded = 0;
       let idx: Tensor | null = null;
       for (iter = 1; iter <= maxIter; iter++) {
-        const a = o.balanced ? balancedAssign(x, centroids, metric, block) : assignNearest(x, centroids, metric, block);
+        const a = o.balanced ? balancedAssign(x, centroids, metric) : assignNearest(x, centroids, metric, block);
         idx?.dispose();
         idx = keep(a.idx);
         inertia = torch.tidy(() => a.dist.sum().item());
@@ -161,7 +161,7 @@ export function kmeans(features: Tensor, o: KMeansOptions): KMeansResult {
         prev = inertia;
       }
       // Final assignment against the final centroids, so assignments and centroids agree.
-      const fin = o.balanced ? balancedAssign(x, centroids, metric, block) : assignNearest(x, centroids, metric, block);
+      const fin = o.balanced ? balancedAssign(x, centroids, metric) : assignNearest(x, centroids, metric, block);
       idx?.dispose();
       const assignments = Int32Array.from(fin.idx.toTypedArray() as BigInt64Array, Number);
       inertia = torch.tidy(() => fin.dist.sum().item());
@@ -183,12 +183,11 @@ export function kmeans(features: Tensor, o: KMeansOptions): KMeansResult {
   return best!;
 }
 
-function balancedAssign(x: Tensor, centroids: Tensor, metric: KMeansMetric, block: number): { idx: Tensor; dist: Tensor } {
+function balancedAssign(x: Tensor, centroids: Tensor, metric: KMeansMetric): { idx: Tensor; dist: Tensor } {
   return torch.tidy(() => {
     const idx = sinkhornAssign(x, centroids, { metric });
     const c = centroids.indexSelect(0, idx);
     const dist = metric === 'cosine' ? x.mul(c).sum(1).rsub(1) : x.sub(c).square().sum(1);
-    void block;
     return { idx, dist };
   });
 }

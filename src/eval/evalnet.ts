@@ -2,7 +2,7 @@
 // guidance). Its penultimate layer gives the features of the Frechet distance ("FD-evalnet", not FID)
 // and its predictions the Inception-Score analogue and the label-consistency of samples.
 import { z } from 'zod';
-import { BatchSampler, type ImageDataset } from '../data/index.js';
+import { applyFlips, BatchSampler, type ImageDataset } from '../data/index.js';
 import { DataSpec, loadDataset } from '../data/spec.js';
 import type { FeatureExtractor } from '../features/extract.js';
 import { sha256File } from '../features/features-file.js';
@@ -109,8 +109,7 @@ export async function trainEvalNet(runDir: string, o: { config?: unknown; resume
   while (step < target) {
     const loss = torch.tidy(() => {
       const b = loader.next();
-      const x = ds.images(b.indices);
-      const xf = torch.where(torch.tensor(b.flips).reshape(b.flips.length, 1, 1, 1), x.flip(3), x);
+      const xf = applyFlips(ds.images(b.indices), b.flips);
       const y = torch.tensor(Int32Array.from(b.indices, (i) => labels[i]!)).long();
       const l = torch.crossEntropy(model.forward(xf).logits, y);
       optimizer.zeroGrad();

@@ -32,13 +32,8 @@ export function saveCheckpoint(path: string, parts: CheckpointParts, format = CH
   torch.safetensors.saveFile(path, tensors, metadata);
 }
 
-export interface LoadedCheckpoint {
-  step: number;
-  model: Map<string, Tensor>;
-  ema: Map<string, Tensor>;
-  optim: Map<string, Tensor>;
-  rng: Map<string, Tensor>;
-  meta: Record<string, unknown>;
+/** A checkpoint read back: its parts, which stay allocated until dispose(). */
+export interface LoadedCheckpoint extends CheckpointParts {
   dispose(): void;
 }
 

@@ -59,7 +59,7 @@ export async function runCluster(a: ParsedArgs): Promise<number> {
     }
     const meta: Record<string, string> = {
       method: kind === 'ground-truth' ? 'ground-truth labels' : kind === 'random' ? 'random ids' : `k-means (${a.metric}${a.balanced ? ', Sinkhorn-balanced' : ''}, ${a.restarts} restarts, seed ${a.seed})`,
-      features: path, extractor: feats.provenance.extractor, extractorConfig: feats.provenance.config, dataset: feats.provenance.dataset,
+      metric: a.metric as string, features: path, extractor: feats.provenance.extractor, extractorConfig: feats.provenance.config, dataset: feats.provenance.dataset,
       ...(feats.provenance.dataSpec ? { dataSpec: feats.provenance.dataSpec } : {}),
     };
     const ann = buildAnnotations({

@@ -7,8 +7,8 @@ interface Command {
 }
 
 async function commands(): Promise<Record<string, Command>> {
-  const [{ trainSpec, runTrain }, { sampleSpec, runSample }, { demoSpec, runDemo }, { encoderSpec, runEncoder }, { featuresSpec, runFeatures }, { clusterSpec, runCluster }, { evalnetSpec, runEvalnet }] = await Promise.all([
-    import('./train.js'), import('./sample.js'), import('./demo.js'), import('./encoder.js'), import('./features.js'), import('./cluster.js'), import('./evalnet.js'),
+  const [{ trainSpec, runTrain }, { sampleSpec, runSample }, { demoSpec, runDemo }, { encoderSpec, runEncoder }, { featuresSpec, runFeatures }, { clusterSpec, runCluster }, { evalnetSpec, runEvalnet }, { evalSpec, runEval }, { experimentSpec, runExperiment }] = await Promise.all([
+    import('./train.js'), import('./sample.js'), import('./demo.js'), import('./encoder.js'), import('./features.js'), import('./cluster.js'), import('./evalnet.js'), import('./eval.js'), import('./experiment.js'),
   ]);
   return {
     encoder: { spec: encoderSpec, run: runEncoder },
@@ -18,6 +18,8 @@ async function commands(): Promise<Record<string, Command>> {
     sample: { spec: sampleSpec, run: runSample },
     demo: { spec: demoSpec, run: runDemo },
     evalnet: { spec: evalnetSpec, run: runEvalnet },
+    eval: { spec: evalSpec, run: runEval },
+    experiment: { spec: experimentSpec, run: runExperiment },
   };
 }
 
@@ -33,6 +35,8 @@ function overview(cmds: Record<string, Command>): string {
   ].join('\n');
 }
 
+const SUBCOMMANDS: Record<string, string> = { encoder: 'train', evalnet: 'train', experiment: 'fashion-mnist' };
+
 export async function main(argv: string[]): Promise<number> {
   const cmds = await commands();
   const [name, ...rest] = argv;
@@ -41,10 +45,13 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   const cmd = cmds[name];
-  // `encoder` and `evalnet` have one subcommand, `train`.
-  if ((name === 'encoder' || name === 'evalnet') && rest[0] === 'train') rest.shift();
-  else if ((name === 'encoder' || name === 'evalnet') && rest[0] !== '--help' && rest[0] !== '-h') {
-    process.stderr.write(`selfguided ${name}: expected 'selfguided ${name} train [options]' (see selfguided ${name} --help)\n`);
+  // Commands with one required subcommand (or experiment name).
+  const sub = SUBCOMMANDS[name];
+  if (sub && (rest[0] === '--help' || rest[0] === '-h')) {
+    // help below
+  } else if (sub && rest[0] === sub) rest.shift();
+  else if (sub) {
+    process.stderr.write(`selfguided ${name}: expected 'selfguided ${name} ${sub} [options]'${rest[0] && !rest[0].startsWith('-') ? `, got '${rest[0]}'` : ''} (see selfguided ${name} --help)\n`);
     return 2;
   }
   if (!cmd) {

@@ -10,6 +10,8 @@ export interface Prdc {
   recall: number;
   density: number;
   coverage: number;
+  /** per real point: 1 when it lies inside some sample's k-NN ball (the points recall counts) */
+  recalled: Uint8Array;
 }
 
 /** Distance from each row of x to its k-th nearest other row of x. */
@@ -40,13 +42,15 @@ export function prdc(real: Tensor, fake: Tensor, k = 5, block = 2048): Prdc {
       precisionHits += inside.any(1).float().sum().item();
       densitySum += inside.float().sum().item();
     }
-    let recallHits = 0, coverageHits = 0;
+    let coverageHits = 0;
+    const recalled = new Uint8Array(n);
     for (let s = 0; s < n; s += block) {
       const rb = r.narrow(0, s, Math.min(block, n - s));
       const d = torch.cdist(rb, f, 2, true); // [b, m]
-      recallHits += d.le(fakeRadius.unsqueeze(0)).any(1).float().sum().item();
+      recalled.set(d.le(fakeRadius.unsqueeze(0)).any(1).toTypedArray() as Uint8Array, s);
       coverageHits += d.min(1).values.le(realRadius.narrow(0, s, rb.shape[0]!)).float().sum().item();
     }
-    return { precision: precisionHits / m, recall: recallHits / n, density: densitySum / (k * m), coverage: coverageHits / n };
+    const recallHits = recalled.reduce((a, b) => a + b, 0);
+    return { precision: precisionHits / m, recall: recallHits / n, density: densitySum / (k * m), coverage: coverageHits / n, recalled };
   });
 }

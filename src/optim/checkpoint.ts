@@ -70,6 +70,12 @@ export function latestCheckpoint(runDir: string): string | null {
   return listCheckpoints(runDir).at(-1) ?? null;
 }
 
+/** The step of a run's newest checkpoint, from its file name (0 when it has none). */
+export function latestStep(runDir: string): number {
+  const latest = latestCheckpoint(runDir);
+  return latest ? Number(/step-(\d+)\.safetensors$/.exec(latest)![1]) : 0;
+}
+
 /** Removes all but the newest `keep` checkpoints. */
 export function pruneCheckpoints(runDir: string, keep: number): void {
   const all = listCheckpoints(runDir);

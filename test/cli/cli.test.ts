@@ -1,7 +1,7 @@
 // The command line: help, one-line errors with a non-zero exit, and a train -> sample round trip.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -16,7 +16,7 @@ describe('selfguided CLI', () => {
     const top = cli('--help');
     assert.equal(top.code, 0);
     assert.match(top.out, /train.*\n.*sample.*\n.*demo/s);
-    for (const c of ['train', 'sample', 'demo', 'features', 'cluster', 'encoder', 'evalnet']) {
+    for (const c of ['train', 'sample', 'demo', 'features', 'cluster', 'encoder', 'evalnet', 'eval', 'experiment']) {
       const h = cli(c, '--help');
       assert.equal(h.code, 0);
       assert.match(h.out, /--seed INT\s+.*\(default: 0\)/);
@@ -33,6 +33,12 @@ describe('selfguided CLI', () => {
       [['sample'], /--checkpoint is required/],
       [['sample', '--checkpoint', 'x', 'extra'], /unexpected argument 'extra'/],
       [['frobnicate'], /unknown command 'frobnicate'/],
+      [['eval'], /--checkpoint is required/],
+      [['eval', '--checkpoint', 'x', '--n', '5'], /--n must exceed --k \(5\)/],
+      [['eval', '--checkpoint', 'x', '--steps', '0'], /--steps must be positive/],
+      [['experiment'], /expected 'selfguided experiment fashion-mnist \[options\]'/],
+      [['experiment', 'cifar10'], /got 'cifar10'/],
+      [['experiment', 'fashion-mnist', '--budget', 'huge'], /--budget must be one of smoke, small, full/],
     ];
     for (const [args, re] of cases) {
       const r = cli(...args);
@@ -85,6 +91,15 @@ describe('selfguided CLI', () => {
     assert.equal(t.code, 0, t.err);
     const s = cli('sample', '--checkpoint', join(dir, 'run'), '--ids', '0-4', '--per-id', '1', '--steps', '2');
     assert.equal(s.code, 0, s.err);
+    // eval: samples scored, and the self-labels' own g (PCA, refit) and f judge consistency
+    const en = cli('evalnet', 'train', '--limit', '200', '--steps', '3', '--run-dir', join(dir, 'evalnet'));
+    assert.equal(en.code, 0, en.err);
+    const ev = cli('eval', '--checkpoint', join(dir, 'run'), '--evalnet', join(dir, 'evalnet'), '--n', '12', '--steps', '2', '--cache-dir', join(dir, 'cache'), '--name', 'pca-k5');
+    assert.equal(ev.code, 0, ev.err);
+    assert.match(ev.out, /^\| model \| n \| sampler \| s \| FD-evalnet .*\n\|---.*\n\| pca-k5 \| 12 \| ddim-2 \| 2 \| \d+\.\d\d \| .* \| \d\.\d{3} \(\d\.\d{3}\) \|\n$/);
+    const metrics = JSON.parse(readFileSync(join(dir, 'run', 'eval', 'ddim2-s2-n12-seed0', 'metrics.json'), 'utf8'));
+    assert.equal(metrics.consistency.kind, 'self-label');
+    assert.match(metrics.consistency.method, /pixels-pca features/);
     const wrong = cli('train', '--limit', '100', '--preset', 'tiny', '--condition', cond, '--steps', '1', '--run-dir', join(dir, 'run2'));
     assert.equal(wrong.code, 1);
     assert.match(wrong.err, /has 200 rows but the dataset has 100 images/);

@@ -45,13 +45,19 @@ describe('precision, recall, density, coverage', () => {
   test('far apart sets score 0; a fake set inside one mode of two has full precision and half coverage', () => {
     const g = new torch.Generator(4);
     const a = torch.randn([200, 2], { generator: g });
-    assert.deepEqual(Object.values(prdc(a, a.add(100))), [0, 0, 0, 0]);
+    const far = prdc(a, a.add(100));
+    assert.deepEqual([far.precision, far.recall, far.density, far.coverage], [0, 0, 0, 0]);
+    assert.equal(far.recalled.length, 200);
+    assert.ok(far.recalled.every((v) => v === 0));
     const real = torch.cat([torch.randn([200, 2], { generator: g }), torch.randn([200, 2], { generator: g }).add(50)]);
     const fake = torch.randn([200, 2], { generator: g });
     const r = prdc(real, fake);
     assert.ok(r.precision > 0.95, `precision ${r.precision}`);
     assert.ok(r.coverage > 0.4 && r.coverage <= 0.5, `coverage ${r.coverage}`);
     assert.ok(r.recall > 0.4 && r.recall <= 0.5, `recall ${r.recall}`);
+    // the recalled real points are those of the mode the fakes came from
+    assert.equal(r.recalled.reduce((s, v) => s + v, 0), r.recall * 400);
+    assert.ok(r.recalled.subarray(200).every((v) => v === 0));
   });
 
   test('density counts ball memberships: a fake point at the centre of a tight real cluster', () => {

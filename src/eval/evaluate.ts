@@ -1,0 +1,238 @@
+// Evaluating a trained diffusion model as the paper does: draw n conditions from the training
+// annotations, sample n images with guidance, and compare them with the real training distribution:
+// Frechet distance on the evaluation network's features (FD-evalnet, never called FID) and on any other
+// feature spaces given, precision/recall/density/coverage, the Inception-Score analogue, per-class recall
+// where the data has labels, and condition consistency. The real features are cached per extractor and
+// dataset, so a second evaluation against the same data costs only the sampling.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { saveGrid } from '../data/png.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { toPixels } from '../data/dataset.js';
+import { loadDataset } from '../data/spec.js';
+import { drawConditions, generate, loadModel } from '../diffusion/pipeline.js';
+import type { SamplerName } from '../diffusion/samplers.js';
+import { buildConditions } from '../diffusion/trainer.js';
+import type { FeatureExtractor } from '../features/extract.js';
+import { extractFeatures } from '../features/extract.js';
+import { loadFeatures } from '../features/features-file.js';
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { Rng } from '../util/rng.js';
+import { inceptionScore, labelJudge, selfLabelJudge, type Consistency, type ConsistencyJudge } from './consistency.js';
+import { EvalNetFeatures } from './evalnet.js';
+import { disposeStats, featureStats, frechetDistance, loadStats, saveStats, type GaussianStats } from './frechet.js';
+import { prdc } from './prdc.js';
+
+export interface FeatureSpace {
+  /** short name used in the metrics ("ssl", "inception", ...) */
+  name: string;
+  make: () => FeatureExtractor | Promise<FeatureExtractor>;
+}
+
+export interface EvaluateOptions {
+  checkpoint: string;
+  /** the evaluation network's run directory or checkpoint */
+  evalnet: string;
+  n: number;
+  scale: number;
+  sampler: SamplerName;
+  steps: number;
+  seed?: number;
+  batchSize?: number;
+  /** k of the k-NN balls of precision/recall/density/coverage */
+  k?: number;
+  /** where real-set features and statistics are cached */
+  cacheDir: string;
+  /** writes metrics.json, samples.safetensors (uint8) and samples.png here */
+  out?: string;
+  /** more feature spaces for the Frechet distance (an SSL encoder, a TorchScript Inception, ...) */
+  extraFeatures?: FeatureSpace[];
+  log?: (msg: string) => void;
+}
+
+export interface EvalMetrics {
+  checkpoint: string;
+  step: number;
+  condition: string;
+  dataset: string;
+  realImages: number;
+  n: number;
+  scale: number;
+  sampler: SamplerName;
+  steps: number;
+  seed: number;
+  /** Frechet distance per feature space: "evalnet" always */
+  fd: { evalnet: number } & Record<string, number>;
+  precision: number;
+  recall: number;
+  density: number;
+  coverage: number;
+  k: number;
+  /** the Inception-Score analogue from the evaluation network */
+  isEvalnet: number;
+  /** recall restricted to the real images of each class (when the data has labels) */
+  perClassRecall: { label: number; name: string | null; realImages: number; recall: number }[] | null;
+  consistency: Consistency | null;
+  seconds: { sampling: number; metrics: number };
+}
+
+function cacheKey(ex: FeatureExtractor, data: unknown): string {
+  return createHash('sha256').update(JSON.stringify({ ex: ex.provenance(), data })).digest('hex').slice(0, 16);
+}
+
+/** Features of every real image and their Gaussian statistics, computed once and cached. */
+export function realFeatures(ds: ImageDataset, ex: FeatureExtractor, dataSpec: unknown, cacheDir: string): { features: Tensor; stats: GaussianStats } {
+  mkdirSync(cacheDir, { recursive: true });
+  const base = join(cacheDir, `real-${ex.name}-${cacheKey(ex, dataSpec)}`);
+  const featPath = `${base}.safetensors`, statsPath = `${base}.stats.safetensors`;
+  const features = existsSync(featPath)
+    ? loadFeatures(featPath, { dataset: ds }).features
+    : torch.noGrad(() => extractFeatures(ds, ex, { out: featPath, progress: false, extraProvenance: { dataSpec: JSON.stringify(dataSpec) } }).features);
+  if (existsSync(statsPath)) return { features, stats: loadStats(statsPath).stats };
+  const stats = featureStats(features);
+  saveStats(statsPath, stats, { dataset: ds.info.name, extractor: ex.name });
+  return { features, stats };
+}
+
+function embed(ex: FeatureExtractor, images: Tensor, batchSize = 256): Tensor {
+  return torch.noGrad(() => torch.tidy(() => {
+    const parts: Tensor[] = [];
+    for (let s = 0; s < images.shape[0]!; s += batchSize) parts.push(ex.embed(images.narrow(0, s, Math.min(batchSize, images.shape[0]! - s))).features.float());
+    return torch.cat(parts, 0);
+  }));
+}
+
+/** Up to `perId` samples of each of the first `maxIds` ids (rows of the grid), or the first samples. */
+function gridOrder(ids: Int32Array | null, n: number, perId = 8, maxIds = 10): Int32Array {
+  if (!ids) return Int32Array.from({ length: Math.min(n, perId * maxIds) }, (_, i) => i);
+  const byId = new Map<number, number[]>();
+  ids.forEach((id, i) => { const l = byId.get(id) ?? []; if (l.length < perId) l.push(i); byId.set(id, l); });
+  const chosen = [...byId.keys()].sort((a, b) => a - b).filter((id) => byId.get(id)!.length === perId).slice(0, maxIds);
+  if (chosen.length > 0) return Int32Array.from(chosen.flatMap((id) => byId.get(id)!));
+  // Too few samples for full rows: all of them in id order.
+  return Int32Array.from([...ids.keys()].sort((a, b) => ids[a]! - ids[b]! || a - b).slice(0, perId * maxIds));
+}
+
+export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
+  const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+  const seed = o.seed ?? 0;
+  const k = o.k ?? 5;
+  if (!Number.isInteger(o.n) || o.n <= k) throw new RangeError(`--n must be an integer above k = ${k}, got ${o.n}`);
+  const m = loadModel(o.checkpoint);
+  const ds = await loadDataset(m.config.data, log);
+  const conditions = buildConditions(m.config.condition, ds);
+  const evalnet = new EvalNetFeatures(o.evalnet);
+  const owned: Tensor[] = [];
+  let judge: ConsistencyJudge | null = null;
+  try {
+    if (evalnet.net.inChannels !== ds.channels) throw new Error(`the evaluation network takes ${evalnet.net.inChannels}-channel images, the model makes ${ds.channels}`);
+    // 1. Samples, conditioned on conditions drawn from the training annotations.
+    const drawn = m.model.config.condDim > 0 || m.model.config.spatialCondChannels > 0 ? drawConditions(conditions, o.n, seed) : null;
+    if (drawn) owned.push(...[drawn.cond, drawn.maps].filter((t): t is Tensor => t !== null));
+    log(`sampling ${o.n} images from ${m.path} (step ${m.step}, ${o.sampler}-${o.steps}, scale ${o.scale}, conditions: ${conditions.source})`);
+    const t0 = performance.now();
+    const samples = generate(m, { n: o.n, cond: drawn?.cond ?? null, maps: drawn?.maps ?? null, scale: o.scale, sampler: o.sampler, steps: o.steps, seed, batchSize: o.batchSize ?? 250 });
+    owned.push(samples);
+    const samplingSeconds = (performance.now() - t0) / 1000;
+    const t1 = performance.now();
+
+    // 2. Distribution metrics on the evaluation network's features.
+    log('metrics: real-set features (cached after the first time), sample features, FD, PRDC');
+    const real = realFeatures(ds, evalnet, m.config.data, o.cacheDir);
+    owned.push(real.features, real.stats.mu, real.stats.sigma);
+    const fake = embed(evalnet, samples);
+    owned.push(fake);
+    const fakeStats = featureStats(fake);
+    const fd: EvalMetrics['fd'] = { evalnet: frechetDistance(real.stats, fakeStats) };
+    disposeStats(fakeStats);
+    const realRows = new Rng(seed, 17).permutation(ds.length).slice(0, Math.min(o.n, ds.length));
+    const realSubset = torch.tidy(() => real.features.indexSelect(0, torch.tensor(realRows).long()));
+    owned.push(realSubset);
+    const pr = prdc(realSubset, fake, k);
+    const logits = torch.noGrad(() => torch.tidy(() => {
+      const parts: Tensor[] = [];
+      for (let s = 0; s < o.n; s += 500) parts.push(evalnet.net.forward(samples.narrow(0, s, Math.min(500, o.n - s))).logits);
+      return torch.cat(parts, 0);
+    }));
+    owned.push(logits);
+    const isEvalnet = inceptionScore(logits);
+    let perClassRecall: EvalMetrics['perClassRecall'] = null;
+    if (ds.labels && ds.numClasses) {
+      const count = new Array<number>(ds.numClasses).fill(0), hit = new Array<number>(ds.numClasses).fill(0);
+      realRows.forEach((r, i) => { const l = ds.labels![r]!; count[l]!++; hit[l]! += pr.recalled[i]!; });
+      perClassRecall = count.map((c, l) => ({ label: l, name: ds.classNames?.[l] ?? null, realImages: c, recall: c > 0 ? hit[l]! / c : Number.NaN }));
+    }
+
+    // 3. Other feature spaces.
+    for (const space of o.extraFeatures ?? []) {
+      const ex = await space.make();
+      try {
+        const r = realFeatures(ds, ex, m.config.data, o.cacheDir);
+        const f = embed(ex, samples);
+        const fs = featureStats(f);
+        fd[space.name] = frechetDistance(r.stats, fs);
+        disposeStats(fs);
+        disposeStats(r.stats);
+        r.features.dispose();
+        f.dispose();
+      } finally {
+        ex.dispose?.();
+      }
+    }
+
+    // 4. Do samples follow their conditions?
+    let consistency: Consistency | null = null;
+    if (drawn) {
+      judge = conditions.source === 'label' ? labelJudge(conditions, evalnet.net) : await selfLabelJudge(conditions);
+      if (judge) consistency = judge.score(samples, drawn.rows);
+    }
+
+    const metrics: EvalMetrics = {
+      checkpoint: m.path, step: m.step, condition: conditions.source, dataset: ds.info.name, realImages: ds.length,
+      n: o.n, scale: o.scale, sampler: o.sampler, steps: o.steps, seed, fd,
+      precision: pr.precision, recall: pr.recall, density: pr.density, coverage: pr.coverage, k, isEvalnet, perClassRecall, consistency,
+      seconds: { sampling: samplingSeconds, metrics: (performance.now() - t1) / 1000 },
+    };
+    if (o.out) {
+      mkdirSync(o.out, { recursive: true });
+      const pixels = toPixels(samples);
+      const order = gridOrder(drawn ? conditions.ids ? Int32Array.from(drawn.rows, (r) => conditions.ids![r]!) : null : null, o.n);
+      const gridImages = samples.indexSelect(0, torch.tensor(order).long());
+      try {
+        const meta: Record<string, string> = { checkpoint: m.path, step: String(m.step), scale: String(o.scale), sampler: `${o.sampler}-${o.steps}`, seed: String(seed) };
+        const tensors: Record<string, Tensor> = { images: pixels };
+        let rowsT: Tensor | null = null;
+        if (drawn) tensors.rows = rowsT = torch.tensor(drawn.rows);
+        torch.safetensors.saveFile(join(o.out, 'samples.safetensors'), tensors, meta);
+        rowsT?.dispose();
+        await saveGrid(gridImages, join(o.out, 'samples.png'), { nrow: 8, scale: 2 });
+      } finally {
+        pixels.dispose();
+        gridImages.dispose();
+      }
+      writeFileSync(join(o.out, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+    }
+    return metrics;
+  } finally {
+    judge?.dispose();
+    for (const t of owned) t.dispose();
+    evalnet.dispose();
+    conditions.vectors?.dispose();
+    conditions.maps?.dispose();
+    ds.dispose();
+    m.dispose();
+  }
+}
+
+const fmt = (x: number | undefined, d: number) => (x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
+
+export const METRICS_HEADER = '| model | n | sampler | s | FD-evalnet | IS-evalnet | precision | recall | density | coverage | consistency (chance) |\n|---|---|---|---|---|---|---|---|---|---|---|';
+
+/** One markdown table row of the metrics (under METRICS_HEADER). */
+export function metricsRow(name: string, m: EvalMetrics): string {
+  const c = m.consistency;
+  const cons = c ? `${fmt(c.value, 3)} (${fmt(c.chance, 3)})${c.kind === 'feature-cosine' ? ' cos' : ''}` : 'n/a';
+  return `| ${name} | ${m.n} | ${m.sampler}-${m.steps} | ${m.scale} | ${fmt(m.fd.evalnet, 2)} | ${fmt(m.isEvalnet, 2)} | ${fmt(m.precision, 3)} | ${fmt(m.recall, 3)} | ${fmt(m.density, 3)} | ${fmt(m.coverage, 3)} | ${cons} |`;
+}

@@ -1,0 +1,414 @@
+// The reproduction experiment on Fashion-MNIST: every row of the paper's main table trained with the same
+// model preset, steps, batch and seed and evaluated the same way, plus the long-tailed rows and the
+// guidance-scale sweep. Each stage is a file or run directory under the experiment root, so the runner
+// can be stopped at any point and run again to continue; finished rows are skipped. After every row the
+// report in docs/ is rewritten from whatever has finished.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { buildAnnotations, saveAnnotations, type ConditionKind } from '../annotate/annotations.js';
+import { kmeans } from '../annotate/kmeans.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { loadDataset, type DataSpec } from '../data/spec.js';
+import type { ConditionSpec, TrainConfigInput } from '../diffusion/config.js';
+import { DiffusionFeatures } from '../diffusion/diffusion-features.js';
+import type { SamplerName } from '../diffusion/samplers.js';
+import { DiffusionTrainer } from '../diffusion/trainer.js';
+import { clusterQuality } from '../eval/cluster-metrics.js';
+import { evaluate, type EvalMetrics } from '../eval/evaluate.js';
+import { accuracy, loadEvalNet, trainEvalNet } from '../eval/evalnet.js';
+import { extractFeatures, type FeatureExtractor } from '../features/extract.js';
+import { loadFeatures } from '../features/features-file.js';
+import { EncoderTrainer } from '../features/ssl/encoder-trainer.js';
+import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
+import { latestCheckpoint, latestStep } from '../optim/checkpoint.js';
+import { writeReport, type ReportInput, type RowResult } from './report.js';
+
+export type BudgetName = 'smoke' | 'small' | 'full';
+
+export interface Budget {
+  preset: 'tiny' | 'small';
+  steps: number;
+  batchSize: number;
+  lr: number;
+  warmup: number;
+  emaDecay: number;
+  checkpointEvery: number;
+  samples: number;
+  sampler: SamplerName;
+  sampleSteps: number;
+  scale: number;
+  sweep: number[];
+  encoderSteps: number;
+  evalnetSteps: number;
+  ks: number[];
+  rho: number;
+  /** use only the first `limit` training images (the smoke budget) */
+  limit?: number;
+}
+
+export const BUDGETS: Record<BudgetName, Budget> = {
+  // Every stage in a minute or two on 2,000 images: checks the pipeline, measures nothing.
+  smoke: {
+    preset: 'tiny', steps: 8, batchSize: 8, lr: 1e-3, warmup: 2, emaDecay: 0.9, checkpointEvery: 4,
+    samples: 48, sampler: 'ddim', sampleSteps: 3, scale: 2, sweep: [0, 2, 5],
+    encoderSteps: 4, evalnetSteps: 10, ks: [4, 8], rho: 10, limit: 2000,
+  },
+  // About four hours of the 2-core development machine in all (see the report's timing table).
+  small: {
+    preset: 'tiny', steps: 3000, batchSize: 32, lr: 1e-3, warmup: 100, emaDecay: 0.999, checkpointEvery: 250,
+    samples: 2000, sampler: 'ddim', sampleSteps: 25, scale: 2, sweep: [0, 1, 1.5, 2, 3, 5],
+    encoderSteps: 1500, evalnetSteps: 2000, ks: [10, 50, 100], rho: 100,
+  },
+  // The paper's evaluation protocol (10k samples, DDIM-250) with the 2.2M-parameter preset.
+  full: {
+    preset: 'small', steps: 60000, batchSize: 128, lr: 3e-4, warmup: 500, emaDecay: 0.9999, checkpointEvery: 1000,
+    samples: 10000, sampler: 'ddim', sampleSteps: 250, scale: 2, sweep: [0, 1, 1.5, 2, 3, 5],
+    encoderSteps: 6000, evalnetSteps: 4000, ks: [10, 50, 100], rho: 100,
+  },
+};
+
+export interface ExperimentOptions {
+  budget: BudgetName;
+  /** experiment root (run directories, features, annotations, caches) */
+  root: string;
+  /** where the report, grids and metrics go (docs/results) */
+  docs: string;
+  /** reuse a trained SimCLR encoder instead of training one */
+  encoder?: string;
+  /** reuse a trained evaluation network instead of training one */
+  evalnet?: string;
+  seed?: number;
+  /** the command line, quoted in the report */
+  command?: string;
+  log?: (m: string) => void;
+}
+
+interface Plan {
+  budget: BudgetName;
+  config: Budget;
+  seed: number;
+  encoder: string;
+  evalnet: string;
+  command: string;
+}
+
+interface RowDef {
+  id: string;
+  title: string;
+  group: 'balanced' | 'long-tail';
+  kind: RowResult['kind'];
+  k: number | null;
+  data: DataSpec;
+  condition: () => Promise<ConditionSpec>;
+}
+
+
+/** Wall seconds per stage, summed over every invocation (the budget is the total across sessions). */
+class Timing {
+  private readonly t: Record<string, number>;
+  constructor(private readonly path: string) {
+    this.t = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) as Record<string, number> : {};
+  }
+  async time<T>(stage: string, f: () => Promise<T> | T): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      this.t[stage] = (this.t[stage] ?? 0) + (performance.now() - t0) / 1000;
+      writeFileSync(this.path, `${JSON.stringify(this.t, null, 2)}\n`);
+    }
+  }
+  get all(): Record<string, number> {
+    return { ...this.t };
+  }
+}
+
+class Interrupted extends Error {}
+
+export class FashionMnistExperiment {
+  readonly plan: Plan;
+  private readonly root: string;
+  private readonly log: (m: string) => void;
+  private readonly timing: Timing;
+  private readonly datasets = new Map<string, ImageDataset>();
+
+  constructor(readonly o: ExperimentOptions) {
+    this.root = resolve(o.root);
+    this.log = o.log ?? ((m: string) => process.stderr.write(`experiment: ${m}\n`));
+    mkdirSync(this.root, { recursive: true });
+    const planPath = join(this.root, 'plan.json');
+    if (existsSync(planPath)) {
+      this.plan = JSON.parse(readFileSync(planPath, 'utf8')) as Plan;
+      if (this.plan.budget !== o.budget) throw new Error(`${this.root} holds the '${this.plan.budget}' budget; use another --root for '${o.budget}'`);
+      for (const [flag, given, planned] of [['encoder', o.encoder, this.plan.encoder], ['evalnet', o.evalnet, this.plan.evalnet]] as const) {
+        if (given && resolve(given) !== planned) throw new Error(`--${flag} ${given} differs from the plan's ${planned} (${planPath})`);
+      }
+    } else {
+      const seed = o.seed ?? 0;
+      this.plan = {
+        budget: o.budget, config: BUDGETS[o.budget], seed,
+        encoder: o.encoder ? resolve(o.encoder) : join(this.root, 'encoder'),
+        evalnet: o.evalnet ? resolve(o.evalnet) : join(this.root, 'evalnet'),
+        command: o.command ?? `bin/selfguided.mjs experiment fashion-mnist --budget ${o.budget}`,
+      };
+      writeFileSync(planPath, `${JSON.stringify(this.plan, null, 2)}\n`);
+    }
+    this.timing = new Timing(join(this.root, 'timing.json'));
+  }
+
+  private get b(): Budget {
+    return this.plan.config;
+  }
+
+  /** the balanced training set */
+  private get full(): Extract<DataSpec, { kind: 'fashion-mnist' }> {
+    return { kind: 'fashion-mnist', split: 'train', ...(this.b.limit ? { limit: this.b.limit } : {}) };
+  }
+
+  private get ltData(): DataSpec {
+    return { ...this.full, longTail: { rho: this.b.rho, seed: this.plan.seed } };
+  }
+
+  private async dataset(spec: DataSpec): Promise<ImageDataset> {
+    const key = JSON.stringify(spec);
+    let ds = this.datasets.get(key);
+    if (!ds) this.datasets.set(key, ds = await loadDataset(spec));
+    return ds;
+  }
+
+  /** Runs every stage not yet done; returns 0 when all finished, 130 when stopped by a signal. */
+  async run(): Promise<number> {
+    try {
+      await this.prerequisites();
+      for (const row of this.rows().filter((r) => r.group === 'balanced')) await this.runRow(row);
+      // The long-tailed self-label row uses the best k, known only now.
+      for (const row of this.rows().filter((r) => r.group === 'long-tail')) await this.runRow(row);
+      const best = this.bestSelfLabelRow();
+      if (best) {
+        for (const s of this.b.sweep) await this.evalRow(best, s);
+      }
+      this.report();
+      this.log(`finished; report in ${join(this.o.docs, 'fashion-mnist.md')}`);
+      return 0;
+    } catch (e) {
+      this.report();
+      if (e instanceof Interrupted) {
+        this.log('stopped; run the same command again to continue');
+        return 130;
+      }
+      throw e;
+    } finally {
+      for (const ds of this.datasets.values()) ds.dispose();
+      this.datasets.clear();
+    }
+  }
+
+  // The evaluation network and the self-supervised encoder g of the annotation issue's best setting
+  // (SimCLR, ResNet widths 16-32-64, crops of at least 60% of the area, backbone features), trained here
+  // unless the plan reuses existing ones.
+  private async prerequisites(): Promise<void> {
+    const { evalnet, encoder, seed } = this.plan;
+    if (evalnet === join(this.root, 'evalnet') && !existsSync(this.evalnetAccuracyPath)) {
+      await this.timing.time('evalnet', async () => {
+        this.log(`training the evaluation network in ${evalnet}`);
+        await trainEvalNet(evalnet, existsSync(join(evalnet, 'config.json'))
+          ? { resume: true, log: this.log }
+          : { config: { data: this.full, train: { steps: this.b.evalnetSteps, seed } }, log: this.log });
+      });
+    }
+    if (!existsSync(this.evalnetAccuracyPath)) {
+      const test = await loadDataset({ kind: 'fashion-mnist', split: 'test', ...(this.b.limit ? { limit: this.b.limit } : {}) });
+      const { net, path } = loadEvalNet(evalnet);
+      try {
+        writeFileSync(this.evalnetAccuracyPath, `${JSON.stringify({ checkpoint: path, testAccuracy: accuracy(net, test) })}\n`);
+      } finally {
+        net.dispose();
+        test.dispose();
+      }
+    }
+    if (encoder === join(this.root, 'encoder') && latestStep(encoder) < this.b.encoderSteps) {
+      await this.timing.time('encoder', async () => {
+        const t = await EncoderTrainer.open(encoder, existsSync(join(encoder, 'config.json'))
+          ? { resume: true, log: this.log }
+          : { config: { data: this.full, model: { widths: [16, 32, 64] }, train: { steps: this.b.encoderSteps, cropScale: [0.6, 1], seed, checkpointEvery: 100 } }, log: this.log });
+        try {
+          if (t.step < this.b.encoderSteps) this.log(`training the SimCLR encoder g (${t.step}/${this.b.encoderSteps} steps done)`);
+          if ((await t.train()).status !== 'done') throw new Interrupted();
+        } finally {
+          t.dispose();
+        }
+      });
+    } else if (!latestCheckpoint(encoder)) {
+      throw new Error(`no encoder checkpoint in ${encoder}`);
+    }
+  }
+
+  private get evalnetAccuracyPath(): string {
+    return join(this.root, 'evalnet-test-accuracy.json');
+  }
+
+  private features(name: string, data: DataSpec, make: () => FeatureExtractor): Promise<string> {
+    const path = join(this.root, 'features', `${name}.safetensors`);
+    if (existsSync(path)) return Promise.resolve(path);
+    mkdirSync(join(this.root, 'features'), { recursive: true });
+    return this.timing.time('features', async () => {
+      this.log(`extracting features ${name}`);
+      const ds = await this.dataset(data);
+      const ex = make();
+      try {
+        extractFeatures(ds, ex, { out: path, extraProvenance: { dataSpec: JSON.stringify(data) } }).features.dispose();
+      } finally {
+        ex.dispose?.();
+      }
+      return path;
+    });
+  }
+
+  /** A condition file from clustering a features file (or random ids / the features themselves). */
+  private annotations(name: string, featuresPath: string, data: DataSpec, kind: ConditionKind, k: number | null): Promise<ConditionSpec> {
+    const path = join(this.root, 'annotations', `${name}.safetensors`);
+    if (existsSync(path)) return Promise.resolve({ kind: 'file', path });
+    mkdirSync(join(this.root, 'annotations'), { recursive: true });
+    return this.timing.time('annotations', async () => {
+      const ds = await this.dataset(data);
+      const feats = loadFeatures(featuresPath, { dataset: ds });
+      try {
+        let assignments: Int32Array | undefined, centroids;
+        if (kind === 'onehot' && k !== null) {
+          this.log(`clustering ${featuresPath} into k = ${k} (spherical k-means, 3 restarts)`);
+          const r = kmeans(feats.features, { k, metric: 'cosine', restarts: 3, seed: this.plan.seed });
+          assignments = r.assignments;
+          centroids = r.centroids;
+        }
+        const meta = {
+          method: kind === 'onehot' ? `k-means (cosine, 3 restarts, seed ${this.plan.seed})` : kind === 'random' ? 'random ids' : `the ${kind} itself`,
+          metric: 'cosine', features: featuresPath, extractor: feats.provenance.extractor, extractorConfig: feats.provenance.config,
+          dataset: ds.info.name, dataSpec: JSON.stringify(data),
+        };
+        const ann = buildAnnotations({ kind, features: feats.features, assignments, centroids, k: k ?? undefined, seed: this.plan.seed }, meta);
+        saveAnnotations(path, ann);
+        if (ann.assignments && ann.k !== null && ds.labels) {
+          writeFileSync(path.replace(/\.safetensors$/, '.quality.json'), `${JSON.stringify(clusterQuality(ann.assignments, ds.labels))}\n`);
+        }
+        ann.centroids?.dispose();
+        ann.vectors?.dispose();
+      } finally {
+        feats.features.dispose();
+      }
+      return { kind: 'file' as const, path };
+    });
+  }
+
+  private rows(): RowDef[] {
+    const ssl = (name: string, data: DataSpec) => this.features(name, data, () => new SslEncoderFeatures(this.plan.encoder, 'backbone'));
+    const selfRow = (k: number, group: RowDef['group']): RowDef => {
+      const lt = group === 'long-tail';
+      const data = lt ? this.ltData : this.full;
+      const feats = lt ? `ssl-backbone-lt${this.b.rho}` : 'ssl-backbone';
+      return {
+        id: `${lt ? 'lt-' : ''}self-k${k}`, title: `self-labels, SimCLR backbone, k = ${k}`, group, kind: 'self-label', k, data,
+        condition: async () => this.annotations(`${feats}-k${k}`, await ssl(feats, data), data, 'onehot', k),
+      };
+    };
+    const rows: RowDef[] = [
+      { id: 'none', title: 'no guidance', group: 'balanced', kind: 'none', k: null, data: this.full, condition: async () => ({ kind: 'none' }) },
+      { id: 'gt-labels', title: 'ground-truth labels (10 classes)', group: 'balanced', kind: 'ground-truth', k: 10, data: this.full, condition: async () => ({ kind: 'label' }) },
+      ...this.b.ks.map((k) => selfRow(k, 'balanced')),
+      {
+        id: 'diffusion-k10', title: 'self-labels, diffusion features (unguided model, middle block, t = 100), k = 10', group: 'balanced', kind: 'self-label', k: 10, data: this.full,
+        condition: async () => {
+          const path = await this.features('diffusion-middle-t100', this.full, () => new DiffusionFeatures(join(this.root, 'rows', 'none'), { block: 'middle', t: 100, seed: this.plan.seed }));
+          return this.annotations('diffusion-middle-t100-k10', path, this.full, 'onehot', 10);
+        },
+      },
+      { id: 'ssl-feature', title: 'continuous SimCLR backbone feature (64-d, L2-normalised)', group: 'balanced', kind: 'feature', k: null, data: this.full, condition: async () => this.annotations('ssl-backbone-feature', await ssl('ssl-backbone', this.full), this.full, 'feature', null) },
+      { id: 'random-k10', title: 'random ids, k = 10 (control)', group: 'balanced', kind: 'random', k: 10, data: this.full, condition: async () => this.annotations('random-k10', await ssl('ssl-backbone', this.full), this.full, 'random', 10) },
+      { id: 'lt-none', title: `no guidance, long-tailed (rho = ${this.b.rho})`, group: 'long-tail', kind: 'none', k: null, data: this.ltData, condition: async () => ({ kind: 'none' }) },
+      { id: 'lt-gt-labels', title: `ground-truth labels, long-tailed (rho = ${this.b.rho})`, group: 'long-tail', kind: 'ground-truth', k: 10, data: this.ltData, condition: async () => ({ kind: 'label' }) },
+    ];
+    const best = this.bestSelfLabelRow();
+    if (best) rows.push({ ...selfRow(best.k!, 'long-tail'), title: `self-labels, SimCLR backbone, k = ${best.k}, long-tailed (rho = ${this.b.rho})` });
+    return rows;
+  }
+
+  private rowDir(id: string): string {
+    return join(this.root, 'rows', id);
+  }
+
+  private evalDir(id: string, scale: number): string {
+    return join(this.rowDir(id), 'eval', `${this.b.sampler}${this.b.sampleSteps}-s${scale}-n${this.b.samples}-seed${this.plan.seed}`);
+  }
+
+  private metrics(id: string, scale = this.b.scale): EvalMetrics | null {
+    const p = join(this.evalDir(id, scale), 'metrics.json');
+    return existsSync(p) ? JSON.parse(readFileSync(p, 'utf8')) as EvalMetrics : null;
+  }
+
+  /** The self-label row with the lowest FD-evalnet, once all of them are evaluated. */
+  private bestSelfLabelRow(): RowDef | null {
+    const ids = this.b.ks.map((k) => `self-k${k}`);
+    const ms = ids.map((id) => this.metrics(id));
+    if (ms.some((m) => m === null)) return null;
+    let bi = 0;
+    ms.forEach((m, i) => { if (m!.fd.evalnet < ms[bi]!.fd.evalnet) bi = i; });
+    const k = this.b.ks[bi]!;
+    return { id: ids[bi]!, title: '', group: 'balanced', kind: 'self-label', k, data: this.full, condition: async () => ({ kind: 'none' }) };
+  }
+
+  private async runRow(row: RowDef): Promise<void> {
+    if (this.metrics(row.id)) return;
+    const dir = this.rowDir(row.id);
+    const condition = await row.condition();
+    if (latestStep(dir) < this.b.steps) await this.timing.time(`train ${row.id}`, async () => {
+      const config: TrainConfigInput = {
+        data: row.data, condition, model: { preset: this.b.preset },
+        train: { steps: this.b.steps, batchSize: this.b.batchSize, lr: this.b.lr, warmup: this.b.warmup, emaDecay: this.b.emaDecay, seed: this.plan.seed, checkpointEvery: this.b.checkpointEvery, logEvery: 100 },
+      };
+      const t = await DiffusionTrainer.open(dir, existsSync(join(dir, 'config.json')) ? { resume: true, log: this.log } : { config, log: this.log });
+      try {
+        if (t.step < this.b.steps) this.log(`row ${row.id}: training (${t.step}/${this.b.steps} steps done)`);
+        const r = await t.train();
+        if (r.status !== 'done') throw new Interrupted();
+      } finally {
+        t.dispose();
+      }
+    });
+    await this.evalRow(row, this.b.scale);
+    this.report();
+  }
+
+  private async evalRow(row: Pick<RowDef, 'id'>, scale: number): Promise<void> {
+    const out = this.evalDir(row.id, scale);
+    if (existsSync(join(out, 'metrics.json'))) return;
+    await this.timing.time(`eval ${row.id} s${scale}`, () => evaluate({
+      checkpoint: this.rowDir(row.id), evalnet: this.plan.evalnet, n: this.b.samples, scale, sampler: this.b.sampler, steps: this.b.sampleSteps,
+      seed: this.plan.seed, batchSize: 16, cacheDir: join(this.root, 'cache'), out, log: this.log,
+      extraFeatures: [{ name: 'ssl', make: () => new SslEncoderFeatures(this.plan.encoder, 'backbone') }],
+    }));
+    this.report();
+  }
+
+  private report(): void {
+    const rows = this.rows();
+    const results: RowResult[] = rows.map((r) => {
+      const cond = join(this.root, 'annotations');
+      const qualityFile = r.kind === 'self-label' ? join(cond, `${r.id.startsWith('diffusion') ? 'diffusion-middle-t100' : r.group === 'long-tail' ? `ssl-backbone-lt${this.b.rho}` : 'ssl-backbone'}-k${r.k}.quality.json`) : null;
+      return {
+        id: r.id, title: r.title, group: r.group, kind: r.kind, k: r.k,
+        metrics: this.metrics(r.id),
+        grid: join(this.evalDir(r.id, this.b.scale), 'samples.png'),
+        selfLabelNmi: qualityFile && existsSync(qualityFile) ? (JSON.parse(readFileSync(qualityFile, 'utf8')) as { nmi: number }).nmi : null,
+      };
+    });
+    const best = this.bestSelfLabelRow();
+    const sweep = best ? this.b.sweep.map((s) => ({ scale: s, metrics: this.metrics(best.id, s), grid: join(this.evalDir(best.id, s), 'samples.png') })) : [];
+    const accPath = this.evalnetAccuracyPath;
+    const input: ReportInput = {
+      budgetName: this.plan.budget, budget: this.b, seed: this.plan.seed, root: this.root, docs: this.o.docs,
+      encoder: this.plan.encoder, evalnet: this.plan.evalnet,
+      evalnetAccuracy: existsSync(accPath) ? (JSON.parse(readFileSync(accPath, 'utf8')) as { testAccuracy: number }).testAccuracy : null,
+      rows: results, sweepRow: best?.id ?? null, sweep, timing: this.timing.all, command: this.plan.command,
+    };
+    writeReport(input);
+  }
+}

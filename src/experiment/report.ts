@@ -1,0 +1,194 @@
+// The experiment's report: the results table, the long-tail rows with per-class recall, the guidance-scale
+// sweep with its plot, one sample grid per row, the time spent, and the paper's claims checked against
+// the numbers. Rewritten from the finished rows every time, so a partial run gives a partial report that
+// says what is still pending.
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { EvalMetrics } from '../eval/evaluate.js';
+import type { Budget, BudgetName } from './fashion-mnist.js';
+import { renderLineCharts } from './svg-plot.js';
+
+export interface RowResult {
+  id: string;
+  title: string;
+  group: 'balanced' | 'long-tail';
+  kind: 'none' | 'ground-truth' | 'self-label' | 'feature' | 'random';
+  k: number | null;
+  metrics: EvalMetrics | null;
+  /** the sample grid written by the evaluation */
+  grid: string;
+  /** NMI of the self-labels against the hidden classes (self-label rows) */
+  selfLabelNmi: number | null;
+}
+
+export interface ReportInput {
+  budgetName: BudgetName;
+  budget: Budget;
+  seed: number;
+  root: string;
+  docs: string;
+  encoder: string;
+  evalnet: string;
+  evalnetAccuracy: number | null;
+  rows: RowResult[];
+  sweepRow: string | null;
+  sweep: { scale: number; metrics: EvalMetrics | null; grid: string }[];
+  timing: Record<string, number>;
+  /** the command that produced it, quoted in the report */
+  command?: string;
+}
+
+const f = (x: number | null | undefined, d = 3) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
+
+function consistencyCell(m: EvalMetrics): string {
+  const c = m.consistency;
+  if (!c) return 'n/a';
+  return c.kind === 'feature-cosine' ? `cos ${f(c.value)} (${f(c.chance)})` : `${f(c.value)} (${f(c.chance)})`;
+}
+
+function metricCells(m: EvalMetrics | null): string {
+  if (!m) return Array(8).fill('pending').join(' | ');
+  return [f(m.fd.evalnet, 2), f(m.fd.ssl, 3), f(m.isEvalnet, 2), f(m.precision), f(m.recall), f(m.density), f(m.coverage), consistencyCell(m)].join(' | ');
+}
+
+const HEADER = '| row | guidance | self-label NMI | FD-evalnet | FD-ssl | IS-evalnet | precision | recall | density | coverage | consistency (chance) |\n|---|---|---|---|---|---|---|---|---|---|---|';
+
+function tableRow(r: RowResult): string {
+  return `| ${r.id} | ${r.title} | ${f(r.selfLabelNmi)} | ${metricCells(r.metrics)} |`;
+}
+
+const fd = (r: RowResult | undefined) => r?.metrics?.fd.evalnet;
+
+/** The paper's four claims (method.md section 5) checked against the finished rows, in words. */
+export function claims(i: Pick<ReportInput, 'rows' | 'sweep'>): string[] {
+  const by = (id: string) => i.rows.find((r) => r.id === id);
+  const selfRows = i.rows.filter((r) => r.group === 'balanced' && r.kind === 'self-label' && r.metrics);
+  const none = by('none'), gt = by('gt-labels');
+  const out: string[] = [];
+
+  if (fd(none) !== undefined && selfRows.length > 0) {
+    const better = selfRows.filter((r) => fd(r)! < fd(none)!);
+    const list = selfRows.map((r) => `${r.id} ${f(fd(r), 2)}`).join(', ');
+    out.push(`1. Self-labeled guidance beats no guidance (FD-evalnet ${f(fd(none), 2)}): ${better.length === selfRows.length ? '**held**' : better.length > 0 ? '**held in part**' : '**did not hold**'} for ${better.length} of ${selfRows.length} self-label rows (${list}).`);
+  } else out.push('1. Self-labeled vs no guidance: pending.');
+
+  if (fd(gt) !== undefined && selfRows.length > 0) {
+    const best = selfRows.reduce((a, b) => (fd(b)! < fd(a)! ? b : a));
+    const ratio = fd(best)! / fd(gt)!;
+    const verdict = ratio <= 1 ? '**held (beats it)**' : ratio <= 1.1 ? '**held (within 10%)**' : ratio <= 1.25 ? '**held loosely (within 25%)**' : '**did not hold**';
+    out.push(`2a. Self-labels come close to or beat ground-truth labels: ${verdict}: best self-label row ${best.id} FD-evalnet ${f(fd(best), 2)} against ${f(fd(gt), 2)} for the ground-truth labels (ratio ${f(ratio, 2)}).`);
+  } else out.push('2a. Self-labels vs ground-truth labels: pending.');
+
+  const ltSelf = i.rows.find((r) => r.group === 'long-tail' && r.kind === 'self-label' && r.metrics), ltGt = by('lt-gt-labels'), ltNone = by('lt-none');
+  if (ltSelf && fd(ltGt) !== undefined) {
+    out.push(`2b. On the long-tailed set, self-labels do better than ground-truth labels: ${fd(ltSelf)! < fd(ltGt)! ? '**held**' : '**did not hold**'}: ${ltSelf.id} FD-evalnet ${f(fd(ltSelf), 2)} against ${f(fd(ltGt), 2)} (ground truth)${fd(ltNone) !== undefined ? ` and ${f(fd(ltNone), 2)} (no guidance)` : ''}; recall ${f(ltSelf.metrics!.recall)} against ${f(ltGt!.metrics!.recall)}.`);
+  } else out.push('2b. Long-tailed self-labels vs ground-truth labels: pending.');
+
+  const judged = selfRows.filter((r) => r.metrics!.consistency);
+  if (judged.length > 0) {
+    const parts = judged.map((r) => {
+      const c = r.metrics!.consistency!;
+      return `${r.id} ${f(c.value)} vs chance ${f(c.chance)}${c.chance > 0 ? ` (${f(c.value / c.chance, 1)}x)` : ''}`;
+    });
+    const allFar = judged.every((r) => r.metrics!.consistency!.value >= 2 * r.metrics!.consistency!.chance);
+    out.push(`3. Samples follow their self-label (assigned back to their cluster by the same g and f far more often than chance, taken as at least 2x): ${allFar ? '**held**' : '**did not hold for every row**'}: ${parts.join('; ')}.`);
+  } else out.push('3. Condition consistency: pending.');
+
+  const sw = i.sweep.filter((s) => s.metrics).sort((a, b) => a.scale - b.scale);
+  if (sw.length === i.sweep.length && sw.length >= 3) {
+    const first = sw[0]!.metrics!, last = sw[sw.length - 1]!.metrics!;
+    const bestFd = sw.reduce((a, b) => (b.metrics!.fd.evalnet < a.metrics!.fd.evalnet ? b : a));
+    const precisionUp = last.precision > first.precision, recallDown = last.recall < first.recall;
+    const interior = bestFd !== sw[0] && bestFd !== sw[sw.length - 1];
+    out.push(`4. The guidance-scale sweep shows the fidelity/diversity trade-off: ${precisionUp && recallDown ? '**held**' : '**did not hold**'}: from s = ${sw[0]!.scale} to s = ${sw[sw.length - 1]!.scale} precision goes ${f(first.precision)} -> ${f(last.precision)} and recall ${f(first.recall)} -> ${f(last.recall)}; FD-evalnet is lowest at s = ${bestFd.scale} (${f(bestFd.metrics!.fd.evalnet, 2)})${interior ? ', between the ends' : ', at an end of the range'}.`);
+  } else out.push('4. Guidance-scale sweep: pending.');
+  return out;
+}
+
+function sizeOf(rows: RowResult[]): string {
+  const n = rows.find((r) => r.metrics)?.metrics!.realImages;
+  return n === undefined ? '' : ` (${n.toLocaleString('en-US')} images)`;
+}
+
+function fmtMinutes(s: number): string {
+  return (s / 60).toFixed(1);
+}
+
+export function writeReport(i: ReportInput): void {
+  const dir = join(i.docs, 'fashion-mnist');
+  mkdirSync(dir, { recursive: true });
+  const rel = (p: string) => relative(i.docs, p);
+  const copied = (id: string, grid: string, m: EvalMetrics | null): string | null => {
+    if (!m || !existsSync(grid)) return null;
+    const png = join(dir, `${id}.png`);
+    copyFileSync(grid, png);
+    writeFileSync(join(dir, `${id}.json`), `${JSON.stringify(m, null, 2)}\n`);
+    return png;
+  };
+  const b = i.budget;
+  const balanced = i.rows.filter((r) => r.group === 'balanced'), lt = i.rows.filter((r) => r.group === 'long-tail');
+  const lines: string[] = [
+    `# Self-guided diffusion on Fashion-MNIST: the reproduction table (budget \`${i.budgetName}\`)`,
+    '',
+    `Every row trains the same \`${b.preset}\` UNet for ${b.steps} steps at batch ${b.batchSize} (AdamW lr ${b.lr}, ${b.warmup}-step warm-up, EMA ${b.emaDecay}, condition dropout 0.1, seed ${i.seed}) and is evaluated the same way: ${b.samples} samples with ${b.sampler.toUpperCase()}-${b.sampleSteps} (eta 0) at guidance scale s = ${b.scale}, conditions drawn at random from the row's own training annotations, as in the paper.`,
+    '',
+    `- **FD-evalnet**: Frechet distance on the penultimate features (128-d) of an evaluation network trained on Fashion-MNIST's ground-truth labels for evaluation only${i.evalnetAccuracy !== null ? ` (test accuracy ${(100 * i.evalnetAccuracy).toFixed(2)}%)` : ''}; ${b.samples} samples against all real training images of the row's training set. It is not FID (no Inception network here). **FD-ssl**: the same on the SimCLR encoder g's backbone features (64-d).`,
+    `- **precision, recall, density, coverage**: k = 5 nearest neighbours on the evaluation network's features, ${b.samples} samples against ${b.samples} real images drawn at random from the same training set. **IS-evalnet**: exp(E KL(p(y|x) || p(y))) from the evaluation network's classes (10 at most).`,
+    '- **consistency**: for self-labels, the fraction of samples generated for cluster c that the same g and f (nearest centroid) assign back to c; for ground-truth labels, the evaluation network\'s accuracy on the samples; for the continuous feature, the mean cosine between g(sample) and its condition. In parentheses the chance level (agreement expected if the assignment ignored the condition; cosine with a shuffled condition).',
+    `- **self-label NMI**: how well the self-labels recover the hidden classes (reported, never used).`,
+    `- g: the SimCLR encoder of the self-labels study (docs/self-labels.md, best extractor: ResNet 16-32-64, crops >= 60%, backbone features), \`${i.encoder}\`; evaluation network \`${i.evalnet}\`.`,
+    '',
+    `## Balanced training set${sizeOf(balanced)}`,
+    '',
+    HEADER,
+    ...balanced.map(tableRow),
+    '',
+    `## Long-tailed training set (rho = ${b.rho})`,
+    '',
+    `Class c keeps floor(n_max * ${b.rho}^(-c/9)) of its images${sizeOf(lt).replace(' (', ' (in all ')}, chosen with the seed; each row is evaluated against that same long-tailed set. The encoder g is the one trained on the full unlabeled set (no labels involved); k-means runs on the long-tailed images only.`,
+    '',
+    HEADER,
+    ...lt.map(tableRow),
+    '',
+  ];
+  const ltDone = lt.filter((r) => r.metrics?.perClassRecall);
+  if (ltDone.length > 0) {
+    const classes = ltDone[0]!.metrics!.perClassRecall!;
+    lines.push('Per-class recall (real images of each class inside the samples\' k-NN manifold; the real subset holds the stated number of images of the class):', '',
+      `| class | real images | ${ltDone.map((r) => r.id).join(' | ')} |`, `|---|---|${ltDone.map(() => '---|').join('')}`,
+      ...classes.map((c, ci) => `| ${c.label} ${c.name ?? ''} | ${c.realImages} | ${ltDone.map((r) => f(r.metrics!.perClassRecall![ci]!.recall, 2)).join(' | ')} |`), '');
+  }
+  lines.push(`## Guidance-scale sweep${i.sweepRow ? ` (${i.sweepRow})` : ''}`, '');
+  if (i.sweepRow) {
+    lines.push('| s | FD-evalnet | FD-ssl | IS-evalnet | precision | recall | density | coverage | consistency (chance) |', '|---|---|---|---|---|---|---|---|---|',
+      ...i.sweep.map((s) => `| ${s.scale} | ${metricCells(s.metrics)} |`), '');
+    const done = i.sweep.filter((s) => s.metrics);
+    if (done.length >= 2) {
+      const svg = renderLineCharts([
+        { title: 'FD-evalnet vs guidance scale', xLabel: 'guidance scale s', yLabel: 'FD-evalnet (lower is better)', series: [{ name: 'FD-evalnet', points: done.map((s) => [s.scale, s.metrics!.fd.evalnet]) }] },
+        { title: 'precision and recall vs guidance scale', xLabel: 'guidance scale s', yLabel: 'k-NN precision / recall', series: [
+          { name: 'precision', points: done.map((s) => [s.scale, s.metrics!.precision]) },
+          { name: 'recall', points: done.map((s) => [s.scale, s.metrics!.recall]) },
+        ] },
+      ]);
+      writeFileSync(join(dir, 'fd-vs-scale.svg'), svg);
+      lines.push('![FD and precision/recall vs guidance scale](fashion-mnist/fd-vs-scale.svg)', '');
+    }
+    for (const s of i.sweep) copied(`sweep-s${s.scale}`, s.grid, s.metrics);
+  } else {
+    lines.push('Pending: the sweep runs on the self-label row with the lowest FD-evalnet once all self-label rows are evaluated.', '');
+  }
+  lines.push('## What held and what did not', '', ...claims(i), '');
+  lines.push('## Samples', '', `Each grid is taken from the row's ${b.samples} evaluation samples: for id-conditioned rows, 8 samples of each of the first 10 condition ids, one grid row per id in id order (so a self-label grid row is one cluster, a ground-truth row one class); unconditional and continuous rows show their first 80 samples.`, '');
+  for (const r of i.rows) {
+    const png = copied(r.id, r.grid, r.metrics);
+    if (png) lines.push(`**${r.id}** (${r.title}):`, '', `![${r.id}](${rel(png)})`, '');
+  }
+  const total = Object.values(i.timing).reduce((a, c) => a + c, 0);
+  const reused = [['the encoder g', i.encoder], ['the evaluation network', i.evalnet]].filter(([, p]) => !p!.startsWith(i.root)).map(([what, p]) => `${what} (\`${p}\`)`);
+  lines.push('## Time', '', `Wall time of each stage on the machine that ran it, summed over every invocation (the run resumes across sessions): ${fmtMinutes(total)} min in all.${reused.length ? ` Not included: ${reused.join(' and ')}, reused from earlier runs.` : ''}`, '',
+    '| stage | minutes |', '|---|---|', ...Object.entries(i.timing).map(([k, v]) => `| ${k} | ${fmtMinutes(v)} |`), '');
+  lines.push('## How it was run', '', '```sh', i.command ?? `bin/selfguided.mjs experiment fashion-mnist --budget ${i.budgetName}`, '```', '',
+    `Run directories, features, annotations and caches are under \`${i.root}\` (not committed); per-row metrics JSON and sample grids are in \`${rel(dir)}/\`. Running the command again skips every finished row.`, '');
+  writeFileSync(join(i.docs, 'fashion-mnist.md'), lines.join('\n'));
+}

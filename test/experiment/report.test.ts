@@ -1,0 +1,71 @@
+// The experiment report's pieces: SVG plots with nice ticks, and the claims checked against numbers.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { EvalMetrics } from '../../src/eval/evaluate.js';
+import { claims, type RowResult } from '../../src/experiment/report.js';
+import { niceTicks, renderLineCharts } from '../../src/experiment/svg-plot.js';
+
+function metrics(fd: number, o: Partial<EvalMetrics> = {}): EvalMetrics {
+  return {
+    checkpoint: 'x', step: 1, condition: 'c', dataset: 'd', realImages: 100, n: 10, scale: 2, sampler: 'ddim', steps: 5, seed: 0,
+    fd: { evalnet: fd }, precision: 0.5, recall: 0.5, density: 1, coverage: 0.5, k: 5, isEvalnet: 3, perClassRecall: null, consistency: null,
+    seconds: { sampling: 1, metrics: 1 }, ...o,
+  };
+}
+
+function row(id: string, kind: RowResult['kind'], m: EvalMetrics | null, group: RowResult['group'] = 'balanced'): RowResult {
+  return { id, title: id, group, kind, k: 10, metrics: m, grid: '', selfLabelNmi: null };
+}
+
+describe('svg plot', () => {
+  test('nice ticks', () => {
+    assert.deepEqual(niceTicks(0, 5), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(niceTicks(0.13, 0.91), [0.2, 0.4, 0.6, 0.8]);
+    assert.deepEqual(niceTicks(12, 97, 4), [25, 50, 75]);
+    assert.deepEqual(niceTicks(3, 3), [3]);
+    assert.throws(() => niceTicks(0, Number.NaN), /finite/);
+  });
+
+  test('panels side by side, one polyline per series through every point', () => {
+    const svg = renderLineCharts([
+      { title: 'FD', xLabel: 's', yLabel: 'FD', series: [{ name: 'FD', points: [[0, 10], [1, 5], [2, 7]] }] },
+      { title: 'P & R', xLabel: 's', yLabel: 'v', series: [{ name: 'precision', points: [[0, 0.2], [2, 0.8]] }, { name: 'recall', points: [[0, 0.9], [2, 0.4]] }] },
+    ]);
+    assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="840" height="300"/);
+    const lines = [...svg.matchAll(/<polyline [^>]*points="([^"]+)"/g)].map((m) => m[1]!.split(' ').length);
+    assert.deepEqual(lines, [3, 2, 2]);
+    assert.equal((svg.match(/<circle /g) ?? []).length, 7);
+    // the lowest FD point is drawn lowest (largest y) in the first panel
+    const pts = [...svg.matchAll(/<polyline [^>]*points="([^"]+)"/g)][0]![1]!.split(' ').map((p) => p.split(',').map(Number));
+    assert.ok(pts[1]![1]! > pts[0]![1]! && pts[1]![1]! > pts[2]![1]!);
+    assert.throws(() => renderLineCharts([{ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [] }] }]), /no finite points/);
+  });
+});
+
+describe('claims', () => {
+  test('pending until rows exist', () => {
+    const c = claims({ rows: [row('none', 'none', null)], sweep: [] });
+    assert.equal(c.length, 5);
+    for (const line of c) assert.match(line, /pending/);
+  });
+
+  test('verdicts follow the numbers', () => {
+    const cons = (value: number, chance: number) => ({ kind: 'self-label' as const, value, chance, k: 10, method: '' });
+    const rows = [
+      row('none', 'none', metrics(30)), row('gt-labels', 'ground-truth', metrics(20)),
+      row('self-k10', 'self-label', metrics(21, { consistency: cons(0.6, 0.1) })), row('self-k50', 'self-label', metrics(35, { consistency: cons(0.1, 0.02) })),
+      row('lt-gt-labels', 'ground-truth', metrics(40), 'long-tail'), row('lt-self-k10', 'self-label', metrics(38), 'long-tail'),
+    ];
+    const sweep = [0, 2, 5].map((s, i) => ({ scale: s, grid: '', metrics: metrics([25, 21, 28][i]!, { precision: [0.3, 0.5, 0.7][i]!, recall: [0.6, 0.5, 0.3][i]! }) }));
+    const c = claims({ rows, sweep });
+    assert.match(c[0]!, /held in part\*\* for 1 of 2 self-label rows/);
+    assert.match(c[1]!, /held \(within 10%\)\*\*: best self-label row self-k10 FD-evalnet 21\.00 against 20\.00 .*ratio 1\.05/);
+    assert.match(c[2]!, /2b.*\*\*held\*\*: lt-self-k10 FD-evalnet 38\.00 against 40\.00/);
+    assert.match(c[3]!, /\*\*held\*\*: self-k10 0\.600 vs chance 0\.100 \(6\.0x\); self-k50 0\.100 vs chance 0\.020 \(5\.0x\)/);
+    assert.match(c[4]!, /\*\*held\*\*: from s = 0 to s = 5 precision goes 0\.300 -> 0\.700 and recall 0\.600 -> 0\.300; FD-evalnet is lowest at s = 2 \(21\.00\), between the ends/);
+    const worse = claims({ rows: [row('none', 'none', metrics(10)), row('gt-labels', 'ground-truth', metrics(10)), row('self-k10', 'self-label', metrics(15, { consistency: cons(0.15, 0.1) }))], sweep: [] });
+    assert.match(worse[0]!, /did not hold\*\* for 0 of 1/);
+    assert.match(worse[1]!, /did not hold\*\*/);
+    assert.match(worse[3]!, /did not hold for every row/);
+  });
+});

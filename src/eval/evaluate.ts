@@ -133,7 +133,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
     if (drawn) owned.push(...[drawn.cond, drawn.maps].filter((t): t is Tensor => t !== null));
     log(`sampling ${o.n} images from ${m.path} (step ${m.step}, ${o.sampler}-${o.steps}, scale ${o.scale}, conditions: ${conditions.source})`);
     const t0 = performance.now();
-    const samples = generate(m, { n: o.n, cond: drawn?.cond ?? null, maps: drawn?.maps ?? null, scale: o.scale, sampler: o.sampler, steps: o.steps, seed, batchSize: o.batchSize ?? 250 });
+    const samples = generate(m, { n: o.n, cond: drawn?.cond ?? null, maps: drawn?.maps ?? null, scale: o.scale, sampler: o.sampler, steps: o.steps, seed, batchSize: o.batchSize ?? 32 });
     owned.push(samples);
     const samplingSeconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();

@@ -2,7 +2,7 @@
 // sweep with its plot, one sample grid per row, the time spent, and the paper's claims checked against
 // the numbers. Rewritten from the finished rows every time, so a partial run gives a partial report that
 // says what is still pending.
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { EvalMetrics } from '../eval/evaluate.js';
 import type { Budget, BudgetName } from './fashion-mnist.js';
@@ -178,7 +178,10 @@ export function writeReport(i: ReportInput): void {
   } else {
     lines.push('Pending: the sweep runs on the self-label row with the lowest FD-evalnet once all self-label rows are evaluated.', '');
   }
-  lines.push('## What held and what did not', '', ...claims(i), '');
+  lines.push('## What held and what did not', '', 'Checked by the runner against the numbers above (method.md section 5):', '', ...claims(i), '');
+  // Hand-written reading of the results, kept in its own file so that rewriting the report keeps it.
+  const notes = join(i.docs, 'fashion-mnist.notes.md');
+  if (existsSync(notes)) lines.push(readFileSync(notes, 'utf8').trim(), '');
   lines.push('## Samples', '', `Each grid is taken from the row's ${b.samples} evaluation samples: for id-conditioned rows, 8 samples of each of the first 10 condition ids, one grid row per id in id order (so a self-label grid row is one cluster, a ground-truth row one class); unconditional and continuous rows show their first 80 samples.`, '');
   for (const r of i.rows) {
     const png = copied(r.id, r.grid, r.metrics);

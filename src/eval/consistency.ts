@@ -6,13 +6,13 @@
 // agreement expected if predictions were independent of conditions (sum over ids of p_cond * p_pred),
 // or the cosine against a shuffled condition.
 import { loadFeatures } from '../features/features-file.js';
-import type { FeatureExtractor } from '../features/extract.js';
+import { embedImages } from '../features/extract.js';
 import { assignNearest, type KMeansMetric } from '../annotate/kmeans.js';
 import type { ConditionSet } from '../diffusion/conditions.js';
 import * as torch from '../torch/index.js';
 import { keep, type Tensor } from '../torch/index.js';
 import { Rng } from '../util/rng.js';
-import type { EvalNet } from './evalnet.js';
+import { evalnetOutputs, type EvalNet } from './evalnet.js';
 import { extractorFromProvenance } from './rebuild-extractor.js';
 
 export interface Agreement {
@@ -73,23 +73,8 @@ export interface ConsistencyJudge {
   dispose(): void;
 }
 
-function embedAll(g: FeatureExtractor, images: Tensor, batchSize = 256): Tensor {
-  return torch.noGrad(() => torch.tidy(() => {
-    const parts: Tensor[] = [];
-    for (let s = 0; s < images.shape[0]!; s += batchSize) {
-      parts.push(g.embed(images.narrow(0, s, Math.min(batchSize, images.shape[0]! - s))).features.float());
-    }
-    return torch.cat(parts, 0);
-  }));
-}
-
-function classify(net: EvalNet, images: Tensor, batchSize = 500): Int32Array {
-  net.eval();
-  return torch.noGrad(() => torch.tidy(() => {
-    const parts: Tensor[] = [];
-    for (let s = 0; s < images.shape[0]!; s += batchSize) parts.push(net.forward(images.narrow(0, s, Math.min(batchSize, images.shape[0]! - s))).logits.argmax(1));
-    return Int32Array.from(torch.cat(parts, 0).toTypedArray() as BigInt64Array, Number);
-  }));
+function classify(net: EvalNet, images: Tensor): Int32Array {
+  return torch.tidy(() => Int32Array.from(evalnetOutputs(net, images).logits.argmax(1).toTypedArray() as BigInt64Array, Number));
 }
 
 function fromAgreement(kind: Consistency['kind'], a: Agreement, k: number, method: string): Consistency {
@@ -129,7 +114,7 @@ export async function selfLabelJudge(c: ConditionSet): Promise<ConsistencyJudge 
       kind: 'self-label',
       score: (samples, rows) => {
         const pred = torch.tidy(() => {
-          const f = embedAll(g, samples);
+          const f = embedImages(g, samples);
           const x = metric === 'cosine' ? torch.normalize(f, 2, 1) : f;
           return Int32Array.from(assignNearest(x, cent, metric).idx.toTypedArray() as BigInt64Array, Number);
         });
@@ -148,7 +133,7 @@ export async function selfLabelJudge(c: ConditionSet): Promise<ConsistencyJudge 
   return {
     kind: 'feature-cosine',
     score: (samples, rows) => torch.tidy(() => {
-      const f = torch.normalize(embedAll(g, samples), 2, 1);
+      const f = torch.normalize(embedImages(g, samples), 2, 1);
       const cond = torch.normalize(vectors.indexSelect(0, torch.tensor(rows).long()), 2, 1);
       if (cond.shape[1] !== f.shape[1]) throw new Error(`g gives ${f.shape[1]}-d features but the conditions are ${cond.shape[1]}-d`);
       const perm = new Rng(7, 3).permutation(rows.length);

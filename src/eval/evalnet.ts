@@ -72,6 +72,20 @@ export function accuracy(net: EvalNet, ds: ImageDataset, batchSize = 500): numbe
   return correct / ds.length;
 }
 
+/** Penultimate features and logits of a tensor of images, in one batched pass without gradients. */
+export function evalnetOutputs(net: EvalNet, images: Tensor, batchSize = 256): { features: Tensor; logits: Tensor } {
+  net.eval();
+  return torch.noGrad(() => torch.tidy(() => {
+    const f: Tensor[] = [], l: Tensor[] = [];
+    for (let s = 0; s < images.shape[0]!; s += batchSize) {
+      const out = net.forward(images.narrow(0, s, Math.min(batchSize, images.shape[0]! - s)));
+      f.push(out.features);
+      l.push(out.logits);
+    }
+    return { features: torch.cat(f, 0), logits: torch.cat(l, 0) };
+  }));
+}
+
 /** Trains (or resumes) the evaluation network in a run directory; returns its test accuracy. */
 export async function trainEvalNet(runDir: string, o: { config?: unknown; resume?: boolean; steps?: number; untilStep?: number; progress?: boolean; log?: (m: string) => void }): Promise<{ step: number; testAccuracy: number | null; checkpoint: string }> {
   const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));

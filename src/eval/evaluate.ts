@@ -15,13 +15,13 @@ import { drawConditions, generate, loadModel } from '../diffusion/pipeline.js';
 import type { SamplerName } from '../diffusion/samplers.js';
 import { buildConditions } from '../diffusion/trainer.js';
 import type { FeatureExtractor } from '../features/extract.js';
-import { extractFeatures } from '../features/extract.js';
+import { embedImages, extractFeatures } from '../features/extract.js';
 import { loadFeatures } from '../features/features-file.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Rng } from '../util/rng.js';
 import { inceptionScore, labelJudge, selfLabelJudge, type Consistency, type ConsistencyJudge } from './consistency.js';
-import { EvalNetFeatures } from './evalnet.js';
+import { EvalNetFeatures, evalnetOutputs } from './evalnet.js';
 import { disposeStats, featureStats, frechetDistance, loadStats, saveStats, type GaussianStats } from './frechet.js';
 import { prdc } from './prdc.js';
 
@@ -96,14 +96,6 @@ export function realFeatures(ds: ImageDataset, ex: FeatureExtractor, dataSpec: u
   return { features, stats };
 }
 
-function embed(ex: FeatureExtractor, images: Tensor, batchSize = 256): Tensor {
-  return torch.noGrad(() => torch.tidy(() => {
-    const parts: Tensor[] = [];
-    for (let s = 0; s < images.shape[0]!; s += batchSize) parts.push(ex.embed(images.narrow(0, s, Math.min(batchSize, images.shape[0]! - s))).features.float());
-    return torch.cat(parts, 0);
-  }));
-}
-
 /** Up to `perId` samples of each of the first `maxIds` ids (rows of the grid), or the first samples. */
 function gridOrder(ids: Int32Array | null, n: number, perId = 8, maxIds = 10): Int32Array {
   if (!ids) return Int32Array.from({ length: Math.min(n, perId * maxIds) }, (_, i) => i);
@@ -142,8 +134,8 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
     log('metrics: real-set features (cached after the first time), sample features, FD, PRDC');
     const real = realFeatures(ds, evalnet, m.config.data, o.cacheDir);
     owned.push(real.features, real.stats.mu, real.stats.sigma);
-    const fake = embed(evalnet, samples);
-    owned.push(fake);
+    const { features: fake, logits } = evalnetOutputs(evalnet.net, samples);
+    owned.push(fake, logits);
     const fakeStats = featureStats(fake);
     const fd: EvalMetrics['fd'] = { evalnet: frechetDistance(real.stats, fakeStats) };
     disposeStats(fakeStats);
@@ -151,12 +143,6 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
     const realSubset = torch.tidy(() => real.features.indexSelect(0, torch.tensor(realRows).long()));
     owned.push(realSubset);
     const pr = prdc(realSubset, fake, k);
-    const logits = torch.noGrad(() => torch.tidy(() => {
-      const parts: Tensor[] = [];
-      for (let s = 0; s < o.n; s += 500) parts.push(evalnet.net.forward(samples.narrow(0, s, Math.min(500, o.n - s))).logits);
-      return torch.cat(parts, 0);
-    }));
-    owned.push(logits);
     const isEvalnet = inceptionScore(logits);
     let perClassRecall: EvalMetrics['perClassRecall'] = null;
     if (ds.labels && ds.numClasses) {
@@ -170,7 +156,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
       const ex = await space.make();
       try {
         const r = realFeatures(ds, ex, m.config.data, o.cacheDir);
-        const f = embed(ex, samples);
+        const f = embedImages(ex, samples);
         const fs = featureStats(f);
         fd[space.name] = frechetDistance(r.stats, fs);
         disposeStats(fs);

@@ -99,6 +99,8 @@ interface RowDef {
   kind: RowResult['kind'];
   k: number | null;
   data: DataSpec;
+  /** name of the row's condition file under annotations/ (the .quality.json beside it holds its NMI) */
+  annotation: string | null;
   condition: () => Promise<ConditionSpec>;
 }
 
@@ -305,29 +307,30 @@ export class FashionMnistExperiment {
       const lt = group === 'long-tail';
       const data = lt ? this.ltData : this.full;
       const feats = lt ? `ssl-backbone-lt${this.b.rho}` : 'ssl-backbone';
+      const annotation = `${feats}-k${k}`;
       return {
-        id: `${lt ? 'lt-' : ''}self-k${k}`, title: `self-labels, SimCLR backbone, k = ${k}`, group, kind: 'self-label', k, data,
-        condition: async () => this.annotations(`${feats}-k${k}`, await ssl(feats, data), data, 'onehot', k),
+        id: `${lt ? 'lt-' : ''}self-k${k}`, title: `self-labels, SimCLR backbone, k = ${k}`, group, kind: 'self-label', k, data, annotation,
+        condition: async () => this.annotations(annotation, await ssl(feats, data), data, 'onehot', k),
       };
     };
     const rows: RowDef[] = [
-      { id: 'none', title: 'no guidance', group: 'balanced', kind: 'none', k: null, data: this.full, condition: async () => ({ kind: 'none' }) },
-      { id: 'gt-labels', title: 'ground-truth labels (10 classes)', group: 'balanced', kind: 'ground-truth', k: 10, data: this.full, condition: async () => ({ kind: 'label' }) },
+      { id: 'none', title: 'no guidance', group: 'balanced', kind: 'none', k: null, data: this.full, annotation: null, condition: async () => ({ kind: 'none' }) },
+      { id: 'gt-labels', title: 'ground-truth labels (10 classes)', group: 'balanced', kind: 'ground-truth', k: 10, data: this.full, annotation: null, condition: async () => ({ kind: 'label' }) },
       ...this.b.ks.map((k) => selfRow(k, 'balanced')),
       {
-        id: 'diffusion-k10', title: 'self-labels, diffusion features (unguided model, middle block, t = 100), k = 10', group: 'balanced', kind: 'self-label', k: 10, data: this.full,
+        id: 'diffusion-k10', title: 'self-labels, diffusion features (unguided model, middle block, t = 100), k = 10', group: 'balanced', kind: 'self-label', k: 10, data: this.full, annotation: 'diffusion-middle-t100-k10',
         condition: async () => {
           const path = await this.features('diffusion-middle-t100', this.full, () => new DiffusionFeatures(join(this.root, 'rows', 'none'), { block: 'middle', t: 100, seed: this.plan.seed }));
           return this.annotations('diffusion-middle-t100-k10', path, this.full, 'onehot', 10);
         },
       },
-      { id: 'ssl-feature', title: 'continuous SimCLR backbone feature (64-d, L2-normalised)', group: 'balanced', kind: 'feature', k: null, data: this.full, condition: async () => this.annotations('ssl-backbone-feature', await ssl('ssl-backbone', this.full), this.full, 'feature', null) },
-      { id: 'random-k10', title: 'random ids, k = 10 (control)', group: 'balanced', kind: 'random', k: 10, data: this.full, condition: async () => this.annotations('random-k10', await ssl('ssl-backbone', this.full), this.full, 'random', 10) },
-      { id: 'lt-none', title: `no guidance, long-tailed (rho = ${this.b.rho})`, group: 'long-tail', kind: 'none', k: null, data: this.ltData, condition: async () => ({ kind: 'none' }) },
-      { id: 'lt-gt-labels', title: `ground-truth labels, long-tailed (rho = ${this.b.rho})`, group: 'long-tail', kind: 'ground-truth', k: 10, data: this.ltData, condition: async () => ({ kind: 'label' }) },
+      { id: 'ssl-feature', title: 'continuous SimCLR backbone feature (64-d, L2-normalised)', group: 'balanced', kind: 'feature', k: null, data: this.full, annotation: 'ssl-backbone-feature', condition: async () => this.annotations('ssl-backbone-feature', await ssl('ssl-backbone', this.full), this.full, 'feature', null) },
+      { id: 'random-k10', title: 'random ids, k = 10 (control)', group: 'balanced', kind: 'random', k: 10, data: this.full, annotation: 'random-k10', condition: async () => this.annotations('random-k10', await ssl('ssl-backbone', this.full), this.full, 'random', 10) },
+      { id: 'lt-none', title: `no guidance, long-tailed (rho = ${this.b.rho})`, group: 'long-tail', kind: 'none', k: null, data: this.ltData, annotation: null, condition: async () => ({ kind: 'none' }) },
+      { id: 'lt-gt-labels', title: `ground-truth labels, long-tailed (rho = ${this.b.rho})`, group: 'long-tail', kind: 'ground-truth', k: 10, data: this.ltData, annotation: null, condition: async () => ({ kind: 'label' }) },
     ];
     const best = this.bestSelfLabelRow();
-    if (best) rows.push({ ...selfRow(best.k!, 'long-tail'), title: `self-labels, SimCLR backbone, k = ${best.k}, long-tailed (rho = ${this.b.rho})` });
+    if (best) rows.push({ ...selfRow(best.k, 'long-tail'), title: `self-labels, SimCLR backbone, k = ${best.k}, long-tailed (rho = ${this.b.rho})` });
     return rows;
   }
 
@@ -345,14 +348,14 @@ export class FashionMnistExperiment {
   }
 
   /** The self-label row with the lowest FD-evalnet, once all of them are evaluated. */
-  private bestSelfLabelRow(): RowDef | null {
+  private bestSelfLabelRow(): { id: string; k: number } | null {
     const ids = this.b.ks.map((k) => `self-k${k}`);
     const ms = ids.map((id) => this.metrics(id));
     if (ms.some((m) => m === null)) return null;
     let bi = 0;
     ms.forEach((m, i) => { if (m!.fd.evalnet < ms[bi]!.fd.evalnet) bi = i; });
     const k = this.b.ks[bi]!;
-    return { id: ids[bi]!, title: '', group: 'balanced', kind: 'self-label', k, data: this.full, condition: async () => ({ kind: 'none' }) };
+    return { id: ids[bi]!, k };
   }
 
   private async runRow(row: RowDef): Promise<void> {
@@ -391,8 +394,7 @@ export class FashionMnistExperiment {
   private report(): void {
     const rows = this.rows();
     const results: RowResult[] = rows.map((r) => {
-      const cond = join(this.root, 'annotations');
-      const qualityFile = r.kind === 'self-label' ? join(cond, `${r.id.startsWith('diffusion') ? 'diffusion-middle-t100' : r.group === 'long-tail' ? `ssl-backbone-lt${this.b.rho}` : 'ssl-backbone'}-k${r.k}.quality.json`) : null;
+      const qualityFile = r.kind === 'self-label' && r.annotation ? join(this.root, 'annotations', `${r.annotation}.quality.json`) : null;
       return {
         id: r.id, title: r.title, group: r.group, kind: r.kind, k: r.k,
         metrics: this.metrics(r.id),

@@ -36,6 +36,15 @@ function shardDir(out: string): string {
   return join(dirname(out), `.${basename(out)}.shards`);
 }
 
+/** Features [N, D] (float32) of a tensor of images, in batches, without gradients. */
+export function embedImages(ex: FeatureExtractor, images: Tensor, batchSize = 256): Tensor {
+  return torch.noGrad(() => torch.tidy(() => {
+    const parts: Tensor[] = [];
+    for (let s = 0; s < images.shape[0]!; s += batchSize) parts.push(ex.embed(images.narrow(0, s, Math.min(batchSize, images.shape[0]! - s))).features.float());
+    return torch.cat(parts, 0);
+  }));
+}
+
 /** Features of every image of the dataset, in dataset order. */
 export function extractFeatures(ds: ImageDataset, ex: FeatureExtractor, o: ExtractOptions = {}): Features {
   const bs = o.batchSize ?? 256;

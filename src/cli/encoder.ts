@@ -2,6 +2,7 @@
 import { EncoderTrainer } from '../features/ssl/encoder-trainer.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
+import { deviceFromArgs, deviceOption } from './device-arg.js';
 
 export const encoderSpec: CommandSpec = {
   name: 'encoder',
@@ -20,6 +21,7 @@ export const encoderSpec: CommandSpec = {
     'checkpoint-every': { type: 'int', default: 200, help: 'checkpoint every N steps' },
     'run-dir': { type: 'string', default: 'runs/encoder', metavar: 'DIR', help: 'run directory' },
     resume: { type: 'boolean', help: 'continue the run in --run-dir (--steps may extend it)' },
+    device: deviceOption,
   },
   epilog: 'Ctrl-C stops after the current step with a checkpoint; --resume continues exactly.',
 };
@@ -28,17 +30,19 @@ export async function runEncoder(a: ParsedArgs, argv: string[]): Promise<number>
   const runDir = a['run-dir'] as string;
   const stepsGiven = argv.some((x) => x === '--steps' || x.startsWith('--steps='));
   const widths = String(a.widths).split(',').map(Number);
+  const device = deviceFromArgs('encoder', a);
   const t = a.resume
-    ? await EncoderTrainer.open(runDir, { resume: true, steps: stepsGiven ? (a.steps as number) : undefined })
+    ? await EncoderTrainer.open(runDir, { resume: true, steps: stepsGiven ? (a.steps as number) : undefined, device })
     : await EncoderTrainer.open(runDir, {
       config: {
         data: dataSpecFromArgs('encoder', a),
         model: { widths },
         train: { steps: a.steps as number, batchSize: a.batch as number, lr: a.lr as number, warmup: a.warmup as number, temperature: a.temperature as number, cropScale: [a['crop-min'] as number, 1], seed: a.seed as number, checkpointEvery: a['checkpoint-every'] as number },
       },
+      device,
     });
   try {
-    process.stderr.write(`training SimCLR encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}\n`);
+    process.stderr.write(`training SimCLR encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, on ${device}\n`);
     const r = await t.train();
     if (r.status === 'interrupted') {
       process.stderr.write(`interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided encoder train --run-dir ${runDir} --resume\n`);

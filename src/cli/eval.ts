@@ -8,6 +8,7 @@ import { evaluate, METRICS_HEADER, metricsRow, type FeatureSpace } from '../eval
 import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import { TorchScriptEncoder } from '../features/torchscript.js';
 import { required, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { deviceFromArgs, deviceOption } from './device-arg.js';
 
 export const evalSpec: CommandSpec = {
   name: 'eval',
@@ -28,12 +29,14 @@ export const evalSpec: CommandSpec = {
     'fd-encoder': { type: 'string', metavar: 'RUN_DIR', help: 'also FD on this self-supervised encoder\'s backbone features ("FD-ssl")' },
     'fd-torchscript': { type: 'string', metavar: 'FILE', help: 'also FD on this TorchScript network\'s output, e.g. a traced InceptionV3 pool3 (real FID)' },
     'fd-size': { type: 'int', help: 'resize images to this size for --fd-torchscript (299 for Inception)' },
+    device: { ...deviceOption, help: 'where the diffusion model samples (the metrics run on the CPU); cuda wants a larger --batch, e.g. 256' },
   },
   epilog: 'The Frechet distance is named after the network whose features it uses: FD-evalnet is not FID.',
 };
 
 export async function runEval(a: ParsedArgs): Promise<number> {
   const checkpoint = required<string>(a, 'eval', 'checkpoint');
+  const device = deviceFromArgs('eval', a);
   for (const [flag, v] of [['n', a.n], ['steps', a.steps], ['batch', a.batch], ['k', a.k]] as const) {
     if ((v as number) < 1) throw new UsageError('eval', `--${flag} must be positive, got ${v}`);
   }
@@ -46,7 +49,7 @@ export async function runEval(a: ParsedArgs): Promise<number> {
   const out = (a.out as string | undefined) ?? join(runDir, 'eval', tag);
   const m = await evaluate({
     checkpoint, evalnet: a.evalnet as string, n: a.n as number, scale: a.scale as number, sampler: a.sampler as SamplerName, steps: a.steps as number,
-    seed: a.seed as number, batchSize: a.batch as number, k: a.k as number, cacheDir: a['cache-dir'] as string, out, extraFeatures: extra,
+    seed: a.seed as number, batchSize: a.batch as number, k: a.k as number, cacheDir: a['cache-dir'] as string, out, extraFeatures: extra, device,
   });
   const extraFd = Object.entries(m.fd).filter(([name]) => name !== 'evalnet').map(([name, v]) => `FD-${name} ${v.toFixed(2)}`);
   process.stderr.write(`sampling ${m.seconds.sampling.toFixed(1)} s, metrics ${m.seconds.metrics.toFixed(1)} s; wrote ${join(out, 'metrics.json')}${extraFd.length ? `; ${extraFd.join(', ')}` : ''}\n`);

@@ -9,6 +9,7 @@ import type { Tensor } from '../torch/index.js';
 import { saveEach, saveGrid } from '../data/png.js';
 import { Progress } from '../util/progress.js';
 import { parseIdList, required, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { deviceFromArgs, deviceOption } from './device-arg.js';
 
 export const sampleSpec: CommandSpec = {
   name: 'sample',
@@ -28,12 +29,13 @@ export const sampleSpec: CommandSpec = {
     out: { type: 'string', metavar: 'PNG', help: 'grid path (default <run>/samples/<sampler><steps>-s<scale>-seed<seed>.png)' },
     'images-dir': { type: 'string', metavar: 'DIR', help: 'also write each image as its own PNG here' },
     'png-scale': { type: 'int', default: 2, help: 'enlarge the grid by this factor (nearest neighbour)' },
+    device: deviceOption,
   },
 };
 
 export async function runSample(a: ParsedArgs): Promise<number> {
   const ckpt = required<string>(a, 'sample', 'checkpoint');
-  const m = loadModel(ckpt, { ema: a.ema as boolean });
+  const m = loadModel(ckpt, { ema: a.ema as boolean, device: deviceFromArgs('sample', a) });
   try {
     const { images, nrow } = await sampleImages(m, a);
     const runDir = m.path.replace(/\/checkpoints\/[^/]+$/, '');

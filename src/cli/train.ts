@@ -4,6 +4,7 @@ import type { TrainConfigInput } from '../diffusion/config.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
+import { deviceFromArgs, deviceOption } from './device-arg.js';
 
 export const trainSpec: CommandSpec = {
   name: 'train',
@@ -30,6 +31,7 @@ export const trainSpec: CommandSpec = {
     'run-dir': { type: 'string', default: 'runs/train', metavar: 'DIR', help: 'where config, metrics and checkpoints go' },
     resume: { type: 'boolean', help: "continue the run in --run-dir from its latest checkpoint (its config.json is used; --steps may extend it)" },
     config: { type: 'string', metavar: 'FILE', help: 'read the whole configuration from a JSON file instead of flags' },
+    device: deviceOption,
   },
   epilog: 'Ctrl-C (SIGINT) or SIGTERM stops after the current step and writes a checkpoint; --resume continues exactly.',
 };
@@ -64,12 +66,13 @@ export async function runTrain(a: ParsedArgs, argv: string[]): Promise<number> {
   const runDir = a['run-dir'] as string;
   const resume = Boolean(a.resume);
   const stepsGiven = argv.some((x) => x === '--steps' || x.startsWith('--steps='));
+  const device = deviceFromArgs('train', a);
   const trainer = resume
-    ? await DiffusionTrainer.open(runDir, { resume: true, steps: stepsGiven ? (a.steps as number) : undefined })
-    : await DiffusionTrainer.open(runDir, { config: configFromArgs(a) });
+    ? await DiffusionTrainer.open(runDir, { resume: true, steps: stepsGiven ? (a.steps as number) : undefined, device })
+    : await DiffusionTrainer.open(runDir, { config: configFromArgs(a), device });
   try {
     const c = trainer.config;
-    process.stderr.write(`training ${c.model.preset} UNet (${(trainer.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${trainer.dataset.info.name} (${trainer.dataset.length} images), condition ${trainer.conditions.source}, steps ${trainer.step}->${c.train.steps}, batch ${c.train.batchSize}\n`);
+    process.stderr.write(`training ${c.model.preset} UNet (${(trainer.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${trainer.dataset.info.name} (${trainer.dataset.length} images), condition ${trainer.conditions.source}, steps ${trainer.step}->${c.train.steps}, batch ${c.train.batchSize}, on ${device}\n`);
     const r = await trainer.train();
     if (r.status === 'interrupted') {
       process.stderr.write(`interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided train --run-dir ${runDir} --resume\n`);

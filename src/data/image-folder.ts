@@ -3,7 +3,6 @@
 // to decode is reported with its path and skipped, never fatal; an empty folder is an error.
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
-import sharp from 'sharp';
 import * as torch from '../torch/index.js';
 import { ImageDataset } from './dataset.js';
 
@@ -35,6 +34,8 @@ function walk(dir: string): string[] {
 }
 
 async function decode(path: string, size: number, channels: 1 | 3): Promise<Buffer> {
+  // Loaded on first use: runs on Fashion-MNIST alone (and the GPU machine) need neither sharp nor libvips.
+  const { default: sharp } = await import('sharp');
   let img = sharp(path, { failOn: 'error' }).rotate().resize(size, size, { fit: 'cover', position: 'centre' });
   img = channels === 1 ? img.grayscale() : img.removeAlpha().toColourspace('srgb');
   const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });

@@ -1,7 +1,6 @@
 // Writing images: a grid of a batch as one PNG, or each image alone, through sharp.
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import sharp from 'sharp';
 import { toPixels } from './dataset.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
@@ -29,6 +28,8 @@ export async function savePng(chw: Tensor, path: string, scale = 1): Promise<voi
   const data = Buffer.from((hwc.toTypedArray() as Uint8Array).buffer);
   hwc.dispose();
   mkdirSync(dirname(path), { recursive: true });
+  // Loaded on first use: training and sampling into tensors need neither sharp nor libvips.
+  const { default: sharp } = await import('sharp');
   let img = sharp(data, { raw: { width: w, height: h, channels: c as 1 | 3 } });
   if (scale !== 1) img = img.resize(w * scale, h * scale, { kernel: 'nearest' });
   await img.png().toFile(path);

@@ -17,23 +17,26 @@ export interface LoadedModel {
   config: TrainConfig;
   step: number;
   path: string;
+  /** where the network runs; generate() returns its images on the CPU */
+  device: torch.Device;
   /** what the model was conditioned on: ids are one-hot of numIds classes/clusters when numIds is set */
   conditions: { source: string; numIds: number | null; oneHot: boolean };
   dispose(): void;
 }
 
-export function loadModel(pathOrRun: string, o: { ema?: boolean } = {}): LoadedModel {
+export function loadModel(pathOrRun: string, o: { ema?: boolean; device?: torch.Device } = {}): LoadedModel {
+  const device = torch.parseDevice(o.device ?? 'cpu');
   const path = resolveCheckpoint(pathOrRun);
   const ck = loadCheckpoint(path);
   try {
     const config = parseTrainConfig(ck.meta.config, `${path} config`);
     const model = new UNet(ck.meta.unet as UNetConfig);
     model.loadStateDict(o.ema === false ? ck.model : ck.ema);
-    model.eval();
+    model.eval().to(device);
     const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T);
     const cinfo = (ck.meta.conditions ?? { source: 'none', numIds: null, oneHot: false }) as { source: string; numIds: number | null; oneHot?: boolean };
     return {
-      model, schedule, config, step: ck.step, path, conditions: { source: cinfo.source, numIds: cinfo.numIds, oneHot: cinfo.oneHot ?? cinfo.numIds !== null },
+      model, schedule, config, step: ck.step, path, device, conditions: { source: cinfo.source, numIds: cinfo.numIds, oneHot: cinfo.oneHot ?? cinfo.numIds !== null },
       dispose: () => { model.dispose(); schedule.dispose(); },
     };
   } finally {
@@ -73,13 +76,13 @@ export function generate(m: LoadedModel, o: GenerateOptions): Tensor {
     for (let start = 0; start < o.n; start += bs) {
       const len = Math.min(bs, o.n - start);
       const out = torch.tidy(() => {
-        const cond = o.cond ? o.cond.narrow(0, start, len) : null;
-        const maps = o.maps ? o.maps.narrow(0, start, len).float() : null;
+        const cond = o.cond ? o.cond.narrow(0, start, len).to(m.device) : null;
+        const maps = o.maps ? o.maps.narrow(0, start, len).to({ dtype: 'float32', device: m.device }) : null;
         const eps = guidedEps(denoise, m.schedule, { scale: o.scale, cond, maps, prediction: m.config.diffusion.prediction });
         return sample(m.schedule, eps, [len, cfg.channels, cfg.imageSize, cfg.imageSize], {
-          sampler: o.sampler, steps: o.steps, eta: o.eta, generator, clipX0: o.clipX0,
+          sampler: o.sampler, steps: o.steps, eta: o.eta, generator, clipX0: o.clipX0, device: m.device,
           onStep: () => o.onProgress?.(++done, totalEvals),
-        });
+        }).cpu();
       });
       chunks.push(out);
     }

@@ -2,7 +2,7 @@
 // DPM-Solver++(2M). Each is a loop over a decreasing timestep sequence; the predictor is a function
 // (x_t, t) -> eps, so guidance, conditions and the network stay outside (diffusers' separation).
 import * as torch from '../torch/index.js';
-import type { Generator, Tensor } from '../torch/index.js';
+import type { Device, Generator, Tensor } from '../torch/index.js';
 import type { NoiseSchedule } from './schedule.js';
 
 /** eps estimate for a batch at one timestep (all samples share t). */
@@ -20,6 +20,8 @@ export interface SampleOptions {
   /** clip predicted x0 to [-1, 1] (default true) */
   clipX0?: boolean;
   generator?: Generator;
+  /** where x_T is placed (the network's device); the noise is always drawn on the CPU, then moved */
+  device?: Device;
   onStep?: (i: number, total: number) => void;
 }
 
@@ -39,9 +41,23 @@ function predictX0(x: Tensor, eps: Tensor, abar: number, clip: boolean): Tensor 
   });
 }
 
+/**
+ * Standard normal noise drawn from the CPU generator, then moved to `device`:
+ * a seed gives the same noise on every device.
+ */
+function gaussian(shape: number[], generator: Generator | undefined, device: Device | undefined): Tensor {
+  const z = torch.randn(shape, { generator });
+  if (!device || device === 'cpu') return z;
+  try {
+    return z.to(device);
+  } finally {
+    z.dispose();
+  }
+}
+
 /** Runs the reverse process from x_T (standard normal noise of `shape`) to x_0. */
 export function sample(schedule: NoiseSchedule, epsFn: EpsFn, shape: number[], o: SampleOptions): Tensor {
-  const x = torch.randn(shape, { generator: o.generator });
+  const x = gaussian(shape, o.generator, o.device);
   try {
     return sampleFrom(schedule, epsFn, x, o);
   } finally {
@@ -75,7 +91,7 @@ function ddim(s: NoiseSchedule, epsFn: EpsFn, xT: Tensor, seq: number[], eta: nu
       if (clip) eps = x.sub(x0.mul(Math.sqrt(a))).div(Math.sqrt(1 - a));
       const sigma = eta * Math.sqrt((1 - aPrev) / (1 - a)) * Math.sqrt(Math.max(0, 1 - a / aPrev));
       let xn = x0.mul(Math.sqrt(aPrev)).add(eps.mul(Math.sqrt(Math.max(0, 1 - aPrev - sigma * sigma))));
-      if (sigma > 0) xn = xn.add(torch.randn(x.shape, { generator: o.generator }).mul(sigma));
+      if (sigma > 0) xn = xn.add(gaussian(x.shape, o.generator, x.device).mul(sigma));
       return xn;
     });
     x.dispose();
@@ -98,7 +114,7 @@ function ddpm(s: NoiseSchedule, epsFn: EpsFn, xT: Tensor, seq: number[], clip: b
       const ct = (Math.sqrt(1 - beta) * (1 - aPrev)) / (1 - a);
       const mean = x0.mul(c0).add(x.mul(ct));
       const variance = (beta * (1 - aPrev)) / (1 - a);
-      return i + 1 < seq.length ? mean.add(torch.randn(x.shape, { generator: o.generator }).mul(Math.sqrt(variance))) : mean;
+      return i + 1 < seq.length ? mean.add(gaussian(x.shape, o.generator, x.device).mul(Math.sqrt(variance))) : mean;
     });
     x.dispose();
     x = next;

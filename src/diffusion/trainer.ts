@@ -60,6 +60,8 @@ export class DiffusionTrainer {
     readonly loader: BatchSampler,
     readonly schedule: NoiseSchedule,
     readonly generator: torch.Generator,
+    /** where the model, EMA and optimizer live; batches, noise and RNG stay on the CPU and are moved */
+    readonly device: torch.Device,
     private readonly log: (msg: string) => void,
   ) {}
 
@@ -71,21 +73,22 @@ export class DiffusionTrainer {
    * Opens a run directory: a new run writes config.json (refusing a directory that already has
    * checkpoints); with resume it reads config.json and the latest checkpoint. `steps` may extend a run.
    */
-  static async open(runDir: string, o: { config?: TrainConfigInput; resume?: boolean; steps?: number; log?: (msg: string) => void } = {}): Promise<DiffusionTrainer> {
+  static async open(runDir: string, o: { config?: TrainConfigInput; resume?: boolean; steps?: number; device?: torch.Device; log?: (msg: string) => void } = {}): Promise<DiffusionTrainer> {
     const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+    const device = torch.parseDevice(o.device ?? 'cpu');
     const { config, resumeFrom } = openRunDir(runDir, o, parseTrainConfig);
 
     const dataset = await loadDataset(config.data, log);
     const conditions = buildConditions(config.condition, dataset);
     torch.manualSeed(config.train.seed);
-    const model = new UNet(buildUNetConfig(config, dataset, conditionDims(conditions)));
+    const model = new UNet(buildUNetConfig(config, dataset, conditionDims(conditions))).to(device);
     const ema = new optim.EMA(model, { decay: config.train.emaDecay, warmup: config.train.emaWarmup });
     const optimizer = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: config.train.weightDecay });
     const scheduler = new optim.LRScheduler(optimizer, config.train.lr, optim.linearWarmup(config.train.warmup));
     const loader = new BatchSampler(dataset.length, { batchSize: config.train.batchSize, shuffle: true, seed: config.train.seed, hflip: config.train.hflip });
     const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T);
     const generator = new torch.Generator(config.train.seed + 1);
-    const trainer = new DiffusionTrainer(runDir, config, dataset, conditions, model, ema, optimizer, scheduler, loader, schedule, generator, log);
+    const trainer = new DiffusionTrainer(runDir, config, dataset, conditions, model, ema, optimizer, scheduler, loader, schedule, generator, device, log);
     if (resumeFrom) trainer.restore(resumeFrom);
     else if (o.resume) log(`no checkpoint in ${runDir} yet; starting from step 0`);
     return trainer;
@@ -132,11 +135,14 @@ export class DiffusionTrainer {
       const maps = gathered.maps ? applyFlips(gathered.maps, batch.flips) : null;
       const { cond, maps: dropped } = dropConditions(gathered.cond, maps, train.condDrop, this.generator);
       const b = x0.shape[0]!;
+      // Drawn on the CPU with the run's generator whatever the device, so a run's randomness (and its
+      // resume) does not depend on where it trains.
       const t = torch.randint(0, diffusion.T, [b], { generator: this.generator });
       const noise = torch.randn(x0.shape, { generator: this.generator });
-      const xt = this.schedule.qSample(x0, t, noise);
-      const out = this.model.forward(xt, t, cond, dropped);
-      const loss = torch.mseLoss(out, this.schedule.target(diffusion.prediction, x0, noise, t));
+      const dev = (v: torch.Tensor) => (this.device === 'cpu' ? v : v.to(this.device));
+      const x0d = dev(x0), td = dev(t), noised = dev(noise);
+      const out = this.model.forward(this.schedule.qSample(x0d, td, noised), td, cond && dev(cond), dropped && dev(dropped));
+      const loss = torch.mseLoss(out, this.schedule.target(diffusion.prediction, x0d, noised, td));
       const value = loss.item();
       if (!Number.isFinite(value)) throw new NonFiniteLossError(`loss is ${value} at step ${this.stepCount + 1}`);
       this.optimizer.zeroGrad();

@@ -49,6 +49,8 @@ export interface EvaluateOptions {
   out?: string;
   /** more feature spaces for the Frechet distance (an SSL encoder, a TorchScript Inception, ...) */
   extraFeatures?: FeatureSpace[];
+  /** where the diffusion model samples (the metrics run on the CPU); default cpu */
+  device?: torch.Device;
   log?: (msg: string) => void;
 }
 
@@ -76,6 +78,8 @@ export interface EvalMetrics {
   perClassRecall: { label: number; name: string | null; realImages: number; recall: number }[] | null;
   consistency: Consistency | null;
   seconds: { sampling: number; metrics: number };
+  /** where the samples were drawn ("cpu", "cuda:0"); the seconds depend on it */
+  device: string;
 }
 
 function cacheKey(ex: FeatureExtractor, data: unknown): string {
@@ -112,7 +116,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
   const seed = o.seed ?? 0;
   const k = o.k ?? 5;
   if (!Number.isInteger(o.n) || o.n <= k) throw new RangeError(`--n must be an integer above k = ${k}, got ${o.n}`);
-  const m = loadModel(o.checkpoint);
+  const m = loadModel(o.checkpoint, { device: o.device });
   const ds = await loadDataset(m.config.data, log);
   const conditions = buildConditions(m.config.condition, ds);
   const evalnet = new EvalNetFeatures(o.evalnet);
@@ -179,7 +183,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
       checkpoint: m.path, step: m.step, condition: conditions.source, dataset: ds.info.name, realImages: ds.length,
       n: o.n, scale: o.scale, sampler: o.sampler, steps: o.steps, seed, fd,
       precision: pr.precision, recall: pr.recall, density: pr.density, coverage: pr.coverage, k, isEvalnet, perClassRecall, consistency,
-      seconds: { sampling: samplingSeconds, metrics: (performance.now() - t1) / 1000 },
+      seconds: { sampling: samplingSeconds, metrics: (performance.now() - t1) / 1000 }, device: m.device,
     };
     if (o.out) {
       mkdirSync(o.out, { recursive: true });

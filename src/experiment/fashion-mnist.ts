@@ -21,6 +21,7 @@ import { loadFeatures } from '../features/features-file.js';
 import { EncoderTrainer } from '../features/ssl/encoder-trainer.js';
 import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import { latestCheckpoint, latestStep } from '../optim/checkpoint.js';
+import type { Device } from '../torch/index.js';
 import { writeReport, type ReportInput, type RowResult } from './report.js';
 
 export type BudgetName = 'smoke' | 'small' | 'full';
@@ -78,6 +79,8 @@ export interface ExperimentOptions {
   /** reuse a trained evaluation network instead of training one */
   evalnet?: string;
   seed?: number;
+  /** where the diffusion models and the encoder train and sample (not part of the plan: a run may move) */
+  device?: Device;
   /** the command line, quoted in the report */
   command?: string;
   log?: (m: string) => void;
@@ -158,6 +161,15 @@ export class FashionMnistExperiment {
     this.timing = new Timing(join(this.root, 'timing.json'));
   }
 
+  private get device(): Device {
+    return this.o.device ?? 'cpu';
+  }
+
+  /** A timing stage's name, marked with the device when it is not the CPU (the time table says where). */
+  private stage(name: string): string {
+    return this.device === 'cpu' ? name : `${name} (${this.device})`;
+  }
+
   private get b(): Budget {
     return this.plan.config;
   }
@@ -229,10 +241,10 @@ export class FashionMnistExperiment {
       }
     }
     if (encoder === join(this.root, 'encoder') && latestStep(encoder) < this.b.encoderSteps) {
-      await this.timing.time('encoder', async () => {
+      await this.timing.time(this.stage('encoder'), async () => {
         const t = await EncoderTrainer.open(encoder, existsSync(join(encoder, 'config.json'))
-          ? { resume: true, log: this.log }
-          : { config: { data: this.full, model: { widths: [16, 32, 64] }, train: { steps: this.b.encoderSteps, cropScale: [0.6, 1], seed, checkpointEvery: 100 } }, log: this.log });
+          ? { resume: true, device: this.device, log: this.log }
+          : { config: { data: this.full, model: { widths: [16, 32, 64] }, train: { steps: this.b.encoderSteps, cropScale: [0.6, 1], seed, checkpointEvery: 100 } }, device: this.device, log: this.log });
         try {
           if (t.step < this.b.encoderSteps) this.log(`training the SimCLR encoder g (${t.step}/${this.b.encoderSteps} steps done)`);
           if ((await t.train()).status !== 'done') throw new Interrupted();
@@ -344,7 +356,8 @@ export class FashionMnistExperiment {
 
   private metrics(id: string, scale = this.b.scale): EvalMetrics | null {
     const p = join(this.evalDir(id, scale), 'metrics.json');
-    return existsSync(p) ? JSON.parse(readFileSync(p, 'utf8')) as EvalMetrics : null;
+    // Metrics written before evaluation could run on CUDA carry no device: they were sampled on the CPU.
+    return existsSync(p) ? { device: 'cpu', ...JSON.parse(readFileSync(p, 'utf8')) as Omit<EvalMetrics, 'device'> & { device?: string } } : null;
   }
 
   /** The self-label row with the lowest FD-evalnet, once all of them are evaluated. */
@@ -362,12 +375,12 @@ export class FashionMnistExperiment {
     if (this.metrics(row.id)) return;
     const dir = this.rowDir(row.id);
     const condition = await row.condition();
-    if (latestStep(dir) < this.b.steps) await this.timing.time(`train ${row.id}`, async () => {
+    if (latestStep(dir) < this.b.steps) await this.timing.time(this.stage(`train ${row.id}`), async () => {
       const config: TrainConfigInput = {
         data: row.data, condition, model: { preset: this.b.preset },
         train: { steps: this.b.steps, batchSize: this.b.batchSize, lr: this.b.lr, warmup: this.b.warmup, emaDecay: this.b.emaDecay, seed: this.plan.seed, checkpointEvery: this.b.checkpointEvery, logEvery: 100 },
       };
-      const t = await DiffusionTrainer.open(dir, existsSync(join(dir, 'config.json')) ? { resume: true, log: this.log } : { config, log: this.log });
+      const t = await DiffusionTrainer.open(dir, existsSync(join(dir, 'config.json')) ? { resume: true, device: this.device, log: this.log } : { config, device: this.device, log: this.log });
       try {
         if (t.step < this.b.steps) this.log(`row ${row.id}: training (${t.step}/${this.b.steps} steps done)`);
         const r = await t.train();
@@ -383,9 +396,10 @@ export class FashionMnistExperiment {
   private async evalRow(row: Pick<RowDef, 'id'>, scale: number): Promise<void> {
     const out = this.evalDir(row.id, scale);
     if (existsSync(join(out, 'metrics.json'))) return;
-    await this.timing.time(`eval ${row.id} s${scale}`, () => evaluate({
+    await this.timing.time(this.stage(`eval ${row.id} s${scale}`), () => evaluate({
       checkpoint: this.rowDir(row.id), evalnet: this.plan.evalnet, n: this.b.samples, scale, sampler: this.b.sampler, steps: this.b.sampleSteps,
-      seed: this.plan.seed, batchSize: 16, cacheDir: join(this.root, 'cache'), out, log: this.log,
+      // Small batches were fastest for the tiny UNet on the 2-core CPU; a GPU wants large ones.
+      seed: this.plan.seed, batchSize: this.device === 'cpu' ? 16 : 250, cacheDir: join(this.root, 'cache'), out, device: this.device, log: this.log,
       extraFeatures: [{ name: 'ssl', make: () => new SslEncoderFeatures(this.plan.encoder, 'backbone') }],
     }));
     this.report();

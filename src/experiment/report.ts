@@ -3,7 +3,7 @@
 // the numbers. Rewritten from the finished rows every time, so a partial run gives a partial report that
 // says what is still pending.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import type { EvalMetrics } from '../eval/evaluate.js';
 import type { Budget, BudgetName } from './fashion-mnist.js';
 import { renderLineCharts } from './svg-plot.js';
@@ -94,13 +94,20 @@ export function claims(i: Pick<ReportInput, 'rows' | 'sweep'>): string[] {
     out.push(`3. Samples follow their self-label (assigned back to their cluster by the same g and f far more often than chance, taken as at least 2x): ${allFar ? '**held**' : '**did not hold for every row**'}: ${parts.join('; ')}.`);
   } else out.push('3. Condition consistency: pending.');
 
-  const sw = i.sweep.filter((s) => s.metrics).sort((a, b) => a.scale - b.scale);
-  if (sw.length === i.sweep.length && sw.length >= 3) {
+  // The trade-off is read over s >= 1 (the paper's guidance weight w = s - 1 >= 0): s = 0 is the
+  // unconditional branch alone, not a weaker guidance, and is reported beside it.
+  const all = i.sweep.filter((s) => s.metrics).sort((a, b) => a.scale - b.scale);
+  const sw = all.filter((s) => s.scale >= 1);
+  if (all.length === i.sweep.length && sw.length >= 2) {
     const first = sw[0]!.metrics!, last = sw[sw.length - 1]!.metrics!;
     const bestFd = sw.reduce((a, b) => (b.metrics!.fd.evalnet < a.metrics!.fd.evalnet ? b : a));
     const precisionUp = last.precision > first.precision, recallDown = last.recall < first.recall;
     const interior = bestFd !== sw[0] && bestFd !== sw[sw.length - 1];
-    out.push(`4. The guidance-scale sweep shows the fidelity/diversity trade-off: ${precisionUp && recallDown ? '**held**' : '**did not hold**'}: from s = ${sw[0]!.scale} to s = ${sw[sw.length - 1]!.scale} precision goes ${f(first.precision)} -> ${f(last.precision)} and recall ${f(first.recall)} -> ${f(last.recall)}; FD-evalnet is lowest at s = ${bestFd.scale} (${f(bestFd.metrics!.fd.evalnet, 2)})${interior ? ', between the ends' : ', at an end of the range'}.`);
+    const uncond = all.find((s) => s.scale === 0)?.metrics;
+    const cons = first.consistency && last.consistency ? `; consistency ${f(first.consistency.value)} -> ${f(last.consistency.value)}` : '';
+    out.push(`4. The guidance-scale sweep shows the fidelity/diversity trade-off (precision up, recall down as s grows from 1): ${precisionUp && recallDown ? '**held**' : '**did not hold**'}: from s = ${sw[0]!.scale} to s = ${sw[sw.length - 1]!.scale} precision goes ${f(first.precision)} -> ${f(last.precision)}, recall ${f(first.recall)} -> ${f(last.recall)}, IS-evalnet ${f(first.isEvalnet, 2)} -> ${f(last.isEvalnet, 2)}${cons}; FD-evalnet is lowest at s = ${bestFd.scale} (${f(bestFd.metrics!.fd.evalnet, 2)})${interior ? ', between the ends' : ', at an end of the range'}.${uncond ? ` At s = 0 (the unconditional branch alone): FD-evalnet ${f(uncond.fd.evalnet, 2)}, precision ${f(uncond.precision)}, recall ${f(uncond.recall)}.` : ''}`);
+  } else if (all.length === i.sweep.length && all.length > 0) {
+    out.push('4. Guidance-scale sweep: not measured: the sweep has fewer than two scales s >= 1.');
   } else out.push('4. Guidance-scale sweep: pending.');
   return out;
 }
@@ -118,6 +125,13 @@ export function writeReport(i: ReportInput): void {
   const dir = join(i.docs, 'fashion-mnist');
   mkdirSync(dir, { recursive: true });
   const rel = (p: string) => relative(i.docs, p);
+  // Paths under the working directory are shown relative to it, so the report reads the same on any machine.
+  const shown = (p: string) => {
+    const r = relative(process.cwd(), p);
+    return r.startsWith('..') || isAbsolute(r) ? p : r;
+  };
+  const devices = [...new Set([...i.rows.map((r) => r.metrics), ...i.sweep.map((s) => s.metrics)].filter((m) => m).map((m) => m!.device))];
+  const offCpu = Object.keys(i.timing).some((k) => /\(cuda[:\d]*\)$/.test(k)) || devices.some((d) => d !== 'cpu');
   const copied = (id: string, grid: string, m: EvalMetrics | null): string | null => {
     if (!m || !existsSync(grid)) return null;
     const png = join(dir, `${id}.png`);
@@ -130,13 +144,13 @@ export function writeReport(i: ReportInput): void {
   const lines: string[] = [
     `# Self-guided diffusion on Fashion-MNIST: the reproduction table (budget \`${i.budgetName}\`)`,
     '',
-    `Every row trains the same \`${b.preset}\` UNet for ${b.steps} steps at batch ${b.batchSize} (AdamW lr ${b.lr}, ${b.warmup}-step warm-up, EMA ${b.emaDecay}, condition dropout 0.1, seed ${i.seed}) and is evaluated the same way: ${b.samples} samples with ${b.sampler.toUpperCase()}-${b.sampleSteps} (eta 0) at guidance scale s = ${b.scale}, conditions drawn at random from the row's own training annotations, as in the paper.`,
+    `Every row trains the same \`${b.preset}\` UNet for ${b.steps} steps at batch ${b.batchSize} (AdamW lr ${b.lr}, ${b.warmup}-step warm-up, EMA ${b.emaDecay}, condition dropout 0.1, seed ${i.seed}) and is evaluated the same way: ${b.samples} samples with ${b.sampler.toUpperCase()}-${b.sampleSteps} (eta 0) at guidance scale s = ${b.scale}, conditions drawn at random from the row's own training annotations, as in the paper. ${offCpu ? `Samples were drawn on ${devices.join(' and ')}; the time table marks the stages that ran on a GPU (features and metrics always run on the CPU).` : 'Every stage ran on the CPU.'}`,
     '',
     `- **FD-evalnet**: Frechet distance on the penultimate features (128-d) of an evaluation network trained on Fashion-MNIST's ground-truth labels for evaluation only${i.evalnetAccuracy !== null ? ` (test accuracy ${(100 * i.evalnetAccuracy).toFixed(2)}%)` : ''}; ${b.samples} samples against all real training images of the row's training set. It is not FID (no Inception network here). **FD-ssl**: the same on the SimCLR encoder g's backbone features (64-d).`,
     `- **precision, recall, density, coverage**: k = 5 nearest neighbours on the evaluation network's features, ${b.samples} samples against ${b.samples} real images drawn at random from the same training set. **IS-evalnet**: exp(E KL(p(y|x) || p(y))) from the evaluation network's classes (10 at most).`,
     '- **consistency**: for self-labels, the fraction of samples generated for cluster c that the same g and f (nearest centroid) assign back to c; for ground-truth labels, the evaluation network\'s accuracy on the samples; for the continuous feature, the mean cosine between g(sample) and its condition. In parentheses the chance level (agreement expected if the assignment ignored the condition; cosine with a shuffled condition).',
     `- **self-label NMI**: how well the self-labels recover the hidden classes (reported, never used).`,
-    `- g: the SimCLR encoder of the self-labels study (docs/self-labels.md, best extractor: ResNet 16-32-64, crops >= 60%, backbone features), \`${i.encoder}\`; evaluation network \`${i.evalnet}\`.`,
+    `- g: the SimCLR encoder of the self-labels study (docs/self-labels.md, best extractor: ResNet 16-32-64, crops >= 60%, backbone features), \`${shown(i.encoder)}\`; evaluation network \`${shown(i.evalnet)}\`.`,
     '',
     `## Balanced training set${sizeOf(balanced)}`,
     '',
@@ -188,10 +202,10 @@ export function writeReport(i: ReportInput): void {
     if (png) lines.push(`**${r.id}** (${r.title}):`, '', `![${r.id}](${rel(png)})`, '');
   }
   const total = Object.values(i.timing).reduce((a, c) => a + c, 0);
-  const reused = [['the encoder g', i.encoder], ['the evaluation network', i.evalnet]].filter(([, p]) => !p!.startsWith(i.root)).map(([what, p]) => `${what} (\`${p}\`)`);
+  const reused = [['the encoder g', i.encoder], ['the evaluation network', i.evalnet]].filter(([, p]) => !p!.startsWith(i.root)).map(([what, p]) => `${what} (\`${shown(p!)}\`)`);
   lines.push('## Time', '', `Wall time of each stage on the machine that ran it, summed over every invocation (the run resumes across sessions): ${fmtMinutes(total)} min in all.${reused.length ? ` Not included: ${reused.join(' and ')}, reused from earlier runs.` : ''}`, '',
     '| stage | minutes |', '|---|---|', ...Object.entries(i.timing).map(([k, v]) => `| ${k} | ${fmtMinutes(v)} |`), '');
   lines.push('## How it was run', '', '```sh', i.command ?? `bin/selfguided.mjs experiment fashion-mnist --budget ${i.budgetName}`, '```', '',
-    `Run directories, features, annotations and caches are under \`${i.root}\` (not committed); per-row metrics JSON and sample grids are in \`${rel(dir)}/\`. Running the command again skips every finished row.`, '');
+    `Run directories, features, annotations and caches are under \`${shown(i.root)}\` (not committed); per-row metrics JSON and sample grids are in \`${rel(dir)}/\`. Running the command again skips every finished row.`, '');
   writeFileSync(join(i.docs, 'fashion-mnist.md'), lines.join('\n'));
 }

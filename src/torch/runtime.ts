@@ -1,6 +1,7 @@
 // Process-wide engine settings: threads, CUDA, build facts.
 import { availableParallelism } from 'node:os';
 import { native } from './native.js';
+import type { Device } from './tensor.js';
 
 /**
  * Threads for libtorch's intra-op pool (OpenMP) and, separately, OpenBLAS's own pool. OpenBLAS defaults
@@ -21,6 +22,21 @@ export const cuda = {
   /** Waits for queued CUDA work (for timing). A no-op without CUDA. */
   synchronize: (): void => native.cudaSynchronize(),
 };
+
+/**
+ * A device name checked against this machine: 'cpu', 'cuda' or 'cuda:N'. Refuses, with the reason, a
+ * CUDA device that this libtorch build or machine does not have, so a run fails before it writes anything.
+ */
+export function parseDevice(name: string): Device {
+  if (name === 'cpu') return 'cpu';
+  const m = /^cuda(?::(\d+))?$/.exec(name);
+  if (!m) throw new Error(`unknown device '${name}' (use cpu, cuda or cuda:N)`);
+  if (!cuda.isAvailable()) throw new Error(`device '${name}': no CUDA device is available here (a CPU-only libtorch build, or no GPU); use cpu`);
+  const index = m[1] === undefined ? 0 : Number(m[1]);
+  const count = cuda.deviceCount();
+  if (index >= count) throw new Error(`device '${name}': this machine has ${count} CUDA device${count === 1 ? '' : 's'} (cuda:0${count > 1 ? `..cuda:${count - 1}` : ''})`);
+  return name as Device;
+}
 
 /** Number of live native tensors (not yet disposed or collected). */
 export function liveTensors(): number {

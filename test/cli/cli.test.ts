@@ -1,10 +1,13 @@
 // The command line: help, one-line errors with a non-zero exit, and a train -> sample round trip.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import * as torch from '../../src/torch/index.js';
+
+const cudaHere = torch.cuda.isAvailable();
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, ['bin/selfguided.mjs', ...args], { encoding: 'utf8' });
@@ -46,6 +49,23 @@ describe('selfguided CLI', () => {
       assert.match(r.err, re);
       assert.equal(r.err.trim().split('\n').length, 1, `one line: ${r.err}`);
     }
+  });
+
+  test('a device this machine lacks is refused before anything is written', { skip: cudaHere ? 'CUDA is present here' : false }, () => {
+    const root = mkdtempSync(join(tmpdir(), 'sg-cli-dev-'));
+    for (const [args, re] of [
+      [['train', '--limit', '64', '--steps', '2', '--run-dir', join(root, 'train'), '--device', 'cuda'], /^selfguided train: --device: device 'cuda': no CUDA device is available here/],
+      [['encoder', 'train', '--limit', '64', '--steps', '2', '--run-dir', join(root, 'enc'), '--device', 'cuda:0'], /^selfguided encoder: --device: device 'cuda:0': no CUDA device/],
+      [['sample', '--checkpoint', join(root, 'train'), '--device', 'cuda'], /--device: device 'cuda': no CUDA device/],
+      [['eval', '--checkpoint', join(root, 'train'), '--device', 'cuda'], /--device: device 'cuda': no CUDA device/],
+      [['experiment', 'fashion-mnist', '--budget', 'smoke', '--root', join(root, 'exp'), '--docs', join(root, 'docs'), '--device', 'cuda'], /--device: device 'cuda': no CUDA device/],
+      [['train', '--run-dir', join(root, 'train'), '--device', 'gpu'], /--device: unknown device 'gpu' \(use cpu, cuda or cuda:N\)/],
+    ] as [string[], RegExp][]) {
+      const r = cli(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+      assert.match(r.err, re);
+    }
+    assert.deepEqual(readdirSync(root), [], 'nothing was created');
   });
 
   test('runtime errors exit 1 with the reason', () => {

@@ -9,7 +9,7 @@ function metrics(fd: number, o: Partial<EvalMetrics> = {}): EvalMetrics {
   return {
     checkpoint: 'x', step: 1, condition: 'c', dataset: 'd', realImages: 100, n: 10, scale: 2, sampler: 'ddim', steps: 5, seed: 0,
     fd: { evalnet: fd }, precision: 0.5, recall: 0.5, density: 1, coverage: 0.5, k: 5, isEvalnet: 3, perClassRecall: null, consistency: null,
-    seconds: { sampling: 1, metrics: 1 }, ...o,
+    seconds: { sampling: 1, metrics: 1 }, device: 'cpu', ...o,
   };
 }
 
@@ -56,13 +56,20 @@ describe('claims', () => {
       row('self-k10', 'self-label', metrics(21, { consistency: cons(0.6, 0.1) })), row('self-k50', 'self-label', metrics(35, { consistency: cons(0.1, 0.02) })),
       row('lt-gt-labels', 'ground-truth', metrics(40), 'long-tail'), row('lt-self-k10', 'self-label', metrics(38), 'long-tail'),
     ];
-    const sweep = [0, 2, 5].map((s, i) => ({ scale: s, grid: '', metrics: metrics([25, 21, 28][i]!, { precision: [0.3, 0.5, 0.7][i]!, recall: [0.6, 0.5, 0.3][i]! }) }));
+    const sweep = [0, 1, 2, 5].map((s, i) => ({ scale: s, grid: '', metrics: metrics([40, 25, 21, 28][i]!, { precision: [0.9, 0.3, 0.5, 0.7][i]!, recall: [0.1, 0.6, 0.5, 0.3][i]!, isEvalnet: [1, 2, 3, 4][i]! }) }));
     const c = claims({ rows, sweep });
     assert.match(c[0]!, /held in part\*\* for 1 of 2 self-label rows/);
     assert.match(c[1]!, /held \(within 10%\)\*\*: best self-label row self-k10 FD-evalnet 21\.00 against 20\.00 .*ratio 1\.05/);
     assert.match(c[2]!, /2b.*\*\*held\*\*: lt-self-k10 FD-evalnet 38\.00 against 40\.00/);
     assert.match(c[3]!, /\*\*held\*\*: self-k10 0\.600 vs chance 0\.100 \(6\.0x\); self-k50 0\.100 vs chance 0\.020 \(5\.0x\)/);
-    assert.match(c[4]!, /\*\*held\*\*: from s = 0 to s = 5 precision goes 0\.300 -> 0\.700 and recall 0\.600 -> 0\.300; FD-evalnet is lowest at s = 2 \(21\.00\), between the ends/);
+    assert.match(c[4]!, /\*\*held\*\*: from s = 1 to s = 5 precision goes 0\.300 -> 0\.700, recall 0\.600 -> 0\.300, IS-evalnet 2\.00 -> 4\.00; FD-evalnet is lowest at s = 2 \(21\.00\), between the ends\. At s = 0 \(the unconditional branch alone\): FD-evalnet 40\.00, precision 0\.900, recall 0\.100\./);
+    // s = 0 is not the low end of the trade-off: its precision 0.9 would otherwise turn the verdict.
+    const flat = claims({ rows, sweep: sweep.map((s) => ({ ...s, metrics: { ...s.metrics, precision: 0.5 } })) });
+    assert.match(flat[4]!, /\*\*did not hold\*\*: from s = 1 to s = 5 precision goes 0\.500 -> 0\.500/);
+    const partial = claims({ rows, sweep: [...sweep.slice(0, 3), { scale: 5, grid: '', metrics: null }] });
+    assert.match(partial[4]!, /pending/);
+    const short = claims({ rows, sweep: sweep.slice(0, 2) });
+    assert.match(short[4]!, /not measured: the sweep has fewer than two scales s >= 1/);
     const worse = claims({ rows: [row('none', 'none', metrics(10)), row('gt-labels', 'ground-truth', metrics(10)), row('self-k10', 'self-label', metrics(15, { consistency: cons(0.15, 0.1) }))], sweep: [] });
     assert.match(worse[0]!, /did not hold\*\* for 0 of 1/);
     assert.match(worse[1]!, /did not hold\*\*/);

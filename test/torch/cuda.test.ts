@@ -1,11 +1,16 @@
-// CUDA against the CPU: the same ops, gradients, a UNet training step, device moves and files. Skipped
-// where no CUDA device is present (CI); run on the GPU machine with scripts/gpu-check.sh.
+// CUDA against the CPU: the same ops, gradients, a UNet training step, device moves and files, then the
+// trainers and the sampler with device = cuda (the same losses and images as on the CPU, and a run that
+// moves between devices on resume). Skipped where no CUDA device is present (CI); run on the GPU machine
+// with scripts/gpu-check.sh.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { generate, idConditions, loadModel } from '../../src/diffusion/pipeline.js';
+import { DiffusionTrainer } from '../../src/diffusion/trainer.js';
 import { UNet, unetConfig } from '../../src/diffusion/unet.js';
+import { EncoderTrainer } from '../../src/features/ssl/encoder-trainer.js';
 import * as optim from '../../src/optim/index.js';
 import * as torch from '../../src/torch/index.js';
 import type { Tensor } from '../../src/torch/index.js';
@@ -73,5 +78,62 @@ describe('cuda', { skip: available ? false : 'no CUDA device here' }, () => {
     torch.safetensors.saveFile(path, Object.fromEntries(sg));
     const back = torch.safetensors.loadFile(path).tensors;
     for (const [k, v] of sg) assert.equal(relErr(back.get(k)!, v), 0, k);
+  });
+});
+
+describe('cuda: trainers and sampling', { skip: available ? false : 'no CUDA device here' }, () => {
+  const quiet = () => {};
+  const tmp = () => mkdtempSync(join(tmpdir(), 'sg-cuda-run-'));
+  // The Fashion-MNIST test split; the GPU check carries its 4.4 MB and points SG_FASHION_MNIST_DIR at it.
+  const data = { kind: 'fashion-mnist' as const, dir: process.env.SG_FASHION_MNIST_DIR, split: 'test' as const, limit: 16 };
+
+  test('the diffusion trainer gives the CPU losses on cuda, and a cuda run resumes on the CPU', async () => {
+    const config = { data, condition: { kind: 'label' as const }, model: { preset: 'tiny' as const }, train: { steps: 6, batchSize: 8, lr: 1e-3, warmup: 1, seed: 4 } };
+    const onCpu = await DiffusionTrainer.open(join(tmp(), 'cpu'), { config, log: quiet });
+    const gpuDir = join(tmp(), 'gpu');
+    const onGpu = await DiffusionTrainer.open(gpuDir, { config, device: 'cuda', log: quiet });
+    assert.equal(onGpu.model.parameters()[0]!.device, 'cuda:0');
+    for (let i = 0; i < 3; i++) {
+      const lc = onCpu.trainStep().loss, lg = onGpu.trainStep().loss;
+      assert.ok(Math.abs(lc - lg) / lc < 2e-2, `step ${i + 1}: loss cpu ${lc} cuda ${lg}`);
+    }
+    onGpu.saveCheckpoint();
+    const resumed = await DiffusionTrainer.open(gpuDir, { resume: true, device: 'cpu', log: quiet });
+    assert.equal(resumed.step, 3);
+    for (const [k, v] of onGpu.model.stateDict()) assert.equal(relErr(resumed.model.stateDict().get(k)!, v), 0, k);
+    const lr = resumed.trainStep().loss, lg = onGpu.trainStep().loss;
+    assert.ok(Math.abs(lr - lg) / lg < 2e-2, `step 4: resumed on cpu ${lr}, cuda ${lg}`);
+    for (const t of [onCpu, onGpu, resumed]) t.dispose();
+  });
+
+  test('a seed gives the same images on cuda as on the CPU; images come back on the CPU', async () => {
+    const dir = join(tmp(), 'run');
+    const t = await DiffusionTrainer.open(dir, { config: { data, condition: { kind: 'label' }, model: { preset: 'tiny' }, train: { steps: 2, batchSize: 8, seed: 1 } }, log: quiet });
+    await t.train({ progress: false });
+    t.dispose();
+    const cond = idConditions([0, 1, 9, 0], 10);
+    const images = (['cpu', 'cuda'] as const).map((device) => {
+      const m = loadModel(dir, { device });
+      try {
+        return generate(m, { n: 4, cond, scale: 2, sampler: 'ddim', steps: 4, eta: 0.5, seed: 9, batchSize: 3 });
+      } finally {
+        m.dispose();
+      }
+    });
+    assert.equal(images[1]!.device, 'cpu');
+    const diff = torch.tidy(() => images[0]!.sub(images[1]!).abs().max().item());
+    assert.ok(diff < 2e-2, `largest pixel difference cpu vs cuda ${diff}`);
+  });
+
+  test('the SimCLR encoder trainer gives the CPU losses on cuda', async () => {
+    const config = { data, model: { widths: [8, 16] }, train: { steps: 2, batchSize: 8, seed: 2 } };
+    const onCpu = await EncoderTrainer.open(join(tmp(), 'cpu'), { config, log: quiet });
+    const onGpu = await EncoderTrainer.open(join(tmp(), 'gpu'), { config, device: 'cuda', log: quiet });
+    for (let i = 0; i < 2; i++) {
+      const lc = onCpu.trainStep(), lg = onGpu.trainStep();
+      assert.ok(Math.abs(lc - lg) / lc < 2e-2, `step ${i + 1}: loss cpu ${lc} cuda ${lg}`);
+    }
+    onCpu.dispose();
+    onGpu.dispose();
   });
 });

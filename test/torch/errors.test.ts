@@ -26,6 +26,18 @@ describe('errors', () => {
     assert.throws(() => torch.ones([2]).to('cuda'), /CUDA|cuda/);
   });
 
+  test('device names are checked against the machine before any work', () => {
+    assert.equal(torch.parseDevice('cpu'), 'cpu');
+    for (const bad of ['gpu', 'CUDA', 'cuda:', 'cuda:x', 'cuda:-1', 'mps']) assert.throws(() => torch.parseDevice(bad), /unknown device .* \(use cpu, cuda or cuda:N\)/, bad);
+    if (torch.cuda.isAvailable()) {
+      assert.equal(torch.parseDevice('cuda:0'), 'cuda:0');
+      assert.throws(() => torch.parseDevice(`cuda:${torch.cuda.deviceCount()}`), /this machine has \d+ CUDA device/);
+    } else {
+      assert.throws(() => torch.parseDevice('cuda'), /device 'cuda': no CUDA device is available here/);
+      assert.throws(() => torch.parseDevice('cuda:1'), /no CUDA device is available here/);
+    }
+  });
+
   test('bad arguments are rejected at the edge', () => {
     assert.throws(() => torch.zeros([2, -1]), /non-negative integers/);
     assert.throws(() => torch.tensor([[1, 2], [3]]), /ragged/);

@@ -67,23 +67,27 @@ export class EncoderTrainer {
   private constructor(
     readonly runDir: string, readonly config: EncoderConfig, readonly dataset: ImageDataset, readonly model: SimCLR,
     readonly optimizer: optim.AdamW, readonly scheduler: optim.LRScheduler, readonly loader: BatchSampler,
-    readonly generator: torch.Generator, private readonly log: (m: string) => void,
+    readonly generator: torch.Generator,
+    /** where the network and optimizer live; the augmentations are drawn on the CPU and moved */
+    readonly device: torch.Device,
+    private readonly log: (m: string) => void,
   ) {}
 
   get step(): number {
     return this.stepCount;
   }
 
-  static async open(runDir: string, o: { config?: EncoderConfigInput; resume?: boolean; steps?: number; log?: (m: string) => void } = {}): Promise<EncoderTrainer> {
+  static async open(runDir: string, o: { config?: EncoderConfigInput; resume?: boolean; steps?: number; device?: torch.Device; log?: (m: string) => void } = {}): Promise<EncoderTrainer> {
     const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+    const device = torch.parseDevice(o.device ?? 'cpu');
     const { config, resumeFrom } = openRunDir(runDir, o, parse);
     const ds = await loadDataset(config.data, log);
     torch.manualSeed(config.train.seed);
-    const model = new SimCLR(ds.channels, config.model);
+    const model = new SimCLR(ds.channels, config.model).to(device);
     const opt = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: config.train.weightDecay });
     const sched = new optim.LRScheduler(opt, config.train.lr, optim.warmupCosine(config.train.warmup, config.train.steps, 0.05));
     const loader = new BatchSampler(ds.length, { batchSize: config.train.batchSize, seed: config.train.seed });
-    const t = new EncoderTrainer(runDir, config, ds, model, opt, sched, loader, new torch.Generator(config.train.seed + 1), log);
+    const t = new EncoderTrainer(runDir, config, ds, model, opt, sched, loader, new torch.Generator(config.train.seed + 1), device, log);
     if (resumeFrom) t.restore(resumeFrom);
     return t;
   }
@@ -120,7 +124,8 @@ export class EncoderTrainer {
       const x = this.dataset.images(batch.indices);
       const aug = { scale: tr.cropScale };
       const v1 = augment(x, this.generator, aug), v2 = augment(x, this.generator, aug);
-      const z = this.model.forward(torch.cat([v1, v2], 0));
+      const views = torch.cat([v1, v2], 0);
+      const z = this.model.forward(this.device === 'cpu' ? views : views.to(this.device));
       const [z1, z2] = z.chunk(2, 0);
       const loss = ntXent(z1!, z2!, tr.temperature);
       const value = loss.item();

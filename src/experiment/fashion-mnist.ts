@@ -43,6 +43,8 @@ export interface Budget {
   evalnetSteps: number;
   ks: number[];
   rho: number;
+  /** other seeds for the rows the claims compare (ground truth and the best self-labels, both sets) */
+  replicateSeeds: number[];
   /** use only the first `limit` training images (the smoke budget) */
   limit?: number;
 }
@@ -52,19 +54,19 @@ export const BUDGETS: Record<BudgetName, Budget> = {
   smoke: {
     preset: 'tiny', steps: 8, batchSize: 8, lr: 1e-3, warmup: 2, emaDecay: 0.9, checkpointEvery: 4,
     samples: 48, sampler: 'ddim', sampleSteps: 3, scale: 2, sweep: [0, 2, 5],
-    encoderSteps: 4, evalnetSteps: 10, ks: [4, 8], rho: 10, limit: 2000,
+    encoderSteps: 4, evalnetSteps: 10, ks: [4, 8], rho: 10, replicateSeeds: [1], limit: 2000,
   },
   // About four hours of the 2-core development machine in all (see the report's timing table).
   small: {
     preset: 'tiny', steps: 3000, batchSize: 32, lr: 1e-3, warmup: 100, emaDecay: 0.999, checkpointEvery: 250,
     samples: 2000, sampler: 'ddim', sampleSteps: 25, scale: 2, sweep: [0, 1, 1.5, 2, 3, 5],
-    encoderSteps: 1500, evalnetSteps: 2000, ks: [10, 50, 100], rho: 100,
+    encoderSteps: 1500, evalnetSteps: 2000, ks: [10, 50, 100], rho: 100, replicateSeeds: [1],
   },
   // The paper's evaluation protocol (10k samples, DDIM-250) with the 2.2M-parameter preset.
   full: {
     preset: 'small', steps: 60000, batchSize: 128, lr: 3e-4, warmup: 500, emaDecay: 0.9999, checkpointEvery: 1000,
     samples: 10000, sampler: 'ddim', sampleSteps: 250, scale: 2, sweep: [0, 1, 1.5, 2, 3, 5],
-    encoderSteps: 6000, evalnetSteps: 4000, ks: [10, 50, 100], rho: 100,
+    encoderSteps: 6000, evalnetSteps: 4000, ks: [10, 50, 100], rho: 100, replicateSeeds: [1, 2],
   },
 };
 
@@ -105,6 +107,8 @@ interface RowDef {
   /** name of the row's condition file under annotations/ (the .quality.json beside it holds its NMI) */
   annotation: string | null;
   condition: () => Promise<ConditionSpec>;
+  /** a replicate's training and evaluation seed (default: the plan's) */
+  seed?: number;
 }
 
 
@@ -145,6 +149,8 @@ export class FashionMnistExperiment {
     if (existsSync(planPath)) {
       this.plan = JSON.parse(readFileSync(planPath, 'utf8')) as Plan;
       if (this.plan.budget !== o.budget) throw new Error(`${this.root} holds the '${this.plan.budget}' budget; use another --root for '${o.budget}'`);
+      // A plan written before a budget setting existed takes that setting's value; the others stay as planned.
+      this.plan.config = { ...BUDGETS[this.plan.budget], ...this.plan.config };
       for (const [flag, given, planned] of [['encoder', o.encoder, this.plan.encoder], ['evalnet', o.evalnet, this.plan.evalnet]] as const) {
         if (given && resolve(given) !== planned) throw new Error(`--${flag} ${given} differs from the plan's ${planned} (${planPath})`);
       }
@@ -201,6 +207,7 @@ export class FashionMnistExperiment {
       if (best) {
         for (const s of this.b.sweep) await this.evalRow(best, s);
       }
+      for (const row of this.replicas().flatMap((r) => r.copies)) await this.runRow(row);
       this.report();
       this.log(`finished; report in ${join(this.o.docs, 'fashion-mnist.md')}`);
       return 0;
@@ -346,16 +353,31 @@ export class FashionMnistExperiment {
     return rows;
   }
 
+  /**
+   * The rows the claims compare most closely (ground truth and the best self-labels, balanced and
+   * long-tailed), each with copies trained and evaluated with the budget's other seeds; the condition
+   * files stay the same, so the spread is that of training and sampling.
+   */
+  private replicas(): { row: RowDef; copies: RowDef[] }[] {
+    const best = this.bestSelfLabelRow();
+    if (!best) return [];
+    const rows = this.rows();
+    return ['gt-labels', best.id, 'lt-gt-labels', `lt-${best.id}`]
+      .map((id) => rows.find((r) => r.id === id))
+      .filter((r): r is RowDef => r !== undefined)
+      .map((row) => ({ row, copies: this.b.replicateSeeds.map((seed) => ({ ...row, id: `${row.id}-seed${seed}`, seed })) }));
+  }
+
   private rowDir(id: string): string {
     return join(this.root, 'rows', id);
   }
 
-  private evalDir(id: string, scale: number): string {
-    return join(this.rowDir(id), 'eval', `${this.b.sampler}${this.b.sampleSteps}-s${scale}-n${this.b.samples}-seed${this.plan.seed}`);
+  private evalDir(id: string, scale: number, seed = this.plan.seed): string {
+    return join(this.rowDir(id), 'eval', `${this.b.sampler}${this.b.sampleSteps}-s${scale}-n${this.b.samples}-seed${seed}`);
   }
 
-  private metrics(id: string, scale = this.b.scale): EvalMetrics | null {
-    const p = join(this.evalDir(id, scale), 'metrics.json');
+  private metrics(id: string, scale = this.b.scale, seed = this.plan.seed): EvalMetrics | null {
+    const p = join(this.evalDir(id, scale, seed), 'metrics.json');
     // Metrics written before evaluation could run on CUDA carry no device: they were sampled on the CPU.
     return existsSync(p) ? { device: 'cpu', ...JSON.parse(readFileSync(p, 'utf8')) as Omit<EvalMetrics, 'device'> & { device?: string } } : null;
   }
@@ -372,13 +394,14 @@ export class FashionMnistExperiment {
   }
 
   private async runRow(row: RowDef): Promise<void> {
-    if (this.metrics(row.id)) return;
+    const seed = row.seed ?? this.plan.seed;
+    if (this.metrics(row.id, this.b.scale, seed)) return;
     const dir = this.rowDir(row.id);
     const condition = await row.condition();
     if (latestStep(dir) < this.b.steps) await this.timing.time(this.stage(`train ${row.id}`), async () => {
       const config: TrainConfigInput = {
         data: row.data, condition, model: { preset: this.b.preset },
-        train: { steps: this.b.steps, batchSize: this.b.batchSize, lr: this.b.lr, warmup: this.b.warmup, emaDecay: this.b.emaDecay, seed: this.plan.seed, checkpointEvery: this.b.checkpointEvery, logEvery: 100 },
+        train: { steps: this.b.steps, batchSize: this.b.batchSize, lr: this.b.lr, warmup: this.b.warmup, emaDecay: this.b.emaDecay, seed, checkpointEvery: this.b.checkpointEvery, logEvery: 100 },
       };
       const t = await DiffusionTrainer.open(dir, existsSync(join(dir, 'config.json')) ? { resume: true, device: this.device, log: this.log } : { config, device: this.device, log: this.log });
       try {
@@ -393,13 +416,14 @@ export class FashionMnistExperiment {
     this.report();
   }
 
-  private async evalRow(row: Pick<RowDef, 'id'>, scale: number): Promise<void> {
-    const out = this.evalDir(row.id, scale);
+  private async evalRow(row: Pick<RowDef, 'id' | 'seed'>, scale: number): Promise<void> {
+    const seed = row.seed ?? this.plan.seed;
+    const out = this.evalDir(row.id, scale, seed);
     if (existsSync(join(out, 'metrics.json'))) return;
     await this.timing.time(this.stage(`eval ${row.id} s${scale}`), () => evaluate({
       checkpoint: this.rowDir(row.id), evalnet: this.plan.evalnet, n: this.b.samples, scale, sampler: this.b.sampler, steps: this.b.sampleSteps,
       // Small batches were fastest for the tiny UNet on the 2-core CPU; a GPU wants large ones.
-      seed: this.plan.seed, batchSize: this.device === 'cpu' ? 16 : 250, cacheDir: join(this.root, 'cache'), out, device: this.device, log: this.log,
+      seed, batchSize: this.device === 'cpu' ? 16 : 250, cacheDir: join(this.root, 'cache'), out, device: this.device, log: this.log,
       extraFeatures: [{ name: 'ssl', make: () => new SslEncoderFeatures(this.plan.encoder, 'backbone') }],
     }));
     this.report();
@@ -424,6 +448,10 @@ export class FashionMnistExperiment {
       encoder: this.plan.encoder, evalnet: this.plan.evalnet,
       evalnetAccuracy: existsSync(accPath) ? (JSON.parse(readFileSync(accPath, 'utf8')) as { testAccuracy: number }).testAccuracy : null,
       rows: results, sweepRow: best?.id ?? null, sweep, timing: this.timing.all, command: this.plan.command,
+      replicas: this.replicas().map(({ row, copies }) => ({
+        id: row.id,
+        seeds: [{ seed: this.plan.seed, metrics: this.metrics(row.id) }, ...copies.map((c) => ({ seed: c.seed!, metrics: this.metrics(c.id, this.b.scale, c.seed) }))],
+      })),
     };
     writeReport(input);
   }

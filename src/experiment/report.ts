@@ -36,6 +36,8 @@ export interface ReportInput {
   timing: Record<string, number>;
   /** the command that produced it, quoted in the report */
   command?: string;
+  /** rows trained and evaluated again with other seeds (the plan's seed first) */
+  replicas?: { id: string; seeds: { seed: number; metrics: EvalMetrics | null }[] }[];
 }
 
 const f = (x: number | null | undefined, d = 3) => (x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
@@ -110,6 +112,33 @@ export function claims(i: Pick<ReportInput, 'rows' | 'sweep'>): string[] {
     out.push('4. Guidance-scale sweep: not measured: the sweep has fewer than two scales s >= 1.');
   } else out.push('4. Guidance-scale sweep: pending.');
   return out;
+}
+
+/** The seed-variation section: each replicated row per seed, its FD spread, and the claims' gaps per seed. */
+export function seedVariation(replicas: NonNullable<ReportInput['replicas']>): string[] {
+  if (replicas.length === 0) return [];
+  const lines = [
+    '## Seed variation', '',
+    'The rows the claims compare most closely, trained and evaluated again with other seeds (initialisation, data order, noise, the drawn conditions and the sampling noise change; the condition files and the long-tailed subset stay the same). The tables and claims above use the first seed.', '',
+    '| row | seed | FD-evalnet | FD-ssl | IS-evalnet | precision | recall | density | coverage | consistency (chance) |', '|---|---|---|---|---|---|---|---|---|---|',
+    ...replicas.flatMap((r) => r.seeds.map((s) => `| ${r.id} | ${s.seed} | ${metricCells(s.metrics)} |`)), '',
+  ];
+  const fds = (id: string) => replicas.find((r) => r.id === id)?.seeds.map((s) => s.metrics?.fd.evalnet ?? null) ?? [];
+  const spread = replicas.filter((r) => r.seeds.every((s) => s.metrics)).map((r) => {
+    const v = r.seeds.map((s) => s.metrics!.fd.evalnet);
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    return `${r.id} mean ${f(mean, 2)}, range ${f(Math.max(...v) - Math.min(...v), 2)}`;
+  });
+  if (spread.length) lines.push(`FD-evalnet over ${replicas[0]!.seeds.length} seeds: ${spread.join('; ')}.`, '');
+  const gaps: string[] = [];
+  for (const [name, gt, self] of [['balanced', 'gt-labels', replicas.find((r) => /^self-/.test(r.id))?.id], ['long-tailed', 'lt-gt-labels', replicas.find((r) => /^lt-self-/.test(r.id))?.id]] as const) {
+    if (!self) continue;
+    const g = fds(gt), s = fds(self);
+    const per = replicas[0]!.seeds.map((sd, i) => (g[i] != null && s[i] != null ? `${s[i]! - g[i]! >= 0 ? '+' : ''}${f(s[i]! - g[i]!, 2)} (seed ${sd.seed})` : null)).filter((x) => x !== null);
+    if (per.length) gaps.push(`${name}, ${self} minus ${gt}: ${per.join(', ')}`);
+  }
+  if (gaps.length) lines.push(`FD-evalnet of the self-labels minus that of the ground-truth labels, per seed (negative: self-labels better): ${gaps.join('; ')}.`, '');
+  return lines;
 }
 
 function sizeOf(rows: RowResult[]): string {
@@ -192,6 +221,7 @@ export function writeReport(i: ReportInput): void {
   } else {
     lines.push('Pending: the sweep runs on the self-label row with the lowest FD-evalnet once all self-label rows are evaluated.', '');
   }
+  lines.push(...seedVariation(i.replicas ?? []));
   lines.push('## What held and what did not', '', 'Checked by the runner against the numbers above (method.md section 5):', '', ...claims(i), '');
   // Hand-written reading of the results, kept in its own file so that rewriting the report keeps it.
   const notes = join(i.docs, 'fashion-mnist.notes.md');

@@ -25,6 +25,14 @@ describe('experiment fashion-mnist', () => {
     assert.doesNotMatch(report, /pending/);
     assert.ok(existsSync(join(dir, 'docs', 'fashion-mnist', 'fd-vs-scale.svg')));
     assert.match(report, /## Guidance-scale sweep \(self-k(4|8)\)\n\n\| s \|.*\n.*\n\| 0 \| \d/);
+    // The rows the claims compare, again with seed 1: their own run directories, trained with that seed.
+    for (const id of ['gt-labels', 'lt-gt-labels']) {
+      assert.match(report, new RegExp(`^\\| ${id} \\| 1 \\| \\d+\\.\\d\\d \\|`, 'm'), `${id} seed 1`);
+      const cfg = JSON.parse(readFileSync(join(dir, 'root', 'rows', `${id}-seed1`, 'config.json'), 'utf8'));
+      assert.equal(cfg.train.seed, 1);
+      assert.ok(existsSync(join(dir, 'root', 'rows', `${id}-seed1`, 'eval', 'ddim3-s2-n48-seed1', 'metrics.json')));
+    }
+    assert.match(report, /^\| (lt-)?self-k(4|8) \| 1 \| \d/m);
     const timing = () => JSON.parse(readFileSync(join(dir, 'root', 'timing.json'), 'utf8')) as Record<string, number>;
     const before = timing();
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { EvalMetrics } from '../../src/eval/evaluate.js';
-import { claims, type RowResult } from '../../src/experiment/report.js';
+import { claims, seedVariation, type RowResult } from '../../src/experiment/report.js';
 import { niceTicks, renderLineCharts } from '../../src/experiment/svg-plot.js';
 
 function metrics(fd: number, o: Partial<EvalMetrics> = {}): EvalMetrics {
@@ -74,5 +74,18 @@ describe('claims', () => {
     assert.match(worse[0]!, /did not hold\*\* for 0 of 1/);
     assert.match(worse[1]!, /did not hold\*\*/);
     assert.match(worse[3]!, /did not hold for every row/);
+  });
+});
+
+describe('seed variation', () => {
+  test('per-seed rows, the FD spread and the self-minus-ground-truth gaps per seed', () => {
+    const reps = (id: string, fds: (number | null)[]) => ({ id, seeds: fds.map((v, i) => ({ seed: i, metrics: v === null ? null : metrics(v) })) });
+    const lines = seedVariation([reps('gt-labels', [60, 64]), reps('self-k10', [63, 62]), reps('lt-gt-labels', [50, 52]), reps('lt-self-k10', [55, null])]).join('\n');
+    assert.match(lines, /^\| self-k10 \| 1 \| 62\.00 \|/m);
+    assert.match(lines, /^\| lt-self-k10 \| 1 \| pending \|/m);
+    assert.match(lines, /gt-labels mean 62\.00, range 4\.00; self-k10 mean 62\.50, range 1\.00; lt-gt-labels mean 51\.00, range 2\.00\./);
+    assert.doesNotMatch(lines, /lt-self-k10 mean/);
+    assert.match(lines, /balanced, self-k10 minus gt-labels: \+3\.00 \(seed 0\), -2\.00 \(seed 1\); long-tailed, lt-self-k10 minus lt-gt-labels: \+5\.00 \(seed 0\)\./);
+    assert.deepEqual(seedVariation([]), []);
   });
 });

@@ -8,7 +8,7 @@ export const experimentSpec: CommandSpec = {
   summary: 'the reproduction experiment: every guidance row trained and evaluated alike, long-tail rows, scale sweep, report',
   usage: 'selfguided experiment fashion-mnist [options]',
   options: {
-    budget: { type: 'string', default: 'small', choices: Object.keys(BUDGETS), help: 'smoke: every stage in minutes on 2,000 images (a pipeline check); small: about 4 h on a 2-core CPU (tiny UNet, 3,000 steps, 2,000 samples DDIM-25); full: the paper\'s protocol (10k samples, DDIM-250, the small preset for 60,000 steps): days on a 2-core CPU, meant for --device cuda' },
+    budget: { type: 'string', default: 'small', choices: Object.keys(BUDGETS), help: 'smoke: every stage in minutes on 2,000 images (a pipeline check); small: about 4.2 h on a 2-core CPU (tiny UNet, 3,000 steps, 2,000 samples DDIM-25, 4 seed replicates); full: the paper\'s protocol (10k samples, DDIM-250, the small preset for 60,000 steps): days on a 2-core CPU, meant for --device cuda' },
     root: { type: 'string', metavar: 'DIR', help: 'experiment directory (default runs/experiments/fashion-mnist-<budget>)' },
     docs: { type: 'string', default: 'docs/results', metavar: 'DIR', help: 'where fashion-mnist.md, the grids and the plot are written' },
     encoder: { type: 'string', metavar: 'RUN_DIR', help: 'reuse this SimCLR encoder run as g instead of training one' },

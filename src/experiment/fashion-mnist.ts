@@ -56,7 +56,7 @@ export const BUDGETS: Record<BudgetName, Budget> = {
     samples: 48, sampler: 'ddim', sampleSteps: 3, scale: 2, sweep: [0, 2, 5],
     encoderSteps: 4, evalnetSteps: 10, ks: [4, 8], rho: 10, replicateSeeds: [1], limit: 2000,
   },
-  // About four hours of the 2-core development machine in all (see the report's timing table).
+  // About 4.2 hours of the 2-core development machine in all, replicates included (see the report's time table).
   small: {
     preset: 'tiny', steps: 3000, batchSize: 32, lr: 1e-3, warmup: 100, emaDecay: 0.999, checkpointEvery: 250,
     samples: 2000, sampler: 'ddim', sampleSteps: 25, scale: 2, sweep: [0, 1, 1.5, 2, 3, 5],

@@ -47,7 +47,7 @@ function predictX0(x: Tensor, eps: Tensor, abar: number, clip: boolean): Tensor 
  */
 function gaussian(shape: number[], generator: Generator | undefined, device: Device | undefined): Tensor {
   const z = torch.randn(shape, { generator });
-  if (!device || device === 'cpu') return z;
+  if (!device) return z;
   try {
     return z.to(device);
   } finally {

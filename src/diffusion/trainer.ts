@@ -139,9 +139,8 @@ export class DiffusionTrainer {
       // resume) does not depend on where it trains.
       const t = torch.randint(0, diffusion.T, [b], { generator: this.generator });
       const noise = torch.randn(x0.shape, { generator: this.generator });
-      const dev = (v: torch.Tensor) => (this.device === 'cpu' ? v : v.to(this.device));
-      const x0d = dev(x0), td = dev(t), noised = dev(noise);
-      const out = this.model.forward(this.schedule.qSample(x0d, td, noised), td, cond && dev(cond), dropped && dev(dropped));
+      const x0d = x0.to(this.device), td = t.to(this.device), noised = noise.to(this.device);
+      const out = this.model.forward(this.schedule.qSample(x0d, td, noised), td, cond && cond.to(this.device), dropped && dropped.to(this.device));
       const loss = torch.mseLoss(out, this.schedule.target(diffusion.prediction, x0d, noised, td));
       const value = loss.item();
       if (!Number.isFinite(value)) throw new NonFiniteLossError(`loss is ${value} at step ${this.stepCount + 1}`);

@@ -160,7 +160,7 @@ export function writeReport(i: ReportInput): void {
     return r.startsWith('..') || isAbsolute(r) ? p : r;
   };
   const devices = [...new Set([...i.rows.map((r) => r.metrics), ...i.sweep.map((s) => s.metrics)].filter((m) => m).map((m) => m!.device))];
-  const offCpu = Object.keys(i.timing).some((k) => /\(cuda[:\d]*\)$/.test(k)) || devices.some((d) => d !== 'cpu');
+  const offCpu = devices.some((d) => d !== 'cpu');
   const copied = (id: string, grid: string, m: EvalMetrics | null): string | null => {
     if (!m || !existsSync(grid)) return null;
     const png = join(dir, `${id}.png`);

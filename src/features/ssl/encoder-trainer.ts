@@ -124,8 +124,7 @@ export class EncoderTrainer {
       const x = this.dataset.images(batch.indices);
       const aug = { scale: tr.cropScale };
       const v1 = augment(x, this.generator, aug), v2 = augment(x, this.generator, aug);
-      const views = torch.cat([v1, v2], 0);
-      const z = this.model.forward(this.device === 'cpu' ? views : views.to(this.device));
+      const z = this.model.forward(torch.cat([v1, v2], 0).to(this.device));
       const [z1, z2] = z.chunk(2, 0);
       const loss = ntXent(z1!, z2!, tr.temperature);
       const value = loss.item();

@@ -66,8 +66,8 @@ class Upsample extends nn.Module {
 }
 
 export class AnchorUNet extends nn.Module<[Tensor, Tensor]> {
-  temb: nn.Sequential; cin: nn.Conv2d; down: nn.ModuleList<nn.Module<any, any>>; mid1: ResBlock; attn: Attention; mid2: ResBlock;
-  up: nn.ModuleList<nn.Module<any, any>>; nout: nn.GroupNorm; cout: nn.Conv2d;
+  temb: nn.Sequential; cin: nn.Conv2d; down: nn.ModuleList<nn.AnyModule>; mid1: ResBlock; attn: Attention; mid2: ResBlock;
+  up: nn.ModuleList<nn.AnyModule>; nout: nn.GroupNorm; cout: nn.Conv2d;
   constructor(ch = 32, mults = [1, 2, 2], nres = 2, tdim = 128) {
     super();
     this.temb = this.registerModule('temb', new nn.Sequential(new nn.Linear(32, tdim), new nn.SiLU(), new nn.Linear(tdim, tdim)));

@@ -47,7 +47,7 @@ if (toInstall.length) {
   }
 }
 
-if (!existsSync(join(root, 'node_modules', 'tsx')) || !existsSync(join(root, 'node_modules', 'node-addon-api'))) {
+if (['tsx', 'node-addon-api', 'eslint', 'prettier'].some((m) => !existsSync(join(root, 'node_modules', m)))) {
   console.log('setup: installing npm dependencies');
   sh('npm', [existsSync(join(root, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund']);
 }

@@ -41,7 +41,7 @@ function norm(channels: number): nn.GroupNorm {
   return new nn.GroupNorm(g, channels);
 }
 
-function zeroModule<M extends nn.Module<any, any>>(m: M): M {
+function zeroModule<M extends nn.AnyModule>(m: M): M {
   for (const p of m.parameters()) nn.init.zeros_(p);
   return m;
 }

@@ -2,7 +2,7 @@
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import * as init from './init.js';
-import { Module } from './module.js';
+import { Module, type AnyModule } from './module.js';
 
 type Pair = number | [number, number];
 
@@ -205,7 +205,7 @@ export class Sequential extends Module {
 }
 
 /** A list of submodules registered under "0", "1", ... */
-export class ModuleList<M extends Module<any, any> = Module<any, any>> extends Module<[], never> {
+export class ModuleList<M extends AnyModule = AnyModule> extends Module<[], never> {
   readonly items: M[] = [];
   constructor(items: M[] = []) {
     super();

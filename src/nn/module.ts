@@ -15,11 +15,15 @@ export class StateDictError extends Error {
   }
 }
 
+/** Any module, whatever its forward's signature (for containers and utilities that never call forward). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- forward's parameters are contravariant; only `any` admits every signature
+export type AnyModule = Module<any, any>;
+
 export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   training = true;
   private readonly _parameters = new Map<string, Tensor>();
   private readonly _buffers = new Map<string, { t: Tensor; persistent: boolean }>();
-  private readonly _modules = new Map<string, Module<any, any>>();
+  private readonly _modules = new Map<string, AnyModule>();
 
   abstract forward(...args: In): Out;
 
@@ -40,15 +44,15 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     this._buffers.set(name, { t, persistent });
     return t;
   }
-  protected registerModule<M extends Module<any, any>>(name: string, m: M): M {
+  protected registerModule<M extends AnyModule>(name: string, m: M): M {
     this._modules.set(name, m);
     return m;
   }
 
-  *namedChildren(): Iterable<[string, Module<any, any>]> {
+  *namedChildren(): Iterable<[string, AnyModule]> {
     yield* this._modules;
   }
-  *namedModules(prefix = ''): Iterable<[string, Module<any, any>]> {
+  *namedModules(prefix = ''): Iterable<[string, AnyModule]> {
     yield [prefix, this];
     for (const [name, m] of this._modules) yield* m.namedModules(prefix ? `${prefix}.${name}` : name);
   }

@@ -1,7 +1,7 @@
 // Exponential moving average of a model's weights, with the warm-up min(decay, (1+n)/(10+n)).
 import * as torch from '../torch/index.js';
 import { foreach, keep, type Tensor } from '../torch/index.js';
-import type { Module, StateDict } from '../nn/module.js';
+import type { AnyModule, StateDict } from '../nn/module.js';
 
 export class EMA {
   private readonly shadow = new Map<string, Tensor>();
@@ -9,7 +9,7 @@ export class EMA {
   readonly decay: number;
   readonly warmup: boolean;
 
-  constructor(model: Module<any, any>, o: { decay?: number; warmup?: boolean } = {}) {
+  constructor(model: AnyModule, o: { decay?: number; warmup?: boolean } = {}) {
     this.decay = o.decay ?? 0.9999;
     this.warmup = o.warmup ?? true;
     if (!(this.decay >= 0 && this.decay <= 1)) throw new RangeError(`EMA decay must be in [0, 1], got ${this.decay}`);
@@ -25,7 +25,7 @@ export class EMA {
   }
 
   /** shadow <- d * shadow + (1 - d) * weights for floating tensors; integer buffers are copied. */
-  update(model: Module<any, any>): void {
+  update(model: AnyModule): void {
     const d = this.currentDecay();
     const sd = model.stateDict();
     torch.noGrad(() => {
@@ -52,12 +52,12 @@ export class EMA {
   }
 
   /** Copies the averaged weights into a model (e.g. a second instance used for sampling). */
-  copyTo(model: Module<any, any>): void {
+  copyTo(model: AnyModule): void {
     model.loadStateDict(this.shadow);
   }
 
   /** Runs fn with the averaged weights swapped into model, then restores the trained ones. */
-  withAveraged<T>(model: Module<any, any>, fn: () => T): T {
+  withAveraged<T>(model: AnyModule, fn: () => T): T {
     const backup = torch.noGrad(() => new Map([...model.stateDict()].map(([k, t]) => [k, keep(t.detach().clone())])));
     try {
       this.copyTo(model);

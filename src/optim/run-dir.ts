@@ -3,7 +3,7 @@
 // let the current step finish and a checkpoint be written.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Module } from '../nn/module.js';
+import type { AnyModule } from '../nn/module.js';
 import { defaultGenerator, type Generator, type Tensor } from '../torch/index.js';
 import { latestCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import type { Optimizer, OptimizerState } from './optimizer.js';
@@ -57,7 +57,7 @@ export function trapStopSignals(onStop: (signal: string) => void): () => void {
 
 /** The pieces of a training run that a checkpoint restores, whatever the model. */
 export interface TrainingState {
-  model: Module<any, any>;
+  model: AnyModule;
   optimizer: Optimizer<{ lr: number }>;
   scheduler: LRScheduler;
   /** the data order (e.g. the batch sampler): a JSON-serialisable state */

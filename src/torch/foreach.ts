@@ -1,7 +1,7 @@
 // Multi-tensor in-place updates: one native call for a whole parameter list (PyTorch's foreach
 // kernels), so an optimizer step over hundreds of parameters costs a handful of crossings, not thousands.
 import { Op } from './op.js';
-import { callTs, callVoid, Tensor } from './tensor.js';
+import { callTs, callVoid, type Tensor } from './tensor.js';
 
 const O = {
   addList: new Op('_foreach_add_', 'List'), addScalar: new Op('_foreach_add_', 'Scalar'), mulScalar: new Op('_foreach_mul_', 'Scalar'),

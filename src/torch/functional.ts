@@ -3,7 +3,7 @@
 import { dtypeCode } from './dtype.js';
 import { Op } from './op.js';
 import type { Generator } from './random.js';
-import { callT, callTs, Tensor } from './tensor.js';
+import { callT, callTs, type Tensor } from './tensor.js';
 
 const O = {
   cat: new Op('cat'), stack: new Op('stack'), whereSelf: new Op('where', 'self'), whereScalar: new Op('where', 'Scalar'),

@@ -1,6 +1,6 @@
 // torch.linalg: decompositions and solves (float32 and float64).
 import { Op } from './op.js';
-import { callT, callTs, Tensor } from './tensor.js';
+import { callT, callTs, type Tensor } from './tensor.js';
 
 const O = {
   eigh: new Op('linalg_eigh'), eigvalsh: new Op('linalg_eigvalsh'), svd: new Op('linalg_svd'), svdvals: new Op('linalg_svdvals'),

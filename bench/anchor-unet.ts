@@ -7,14 +7,22 @@ import type { Tensor } from '../src/torch/index.js';
 export function timestepEmbedding(t: Tensor, dim = 32): Tensor {
   return torch.tidy(() => {
     const half = dim / 2;
-    const freqs = torch.arange(0, half, 1, { device: t.device }).mul(-Math.log(10000) / half).exp();
+    const freqs = torch
+      .arange(0, half, 1, { device: t.device })
+      .mul(-Math.log(10000) / half)
+      .exp();
     const args = t.float().unsqueeze(1).mul(freqs.unsqueeze(0));
     return torch.cat([args.sin(), args.cos()], 1);
   });
 }
 
 class ResBlock extends nn.Module<[Tensor, Tensor]> {
-  n1: nn.GroupNorm; c1: nn.Conv2d; t: nn.Linear; n2: nn.GroupNorm; c2: nn.Conv2d; skip: nn.Conv2d | null;
+  n1: nn.GroupNorm;
+  c1: nn.Conv2d;
+  t: nn.Linear;
+  n2: nn.GroupNorm;
+  c2: nn.Conv2d;
+  skip: nn.Conv2d | null;
   constructor(cin: number, cout: number, tdim = 128) {
     super();
     this.n1 = this.registerModule('n1', new nn.GroupNorm(8, cin));
@@ -35,7 +43,9 @@ class ResBlock extends nn.Module<[Tensor, Tensor]> {
 }
 
 class Attention extends nn.Module {
-  n: nn.GroupNorm; qkv: nn.Conv2d; proj: nn.Conv2d;
+  n: nn.GroupNorm;
+  qkv: nn.Conv2d;
+  proj: nn.Conv2d;
   constructor(readonly c: number) {
     super();
     this.n = this.registerModule('n', new nn.GroupNorm(8, c));
@@ -45,8 +55,17 @@ class Attention extends nn.Module {
   forward(x: Tensor): Tensor {
     return torch.tidy(() => {
       const [b, c, h, w] = x.shape as [number, number, number, number];
-      const [q, k, v] = this.qkv.forward(this.n.forward(x)).reshape(b, 3, c, h * w).unbind(1) as [Tensor, Tensor, Tensor];
-      const att = torch.softmax(q.transpose(1, 2).bmm(k).mul(c ** -0.5), -1);
+      const [q, k, v] = this.qkv
+        .forward(this.n.forward(x))
+        .reshape(b, 3, c, h * w)
+        .unbind(1) as [Tensor, Tensor, Tensor];
+      const att = torch.softmax(
+        q
+          .transpose(1, 2)
+          .bmm(k)
+          .mul(c ** -0.5),
+        -1,
+      );
       const out = v.bmm(att.transpose(1, 2)).reshape(b, c, h, w);
       return x.add(this.proj.forward(out));
     });
@@ -66,11 +85,21 @@ class Upsample extends nn.Module {
 }
 
 export class AnchorUNet extends nn.Module<[Tensor, Tensor]> {
-  temb: nn.Sequential; cin: nn.Conv2d; down: nn.ModuleList<nn.AnyModule>; mid1: ResBlock; attn: Attention; mid2: ResBlock;
-  up: nn.ModuleList<nn.AnyModule>; nout: nn.GroupNorm; cout: nn.Conv2d;
+  temb: nn.Sequential;
+  cin: nn.Conv2d;
+  down: nn.ModuleList<nn.AnyModule>;
+  mid1: ResBlock;
+  attn: Attention;
+  mid2: ResBlock;
+  up: nn.ModuleList<nn.AnyModule>;
+  nout: nn.GroupNorm;
+  cout: nn.Conv2d;
   constructor(ch = 32, mults = [1, 2, 2], nres = 2, tdim = 128) {
     super();
-    this.temb = this.registerModule('temb', new nn.Sequential(new nn.Linear(32, tdim), new nn.SiLU(), new nn.Linear(tdim, tdim)));
+    this.temb = this.registerModule(
+      'temb',
+      new nn.Sequential(new nn.Linear(32, tdim), new nn.SiLU(), new nn.Linear(tdim, tdim)),
+    );
     this.cin = this.registerModule('cin', new nn.Conv2d(1, ch, 3, { padding: 1 }));
     this.down = this.registerModule('down', new nn.ModuleList());
     const chans = [ch];

@@ -29,5 +29,18 @@ timeIt(5, () => torch.conv2d(x, w, null, { padding: 1 }).dispose());
 const convMs = timeIt(50, () => torch.conv2d(x, w, null, { padding: 1 }).dispose()) * 1e3;
 const gnMs = timeIt(50, () => torch.groupNorm(x, 8).dispose()) * 1e3;
 const q = torch.keep(torch.randn([256, 64, 64], { device: dev }));
-const bmmMs = timeIt(50, () => torch.tidy(() => { torch.softmax(q.bmm(q.transpose(1, 2)), -1); })) * 1e3;
-console.log(JSON.stringify({ engine: 'selfguided', add_us: addUs, conv_b256_ms: convMs, groupnorm_b256_ms: gnMs, attn_b256_ms: bmmMs }));
+const bmmMs =
+  timeIt(50, () =>
+    torch.tidy(() => {
+      torch.softmax(q.bmm(q.transpose(1, 2)), -1);
+    }),
+  ) * 1e3;
+console.log(
+  JSON.stringify({
+    engine: 'selfguided',
+    add_us: addUs,
+    conv_b256_ms: convMs,
+    groupnorm_b256_ms: gnMs,
+    attn_b256_ms: bmmMs,
+  }),
+);

@@ -13,9 +13,15 @@ import * as torch from '../src/torch/index.js';
 
 const { values: a } = parseArgs({
   options: {
-    preset: { type: 'string', default: 'small' }, batch: { type: 'string', default: '64' }, threads: { type: 'string', default: '2' },
-    steps: { type: 'string', default: '8' }, warmup: { type: 'string', default: '2' }, 'sample-steps': { type: 'string', default: '50' },
-    device: { type: 'string', default: 'cpu' }, 'data-dir': { type: 'string' }, split: { type: 'string', default: 'train' },
+    preset: { type: 'string', default: 'small' },
+    batch: { type: 'string', default: '64' },
+    threads: { type: 'string', default: '2' },
+    steps: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '2' },
+    'sample-steps': { type: 'string', default: '50' },
+    device: { type: 'string', default: 'cpu' },
+    'data-dir': { type: 'string' },
+    split: { type: 'string', default: 'train' },
   },
 });
 torch.setNumThreads(Number(a.threads));
@@ -26,7 +32,9 @@ const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.len
 
 const trainer = await DiffusionTrainer.open(join(dir, 'run'), {
   config: {
-    data: { kind: 'fashion-mnist', dir: a['data-dir'], split: a.split as 'train' | 'test' }, condition: { kind: 'label' }, model: { preset: a.preset as 'small' },
+    data: { kind: 'fashion-mnist', dir: a['data-dir'], split: a.split as 'train' | 'test' },
+    condition: { kind: 'label' },
+    model: { preset: a.preset as 'small' },
     train: { steps: Number(a.warmup) + Number(a.steps), batchSize: batch, checkpointEvery: 100000 },
   },
   device,
@@ -40,18 +48,33 @@ for (let i = 0; i < Number(a.steps); i++) {
   times.push((performance.now() - s) / 1000);
 }
 const trainIps = batch / median(times);
-console.log(`train on ${device}: ${a.preset} UNet, ${(trainer.model.numParameters() / 1e6).toFixed(2)}M parameters, batch ${batch}: median ${median(times).toFixed(3)} s/step = ${trainIps.toFixed(1)} images/s`);
+console.log(
+  `train on ${device}: ${a.preset} UNet, ${(trainer.model.numParameters() / 1e6).toFixed(2)}M parameters, batch ${batch}: median ${median(times).toFixed(3)} s/step = ${trainIps.toFixed(1)} images/s`,
+);
 trainer.saveCheckpoint();
 trainer.dispose();
 
 const m = loadModel(join(dir, 'run'), { device });
-const cond = idConditions(Array.from({ length: batch }, (_, i) => i % 10), 10);
+const cond = idConditions(
+  Array.from({ length: batch }, (_, i) => i % 10),
+  10,
+);
 generate(m, { n: batch, cond, scale: 2, sampler: 'ddim', steps: 2, seed: 0, batchSize: batch }).dispose(); // warm-up
 const s = performance.now();
-generate(m, { n: batch, cond, scale: 2, sampler: 'ddim', steps: Number(a['sample-steps']), seed: 0, batchSize: batch }).dispose();
+generate(m, {
+  n: batch,
+  cond,
+  scale: 2,
+  sampler: 'ddim',
+  steps: Number(a['sample-steps']),
+  seed: 0,
+  batchSize: batch,
+}).dispose();
 const sampleSec = (performance.now() - s) / 1000;
 const sampleIps = batch / sampleSec;
-console.log(`sample: DDIM-${a['sample-steps']}, guidance scale 2 (doubled batch), ${batch} images in ${sampleSec.toFixed(1)} s = ${sampleIps.toFixed(2)} images/s`);
+console.log(
+  `sample: DDIM-${a['sample-steps']}, guidance scale 2 (doubled batch), ${batch} images in ${sampleSec.toFixed(1)} s = ${sampleIps.toFixed(2)} images/s`,
+);
 m.dispose();
 rmSync(dir, { recursive: true, force: true });
 console.log(`diffusion-bench: train_img_per_s=${trainIps.toFixed(1)} sample_img_per_s=${sampleIps.toFixed(2)}`);

@@ -7,8 +7,12 @@ import { AnchorUNet } from './anchor-unet.js';
 
 const { values: a } = parseArgs({
   options: {
-    threads: { type: 'string', default: '2' }, batch: { type: 'string', default: '64' }, warmup: { type: 'string', default: '3' },
-    steps: { type: 'string', default: '10' }, device: { type: 'string', default: 'cpu' }, 'blas-threads': { type: 'string' },
+    threads: { type: 'string', default: '2' },
+    batch: { type: 'string', default: '64' },
+    warmup: { type: 'string', default: '3' },
+    steps: { type: 'string', default: '10' },
+    device: { type: 'string', default: 'cpu' },
+    'blas-threads': { type: 'string' },
   },
 });
 const threads = Number(a.threads);
@@ -39,7 +43,8 @@ function step(): number {
   });
 }
 
-const warm = Number(a.warmup), steps = Number(a.steps);
+const warm = Number(a.warmup),
+  steps = Number(a.steps);
 const train: number[] = [];
 for (let i = 0; i < warm + steps; i++) {
   sync();
@@ -60,10 +65,18 @@ torch.noGrad(() => {
     if (i >= warm) fwd.push(now() - s);
   }
 });
-console.log(JSON.stringify({
-  engine: `selfguided (libtorch ${torch.buildInfo().torchVersion})`,
-  device: dev, threads: torch.getNumThreads(), batch, params: model.numParameters(),
-  train_s_per_step: median(train), forward_s: median(fwd),
-  peak_rss_mb: process.resourceUsage().maxRSS / 1024, live_tensors: torch.liveTensors(),
-  v8_heap_total_mb: process.memoryUsage().heapTotal / 2 ** 20, external_mb: process.memoryUsage().external / 2 ** 20,
-}));
+console.log(
+  JSON.stringify({
+    engine: `selfguided (libtorch ${torch.buildInfo().torchVersion})`,
+    device: dev,
+    threads: torch.getNumThreads(),
+    batch,
+    params: model.numParameters(),
+    train_s_per_step: median(train),
+    forward_s: median(fwd),
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    live_tensors: torch.liveTensors(),
+    v8_heap_total_mb: process.memoryUsage().heapTotal / 2 ** 20,
+    external_mb: process.memoryUsage().external / 2 ** 20,
+  }),
+);

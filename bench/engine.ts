@@ -11,25 +11,51 @@ import { parseArgs } from 'node:util';
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: a } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '3' }, threads: { type: 'string', default: '2' }, batch: { type: 'string', default: '64' },
-    steps: { type: 'string', default: '10' }, warmup: { type: 'string', default: '3' }, device: { type: 'string', default: 'cpu' },
-    'blas-threads': { type: 'string' }, python: { type: 'string', default: process.env.PYTHON ?? '/usr/bin/python3' },
+    rounds: { type: 'string', default: '3' },
+    threads: { type: 'string', default: '2' },
+    batch: { type: 'string', default: '64' },
+    steps: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
+    device: { type: 'string', default: 'cpu' },
+    'blas-threads': { type: 'string' },
+    python: { type: 'string', default: process.env.PYTHON ?? '/usr/bin/python3' },
     anchor: { type: 'string', default: resolve(here, '..', '..', 'shared', 'anchors', 'pytorch_unet.py') },
   },
 });
 
-interface Result { train_s_per_step: number; forward_s: number; peak_rss_mb: number }
-const common = ['--threads', a.threads!, '--batch', a.batch!, '--steps', a.steps!, '--warmup', a.warmup!, '--device', a.device!];
+interface Result {
+  train_s_per_step: number;
+  forward_s: number;
+  peak_rss_mb: number;
+}
+const common = [
+  '--threads',
+  a.threads!,
+  '--batch',
+  a.batch!,
+  '--steps',
+  a.steps!,
+  '--warmup',
+  a.warmup!,
+  '--device',
+  a.device!,
+];
 
 function lastJson(out: string, who: string): Result {
-  const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  const line = out
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{'));
   if (!line) throw new Error(`${who} printed no result:\n${out}`);
   return JSON.parse(line) as Result;
 }
 
 function runOurs(): Result {
   const extra = a['blas-threads'] ? ['--blas-threads', a['blas-threads']] : [];
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'engine-worker.ts'), ...common, ...extra], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, 'engine-worker.ts'), ...common, ...extra], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`selfguided worker failed:\n${r.stderr}`);
   console.log(`selfguided: ${r.stdout.trim()}`);
   return lastJson(r.stdout, 'selfguided worker');
@@ -63,12 +89,18 @@ for (let i = 0; i < Number(a.rounds); i++) {
   ours.push(runOurs());
 }
 const m = (rs: Result[], k: keyof Result) => median(rs.map((r) => r[k]));
-console.log(`selfguided medians: train ${m(ours, 'train_s_per_step').toFixed(4)} s/step, forward ${m(ours, 'forward_s').toFixed(4)} s, peak RSS ${m(ours, 'peak_rss_mb').toFixed(0)} MB`);
+console.log(
+  `selfguided medians: train ${m(ours, 'train_s_per_step').toFixed(4)} s/step, forward ${m(ours, 'forward_s').toFixed(4)} s, peak RSS ${m(ours, 'peak_rss_mb').toFixed(0)} MB`,
+);
 if (why) {
   console.log(`pytorch anchor not run: ${why}`);
   console.log('engine-bench: train_ratio=NA forward_ratio=NA rss_ratio=NA');
 } else {
-  console.log(`pytorch medians:    train ${m(theirs, 'train_s_per_step').toFixed(4)} s/step, forward ${m(theirs, 'forward_s').toFixed(4)} s, peak RSS ${m(theirs, 'peak_rss_mb').toFixed(0)} MB`);
+  console.log(
+    `pytorch medians:    train ${m(theirs, 'train_s_per_step').toFixed(4)} s/step, forward ${m(theirs, 'forward_s').toFixed(4)} s, peak RSS ${m(theirs, 'peak_rss_mb').toFixed(0)} MB`,
+  );
   const r = (k: keyof Result) => (m(ours, k) / m(theirs, k)).toFixed(3);
-  console.log(`engine-bench: train_ratio=${r('train_s_per_step')} forward_ratio=${r('forward_s')} rss_ratio=${r('peak_rss_mb')}`);
+  console.log(
+    `engine-bench: train_ratio=${r('train_s_per_step')} forward_ratio=${r('forward_s')} rss_ratio=${r('peak_rss_mb')}`,
+  );
 }

@@ -18,9 +18,15 @@ function time(label: string, n: number, f: () => void): void {
 torch.setNumThreads(1);
 time('a.add(b) + dispose', 100000, () => a.add(b).dispose());
 time('a.mul(2) + dispose', 100000, () => a.mul(2).dispose());
-time('a.add_(b) in place', 100000, () => { a.add_(b); });
-time('tidy(() => a.add(b).mul(b).sum())', 50000, () => { torch.tidy(() => a.add(b).mul(b).sum()); });
+time('a.add_(b) in place', 100000, () => {
+  a.add_(b);
+});
+time('tidy(() => a.add(b).mul(b).sum())', 50000, () => {
+  torch.tidy(() => a.add(b).mul(b).sum());
+});
 const params = Array.from({ length: 200 }, () => torch.ones([16]));
 const grads = Array.from({ length: 200 }, () => torch.ones([16]));
 time('foreach.add_ over 200 tensors (one call)', 5000, () => torch.foreach.add_(params, grads, 0.1));
-time('200 separate add_ calls', 500, () => { for (let i = 0; i < 200; i++) params[i]!.add_(grads[i]!, 0.1); });
+time('200 separate add_ calls', 500, () => {
+  for (let i = 0; i < 200; i++) params[i]!.add_(grads[i]!, 0.1);
+});

@@ -9,8 +9,11 @@ import { loadFeatures } from '../src/features/features-file.js';
 
 const { values: a } = parseArgs({
   options: {
-    features: { type: 'string' }, ks: { type: 'string', default: '10,50,100' }, restarts: { type: 'string', default: '3' },
-    seed: { type: 'string', default: '0' }, metric: { type: 'string', default: 'cosine' },
+    features: { type: 'string' },
+    ks: { type: 'string', default: '10,50,100' },
+    restarts: { type: 'string', default: '3' },
+    seed: { type: 'string', default: '0' },
+    metric: { type: 'string', default: 'cosine' },
   },
 });
 if (!a.features) throw new Error('--features name=path[,name=path...] is required');
@@ -25,10 +28,17 @@ for (const entry of a.features.split(',')) {
   if (!ds.labels) throw new Error(`${path}: its dataset has no labels`);
   for (const k of ks) {
     const t0 = performance.now();
-    const r = kmeans(f.features, { k, restarts: Number(a.restarts), seed: Number(a.seed), metric: a.metric as 'cosine' });
+    const r = kmeans(f.features, {
+      k,
+      restarts: Number(a.restarts),
+      seed: Number(a.seed),
+      metric: a.metric as 'cosine',
+    });
     const secs = (performance.now() - t0) / 1000;
     const q = clusterQuality(r.assignments, ds.labels);
-    console.log(`| ${name} (${f.features.shape[1]}-d) | ${k} | ${q.nmi.toFixed(3)} | ${q.ari.toFixed(3)} | ${q.accuracy.toFixed(3)} | ${q.purity.toFixed(3)} | ${secs.toFixed(1)} |`);
+    console.log(
+      `| ${name} (${f.features.shape[1]}-d) | ${k} | ${q.nmi.toFixed(3)} | ${q.ari.toFixed(3)} | ${q.accuracy.toFixed(3)} | ${q.purity.toFixed(3)} | ${secs.toFixed(1)} |`,
+    );
     r.centroids.dispose();
   }
   f.features.dispose();

@@ -45,7 +45,9 @@ function findLibtorch() {
 function detectAbi(libDir) {
   if (process.env.LIBTORCH_CXX11_ABI !== undefined) return process.env.LIBTORCH_CXX11_ABI === '1' ? 1 : 0;
   try {
-    const out = execFileSync('nm', ['-D', '--defined-only', join(libDir, 'libc10.so')], { maxBuffer: 64 << 20 }).toString();
+    const out = execFileSync('nm', ['-D', '--defined-only', join(libDir, 'libc10.so')], {
+      maxBuffer: 64 << 20,
+    }).toString();
     return out.includes('__cxx11') ? 1 : 0;
   } catch {
     return 1;
@@ -90,20 +92,37 @@ async function main() {
   const libs = ['torch', 'torch_cpu', 'c10'];
   for (const opt of ['torch_cuda', 'c10_cuda']) if (existsSync(join(torch.libDir, `lib${opt}.so`))) libs.push(opt);
   const cflags = [
-    '-O2', '-std=c++17', '-fPIC', '-fvisibility=hidden', '-Wall', '-Wno-unused-parameter',
-    `-D_GLIBCXX_USE_CXX11_ABI=${abi}`, '-DNAPI_CPP_EXCEPTIONS', '-DNAPI_VERSION=8', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
-    `-I${findNodeHeaders()}`, `-I${findAddonApi()}`,
+    '-O2',
+    '-std=c++17',
+    '-fPIC',
+    '-fvisibility=hidden',
+    '-Wall',
+    '-Wno-unused-parameter',
+    `-D_GLIBCXX_USE_CXX11_ABI=${abi}`,
+    '-DNAPI_CPP_EXCEPTIONS',
+    '-DNAPI_VERSION=8',
+    '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+    `-I${findNodeHeaders()}`,
+    `-I${findAddonApi()}`,
     ...torch.includes.flatMap((d) => ['-isystem', d]),
   ];
   const ldflags = [
-    '-shared', `-L${torch.libDir}`, `-Wl,-rpath,${torch.libDir}`, '-Wl,--no-as-needed', ...libs.map((l) => `-l${l}`),
+    '-shared',
+    `-L${torch.libDir}`,
+    `-Wl,-rpath,${torch.libDir}`,
+    '-Wl,--no-as-needed',
+    ...libs.map((l) => `-l${l}`),
   ];
   mkdirSync(buildDir, { recursive: true });
   const config = JSON.stringify({ cxx, cflags, ldflags });
   const stampFile = join(buildDir, 'config.json');
   const configChanged = !existsSync(stampFile) || readFileSync(stampFile, 'utf8') !== config;
   const sources = readdirSync(srcDir).filter((f) => f.endsWith('.cc'));
-  const headerTime = Math.max(...readdirSync(srcDir).filter((f) => f.endsWith('.h')).map((f) => statSync(join(srcDir, f)).mtimeMs));
+  const headerTime = Math.max(
+    ...readdirSync(srcDir)
+      .filter((f) => f.endsWith('.h'))
+      .map((f) => statSync(join(srcDir, f)).mtimeMs),
+  );
   const stale = sources.filter((f) => {
     const obj = join(buildDir, f.replace(/\.cc$/, '.o'));
     if (configChanged || !existsSync(obj)) return true;
@@ -115,7 +134,9 @@ async function main() {
     console.log(`build-native: up to date (${out})`);
     return;
   }
-  console.log(`build-native: libtorch ${torch.where}, C++11 ABI ${abi}, compiling ${stale.length} file(s) with ${jobs} job(s)`);
+  console.log(
+    `build-native: libtorch ${torch.where}, C++11 ABI ${abi}, compiling ${stale.length} file(s) with ${jobs} job(s)`,
+  );
   const t0 = Date.now();
   const queue = [...stale];
   await Promise.all(

@@ -7,11 +7,13 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 function find(dir) {
-  return readdirSync(dir).sort().flatMap((f) => {
-    const p = join(dir, f);
-    if (statSync(p).isDirectory()) return find(p);
-    return f.endsWith('.test.ts') ? [p] : [];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((f) => {
+      const p = join(dir, f);
+      if (statSync(p).isDirectory()) return find(p);
+      return f.endsWith('.test.ts') ? [p] : [];
+    });
 }
 const only = process.argv.slice(2);
 const files = (only.length ? only.map((f) => resolve(f)) : find(join(root, 'test'))).map((f) => relative(root, f));

@@ -13,7 +13,9 @@ if (process.argv.includes('--with-anchor')) packages.push('python3-torch');
 
 function installed(pkg) {
   try {
-    return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().includes('install ok installed');
+    return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .includes('install ok installed');
   } catch {
     return false;
   }
@@ -33,7 +35,9 @@ if (major < 20) {
   process.exit(1);
 }
 
-const missing = process.env.LIBTORCH ? packages.filter((p) => p !== 'libtorch-dev' && p !== 'libopenblas0-pthread') : packages;
+const missing = process.env.LIBTORCH
+  ? packages.filter((p) => p !== 'libtorch-dev' && p !== 'libopenblas0-pthread')
+  : packages;
 const toInstall = missing.filter((p) => !installed(p));
 if (toInstall.length) {
   const cmd = `apt-get update && apt-get install -y ${toInstall.join(' ')}`;
@@ -42,7 +46,9 @@ if (toInstall.length) {
     sh('apt-get', ['update', '-qq']);
     sh('apt-get', ['install', '-y', '-qq', ...toInstall], { DEBIAN_FRONTEND: 'noninteractive' });
   } else {
-    console.error(`setup: missing Debian packages ${toInstall.join(', ')}. Install them as root:\n  sudo sh -c '${cmd}'`);
+    console.error(
+      `setup: missing Debian packages ${toInstall.join(', ')}. Install them as root:\n  sudo sh -c '${cmd}'`,
+    );
     process.exit(1);
   }
 }

@@ -6,7 +6,14 @@ import type { Tensor } from '../torch/index.js';
 import { Rng } from '../util/rng.js';
 
 export type ConditionKind = 'onehot' | 'centroid' | 'feature' | 'knn' | 'ground-truth' | 'random';
-export const CONDITION_KINDS: readonly ConditionKind[] = ['onehot', 'centroid', 'feature', 'knn', 'ground-truth', 'random'];
+export const CONDITION_KINDS: readonly ConditionKind[] = [
+  'onehot',
+  'centroid',
+  'feature',
+  'knn',
+  'ground-truth',
+  'random',
+];
 
 export interface Annotations {
   /** cluster (or class) id per image (null for purely continuous conditions) */
@@ -55,27 +62,50 @@ export function buildAnnotations(o: BuildOptions, meta: Record<string, string>):
     case 'onehot':
     case 'centroid': {
       if (!o.assignments || o.k === undefined) throw new Error(`condition '${o.kind}' needs a clustering`);
-      const vectors = o.kind === 'centroid'
-        ? torch.tidy(() => o.centroids!.indexSelect(0, torch.tensor(o.assignments!).long()))
-        : null;
+      const vectors =
+        o.kind === 'centroid'
+          ? torch.tidy(() => o.centroids!.indexSelect(0, torch.tensor(o.assignments!).long()))
+          : null;
       return { assignments: o.assignments, k: o.k, centroids: o.centroids ?? null, vectors, kind: o.kind, meta };
     }
     case 'feature':
     case 'knn': {
       if (!o.features) throw new Error(`condition '${o.kind}' needs features`);
-      const vectors = o.kind === 'feature' ? torch.normalize(o.features.float(), 2, 1) : knnAverage(o.features, o.knn ?? 10);
-      return { assignments: o.assignments ?? null, k: o.assignments ? o.k ?? null : null, centroids: o.centroids ?? null, vectors, kind: o.kind, meta: o.kind === 'knn' ? { ...meta, knn: String(o.knn ?? 10) } : meta };
+      const vectors =
+        o.kind === 'feature' ? torch.normalize(o.features.float(), 2, 1) : knnAverage(o.features, o.knn ?? 10);
+      return {
+        assignments: o.assignments ?? null,
+        k: o.assignments ? (o.k ?? null) : null,
+        centroids: o.centroids ?? null,
+        vectors,
+        kind: o.kind,
+        meta: o.kind === 'knn' ? { ...meta, knn: String(o.knn ?? 10) } : meta,
+      };
     }
     case 'ground-truth': {
       if (!o.labels || !o.numClasses) throw new Error("condition 'ground-truth' needs a labeled dataset");
-      return { assignments: Int32Array.from(o.labels), k: o.numClasses, centroids: null, vectors: null, kind: o.kind, meta };
+      return {
+        assignments: Int32Array.from(o.labels),
+        k: o.numClasses,
+        centroids: null,
+        vectors: null,
+        kind: o.kind,
+        meta,
+      };
     }
     case 'random': {
       const n = o.assignments?.length ?? o.features?.shape[0] ?? o.labels?.length;
       const k = o.k ?? o.numClasses;
       if (n === undefined || !k) throw new Error("condition 'random' needs a size and k");
       const rng = new Rng(o.seed ?? 0, 101);
-      return { assignments: Int32Array.from({ length: n }, () => rng.int(k)), k, centroids: null, vectors: null, kind: o.kind, meta };
+      return {
+        assignments: Int32Array.from({ length: n }, () => rng.int(k)),
+        k,
+        centroids: null,
+        vectors: null,
+        kind: o.kind,
+        meta,
+      };
     }
     default:
       throw new TypeError(`unknown condition kind '${String(o.kind)}'; expected ${CONDITION_KINDS.join(', ')}`);

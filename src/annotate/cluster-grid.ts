@@ -5,7 +5,13 @@ import { saveGrid } from '../data/png.js';
 import { Rng } from '../util/rng.js';
 
 /** Rows are the largest clusters first (order 'size') or clusters 0, 1, ... (order 'id'). */
-export async function saveClusterGrid(path: string, ds: ImageDataset, assignments: Int32Array, k: number, o: { perCluster?: number; maxClusters?: number; seed?: number; order?: 'size' | 'id' } = {}): Promise<void> {
+export async function saveClusterGrid(
+  path: string,
+  ds: ImageDataset,
+  assignments: Int32Array,
+  k: number,
+  o: { perCluster?: number; maxClusters?: number; seed?: number; order?: 'size' | 'id' } = {},
+): Promise<void> {
   const per = o.perCluster ?? 8;
   const rows = Math.min(k, o.maxClusters ?? 20);
   const members: number[][] = Array.from({ length: k }, () => []);
@@ -21,7 +27,10 @@ export async function saveClusterGrid(path: string, ds: ImageDataset, assignment
     const perm = rng.permutation(m.length);
     for (let j = 0; j < per; j++) {
       if (j < m.length) picks.push(m[perm[j]!]!);
-      else { blanks.push(picks.length); picks.push(-1); }
+      else {
+        blanks.push(picks.length);
+        picks.push(-1);
+      }
     }
   }
   const images = torch.tidy(() => {

@@ -39,7 +39,12 @@ export interface KMeansResult {
 }
 
 /** Nearest centroid per row and its distance (squared Euclidean, or 1 - cosine), in blocks. */
-export function assignNearest(x: Tensor, centroids: Tensor, metric: KMeansMetric, blockSize = 8192): { idx: Tensor; dist: Tensor } {
+export function assignNearest(
+  x: Tensor,
+  centroids: Tensor,
+  metric: KMeansMetric,
+  blockSize = 8192,
+): { idx: Tensor; dist: Tensor } {
   return torch.tidy(() => {
     const n = x.shape[0]!;
     const cnorm = metric === 'euclidean' ? centroids.square().sum(1) : null;
@@ -90,7 +95,10 @@ function kmeansPlusPlus(x: Tensor, k: number, metric: KMeansMetric, rng: Rng, sa
         pick = m - 1;
         for (let j = 0; j < m; j++) {
           r -= w[j]!;
-          if (r <= 0) { pick = j; break; }
+          if (r <= 0) {
+            pick = j;
+            break;
+          }
         }
       }
       chosen.push(pick);
@@ -104,7 +112,13 @@ function kmeansPlusPlus(x: Tensor, k: number, metric: KMeansMetric, rng: Rng, sa
   });
 }
 
-function updateCentroids(x: Tensor, idx: Tensor, k: number, old: Tensor, metric: KMeansMetric): { centroids: Tensor; counts: Int32Array } {
+function updateCentroids(
+  x: Tensor,
+  idx: Tensor,
+  k: number,
+  old: Tensor,
+  metric: KMeansMetric,
+): { centroids: Tensor; counts: Int32Array } {
   return torch.tidy(() => {
     const sums = torch.zeros([k, x.shape[1]!]).indexAdd_(0, idx, x);
     const countsT = idx.bincount(k);
@@ -135,7 +149,10 @@ export function kmeans(features: Tensor, o: KMeansOptions): KMeansResult {
     for (let r = 0; r < restarts; r++) {
       const rng = new Rng(o.seed ?? 0, r, 17);
       let centroids = keep(kmeansPlusPlus(x, o.k, metric, rng, o.initSample ?? Math.max(20000, 10 * o.k)));
-      let prev = Infinity, inertia = Infinity, iter = 0, reseeded = 0;
+      let prev = Infinity,
+        inertia = Infinity,
+        iter = 0,
+        reseeded = 0;
       let idx: Tensor | null = null;
       for (iter = 1; iter <= maxIter; iter++) {
         const a = o.balanced ? balancedAssign(x, centroids, metric) : assignNearest(x, centroids, metric, block);
@@ -169,7 +186,14 @@ export function kmeans(features: Tensor, o: KMeansOptions): KMeansResult {
       fin.dist.dispose();
       const sizes = new Array<number>(o.k).fill(0);
       for (const a of assignments) sizes[a]!++;
-      const result: KMeansResult = { centroids, assignments, inertia, iterations: Math.min(iter, maxIter), sizes, reseeded };
+      const result: KMeansResult = {
+        centroids,
+        assignments,
+        inertia,
+        iterations: Math.min(iter, maxIter),
+        sizes,
+        reseeded,
+      };
       if (!best || inertia < best.inertia) {
         best?.centroids.dispose();
         best = result;

@@ -27,7 +27,10 @@ export function sinkhornLogPlan(scores: Tensor, epsilon: number, iterations: num
 /** Balanced hard assignment of x [N, D] to centroids [k, D] (int64 [N]). */
 export function sinkhornAssign(x: Tensor, centroids: Tensor, o: SinkhornOptions = {}): Tensor {
   return torch.tidy(() => {
-    const scores = (o.metric ?? 'cosine') === 'cosine' ? x.matmul(centroids.t()) : x.matmul(centroids.t()).mul(2).sub(centroids.square().sum(1).unsqueeze(0));
+    const scores =
+      (o.metric ?? 'cosine') === 'cosine'
+        ? x.matmul(centroids.t())
+        : x.matmul(centroids.t()).mul(2).sub(centroids.square().sum(1).unsqueeze(0));
     return sinkhornLogPlan(scores, o.epsilon ?? 0.05, o.iterations ?? 50).argmax(1);
   });
 }

@@ -21,7 +21,10 @@ export interface CommandSpec {
 }
 
 export class UsageError extends Error {
-  constructor(readonly command: string, msg: string) {
+  constructor(
+    readonly command: string,
+    msg: string,
+  ) {
     super(msg);
     this.name = 'UsageError';
   }
@@ -45,7 +48,8 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs | 'help
     const o = spec.options[name];
     if (!o) throw new UsageError(spec.name, `unknown option --${name}`);
     if (o.type === 'boolean') {
-      if (value !== undefined && value !== 'true' && value !== 'false') throw new UsageError(spec.name, `--${name} takes no value (or =true/=false)`);
+      if (value !== undefined && value !== 'true' && value !== 'false')
+        throw new UsageError(spec.name, `--${name} takes no value (or =true/=false)`);
       out[name] = negated ? false : value !== 'false';
       continue;
     }
@@ -60,7 +64,8 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs | 'help
 
 function convert(cmd: string, name: string, o: OptionSpec, v: string): string | number {
   if (o.type === 'string') {
-    if (o.choices && !o.choices.includes(v)) throw new UsageError(cmd, `--${name} must be one of ${o.choices.join(', ')}, got '${v}'`);
+    if (o.choices && !o.choices.includes(v))
+      throw new UsageError(cmd, `--${name} must be one of ${o.choices.join(', ')}, got '${v}'`);
     return v;
   }
   const n = Number(v);
@@ -70,9 +75,16 @@ function convert(cmd: string, name: string, o: OptionSpec, v: string): string | 
 }
 
 export function helpText(spec: CommandSpec): string {
-  const lines = [`selfguided ${spec.name}: ${spec.summary}`, '', `usage: ${spec.usage ?? `selfguided ${spec.name} [options]`}`, '', 'options:'];
+  const lines = [
+    `selfguided ${spec.name}: ${spec.summary}`,
+    '',
+    `usage: ${spec.usage ?? `selfguided ${spec.name} [options]`}`,
+    '',
+    'options:',
+  ];
   const rows = Object.entries(spec.options).map(([k, o]) => {
-    const meta = o.type === 'boolean' ? '' : ` ${o.metavar ?? (o.choices ? o.choices.join('|') : o.type.toUpperCase())}`;
+    const meta =
+      o.type === 'boolean' ? '' : ` ${o.metavar ?? (o.choices ? o.choices.join('|') : o.type.toUpperCase())}`;
     const def = o.default !== undefined && o.default !== false ? ` (default: ${o.default})` : '';
     return [`  --${k}${meta}`, `${o.help}${def}`] as const;
   });
@@ -96,7 +108,8 @@ export function parseIdList(cmd: string, flag: string, v: string): number[] {
   for (const part of v.split(',')) {
     const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
     if (!m) throw new UsageError(cmd, `--${flag} must be ids like 0,3,5 or 0-9, got '${v}'`);
-    const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
+    const a = Number(m[1]),
+      b = m[2] === undefined ? a : Number(m[2]);
     if (b < a) throw new UsageError(cmd, `--${flag}: range ${a}-${b} is empty`);
     for (let i = a; i <= b; i++) out.push(i);
   }

@@ -17,9 +17,23 @@ export const clusterSpec: CommandSpec = {
   options: {
     features: { type: 'string', metavar: 'FILE', help: 'features file from selfguided features (required)' },
     k: { type: 'int', help: 'number of clusters (required unless --condition ground-truth)' },
-    out: { type: 'string', metavar: 'FILE', help: 'condition file to write (default: <features>-k<K>-<condition>.safetensors)' },
-    condition: { type: 'string', default: 'onehot', choices: CONDITION_KINDS, help: 'guidance signal: one-hot cluster id (the paper), centroid, the feature, kNN-averaged feature, ground-truth one-hot, random ids' },
-    metric: { type: 'string', default: 'cosine', choices: ['cosine', 'euclidean'], help: 'spherical k-means on L2-normalised features, or Euclidean' },
+    out: {
+      type: 'string',
+      metavar: 'FILE',
+      help: 'condition file to write (default: <features>-k<K>-<condition>.safetensors)',
+    },
+    condition: {
+      type: 'string',
+      default: 'onehot',
+      choices: CONDITION_KINDS,
+      help: 'guidance signal: one-hot cluster id (the paper), centroid, the feature, kNN-averaged feature, ground-truth one-hot, random ids',
+    },
+    metric: {
+      type: 'string',
+      default: 'cosine',
+      choices: ['cosine', 'euclidean'],
+      help: 'spherical k-means on L2-normalised features, or Euclidean',
+    },
     iters: { type: 'int', default: 30, help: 'Lloyd iterations at most' },
     restarts: { type: 'int', default: 3, help: 'independent runs; the lowest inertia wins' },
     tol: { type: 'number', default: 1e-4, help: 'stop when inertia improves by less than this fraction' },
@@ -40,32 +54,70 @@ export async function runCluster(a: ParsedArgs): Promise<number> {
   const path = required<string>(a, 'cluster', 'features');
   const kind = a.condition as ConditionKind;
   const k = a.k as number | undefined;
-  if (k === undefined && kind !== 'ground-truth' && kind !== 'feature' && kind !== 'knn') throw new UsageError('cluster', '--k is required');
+  if (k === undefined && kind !== 'ground-truth' && kind !== 'feature' && kind !== 'knn')
+    throw new UsageError('cluster', '--k is required');
   if (k !== undefined && k < 1) throw new UsageError('cluster', `--k must be >= 1, got ${k}`);
   const feats = loadFeatures(path);
   const dsPromise = reloadDataset(feats.provenance.dataSpec);
   const ds = dsPromise ? await dsPromise : null;
-  if (ds && ds.length !== feats.features.shape[0]) throw new Error(`features file ${path} has ${feats.features.shape[0]} rows but its dataset now has ${ds.length} images`);
+  if (ds && ds.length !== feats.features.shape[0])
+    throw new Error(
+      `features file ${path} has ${feats.features.shape[0]} rows but its dataset now has ${ds.length} images`,
+    );
   try {
-    let assignments: Int32Array | undefined, centroids, seconds = 0, inertia: number | undefined;
+    let assignments: Int32Array | undefined,
+      centroids,
+      seconds = 0,
+      inertia: number | undefined;
     if (k !== undefined && kind !== 'ground-truth') {
       const t0 = performance.now();
-      const r = kmeans(feats.features, { k, metric: a.metric as KMeansMetric, maxIter: a.iters as number, restarts: a.restarts as number, tol: a.tol as number, balanced: Boolean(a.balanced), seed: a.seed as number });
+      const r = kmeans(feats.features, {
+        k,
+        metric: a.metric as KMeansMetric,
+        maxIter: a.iters as number,
+        restarts: a.restarts as number,
+        tol: a.tol as number,
+        balanced: Boolean(a.balanced),
+        seed: a.seed as number,
+      });
       seconds = (performance.now() - t0) / 1000;
       assignments = r.assignments;
       centroids = r.centroids;
       inertia = r.inertia;
-      process.stderr.write(`k-means: k=${k} ${a.metric}${a.balanced ? ' balanced' : ''}, ${r.iterations} iterations, inertia ${r.inertia.toFixed(2)}, ${r.reseeded} empty clusters re-seeded, ${seconds.toFixed(1)} s\n`);
+      process.stderr.write(
+        `k-means: k=${k} ${a.metric}${a.balanced ? ' balanced' : ''}, ${r.iterations} iterations, inertia ${r.inertia.toFixed(2)}, ${r.reseeded} empty clusters re-seeded, ${seconds.toFixed(1)} s\n`,
+      );
     }
     const meta: Record<string, string> = {
-      method: kind === 'ground-truth' ? 'ground-truth labels' : kind === 'random' ? 'random ids' : `k-means (${a.metric}${a.balanced ? ', Sinkhorn-balanced' : ''}, ${a.restarts} restarts, seed ${a.seed})`,
-      metric: a.metric as string, features: path, extractor: feats.provenance.extractor, extractorConfig: feats.provenance.config, dataset: feats.provenance.dataset,
+      method:
+        kind === 'ground-truth'
+          ? 'ground-truth labels'
+          : kind === 'random'
+            ? 'random ids'
+            : `k-means (${a.metric}${a.balanced ? ', Sinkhorn-balanced' : ''}, ${a.restarts} restarts, seed ${a.seed})`,
+      metric: a.metric as string,
+      features: path,
+      extractor: feats.provenance.extractor,
+      extractorConfig: feats.provenance.config,
+      dataset: feats.provenance.dataset,
       ...(feats.provenance.dataSpec ? { dataSpec: feats.provenance.dataSpec } : {}),
     };
-    const ann = buildAnnotations({
-      kind, features: feats.features, assignments, centroids, k, labels: ds?.labels ?? null, numClasses: ds?.numClasses ?? null, knn: a.knn as number, seed: a.seed as number,
-    }, meta);
-    const out = (a.out as string | undefined) ?? path.replace(/\.safetensors$/, '') + `-k${ann.k ?? 'none'}-${kind}.safetensors`;
+    const ann = buildAnnotations(
+      {
+        kind,
+        features: feats.features,
+        assignments,
+        centroids,
+        k,
+        labels: ds?.labels ?? null,
+        numClasses: ds?.numClasses ?? null,
+        knn: a.knn as number,
+        seed: a.seed as number,
+      },
+      meta,
+    );
+    const out =
+      (a.out as string | undefined) ?? path.replace(/\.safetensors$/, '') + `-k${ann.k ?? 'none'}-${kind}.safetensors`;
     saveAnnotations(out, ann);
     const report: Record<string, unknown> = { features: path, condition: kind, k: ann.k, seconds, inertia, out };
     const lines = [`wrote ${out}`];
@@ -76,7 +128,9 @@ export async function runCluster(a: ParsedArgs): Promise<number> {
       if (ds?.labels) {
         const q = clusterQuality(ann.assignments, ds.labels);
         report.quality = q;
-        lines.push(`against ground-truth labels: NMI ${q.nmi.toFixed(4)}  ARI ${q.ari.toFixed(4)}  accuracy ${q.accuracy.toFixed(4)}  purity ${q.purity.toFixed(4)}`);
+        lines.push(
+          `against ground-truth labels: NMI ${q.nmi.toFixed(4)}  ARI ${q.ari.toFixed(4)}  accuracy ${q.accuracy.toFixed(4)}  purity ${q.purity.toFixed(4)}`,
+        );
       }
       if (ds && a.grid) {
         const png = out.replace(/\.safetensors$/, '.png');

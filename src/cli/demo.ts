@@ -24,12 +24,22 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 
 export const demoSpec: CommandSpec = {
   name: 'demo',
-  summary: 'the self-guided pipeline on Fashion-MNIST within a time budget: encoder, self-labels, guided vs unguided diffusion',
+  summary:
+    'the self-guided pipeline on Fashion-MNIST within a time budget: encoder, self-labels, guided vs unguided diffusion',
   options: {
     out: { type: 'string', default: 'runs/demo', metavar: 'DIR', help: 'run directory' },
-    minutes: { type: 'number', default: 12, help: 'total time budget (encoder about a quarter, diffusion most of the rest)' },
+    minutes: {
+      type: 'number',
+      default: 12,
+      help: 'total time budget (encoder about a quarter, diffusion most of the rest)',
+    },
     k: { type: 'int', default: 10, help: 'number of self-label clusters' },
-    guidance: { type: 'string', default: 'self', choices: ['self', 'label'], help: 'guide by self-labels (clusters of encoder features) or, for comparison, by the ground-truth labels' },
+    guidance: {
+      type: 'string',
+      default: 'self',
+      choices: ['self', 'label'],
+      help: 'guide by self-labels (clusters of encoder features) or, for comparison, by the ground-truth labels',
+    },
     seed: { type: 'int', default: 0, help: 'random seed for every stage' },
     scale: { type: 'number', default: 3, help: 'guidance scale s for the guided samples' },
     'sample-steps': { type: 'int', default: 50, help: 'DDIM steps for sampling' },
@@ -48,7 +58,14 @@ interface Plan {
 const encoderConfig = (steps: number, seed: number): EncoderConfigInput => ({
   data: { kind: 'fashion-mnist' },
   model: { widths: [16, 32, 64] },
-  train: { steps, batchSize: 256, warmup: Math.min(100, Math.floor(steps / 5)), seed, checkpointEvery: 50, logEvery: 25 },
+  train: {
+    steps,
+    batchSize: 256,
+    warmup: Math.min(100, Math.floor(steps / 5)),
+    seed,
+    checkpointEvery: 50,
+    logEvery: 25,
+  },
 });
 
 const diffusionConfig = (condition: TrainConfigInput['condition'], steps: number, seed: number): TrainConfigInput => ({
@@ -58,7 +75,11 @@ const diffusionConfig = (condition: TrainConfigInput['condition'], steps: number
   train: { steps, batchSize: 32, lr: 1e-3, warmup: 100, seed, checkpointEvery: 250, logEvery: 50, emaDecay: 0.999 },
 });
 
-async function secondsPerStep<T extends { trainStep(): unknown; dispose(): void }>(open: () => Promise<T>, dir: string, n: number): Promise<number> {
+async function secondsPerStep<T extends { trainStep(): unknown; dispose(): void }>(
+  open: () => Promise<T>,
+  dir: string,
+  n: number,
+): Promise<number> {
   rmSync(dir, { recursive: true, force: true });
   const t = await open();
   try {
@@ -101,8 +122,23 @@ export async function runDemo(a: ParsedArgs): Promise<number> {
     plan = JSON.parse(readFileSync(planPath, 'utf8')) as Plan;
     log(`continuing the plan in ${planPath}`);
   } else {
-    const encStep = guidance === 'self' ? await secondsPerStep(() => EncoderTrainer.open(join(out, 'probe'), { config: encoderConfig(10, seed), log: () => {} }), join(out, 'probe'), 2) : 0;
-    const difStep = await secondsPerStep(() => DiffusionTrainer.open(join(out, 'probe'), { config: diffusionConfig({ kind: 'label' }, 10, seed), log: () => {} }), join(out, 'probe'), 4);
+    const encStep =
+      guidance === 'self'
+        ? await secondsPerStep(
+            () => EncoderTrainer.open(join(out, 'probe'), { config: encoderConfig(10, seed), log: () => {} }),
+            join(out, 'probe'),
+            2,
+          )
+        : 0;
+    const difStep = await secondsPerStep(
+      () =>
+        DiffusionTrainer.open(join(out, 'probe'), {
+          config: diffusionConfig({ kind: 'label' }, 10, seed),
+          log: () => {},
+        }),
+      join(out, 'probe'),
+      4,
+    );
     const encoderSteps = guidance === 'self' ? Math.max(50, Math.floor((0.22 * budget) / encStep / 25) * 25) : 0;
     // Features of 60,000 images cost about 30 encoder steps; sampling about 6% of the budget.
     const left = budget * 0.92 - elapsed() - encoderSteps * encStep - 30 * encStep;
@@ -110,7 +146,9 @@ export async function runDemo(a: ParsedArgs): Promise<number> {
     plan = { encoderSteps, diffusionSteps, guidance, k, seed };
     mkdirSync(out, { recursive: true });
     writeFileSync(planPath, `${JSON.stringify(plan, null, 2)}\n`);
-    log(`measured ${encStep.toFixed(2)} s per encoder step, ${difStep.toFixed(3)} s per diffusion step; plan: encoder ${encoderSteps} steps, each diffusion model ${diffusionSteps} steps (budget ${a.minutes} min)`);
+    log(
+      `measured ${encStep.toFixed(2)} s per encoder step, ${difStep.toFixed(3)} s per diffusion step; plan: encoder ${encoderSteps} steps, each diffusion model ${diffusionSteps} steps (budget ${a.minutes} min)`,
+    );
   }
 
   // 1-3. Self-labels: encoder g, features, k-means f.
@@ -119,10 +157,13 @@ export async function runDemo(a: ParsedArgs): Promise<number> {
   const labelsPath = join(out, `self-labels-k${plan.k}.safetensors`);
   if (plan.guidance === 'self') {
     const encDir = join(out, 'encoder');
-    const enc = await openOrStart(encDir,
+    const enc = await openOrStart(
+      encDir,
       () => EncoderTrainer.open(encDir, { resume: true, steps: plan.encoderSteps, log }),
-      () => EncoderTrainer.open(encDir, { config: encoderConfig(plan.encoderSteps, plan.seed), log }));
-    if (enc.step < plan.encoderSteps) log(`training the SimCLR encoder g (${enc.step}/${plan.encoderSteps} steps done)`);
+      () => EncoderTrainer.open(encDir, { config: encoderConfig(plan.encoderSteps, plan.seed), log }),
+    );
+    if (enc.step < plan.encoderSteps)
+      log(`training the SimCLR encoder g (${enc.step}/${plan.encoderSteps} steps done)`);
     try {
       const r = await enc.train();
       if (r.status === 'interrupted') return 130;
@@ -135,7 +176,10 @@ export async function runDemo(a: ParsedArgs): Promise<number> {
       if (!existsSync(featPath)) {
         log('extracting encoder features of the 60,000 training images');
         const ex = new SslEncoderFeatures(encDir, 'projection');
-        const f = extractFeatures(ds, ex, { out: featPath, extraProvenance: { dataSpec: JSON.stringify({ kind: 'fashion-mnist' }) } });
+        const f = extractFeatures(ds, ex, {
+          out: featPath,
+          extraProvenance: { dataSpec: JSON.stringify({ kind: 'fashion-mnist' }) },
+        });
         f.features.dispose();
         ex.dispose();
       }
@@ -144,9 +188,15 @@ export async function runDemo(a: ParsedArgs): Promise<number> {
       if (!existsSync(labelsPath)) {
         log(`clustering into k = ${plan.k} self-labels (spherical k-means, 3 restarts)`);
         const km = kmeans(feats.features, { k: plan.k, restarts: 3, seed: plan.seed });
-        const ann = buildAnnotations({ kind: 'onehot', assignments: km.assignments, centroids: km.centroids, k: plan.k }, {
-          method: 'k-means (cosine, 3 restarts)', features: featPath, extractor: feats.provenance.extractor, dataset: ds.info.name,
-        });
+        const ann = buildAnnotations(
+          { kind: 'onehot', assignments: km.assignments, centroids: km.centroids, k: plan.k },
+          {
+            method: 'k-means (cosine, 3 restarts)',
+            features: featPath,
+            extractor: feats.provenance.extractor,
+            dataset: ds.info.name,
+          },
+        );
         saveAnnotations(labelsPath, ann);
         km.centroids.dispose();
         assignments = km.assignments;
@@ -156,8 +206,15 @@ export async function runDemo(a: ParsedArgs): Promise<number> {
       }
       feats.features.dispose();
       quality = clusterQuality(assignments, ds.labels!);
-      log(`self-labels against the hidden ground truth (for information only): NMI ${quality.nmi.toFixed(3)}, ARI ${quality.ari.toFixed(3)}, accuracy ${quality.accuracy.toFixed(3)}`);
-      await saveClusterGrid(join(out, 'clusters.png'), ds, assignments, plan.k, { perCluster: a['per-row'] as number, maxClusters: plan.k, seed: plan.seed, order: 'id' });
+      log(
+        `self-labels against the hidden ground truth (for information only): NMI ${quality.nmi.toFixed(3)}, ARI ${quality.ari.toFixed(3)}, accuracy ${quality.accuracy.toFixed(3)}`,
+      );
+      await saveClusterGrid(join(out, 'clusters.png'), ds, assignments, plan.k, {
+        perCluster: a['per-row'] as number,
+        maxClusters: plan.k,
+        seed: plan.seed,
+        order: 'id',
+      });
     } finally {
       ds.dispose();
     }
@@ -165,12 +222,20 @@ export async function runDemo(a: ParsedArgs): Promise<number> {
   }
 
   // 4. The guided and the unguided diffusion model, same steps and seed.
-  const runs = { guided: join(out, plan.guidance === 'self' ? 'self-guided' : 'label-guided'), unguided: join(out, 'unguided') };
-  for (const [name, cond] of [['guided', condition], ['unguided', { kind: 'none' as const }]] as const) {
+  const runs = {
+    guided: join(out, plan.guidance === 'self' ? 'self-guided' : 'label-guided'),
+    unguided: join(out, 'unguided'),
+  };
+  for (const [name, cond] of [
+    ['guided', condition],
+    ['unguided', { kind: 'none' as const }],
+  ] as const) {
     const dir = runs[name];
-    const trainer = await openOrStart(dir,
+    const trainer = await openOrStart(
+      dir,
       () => DiffusionTrainer.open(dir, { resume: true, steps: plan.diffusionSteps, log }),
-      () => DiffusionTrainer.open(dir, { config: diffusionConfig(cond, plan.diffusionSteps, plan.seed), log }));
+      () => DiffusionTrainer.open(dir, { config: diffusionConfig(cond, plan.diffusionSteps, plan.seed), log }),
+    );
     log(`training the ${name} diffusion model (${trainer.step}/${plan.diffusionSteps} steps done)`);
     try {
       const r = await trainer.train();
@@ -191,10 +256,19 @@ export async function runDemo(a: ParsedArgs): Promise<number> {
   const unguided = loadModel(runs.unguided);
   const rows = plan.guidance === 'self' ? plan.k : 10;
   const ids = Array.from({ length: rows * per }, (_, i) => Math.floor(i / per));
-  log(`sampling ${ids.length} images from each model (DDIM-${sampleSteps}, seed ${plan.seed}, guidance scale ${scale})`);
+  log(
+    `sampling ${ids.length} images from each model (DDIM-${sampleSteps}, seed ${plan.seed}, guidance scale ${scale})`,
+  );
   const cond = idConditions(ids, rows);
   const imgG = generate(guided, { n: ids.length, cond, scale, sampler: 'ddim', steps: sampleSteps, seed: plan.seed });
-  const imgU = generate(unguided, { n: ids.length, cond: null, scale: 1, sampler: 'ddim', steps: sampleSteps, seed: plan.seed });
+  const imgU = generate(unguided, {
+    n: ids.length,
+    cond: null,
+    scale: 1,
+    sampler: 'ddim',
+    steps: sampleSteps,
+    seed: plan.seed,
+  });
   const gap = torch.ones([1, 1, 32, 32]);
   const combined = torch.tidy(() => {
     const parts: torch.Tensor[] = [];
@@ -212,14 +286,16 @@ export async function runDemo(a: ParsedArgs): Promise<number> {
     '',
     `Fashion-MNIST's 60,000 training images (32x32, labels hidden from every stage${self ? '' : ' except the label-guided model'}), seed ${plan.seed}; this invocation took ${minutes} minutes on this machine.`,
     '',
-    ...(self ? [
-      `1. **g**: a SimCLR encoder (ResNet, widths 16-32-64) trained ${plan.encoderSteps} steps at batch 256 on the unlabeled images.`,
-      `2. **f**: spherical k-means (k = ${plan.k}, 3 restarts) on its projection features: the self-labels. Against the hidden labels they score NMI ${quality!.nmi.toFixed(3)}, ARI ${quality!.ari.toFixed(3)}, Hungarian accuracy ${quality!.accuracy.toFixed(3)} (reported, never used).`,
-      '   Real images of each cluster, row r is cluster r (compare with the samples below): ![clusters](clusters.png)',
-      `3. Two \`tiny\` UNets (${(guided.model.numParameters() / 1e6).toFixed(2)}M parameters), ${plan.diffusionSteps} steps each at batch 32: one guided by the one-hot self-label (condition dropout 0.1), one unguided.`,
-    ] : [
-      `Two \`tiny\` UNets (${(guided.model.numParameters() / 1e6).toFixed(2)}M parameters), ${plan.diffusionSteps} steps each at batch 32: one guided by the ground-truth class, one unguided.`,
-    ]),
+    ...(self
+      ? [
+          `1. **g**: a SimCLR encoder (ResNet, widths 16-32-64) trained ${plan.encoderSteps} steps at batch 256 on the unlabeled images.`,
+          `2. **f**: spherical k-means (k = ${plan.k}, 3 restarts) on its projection features: the self-labels. Against the hidden labels they score NMI ${quality!.nmi.toFixed(3)}, ARI ${quality!.ari.toFixed(3)}, Hungarian accuracy ${quality!.accuracy.toFixed(3)} (reported, never used).`,
+          '   Real images of each cluster, row r is cluster r (compare with the samples below): ![clusters](clusters.png)',
+          `3. Two \`tiny\` UNets (${(guided.model.numParameters() / 1e6).toFixed(2)}M parameters), ${plan.diffusionSteps} steps each at batch 32: one guided by the one-hot self-label (condition dropout 0.1), one unguided.`,
+        ]
+      : [
+          `Two \`tiny\` UNets (${(guided.model.numParameters() / 1e6).toFixed(2)}M parameters), ${plan.diffusionSteps} steps each at batch 32: one guided by the ground-truth class, one unguided.`,
+        ]),
     '',
     `Samples (DDIM ${sampleSteps} steps, eta 0, EMA weights): left, the guided model with guidance scale s = ${scale} (w = ${scale - 1}), one row per ${self ? 'cluster (row r is self-label r)' : 'class'}; right, the unguided model from the same starting noise.`,
     '',

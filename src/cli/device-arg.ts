@@ -3,7 +3,9 @@ import * as torch from '../torch/index.js';
 import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 
 export const deviceOption: OptionSpec = {
-  type: 'string', default: 'cpu', metavar: 'cpu|cuda|cuda:N',
+  type: 'string',
+  default: 'cpu',
+  metavar: 'cpu|cuda|cuda:N',
   help: 'where the network runs; cuda needs the addon built against a CUDA libtorch (LIBTORCH=<dir> npm run build:native)',
 };
 

@@ -34,18 +34,31 @@ export async function runEncoder(a: ParsedArgs, argv: string[]): Promise<number>
   const t = a.resume
     ? await EncoderTrainer.open(runDir, { resume: true, steps: stepsGiven ? (a.steps as number) : undefined, device })
     : await EncoderTrainer.open(runDir, {
-      config: {
-        data: dataSpecFromArgs('encoder', a),
-        model: { widths },
-        train: { steps: a.steps as number, batchSize: a.batch as number, lr: a.lr as number, warmup: a.warmup as number, temperature: a.temperature as number, cropScale: [a['crop-min'] as number, 1], seed: a.seed as number, checkpointEvery: a['checkpoint-every'] as number },
-      },
-      device,
-    });
+        config: {
+          data: dataSpecFromArgs('encoder', a),
+          model: { widths },
+          train: {
+            steps: a.steps as number,
+            batchSize: a.batch as number,
+            lr: a.lr as number,
+            warmup: a.warmup as number,
+            temperature: a.temperature as number,
+            cropScale: [a['crop-min'] as number, 1],
+            seed: a.seed as number,
+            checkpointEvery: a['checkpoint-every'] as number,
+          },
+        },
+        device,
+      });
   try {
-    process.stderr.write(`training SimCLR encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, on ${device}\n`);
+    process.stderr.write(
+      `training SimCLR encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, on ${device}\n`,
+    );
     const r = await t.train();
     if (r.status === 'interrupted') {
-      process.stderr.write(`interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided encoder train --run-dir ${runDir} --resume\n`);
+      process.stderr.write(
+        `interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided encoder train --run-dir ${runDir} --resume\n`,
+      );
       return 130;
     }
     process.stdout.write(`trained encoder to step ${r.step}; checkpoint ${r.checkpoint}\n`);

@@ -15,21 +15,54 @@ export const evalSpec: CommandSpec = {
   summary: 'score a checkpoint: FD-evalnet, precision/recall/density/coverage, IS-evalnet, condition consistency',
   options: {
     checkpoint: { type: 'string', metavar: 'RUN_DIR|FILE', help: 'the diffusion model to evaluate (required)' },
-    evalnet: { type: 'string', default: 'runs/evalnet', metavar: 'RUN_DIR|FILE', help: 'evaluation network from selfguided evalnet train' },
+    evalnet: {
+      type: 'string',
+      default: 'runs/evalnet',
+      metavar: 'RUN_DIR|FILE',
+      help: 'evaluation network from selfguided evalnet train',
+    },
     n: { type: 'int', default: 2000, help: 'number of samples (and of real images for precision/recall)' },
     scale: { type: 'number', default: 2, help: 'guidance scale s' },
     sampler: { type: 'string', default: 'ddim', choices: SAMPLERS, help: 'sampler' },
     steps: { type: 'int', default: 25, help: 'sampling steps' },
     seed: { type: 'int', default: 0, help: 'seed of the drawn conditions, the noise and the real subset' },
-    batch: { type: 'int', default: 32, help: 'images per sampling batch (small batches were faster on CPU for the tiny preset)' },
+    batch: {
+      type: 'int',
+      default: 32,
+      help: 'images per sampling batch (small batches were faster on CPU for the tiny preset)',
+    },
     k: { type: 'int', default: 5, help: 'neighbourhood size of precision/recall/density/coverage' },
-    'cache-dir': { type: 'string', default: 'runs/cache', metavar: 'DIR', help: 'cache of real-set features and statistics' },
-    out: { type: 'string', metavar: 'DIR', help: 'where metrics.json, samples.safetensors and samples.png go (default <run>/eval/<sampler><steps>-s<scale>-n<n>-seed<seed>)' },
-    name: { type: 'string', metavar: 'TEXT', help: 'the model column of the markdown row (default: the run directory)' },
-    'fd-encoder': { type: 'string', metavar: 'RUN_DIR', help: 'also FD on this self-supervised encoder\'s backbone features ("FD-ssl")' },
-    'fd-torchscript': { type: 'string', metavar: 'FILE', help: 'also FD on this TorchScript network\'s output, e.g. a traced InceptionV3 pool3 (real FID)' },
+    'cache-dir': {
+      type: 'string',
+      default: 'runs/cache',
+      metavar: 'DIR',
+      help: 'cache of real-set features and statistics',
+    },
+    out: {
+      type: 'string',
+      metavar: 'DIR',
+      help: 'where metrics.json, samples.safetensors and samples.png go (default <run>/eval/<sampler><steps>-s<scale>-n<n>-seed<seed>)',
+    },
+    name: {
+      type: 'string',
+      metavar: 'TEXT',
+      help: 'the model column of the markdown row (default: the run directory)',
+    },
+    'fd-encoder': {
+      type: 'string',
+      metavar: 'RUN_DIR',
+      help: 'also FD on this self-supervised encoder\'s backbone features ("FD-ssl")',
+    },
+    'fd-torchscript': {
+      type: 'string',
+      metavar: 'FILE',
+      help: "also FD on this TorchScript network's output, e.g. a traced InceptionV3 pool3 (real FID)",
+    },
     'fd-size': { type: 'int', help: 'resize images to this size for --fd-torchscript (299 for Inception)' },
-    device: { ...deviceOption, help: 'where the diffusion model samples (the metrics run on the CPU); cuda wants a larger --batch, e.g. 256' },
+    device: {
+      ...deviceOption,
+      help: 'where the diffusion model samples (the metrics run on the CPU); cuda wants a larger --batch, e.g. 256',
+    },
   },
   epilog: 'The Frechet distance is named after the network whose features it uses: FD-evalnet is not FID.',
 };
@@ -37,22 +70,48 @@ export const evalSpec: CommandSpec = {
 export async function runEval(a: ParsedArgs): Promise<number> {
   const checkpoint = required<string>(a, 'eval', 'checkpoint');
   const device = deviceFromArgs('eval', a);
-  for (const [flag, v] of [['n', a.n], ['steps', a.steps], ['batch', a.batch], ['k', a.k]] as const) {
+  for (const [flag, v] of [
+    ['n', a.n],
+    ['steps', a.steps],
+    ['batch', a.batch],
+    ['k', a.k],
+  ] as const) {
     if ((v as number) < 1) throw new UsageError('eval', `--${flag} must be positive, got ${v}`);
   }
   if ((a.n as number) <= (a.k as number)) throw new UsageError('eval', `--n must exceed --k (${a.k})`);
   const extra: FeatureSpace[] = [];
-  if (a['fd-encoder']) extra.push({ name: 'ssl', make: () => new SslEncoderFeatures(a['fd-encoder'] as string, 'backbone') });
-  if (a['fd-torchscript']) extra.push({ name: 'torchscript', make: () => new TorchScriptEncoder(a['fd-torchscript'] as string, { size: a['fd-size'] as number | undefined, rgb: true }) });
+  if (a['fd-encoder'])
+    extra.push({ name: 'ssl', make: () => new SslEncoderFeatures(a['fd-encoder'] as string, 'backbone') });
+  if (a['fd-torchscript'])
+    extra.push({
+      name: 'torchscript',
+      make: () =>
+        new TorchScriptEncoder(a['fd-torchscript'] as string, { size: a['fd-size'] as number | undefined, rgb: true }),
+    });
   const tag = `${a.sampler}${a.steps}-s${a.scale}-n${a.n}-seed${a.seed}`;
   const runDir = checkpoint.replace(/\/checkpoints\/[^/]+$/, '').replace(/\/$/, '');
   const out = (a.out as string | undefined) ?? join(runDir, 'eval', tag);
   const m = await evaluate({
-    checkpoint, evalnet: a.evalnet as string, n: a.n as number, scale: a.scale as number, sampler: a.sampler as SamplerName, steps: a.steps as number,
-    seed: a.seed as number, batchSize: a.batch as number, k: a.k as number, cacheDir: a['cache-dir'] as string, out, extraFeatures: extra, device,
+    checkpoint,
+    evalnet: a.evalnet as string,
+    n: a.n as number,
+    scale: a.scale as number,
+    sampler: a.sampler as SamplerName,
+    steps: a.steps as number,
+    seed: a.seed as number,
+    batchSize: a.batch as number,
+    k: a.k as number,
+    cacheDir: a['cache-dir'] as string,
+    out,
+    extraFeatures: extra,
+    device,
   });
-  const extraFd = Object.entries(m.fd).filter(([name]) => name !== 'evalnet').map(([name, v]) => `FD-${name} ${v.toFixed(2)}`);
-  process.stderr.write(`sampling ${m.seconds.sampling.toFixed(1)} s, metrics ${m.seconds.metrics.toFixed(1)} s; wrote ${join(out, 'metrics.json')}${extraFd.length ? `; ${extraFd.join(', ')}` : ''}\n`);
+  const extraFd = Object.entries(m.fd)
+    .filter(([name]) => name !== 'evalnet')
+    .map(([name, v]) => `FD-${name} ${v.toFixed(2)}`);
+  process.stderr.write(
+    `sampling ${m.seconds.sampling.toFixed(1)} s, metrics ${m.seconds.metrics.toFixed(1)} s; wrote ${join(out, 'metrics.json')}${extraFd.length ? `; ${extraFd.join(', ')}` : ''}\n`,
+  );
   process.stdout.write(`${METRICS_HEADER}\n${metricsRow((a.name as string | undefined) ?? runDir, m)}\n`);
   return 0;
 }

@@ -21,11 +21,30 @@ export const evalnetSpec: CommandSpec = {
 
 export async function runEvalnet(a: ParsedArgs, argv: string[]): Promise<number> {
   const data = dataSpecFromArgs('evalnet', a);
-  const test = data.kind === 'fashion-mnist' ? { ...data, split: 'test' as const, limit: undefined, longTail: undefined } : undefined;
+  const test =
+    data.kind === 'fashion-mnist'
+      ? { ...data, split: 'test' as const, limit: undefined, longTail: undefined }
+      : undefined;
   const stepsGiven = argv.some((x) => x === '--steps' || x.startsWith('--steps='));
-  const r = await trainEvalNet(a['run-dir'] as string, a.resume
-    ? { resume: true, steps: stepsGiven ? (a.steps as number) : undefined }
-    : { config: { data, test, train: { steps: a.steps as number, batchSize: a.batch as number, lr: a.lr as number, seed: a.seed as number } } });
-  process.stdout.write(`trained evaluation network to step ${r.step}; checkpoint ${r.checkpoint}${r.testAccuracy !== null ? `; test accuracy ${(100 * r.testAccuracy).toFixed(2)}%` : ''}\n`);
+  const r = await trainEvalNet(
+    a['run-dir'] as string,
+    a.resume
+      ? { resume: true, steps: stepsGiven ? (a.steps as number) : undefined }
+      : {
+          config: {
+            data,
+            test,
+            train: {
+              steps: a.steps as number,
+              batchSize: a.batch as number,
+              lr: a.lr as number,
+              seed: a.seed as number,
+            },
+          },
+        },
+  );
+  process.stdout.write(
+    `trained evaluation network to step ${r.step}; checkpoint ${r.checkpoint}${r.testAccuracy !== null ? `; test accuracy ${(100 * r.testAccuracy).toFixed(2)}%` : ''}\n`,
+  );
   return 0;
 }

@@ -5,16 +5,34 @@ import { deviceFromArgs, deviceOption } from './device-arg.js';
 
 export const experimentSpec: CommandSpec = {
   name: 'experiment',
-  summary: 'the reproduction experiment: every guidance row trained and evaluated alike, long-tail rows, scale sweep, report',
+  summary:
+    'the reproduction experiment: every guidance row trained and evaluated alike, long-tail rows, scale sweep, report',
   usage: 'selfguided experiment fashion-mnist [options]',
   options: {
-    budget: { type: 'string', default: 'small', choices: Object.keys(BUDGETS), help: 'smoke: every stage in minutes on 2,000 images (a pipeline check); small: about 4.2 h on a 2-core CPU (tiny UNet, 3,000 steps, 2,000 samples DDIM-25, 4 seed replicates); full: the paper\'s protocol (10k samples, DDIM-250, the small preset for 60,000 steps): days on a 2-core CPU, meant for --device cuda' },
-    root: { type: 'string', metavar: 'DIR', help: 'experiment directory (default runs/experiments/fashion-mnist-<budget>)' },
-    docs: { type: 'string', default: 'docs/results', metavar: 'DIR', help: 'where fashion-mnist.md, the grids and the plot are written' },
+    budget: {
+      type: 'string',
+      default: 'small',
+      choices: Object.keys(BUDGETS),
+      help: "smoke: every stage in minutes on 2,000 images (a pipeline check); small: about 4.2 h on a 2-core CPU (tiny UNet, 3,000 steps, 2,000 samples DDIM-25, 4 seed replicates); full: the paper's protocol (10k samples, DDIM-250, the small preset for 60,000 steps): days on a 2-core CPU, meant for --device cuda",
+    },
+    root: {
+      type: 'string',
+      metavar: 'DIR',
+      help: 'experiment directory (default runs/experiments/fashion-mnist-<budget>)',
+    },
+    docs: {
+      type: 'string',
+      default: 'docs/results',
+      metavar: 'DIR',
+      help: 'where fashion-mnist.md, the grids and the plot are written',
+    },
     encoder: { type: 'string', metavar: 'RUN_DIR', help: 'reuse this SimCLR encoder run as g instead of training one' },
     evalnet: { type: 'string', metavar: 'RUN_DIR', help: 'reuse this evaluation network run instead of training one' },
     seed: { type: 'int', default: 0, help: 'seed of every stage' },
-    device: { ...deviceOption, help: 'where the diffusion models and the encoder train and sample (features and metrics stay on the CPU); a run may resume on another device' },
+    device: {
+      ...deviceOption,
+      help: 'where the diffusion models and the encoder train and sample (features and metrics stay on the CPU); a run may resume on another device',
+    },
   },
   epilog: 'Stop it at any time (Ctrl-C lets the current step finish); the same command continues where it stopped.',
 };
@@ -23,8 +41,13 @@ export async function runExperiment(a: ParsedArgs, argv: string[]): Promise<numb
   const budget = a.budget as BudgetName;
   const device = deviceFromArgs('experiment', a);
   const exp = new FashionMnistExperiment({
-    budget, root: (a.root as string | undefined) ?? `runs/experiments/fashion-mnist-${budget}`, docs: a.docs as string,
-    encoder: a.encoder as string | undefined, evalnet: a.evalnet as string | undefined, seed: a.seed as number, device,
+    budget,
+    root: (a.root as string | undefined) ?? `runs/experiments/fashion-mnist-${budget}`,
+    docs: a.docs as string,
+    encoder: a.encoder as string | undefined,
+    evalnet: a.evalnet as string | undefined,
+    seed: a.seed as number,
+    device,
     command: ['bin/selfguided.mjs experiment fashion-mnist', ...argv].join(' '),
   });
   return exp.run();

@@ -11,10 +11,20 @@ import { dataOptions, dataSpecFromArgs } from './data-args.js';
 
 export const featuresSpec: CommandSpec = {
   name: 'features',
-  summary: 'extract image features with a self-supervised encoder, a diffusion model, a TorchScript network or pixels+PCA',
+  summary:
+    'extract image features with a self-supervised encoder, a diffusion model, a TorchScript network or pixels+PCA',
   options: {
-    extractor: { type: 'string', default: 'encoder', choices: ['encoder', 'diffusion', 'torchscript', 'pixels-pca'], help: 'the feature extractor g' },
-    checkpoint: { type: 'string', metavar: 'PATH', help: 'encoder or diffusion run directory / checkpoint, or the TorchScript file' },
+    extractor: {
+      type: 'string',
+      default: 'encoder',
+      choices: ['encoder', 'diffusion', 'torchscript', 'pixels-pca'],
+      help: 'the feature extractor g',
+    },
+    checkpoint: {
+      type: 'string',
+      metavar: 'PATH',
+      help: 'encoder or diffusion run directory / checkpoint, or the TorchScript file',
+    },
     out: { type: 'string', metavar: 'FILE', help: 'features file to write (.safetensors; required)' },
     ...dataOptions,
     seed: { type: 'int', default: 0, help: 'seed (long-tail subsets, PCA subset, diffusion noise)' },
@@ -22,16 +32,38 @@ export const featuresSpec: CommandSpec = {
     patches: { type: 'boolean', help: 'also store dense patch features [N, h, w, D] (float16)' },
     components: { type: 'int', default: 64, help: 'pixels-pca: principal components kept' },
     whiten: { type: 'boolean', help: 'pixels-pca: scale components to unit variance' },
-    'encoder-output': { type: 'string', default: 'backbone', choices: ['backbone', 'projection'], help: 'encoder: features before the projection head, or its output' },
+    'encoder-output': {
+      type: 'string',
+      default: 'backbone',
+      choices: ['backbone', 'projection'],
+      help: 'encoder: features before the projection head, or its output',
+    },
     block: { type: 'string', default: 'middle', help: "diffusion: UNet block ('middle', 'input.N', 'output.N')" },
     t: { type: 'int', default: 100, help: 'diffusion: noise level (timestep) of the forward pass' },
     size: { type: 'int', help: 'torchscript: resize images to SIZE before the network (e.g. 224)' },
-    rgb: { type: 'boolean', default: true, help: 'torchscript: repeat grayscale images to 3 channels (--no-rgb to keep 1)' },
-    mean: { type: 'string', metavar: 'A,B,C', help: 'torchscript: normalisation mean on [0, 1] pixels (default ImageNet)' },
+    rgb: {
+      type: 'boolean',
+      default: true,
+      help: 'torchscript: repeat grayscale images to 3 channels (--no-rgb to keep 1)',
+    },
+    mean: {
+      type: 'string',
+      metavar: 'A,B,C',
+      help: 'torchscript: normalisation mean on [0, 1] pixels (default ImageNet)',
+    },
     std: { type: 'string', metavar: 'A,B,C', help: 'torchscript: normalisation std (default ImageNet)' },
-    'feature-output': { type: 'string', metavar: 'INDEX|KEY', help: "torchscript: which output is the image feature (default: the output, or its first element)" },
+    'feature-output': {
+      type: 'string',
+      metavar: 'INDEX|KEY',
+      help: 'torchscript: which output is the image feature (default: the output, or its first element)',
+    },
     'patch-output': { type: 'string', metavar: 'INDEX|KEY', help: 'torchscript: which output is the patch map' },
-    'patch-layout': { type: 'string', default: 'nchw', choices: ['nchw', 'tokens'], help: 'torchscript: patch map layout ([B, D, h, w] or ViT tokens [B, 1+hw, D])' },
+    'patch-layout': {
+      type: 'string',
+      default: 'nchw',
+      choices: ['nchw', 'tokens'],
+      help: 'torchscript: patch map layout ([B, D, h, w] or ViT tokens [B, 1+hw, D])',
+    },
   },
   epilog: 'An interrupted extraction resumes from its finished shards when run again with the same --out.',
 };
@@ -39,7 +71,8 @@ export const featuresSpec: CommandSpec = {
 const numList = (cmd: string, flag: string, v: string | undefined) => {
   if (v === undefined) return undefined;
   const xs = v.split(',').map(Number);
-  if (xs.some((x) => !Number.isFinite(x))) throw new UsageError(cmd, `--${flag} must be comma-separated numbers, got '${v}'`);
+  if (xs.some((x) => !Number.isFinite(x)))
+    throw new UsageError(cmd, `--${flag} must be comma-separated numbers, got '${v}'`);
   return xs;
 };
 const indexOrKey = (v: string | undefined) => (v === undefined ? undefined : /^\d+$/.test(v) ? Number(v) : v);
@@ -53,13 +86,26 @@ function makeExtractor(a: ParsedArgs): FeatureExtractor {
     return c;
   };
   switch (kind) {
-    case 'pixels-pca': return new PixelsPca({ components: a.components as number, whiten: Boolean(a.whiten), seed: a.seed as number });
-    case 'encoder': return new SslEncoderFeatures(needCheckpoint(), a['encoder-output'] as 'backbone' | 'projection');
-    case 'diffusion': return new DiffusionFeatures(needCheckpoint(), { block: a.block as string, t: a.t as number, seed: a.seed as number });
-    default: return new TorchScriptEncoder(needCheckpoint(), {
-      size: a.size as number | undefined, rgb: Boolean(a.rgb), mean: numList('features', 'mean', a.mean as string | undefined), std: numList('features', 'std', a.std as string | undefined),
-      featureOutput: indexOrKey(a['feature-output'] as string | undefined), patchOutput: indexOrKey(a['patch-output'] as string | undefined), patchLayout: a['patch-layout'] as 'nchw' | 'tokens',
-    });
+    case 'pixels-pca':
+      return new PixelsPca({ components: a.components as number, whiten: Boolean(a.whiten), seed: a.seed as number });
+    case 'encoder':
+      return new SslEncoderFeatures(needCheckpoint(), a['encoder-output'] as 'backbone' | 'projection');
+    case 'diffusion':
+      return new DiffusionFeatures(needCheckpoint(), {
+        block: a.block as string,
+        t: a.t as number,
+        seed: a.seed as number,
+      });
+    default:
+      return new TorchScriptEncoder(needCheckpoint(), {
+        size: a.size as number | undefined,
+        rgb: Boolean(a.rgb),
+        mean: numList('features', 'mean', a.mean as string | undefined),
+        std: numList('features', 'std', a.std as string | undefined),
+        featureOutput: indexOrKey(a['feature-output'] as string | undefined),
+        patchOutput: indexOrKey(a['patch-output'] as string | undefined),
+        patchLayout: a['patch-layout'] as 'nchw' | 'tokens',
+      });
   }
 }
 
@@ -72,8 +118,15 @@ export async function runFeatures(a: ParsedArgs): Promise<number> {
     const resumed = pendingShards(out);
     if (resumed) process.stderr.write(`resuming: ${resumed} finished shard(s) found for ${out}\n`);
     const t0 = performance.now();
-    const f = extractFeatures(ds, ex, { batchSize: a.batch as number, patches: Boolean(a.patches), out, extraProvenance: { dataSpec: JSON.stringify(spec) } });
-    process.stdout.write(`wrote ${out}: features [${f.features.shape.join(', ')}]${f.patches ? `, patches [${f.patches.shape.join(', ')}]` : ''} from ${ds.info.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    const f = extractFeatures(ds, ex, {
+      batchSize: a.batch as number,
+      patches: Boolean(a.patches),
+      out,
+      extraProvenance: { dataSpec: JSON.stringify(spec) },
+    });
+    process.stdout.write(
+      `wrote ${out}: features [${f.features.shape.join(', ')}]${f.patches ? `, patches [${f.patches.shape.join(', ')}]` : ''} from ${ds.info.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+    );
     f.features.dispose();
     f.patches?.dispose();
     return 0;

@@ -7,8 +7,26 @@ interface Command {
 }
 
 async function commands(): Promise<Record<string, Command>> {
-  const [{ trainSpec, runTrain }, { sampleSpec, runSample }, { demoSpec, runDemo }, { encoderSpec, runEncoder }, { featuresSpec, runFeatures }, { clusterSpec, runCluster }, { evalnetSpec, runEvalnet }, { evalSpec, runEval }, { experimentSpec, runExperiment }] = await Promise.all([
-    import('./train.js'), import('./sample.js'), import('./demo.js'), import('./encoder.js'), import('./features.js'), import('./cluster.js'), import('./evalnet.js'), import('./eval.js'), import('./experiment.js'),
+  const [
+    { trainSpec, runTrain },
+    { sampleSpec, runSample },
+    { demoSpec, runDemo },
+    { encoderSpec, runEncoder },
+    { featuresSpec, runFeatures },
+    { clusterSpec, runCluster },
+    { evalnetSpec, runEvalnet },
+    { evalSpec, runEval },
+    { experimentSpec, runExperiment },
+  ] = await Promise.all([
+    import('./train.js'),
+    import('./sample.js'),
+    import('./demo.js'),
+    import('./encoder.js'),
+    import('./features.js'),
+    import('./cluster.js'),
+    import('./evalnet.js'),
+    import('./eval.js'),
+    import('./experiment.js'),
   ]);
   return {
     encoder: { spec: encoderSpec, run: runEncoder },
@@ -51,7 +69,9 @@ export async function main(argv: string[]): Promise<number> {
     // help below
   } else if (sub && rest[0] === sub) rest.shift();
   else if (sub) {
-    process.stderr.write(`selfguided ${name}: expected 'selfguided ${name} ${sub} [options]'${rest[0] && !rest[0].startsWith('-') ? `, got '${rest[0]}'` : ''} (see selfguided ${name} --help)\n`);
+    process.stderr.write(
+      `selfguided ${name}: expected 'selfguided ${name} ${sub} [options]'${rest[0] && !rest[0].startsWith('-') ? `, got '${rest[0]}'` : ''} (see selfguided ${name} --help)\n`,
+    );
     return 2;
   }
   if (!cmd) {

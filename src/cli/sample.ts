@@ -15,18 +15,34 @@ export const sampleSpec: CommandSpec = {
   name: 'sample',
   summary: 'sample images from a trained model with classifier-free guidance',
   options: {
-    checkpoint: { type: 'string', metavar: 'RUN_DIR|FILE', help: 'a run directory (its latest checkpoint) or a checkpoint file (required)' },
+    checkpoint: {
+      type: 'string',
+      metavar: 'RUN_DIR|FILE',
+      help: 'a run directory (its latest checkpoint) or a checkpoint file (required)',
+    },
     ids: { type: 'string', metavar: 'IDS', help: 'class/cluster ids, one grid row each, e.g. 0-9 or 1,4,7' },
     'per-id': { type: 'int', default: 8, help: 'images per id (grid columns)' },
-    n: { type: 'int', default: 64, help: 'without --ids: number of images (conditions drawn from the training conditions)' },
-    scale: { type: 'number', default: 2, help: 'guidance scale s in eps_u + s (eps_c - eps_u); s = 1 + w of the (1 + w) form' },
+    n: {
+      type: 'int',
+      default: 64,
+      help: 'without --ids: number of images (conditions drawn from the training conditions)',
+    },
+    scale: {
+      type: 'number',
+      default: 2,
+      help: 'guidance scale s in eps_u + s (eps_c - eps_u); s = 1 + w of the (1 + w) form',
+    },
     sampler: { type: 'string', default: 'ddim', choices: SAMPLERS, help: 'sampler' },
     steps: { type: 'int', default: 50, help: 'sampling steps (network evaluations)' },
     eta: { type: 'number', default: 0, help: 'DDIM noise (0 deterministic)' },
     seed: { type: 'int', default: 0, help: 'random seed (same seed, same images)' },
     batch: { type: 'int', default: 64, help: 'images per forward batch' },
     ema: { type: 'boolean', default: true, help: 'use the EMA weights (--no-ema for the raw weights)' },
-    out: { type: 'string', metavar: 'PNG', help: 'grid path (default <run>/samples/<sampler><steps>-s<scale>-seed<seed>.png)' },
+    out: {
+      type: 'string',
+      metavar: 'PNG',
+      help: 'grid path (default <run>/samples/<sampler><steps>-s<scale>-seed<seed>.png)',
+    },
     'images-dir': { type: 'string', metavar: 'DIR', help: 'also write each image as its own PNG here' },
     'png-scale': { type: 'int', default: 2, help: 'enlarge the grid by this factor (nearest neighbour)' },
     device: deviceOption,
@@ -39,7 +55,8 @@ export async function runSample(a: ParsedArgs): Promise<number> {
   try {
     const { images, nrow } = await sampleImages(m, a);
     const runDir = m.path.replace(/\/checkpoints\/[^/]+$/, '');
-    const out = (a.out as string | undefined) ?? join(runDir, 'samples', `${a.sampler}${a.steps}-s${a.scale}-seed${a.seed}.png`);
+    const out =
+      (a.out as string | undefined) ?? join(runDir, 'samples', `${a.sampler}${a.steps}-s${a.scale}-seed${a.seed}.png`);
     await saveGrid(images, out, { nrow, scale: a['png-scale'] as number });
     if (a['images-dir']) await saveEach(images, a['images-dir'] as string);
     images.dispose();
@@ -52,16 +69,34 @@ export async function runSample(a: ParsedArgs): Promise<number> {
 
 async function sampleImages(m: LoadedModel, a: ParsedArgs): Promise<{ images: Tensor; nrow: number }> {
   const conditional = m.model.config.condDim > 0 || m.model.config.spatialCondChannels > 0;
-  let cond: Tensor | null = null, maps: Tensor | null = null, n: number, nrow: number;
+  let cond: Tensor | null = null,
+    maps: Tensor | null = null,
+    n: number,
+    nrow: number;
   if (a.ids !== undefined) {
     if (!conditional) throw new UsageError('sample', 'this model is unconditional: --ids does not apply');
-    if (m.conditions.numIds === null || !m.conditions.oneHot) throw new UsageError('sample', `this model's conditions (${m.conditions.source}) are not one-hot ids; leave out --ids to draw them from the training conditions`);
-    if (m.model.config.spatialCondChannels > 0) throw new UsageError('sample', 'this model also needs spatial maps; leave out --ids to draw them from the training conditions');
+    if (m.conditions.numIds === null || !m.conditions.oneHot)
+      throw new UsageError(
+        'sample',
+        `this model's conditions (${m.conditions.source}) are not one-hot ids; leave out --ids to draw them from the training conditions`,
+      );
+    if (m.model.config.spatialCondChannels > 0)
+      throw new UsageError(
+        'sample',
+        'this model also needs spatial maps; leave out --ids to draw them from the training conditions',
+      );
     const ids = parseIdList('sample', 'ids', a.ids as string);
     const bad = ids.find((i) => i >= m.conditions.numIds!);
-    if (bad !== undefined) throw new UsageError('sample', `id ${bad} is out of range: the model knows ${m.conditions.numIds} ids (0-${m.conditions.numIds! - 1})`);
+    if (bad !== undefined)
+      throw new UsageError(
+        'sample',
+        `id ${bad} is out of range: the model knows ${m.conditions.numIds} ids (0-${m.conditions.numIds! - 1})`,
+      );
     const per = a['per-id'] as number;
-    cond = idConditions(ids.flatMap((i) => Array(per).fill(i) as number[]), m.conditions.numIds);
+    cond = idConditions(
+      ids.flatMap((i) => Array(per).fill(i) as number[]),
+      m.conditions.numIds,
+    );
     n = ids.length * per;
     nrow = per;
   } else {
@@ -78,10 +113,21 @@ async function sampleImages(m: LoadedModel, a: ParsedArgs): Promise<{ images: Te
     }
   }
   if (n < 1) throw new UsageError('sample', 'nothing to sample (n must be >= 1)');
-  const progress = new Progress(Math.ceil(n / (a.batch as number)) * (a.steps as number), { label: 'sample', every: 10 });
+  const progress = new Progress(Math.ceil(n / (a.batch as number)) * (a.steps as number), {
+    label: 'sample',
+    every: 10,
+  });
   const images = generate(m, {
-    n, cond, maps, scale: a.scale as number, sampler: a.sampler as SamplerName, steps: a.steps as number, eta: a.eta as number,
-    seed: a.seed as number, batchSize: a.batch as number, onProgress: (d) => progress.update(d),
+    n,
+    cond,
+    maps,
+    scale: a.scale as number,
+    sampler: a.sampler as SamplerName,
+    steps: a.steps as number,
+    eta: a.eta as number,
+    seed: a.seed as number,
+    batchSize: a.batch as number,
+    onProgress: (d) => progress.update(d),
   });
   cond?.dispose();
   maps?.dispose();

@@ -11,9 +11,18 @@ export const trainSpec: CommandSpec = {
   summary: 'train a diffusion model, unguided or guided by labels or self-annotations',
   options: {
     ...dataOptions,
-    condition: { type: 'string', default: 'none', metavar: 'none|label|FILE', help: 'guidance signal: none, ground-truth labels, or a condition file (from selfguided cluster)' },
+    condition: {
+      type: 'string',
+      default: 'none',
+      metavar: 'none|label|FILE',
+      help: 'guidance signal: none, ground-truth labels, or a condition file (from selfguided cluster)',
+    },
     preset: { type: 'string', default: 'small', choices: ['tiny', 'small', 'paper'], help: 'UNet size' },
-    'cond-mode': { type: 'string', choices: ['concat', 'add'], help: 'join the condition embedding to the timestep embedding by concatenation (the paper) or addition' },
+    'cond-mode': {
+      type: 'string',
+      choices: ['concat', 'add'],
+      help: 'join the condition embedding to the timestep embedding by concatenation (the paper) or addition',
+    },
     steps: { type: 'int', default: 10000, help: 'training steps' },
     batch: { type: 'int', default: 64, help: 'batch size' },
     lr: { type: 'number', default: 3e-4, help: 'AdamW learning rate' },
@@ -23,17 +32,31 @@ export const trainSpec: CommandSpec = {
     'ema-decay': { type: 'number', default: 0.9999, help: 'EMA decay (with warm-up min(decay, (1+n)/(10+n)))' },
     'cond-drop': { type: 'number', default: 0.1, help: 'probability of replacing a condition by the null condition' },
     hflip: { type: 'boolean', help: 'random horizontal flips (conditions maps flip along)' },
-    schedule: { type: 'string', default: 'linear', choices: ['linear', 'ddpm-linear', 'cosine'], help: 'noise schedule' },
+    schedule: {
+      type: 'string',
+      default: 'linear',
+      choices: ['linear', 'ddpm-linear', 'cosine'],
+      help: 'noise schedule',
+    },
     prediction: { type: 'string', default: 'eps', choices: ['eps', 'v'], help: 'what the network predicts' },
     seed: { type: 'int', default: 0, help: 'random seed' },
     'checkpoint-every': { type: 'int', default: 500, help: 'write a checkpoint every N steps' },
     'log-every': { type: 'int', default: 50, help: 'metrics.jsonl line every N steps' },
-    'run-dir': { type: 'string', default: 'runs/train', metavar: 'DIR', help: 'where config, metrics and checkpoints go' },
-    resume: { type: 'boolean', help: "continue the run in --run-dir from its latest checkpoint (its config.json is used; --steps may extend it)" },
+    'run-dir': {
+      type: 'string',
+      default: 'runs/train',
+      metavar: 'DIR',
+      help: 'where config, metrics and checkpoints go',
+    },
+    resume: {
+      type: 'boolean',
+      help: 'continue the run in --run-dir from its latest checkpoint (its config.json is used; --steps may extend it)',
+    },
     config: { type: 'string', metavar: 'FILE', help: 'read the whole configuration from a JSON file instead of flags' },
     device: deviceOption,
   },
-  epilog: 'Ctrl-C (SIGINT) or SIGTERM stops after the current step and writes a checkpoint; --resume continues exactly.',
+  epilog:
+    'Ctrl-C (SIGINT) or SIGTERM stops after the current step and writes a checkpoint; --resume continues exactly.',
 };
 
 export function configFromArgs(a: ParsedArgs): TrainConfigInput {
@@ -48,16 +71,30 @@ export function configFromArgs(a: ParsedArgs): TrainConfigInput {
   }
   const data = dataSpecFromArgs('train', a);
   const c = a.condition as string;
-  const condition = c === 'none' ? { kind: 'none' as const } : c === 'label' ? { kind: 'label' as const } : { kind: 'file' as const, path: c };
+  const condition =
+    c === 'none'
+      ? { kind: 'none' as const }
+      : c === 'label'
+        ? { kind: 'label' as const }
+        : { kind: 'file' as const, path: c };
   return {
-    data, condition,
+    data,
+    condition,
     model: { preset: a.preset as 'tiny' | 'small' | 'paper', condMode: a['cond-mode'] as 'concat' | 'add' | undefined },
     diffusion: { schedule: a.schedule as 'linear', T: 1000, prediction: a.prediction as 'eps' | 'v' },
     train: {
-      steps: a.steps as number, batchSize: a.batch as number, lr: a.lr as number, warmup: a.warmup as number,
-      weightDecay: a['weight-decay'] as number, gradClip: a['grad-clip'] as number, emaDecay: a['ema-decay'] as number,
-      condDrop: a['cond-drop'] as number, hflip: Boolean(a.hflip), seed: a.seed as number,
-      checkpointEvery: a['checkpoint-every'] as number, logEvery: a['log-every'] as number,
+      steps: a.steps as number,
+      batchSize: a.batch as number,
+      lr: a.lr as number,
+      warmup: a.warmup as number,
+      weightDecay: a['weight-decay'] as number,
+      gradClip: a['grad-clip'] as number,
+      emaDecay: a['ema-decay'] as number,
+      condDrop: a['cond-drop'] as number,
+      hflip: Boolean(a.hflip),
+      seed: a.seed as number,
+      checkpointEvery: a['checkpoint-every'] as number,
+      logEvery: a['log-every'] as number,
     },
   };
 }
@@ -72,10 +109,14 @@ export async function runTrain(a: ParsedArgs, argv: string[]): Promise<number> {
     : await DiffusionTrainer.open(runDir, { config: configFromArgs(a), device });
   try {
     const c = trainer.config;
-    process.stderr.write(`training ${c.model.preset} UNet (${(trainer.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${trainer.dataset.info.name} (${trainer.dataset.length} images), condition ${trainer.conditions.source}, steps ${trainer.step}->${c.train.steps}, batch ${c.train.batchSize}, on ${device}\n`);
+    process.stderr.write(
+      `training ${c.model.preset} UNet (${(trainer.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${trainer.dataset.info.name} (${trainer.dataset.length} images), condition ${trainer.conditions.source}, steps ${trainer.step}->${c.train.steps}, batch ${c.train.batchSize}, on ${device}\n`,
+    );
     const r = await trainer.train();
     if (r.status === 'interrupted') {
-      process.stderr.write(`interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided train --run-dir ${runDir} --resume\n`);
+      process.stderr.write(
+        `interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided train --run-dir ${runDir} --resume\n`,
+      );
       return 130;
     }
     process.stdout.write(`trained to step ${r.step}; checkpoint ${r.checkpoint}\n`);

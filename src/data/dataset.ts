@@ -18,9 +18,12 @@ export class ImageDataset {
 
   constructor(pixels: Tensor, labels: Int32Array | null, classNames: string[] | null, info: DatasetInfo) {
     if (pixels.dtype !== 'uint8' || pixels.ndim !== 4) {
-      throw new TypeError(`ImageDataset needs uint8 pixels [N, C, H, W], got ${pixels.dtype} [${pixels.shape.join(', ')}]`);
+      throw new TypeError(
+        `ImageDataset needs uint8 pixels [N, C, H, W], got ${pixels.dtype} [${pixels.shape.join(', ')}]`,
+      );
     }
-    if (labels && labels.length !== pixels.shape[0]) throw new RangeError(`${labels.length} labels for ${pixels.shape[0]} images`);
+    if (labels && labels.length !== pixels.shape[0])
+      throw new RangeError(`${labels.length} labels for ${pixels.shape[0]} images`);
     this.pixels = keep(pixels);
     this.labels = labels;
     this.classNames = classNames;
@@ -45,7 +48,11 @@ export class ImageDataset {
   images(indices: Int32Array | number[]): Tensor {
     return torch.tidy(() => {
       const idx = torch.tensor(Int32Array.from(indices)).long();
-      return this.pixels.indexSelect(0, idx).float().mul(2 / 255).sub(1);
+      return this.pixels
+        .indexSelect(0, idx)
+        .float()
+        .mul(2 / 255)
+        .sub(1);
     });
   }
 
@@ -54,7 +61,10 @@ export class ImageDataset {
     const idx = Int32Array.from(indices);
     const px = torch.tidy(() => this.pixels.indexSelect(0, torch.tensor(idx).long()));
     const labels = this.labels ? Int32Array.from(idx, (i) => this.labels![i]!) : null;
-    return new ImageDataset(px, labels, this.classNames, { ...this.info, name: name ?? `${this.info.name}[subset ${idx.length}]` });
+    return new ImageDataset(px, labels, this.classNames, {
+      ...this.info,
+      name: name ?? `${this.info.name}[subset ${idx.length}]`,
+    });
   }
 
   dispose(): void {

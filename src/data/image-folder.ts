@@ -45,7 +45,10 @@ async function decode(path: string, size: number, channels: 1 | 3): Promise<Buff
   return data;
 }
 
-export async function loadImageFolder(root: string, o: ImageFolderOptions = {}): Promise<{ dataset: ImageDataset; report: ImageFolderReport }> {
+export async function loadImageFolder(
+  root: string,
+  o: ImageFolderOptions = {},
+): Promise<{ dataset: ImageDataset; report: ImageFolderReport }> {
   let files: string[];
   try {
     files = walk(root);
@@ -57,7 +60,8 @@ export async function loadImageFolder(root: string, o: ImageFolderOptions = {}):
   const channels = o.channels ?? 3;
   const decoded: (Buffer | null)[] = new Array(files.length).fill(null);
   const skipped: ImageFolderReport['skipped'] = [];
-  let next = 0, done = 0;
+  let next = 0,
+    done = 0;
   const worker = async () => {
     for (let i = next++; i < files.length; i = next++) {
       try {
@@ -69,12 +73,22 @@ export async function loadImageFolder(root: string, o: ImageFolderOptions = {}):
     }
   };
   await Promise.all(Array.from({ length: o.concurrency ?? 4 }, worker));
-  const kept = files.map((f, i) => ({ f, buf: decoded[i] })).filter((e): e is { f: string; buf: Buffer } => e.buf !== null);
-  if (kept.length === 0) throw new Error(`image folder ${root}: none of its ${files.length} image files could be decoded (first: ${skipped[0]?.path}: ${skipped[0]?.reason})`);
+  const kept = files
+    .map((f, i) => ({ f, buf: decoded[i] }))
+    .filter((e): e is { f: string; buf: Buffer } => e.buf !== null);
+  if (kept.length === 0)
+    throw new Error(
+      `image folder ${root}: none of its ${files.length} image files could be decoded (first: ${skipped[0]?.path}: ${skipped[0]?.reason})`,
+    );
   const per = size * size * channels;
   const hwc = new Uint8Array(kept.length * per);
   kept.forEach((e, i) => hwc.set(e.buf, i * per));
-  const pixels = torch.tidy(() => torch.tensor(hwc, { shape: [kept.length, size, size, channels] }).permute(0, 3, 1, 2).contiguous());
+  const pixels = torch.tidy(() =>
+    torch
+      .tensor(hwc, { shape: [kept.length, size, size, channels] })
+      .permute(0, 3, 1, 2)
+      .contiguous(),
+  );
   let labels: Int32Array | null = null;
   let classNames: string[] | null = null;
   if (o.labelsFromFolders) {
@@ -83,7 +97,8 @@ export async function loadImageFolder(root: string, o: ImageFolderOptions = {}):
       return parts.length > 1 ? parts[0]! : null;
     };
     classNames = [...new Set(kept.map((e) => folderOf(e.f)).filter((x): x is string => x !== null))].sort();
-    if (classNames.length === 0) throw new Error(`image folder ${root}: labels from folders asked for, but all images are directly in the root`);
+    if (classNames.length === 0)
+      throw new Error(`image folder ${root}: labels from folders asked for, but all images are directly in the root`);
     const ids = new Map(classNames.map((c, i) => [c, i]));
     labels = Int32Array.from(kept, (e) => {
       const c = folderOf(e.f);

@@ -31,10 +31,14 @@ export class BatchSampler {
   private cursor = 0;
   private order: Int32Array;
 
-  constructor(readonly size: number, readonly o: LoaderOptions) {
+  constructor(
+    readonly size: number,
+    readonly o: LoaderOptions,
+  ) {
     if (!(o.batchSize >= 1)) throw new RangeError(`batch size must be >= 1, got ${o.batchSize}`);
     if (size === 0) throw new RangeError('cannot batch an empty dataset');
-    if ((o.dropLast ?? true) && o.batchSize > size) throw new RangeError(`batch size ${o.batchSize} exceeds the dataset size ${size}`);
+    if ((o.dropLast ?? true) && o.batchSize > size)
+      throw new RangeError(`batch size ${o.batchSize} exceeds the dataset size ${size}`);
     this.order = this.orderFor(0);
   }
 
@@ -64,7 +68,13 @@ export class BatchSampler {
   }
 
   loadStateDict(s: LoaderState): void {
-    if (!Number.isInteger(s.epoch) || !Number.isInteger(s.cursor) || s.epoch < 0 || s.cursor < 0 || s.cursor > this.size) {
+    if (
+      !Number.isInteger(s.epoch) ||
+      !Number.isInteger(s.cursor) ||
+      s.epoch < 0 ||
+      s.cursor < 0 ||
+      s.cursor > this.size
+    ) {
       throw new RangeError(`invalid loader state ${JSON.stringify(s)}`);
     }
     this.epoch = s.epoch;

@@ -25,7 +25,8 @@ export function longTailIndices(labels: Int32Array, numClasses: number, o: LongT
     if (l >= 0 && l < numClasses) byClass[l]!.push(i);
   });
   const order = o.classOrder ?? [...Array(numClasses).keys()];
-  if (order.length !== numClasses || new Set(order).size !== numClasses) throw new RangeError('classOrder must be a permutation of the class ids');
+  if (order.length !== numClasses || new Set(order).size !== numClasses)
+    throw new RangeError('classOrder must be a permutation of the class ids');
   const nMax = o.nMax ?? Math.min(...byClass.map((c) => c.length));
   const counts = longTailCounts(numClasses, nMax, o.rho);
   const rng = new Rng(o.seed ?? 0, 7919);
@@ -33,7 +34,8 @@ export function longTailIndices(labels: Int32Array, numClasses: number, o: LongT
   order.forEach((cls, rank) => {
     const members = byClass[cls]!;
     const want = counts[rank]!;
-    if (want > members.length) throw new RangeError(`class ${cls} has ${members.length} images, fewer than the ${want} asked for`);
+    if (want > members.length)
+      throw new RangeError(`class ${cls} has ${members.length} images, fewer than the ${want} asked for`);
     const perm = rng.permutation(members.length);
     for (let j = 0; j < want; j++) out.push(members[perm[j]!]!);
   });

@@ -12,10 +12,16 @@ export function makeGrid(images: Tensor, nrow: number, padding = 2, padValue = 2
     const cols = Math.min(nrow, n);
     const rows = Math.ceil(n / cols);
     const px = toPixels(images);
-    const grid = torch.full([c, rows * (h + padding) + padding, cols * (w + padding) + padding], padValue, { dtype: 'uint8' });
+    const grid = torch.full([c, rows * (h + padding) + padding, cols * (w + padding) + padding], padValue, {
+      dtype: 'uint8',
+    });
     for (let i = 0; i < n; i++) {
-      const r = Math.floor(i / cols), q = i % cols;
-      grid.narrow(1, padding + r * (h + padding), h).narrow(2, padding + q * (w + padding), w).copy_(px.select(0, i));
+      const r = Math.floor(i / cols),
+        q = i % cols;
+      grid
+        .narrow(1, padding + r * (h + padding), h)
+        .narrow(2, padding + q * (w + padding), w)
+        .copy_(px.select(0, i));
     }
     return grid;
   });
@@ -35,7 +41,11 @@ export async function savePng(chw: Tensor, path: string, scale = 1): Promise<voi
   await img.png().toFile(path);
 }
 
-export async function saveGrid(images: Tensor, path: string, o: { nrow?: number; scale?: number; padding?: number } = {}): Promise<void> {
+export async function saveGrid(
+  images: Tensor,
+  path: string,
+  o: { nrow?: number; scale?: number; padding?: number } = {},
+): Promise<void> {
   const grid = makeGrid(images, o.nrow ?? Math.ceil(Math.sqrt(images.shape[0]!)), o.padding ?? 2);
   try {
     await savePng(grid, path, o.scale ?? 1);

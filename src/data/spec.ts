@@ -34,7 +34,11 @@ export async function loadDataset(spec: DataSpec, log: (msg: string) => void = (
     }
     return ds;
   }
-  const { dataset, report } = await loadImageFolder(spec.path, { size: spec.size, channels: spec.channels, labelsFromFolders: spec.labelsFromFolders });
+  const { dataset, report } = await loadImageFolder(spec.path, {
+    size: spec.size,
+    channels: spec.channels,
+    labelsFromFolders: spec.labelsFromFolders,
+  });
   log(`loaded ${report.loaded} images from ${spec.path}; skipped ${report.skipped.length} unreadable`);
   for (const s of report.skipped.slice(0, 10)) log(`  skipped ${s.path}: ${s.reason}`);
   if (report.skipped.length > 10) log(`  ... and ${report.skipped.length - 10} more`);

@@ -27,12 +27,21 @@ export function noCondition(): ConditionSet {
 
 /** One-hot float32 vectors [N, k] from integer ids. */
 export function oneHotVectors(ids: Int32Array, k: number): Tensor {
-  for (const id of ids) if (id < 0 || id >= k || !Number.isInteger(id)) throw new RangeError(`id ${id} is outside [0, ${k})`);
+  for (const id of ids)
+    if (id < 0 || id >= k || !Number.isInteger(id)) throw new RangeError(`id ${id} is outside [0, ${k})`);
   return torch.tidy(() => torch.oneHot(torch.tensor(ids).long(), k).float());
 }
 
 export function labelCondition(labels: Int32Array, numClasses: number): ConditionSet {
-  return { vectors: keep(oneHotVectors(labels, numClasses)), maps: null, ids: Int32Array.from(labels), numIds: numClasses, oneHot: true, source: 'label', meta: { kind: 'ground-truth one-hot', k: String(numClasses) } };
+  return {
+    vectors: keep(oneHotVectors(labels, numClasses)),
+    maps: null,
+    ids: Int32Array.from(labels),
+    numIds: numClasses,
+    oneHot: true,
+    source: 'label',
+    meta: { kind: 'ground-truth one-hot', k: String(numClasses) },
+  };
 }
 
 /**
@@ -43,21 +52,40 @@ export function labelCondition(labels: Int32Array, numClasses: number): Conditio
 export function loadConditionFile(path: string, expectN: number): ConditionSet {
   if (!existsSync(path)) throw new Error(`condition file not found: ${path}`);
   const { tensors, metadata } = torch.safetensors.loadFile(path);
-  const out: ConditionSet = { vectors: null, maps: null, ids: null, numIds: null, oneHot: false, source: path, meta: metadata };
+  const out: ConditionSet = {
+    vectors: null,
+    maps: null,
+    ids: null,
+    numIds: null,
+    oneHot: false,
+    source: path,
+    meta: metadata,
+  };
   try {
     const assignments = tensors.get('assignments');
     const vectors = tensors.get('vectors');
     const maps = tensors.get('maps');
-    if (!assignments && !vectors && !maps) throw new Error(`condition file ${path} has none of 'assignments', 'vectors', 'maps' (found: ${[...tensors.keys()].join(', ') || 'nothing'})`);
-    for (const [name, t] of [['assignments', assignments], ['vectors', vectors], ['maps', maps]] as const) {
+    if (!assignments && !vectors && !maps)
+      throw new Error(
+        `condition file ${path} has none of 'assignments', 'vectors', 'maps' (found: ${[...tensors.keys()].join(', ') || 'nothing'})`,
+      );
+    for (const [name, t] of [
+      ['assignments', assignments],
+      ['vectors', vectors],
+      ['maps', maps],
+    ] as const) {
       if (t && t.shape[0] !== expectN) {
-        throw new Error(`condition file ${path}: '${name}' has ${t.shape[0]} rows but the dataset has ${expectN} images (was it made for another dataset? its metadata says dataset=${metadata.dataset ?? 'unknown'})`);
+        throw new Error(
+          `condition file ${path}: '${name}' has ${t.shape[0]} rows but the dataset has ${expectN} images (was it made for another dataset? its metadata says dataset=${metadata.dataset ?? 'unknown'})`,
+        );
       }
     }
     if (assignments) {
-      if (assignments.ndim !== 1 || torch.isFloating(assignments.dtype)) throw new Error(`condition file ${path}: 'assignments' must be integer [N]`);
+      if (assignments.ndim !== 1 || torch.isFloating(assignments.dtype))
+        throw new Error(`condition file ${path}: 'assignments' must be integer [N]`);
       const k = Number(metadata.k);
-      if (!Number.isInteger(k) || k < 1) throw new Error(`condition file ${path}: metadata 'k' (number of clusters) is missing or invalid`);
+      if (!Number.isInteger(k) || k < 1)
+        throw new Error(`condition file ${path}: metadata 'k' (number of clusters) is missing or invalid`);
       out.ids = Int32Array.from(assignments.toTypedArray() as ArrayLike<number | bigint>, Number);
       out.numIds = k;
       if (!vectors) {
@@ -66,11 +94,13 @@ export function loadConditionFile(path: string, expectN: number): ConditionSet {
       }
     }
     if (vectors) {
-      if (vectors.ndim !== 2) throw new Error(`condition file ${path}: 'vectors' must be [N, D], got [${vectors.shape.join(', ')}]`);
+      if (vectors.ndim !== 2)
+        throw new Error(`condition file ${path}: 'vectors' must be [N, D], got [${vectors.shape.join(', ')}]`);
       out.vectors = keep(vectors.float());
     }
     if (maps) {
-      if (maps.ndim !== 4) throw new Error(`condition file ${path}: 'maps' must be [N, K, H, W], got [${maps.shape.join(', ')}]`);
+      if (maps.ndim !== 4)
+        throw new Error(`condition file ${path}: 'maps' must be [N, K, H, W], got [${maps.shape.join(', ')}]`);
       out.maps = keep(maps.alias());
     }
   } finally {
@@ -83,7 +113,10 @@ export function loadConditionFile(path: string, expectN: number): ConditionSet {
 export function gatherConditions(c: ConditionSet, indices: Int32Array): { cond: Tensor | null; maps: Tensor | null } {
   return torch.tidy(() => {
     const idx = torch.tensor(indices).long();
-    return { cond: c.vectors ? c.vectors.indexSelect(0, idx) : null, maps: c.maps ? c.maps.indexSelect(0, idx).float() : null };
+    return {
+      cond: c.vectors ? c.vectors.indexSelect(0, idx) : null,
+      maps: c.maps ? c.maps.indexSelect(0, idx).float() : null,
+    };
   });
 }
 
@@ -91,12 +124,20 @@ export function gatherConditions(c: ConditionSet, indices: Int32Array): { cond: 
  * Replaces each sample's condition by the null (all-zero) condition with probability p, the same draw
  * for its vector and its maps. Returns new tensors.
  */
-export function dropConditions(cond: Tensor | null, maps: Tensor | null, p: number, generator?: torch.Generator): { cond: Tensor | null; maps: Tensor | null } {
+export function dropConditions(
+  cond: Tensor | null,
+  maps: Tensor | null,
+  p: number,
+  generator?: torch.Generator,
+): { cond: Tensor | null; maps: Tensor | null } {
   if (!(p >= 0 && p <= 1)) throw new RangeError(`condition dropout must be in [0, 1], got ${p}`);
   const b = cond?.shape[0] ?? maps?.shape[0];
   if (b === undefined) return { cond: null, maps: null };
   return torch.tidy(() => {
-    const keepMask = torch.rand([b], { generator, device: (cond ?? maps)!.device }).ge(p).float();
+    const keepMask = torch
+      .rand([b], { generator, device: (cond ?? maps)!.device })
+      .ge(p)
+      .float();
     return {
       cond: cond ? cond.mul(keepMask.unsqueeze(1)) : null,
       maps: maps ? maps.mul(keepMask.reshape(b, 1, 1, 1)) : null,

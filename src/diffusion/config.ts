@@ -29,11 +29,13 @@ export const TrainConfig = z.object({
   data: DataSpec,
   condition: ConditionSpec.default({ kind: 'none' }),
   model: ModelSpec.default({ preset: 'small' }),
-  diffusion: z.object({
-    schedule: z.enum(['linear', 'ddpm-linear', 'cosine']).default('linear'),
-    T: z.number().int().positive().default(1000),
-    prediction: z.enum(['eps', 'v']).default('eps'),
-  }).default({ schedule: 'linear', T: 1000, prediction: 'eps' }),
+  diffusion: z
+    .object({
+      schedule: z.enum(['linear', 'ddpm-linear', 'cosine']).default('linear'),
+      T: z.number().int().positive().default(1000),
+      prediction: z.enum(['eps', 'v']).default('eps'),
+    })
+    .default({ schedule: 'linear', T: 1000, prediction: 'eps' }),
   train: z.object({
     steps: z.number().int().positive(),
     batchSize: z.number().int().positive().default(64),

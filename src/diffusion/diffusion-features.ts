@@ -24,19 +24,36 @@ export class DiffusionFeatures implements FeatureExtractor {
   private readonly hash: string;
   private readonly noise: Tensor;
 
-  constructor(readonly checkpoint: string, readonly o: DiffusionFeatureOptions = {}) {
+  constructor(
+    readonly checkpoint: string,
+    readonly o: DiffusionFeatureOptions = {},
+  ) {
     this.m = loadModel(checkpoint, { ema: o.ema ?? true });
     this.hash = sha256File(this.m.path);
     const block = o.block ?? 'middle';
-    if (!this.m.model.blockNames().includes(block)) throw new RangeError(`unknown block '${block}'; this UNet has ${this.m.model.blockNames().join(', ')}`);
+    if (!this.m.model.blockNames().includes(block))
+      throw new RangeError(`unknown block '${block}'; this UNet has ${this.m.model.blockNames().join(', ')}`);
     const t = o.t ?? 100;
-    if (!Number.isInteger(t) || t < 0 || t >= this.m.schedule.T) throw new RangeError(`t must be an integer in [0, ${this.m.schedule.T})`);
+    if (!Number.isInteger(t) || t < 0 || t >= this.m.schedule.T)
+      throw new RangeError(`t must be an integer in [0, ${this.m.schedule.T})`);
     const c = this.m.model.config;
-    this.noise = torch.keep(torch.randn([1, c.channels, c.imageSize, c.imageSize], { generator: new torch.Generator(o.seed ?? 0) }));
+    this.noise = torch.keep(
+      torch.randn([1, c.channels, c.imageSize, c.imageSize], { generator: new torch.Generator(o.seed ?? 0) }),
+    );
   }
 
   provenance() {
-    return { extractor: this.name, config: JSON.stringify({ checkpoint: this.m.path, step: this.m.step, block: this.o.block ?? 'middle', t: this.o.t ?? 100, seed: this.o.seed ?? 0 }), checkpointHash: this.hash };
+    return {
+      extractor: this.name,
+      config: JSON.stringify({
+        checkpoint: this.m.path,
+        step: this.m.step,
+        block: this.o.block ?? 'middle',
+        t: this.o.t ?? 100,
+        seed: this.o.seed ?? 0,
+      }),
+      checkpointHash: this.hash,
+    };
   }
 
   embed(images: Tensor): { features: Tensor; patches: Tensor } {
@@ -46,7 +63,8 @@ export class DiffusionFeatures implements FeatureExtractor {
       const t = torch.full([b], this.o.t ?? 100, { dtype: 'int64' });
       const xt = this.m.schedule.qSample(images, t, this.noise.expandAs(images));
       const cond = cfg.condDim > 0 ? torch.zeros([b, cfg.condDim]) : null;
-      const maps = cfg.spatialCondChannels > 0 ? torch.zeros([b, cfg.spatialCondChannels, cfg.imageSize, cfg.imageSize]) : null;
+      const maps =
+        cfg.spatialCondChannels > 0 ? torch.zeros([b, cfg.spatialCondChannels, cfg.imageSize, cfg.imageSize]) : null;
       const act = this.m.model.forwardFeatures(xt, t, this.o.block ?? 'middle', cond, maps);
       return { features: act.mean([2, 3]), patches: act.permute(0, 2, 3, 1) };
     });

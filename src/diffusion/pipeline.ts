@@ -34,10 +34,23 @@ export function loadModel(pathOrRun: string, o: { ema?: boolean; device?: torch.
     model.loadStateDict(o.ema === false ? ck.model : ck.ema);
     model.eval().to(device);
     const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T);
-    const cinfo = (ck.meta.conditions ?? { source: 'none', numIds: null, oneHot: false }) as { source: string; numIds: number | null; oneHot?: boolean };
+    const cinfo = (ck.meta.conditions ?? { source: 'none', numIds: null, oneHot: false }) as {
+      source: string;
+      numIds: number | null;
+      oneHot?: boolean;
+    };
     return {
-      model, schedule, config, step: ck.step, path, device, conditions: { source: cinfo.source, numIds: cinfo.numIds, oneHot: cinfo.oneHot ?? cinfo.numIds !== null },
-      dispose: () => { model.dispose(); schedule.dispose(); },
+      model,
+      schedule,
+      config,
+      step: ck.step,
+      path,
+      device,
+      conditions: { source: cinfo.source, numIds: cinfo.numIds, oneHot: cinfo.oneHot ?? cinfo.numIds !== null },
+      dispose: () => {
+        model.dispose();
+        schedule.dispose();
+      },
     };
   } finally {
     ck.dispose();
@@ -63,7 +76,8 @@ export interface GenerateOptions {
 /** n images [n, C, H, W] in [-1, 1]. The same seed and options give the same images. */
 export function generate(m: LoadedModel, o: GenerateOptions): Tensor {
   const cfg = m.model.config;
-  if (cfg.condDim > 0 && !o.cond) throw new Error(`this model is conditional (condition size ${cfg.condDim}); give conditions`);
+  if (cfg.condDim > 0 && !o.cond)
+    throw new Error(`this model is conditional (condition size ${cfg.condDim}); give conditions`);
   if (o.cond && o.cond.shape[0] !== o.n) throw new RangeError(`${o.cond.shape[0]} conditions for ${o.n} images`);
   if (cfg.condDim === 0 && o.cond) throw new Error('this model is unconditional; it takes no conditions');
   const bs = o.batchSize ?? 64;
@@ -78,9 +92,19 @@ export function generate(m: LoadedModel, o: GenerateOptions): Tensor {
       const out = torch.tidy(() => {
         const cond = o.cond ? o.cond.narrow(0, start, len).to(m.device) : null;
         const maps = o.maps ? o.maps.narrow(0, start, len).to({ dtype: 'float32', device: m.device }) : null;
-        const eps = guidedEps(denoise, m.schedule, { scale: o.scale, cond, maps, prediction: m.config.diffusion.prediction });
+        const eps = guidedEps(denoise, m.schedule, {
+          scale: o.scale,
+          cond,
+          maps,
+          prediction: m.config.diffusion.prediction,
+        });
         return sample(m.schedule, eps, [len, cfg.channels, cfg.imageSize, cfg.imageSize], {
-          sampler: o.sampler, steps: o.steps, eta: o.eta, generator, clipX0: o.clipX0, device: m.device,
+          sampler: o.sampler,
+          steps: o.steps,
+          eta: o.eta,
+          generator,
+          clipX0: o.clipX0,
+          device: m.device,
           onStep: () => o.onProgress?.(++done, totalEvals),
         }).cpu();
       });
@@ -98,13 +122,21 @@ export function idConditions(ids: number[], numIds: number): Tensor {
 }
 
 /** n conditions drawn at random (seeded) from a training condition set, as the paper samples. */
-export function drawConditions(c: ConditionSet, n: number, seed: number): { cond: Tensor | null; maps: Tensor | null; rows: Int32Array } {
+export function drawConditions(
+  c: ConditionSet,
+  n: number,
+  seed: number,
+): { cond: Tensor | null; maps: Tensor | null; rows: Int32Array } {
   const size = c.vectors?.shape[0] ?? c.maps?.shape[0];
   if (size === undefined) throw new Error('the training conditions are empty (an unconditional model)');
   const rng = new Rng(seed, 31);
   const rows = Int32Array.from({ length: n }, () => rng.int(size));
   return torch.tidy(() => {
     const idx = torch.tensor(rows).long();
-    return { cond: c.vectors ? c.vectors.indexSelect(0, idx) : null, maps: c.maps ? c.maps.indexSelect(0, idx) : null, rows };
+    return {
+      cond: c.vectors ? c.vectors.indexSelect(0, idx) : null,
+      maps: c.maps ? c.maps.indexSelect(0, idx) : null,
+      rows,
+    };
   });
 }

@@ -27,7 +27,8 @@ export interface SampleOptions {
 
 /** `steps` timesteps evenly spread over [0, T-1], descending, always ending at 0. */
 export function timestepSequence(T: number, steps: number): number[] {
-  if (!Number.isInteger(steps) || steps < 1 || steps > T) throw new RangeError(`steps must be an integer in [1, ${T}], got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1 || steps > T)
+    throw new RangeError(`steps must be an integer in [1, ${T}], got ${steps}`);
   if (steps === 1) return [T - 1];
   const seq = new Set<number>();
   for (let i = 0; i < steps; i++) seq.add(Math.round((i * (T - 1)) / (steps - 1)));
@@ -71,15 +72,27 @@ export function sampleFrom(schedule: NoiseSchedule, epsFn: EpsFn, xT: Tensor, o:
   const clip = o.clipX0 ?? true;
   return torch.noGrad(() => {
     switch (o.sampler) {
-      case 'ddim': return ddim(schedule, epsFn, xT, seq, o.eta ?? 0, clip, o);
-      case 'ddpm': return ddpm(schedule, epsFn, xT, seq, clip, o);
-      case 'dpm++2m': return dpmSolverPP2M(schedule, epsFn, xT, seq, clip, o);
-      default: throw new TypeError(`unknown sampler '${String(o.sampler)}'; expected ${SAMPLERS.join(', ')}`);
+      case 'ddim':
+        return ddim(schedule, epsFn, xT, seq, o.eta ?? 0, clip, o);
+      case 'ddpm':
+        return ddpm(schedule, epsFn, xT, seq, clip, o);
+      case 'dpm++2m':
+        return dpmSolverPP2M(schedule, epsFn, xT, seq, clip, o);
+      default:
+        throw new TypeError(`unknown sampler '${String(o.sampler)}'; expected ${SAMPLERS.join(', ')}`);
     }
   });
 }
 
-function ddim(s: NoiseSchedule, epsFn: EpsFn, xT: Tensor, seq: number[], eta: number, clip: boolean, o: SampleOptions): Tensor {
+function ddim(
+  s: NoiseSchedule,
+  epsFn: EpsFn,
+  xT: Tensor,
+  seq: number[],
+  eta: number,
+  clip: boolean,
+  o: SampleOptions,
+): Tensor {
   let x = xT.alias();
   seq.forEach((t, i) => {
     const next = torch.tidy(() => {
@@ -128,7 +141,14 @@ function ddpm(s: NoiseSchedule, epsFn: EpsFn, xT: Tensor, seq: number[], clip: b
  * The first step is first order; with fewer than 15 steps the last is too (as in diffusers), which
  * keeps it stable at small step counts. The final step lands on t = 0's marginal.
  */
-function dpmSolverPP2M(s: NoiseSchedule, epsFn: EpsFn, xT: Tensor, seq: number[], clip: boolean, o: SampleOptions): Tensor {
+function dpmSolverPP2M(
+  s: NoiseSchedule,
+  epsFn: EpsFn,
+  xT: Tensor,
+  seq: number[],
+  clip: boolean,
+  o: SampleOptions,
+): Tensor {
   const alpha = (t: number) => Math.sqrt(s.alphasCumprod[t]!);
   const sigma = (t: number) => Math.sqrt(1 - s.alphasCumprod[t]!);
   const lambda = (t: number) => Math.log(alpha(t) / sigma(t));

@@ -7,7 +7,8 @@ export type Prediction = 'eps' | 'v';
 
 /** beta_t for t = 0..T-1. "linear" is LDM's (the paper's): (linspace(sqrt(1e-4), sqrt(0.02), T))^2. */
 export function makeBetas(kind: BetaSchedule, T: number, o: { start?: number; end?: number } = {}): Float64Array {
-  const start = o.start ?? 1e-4, end = o.end ?? 0.02;
+  const start = o.start ?? 1e-4,
+    end = o.end ?? 0.02;
   const lin = (a: number, b: number, i: number) => (T === 1 ? a : a + ((b - a) * i) / (T - 1));
   switch (kind) {
     case 'linear':
@@ -32,7 +33,10 @@ export class NoiseSchedule {
   readonly alphasCumprod: Float64Array;
   private cache = new Map<string, { sa: Tensor; s1a: Tensor }>();
 
-  constructor(readonly kind: BetaSchedule = 'linear', T = 1000) {
+  constructor(
+    readonly kind: BetaSchedule = 'linear',
+    T = 1000,
+  ) {
     if (!Number.isInteger(T) || T < 1) throw new RangeError(`T must be a positive integer, got ${T}`);
     this.T = T;
     this.betas = makeBetas(kind, T);
@@ -50,7 +54,12 @@ export class NoiseSchedule {
     if (!c) {
       c = {
         sa: keep(torch.tensor(Float32Array.from(this.alphasCumprod, Math.sqrt), { device })),
-        s1a: keep(torch.tensor(Float32Array.from(this.alphasCumprod, (a) => Math.sqrt(1 - a)), { device })),
+        s1a: keep(
+          torch.tensor(
+            Float32Array.from(this.alphasCumprod, (a) => Math.sqrt(1 - a)),
+            { device },
+          ),
+        ),
       };
       this.cache.set(device, c);
     }
@@ -65,19 +74,31 @@ export class NoiseSchedule {
 
   /** x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise */
   qSample(x0: Tensor, t: Tensor, noise: Tensor): Tensor {
-    return torch.tidy(() => this.at('sa', t, x0.ndim).mul(x0).add(this.at('s1a', t, x0.ndim).mul(noise)));
+    return torch.tidy(() =>
+      this.at('sa', t, x0.ndim)
+        .mul(x0)
+        .add(this.at('s1a', t, x0.ndim).mul(noise)),
+    );
   }
 
   /** What the network is trained to output: the noise (eps) or v = sqrt(abar) eps - sqrt(1-abar) x0. */
   target(prediction: Prediction, x0: Tensor, noise: Tensor, t: Tensor): Tensor {
     if (prediction === 'eps') return noise.alias();
-    return torch.tidy(() => this.at('sa', t, x0.ndim).mul(noise).sub(this.at('s1a', t, x0.ndim).mul(x0)));
+    return torch.tidy(() =>
+      this.at('sa', t, x0.ndim)
+        .mul(noise)
+        .sub(this.at('s1a', t, x0.ndim).mul(x0)),
+    );
   }
 
   /** The network output converted to a noise estimate, for any prediction type. */
   toEps(prediction: Prediction, out: Tensor, xt: Tensor, t: Tensor): Tensor {
     if (prediction === 'eps') return out.alias();
-    return torch.tidy(() => this.at('s1a', t, xt.ndim).mul(xt).add(this.at('sa', t, xt.ndim).mul(out)));
+    return torch.tidy(() =>
+      this.at('s1a', t, xt.ndim)
+        .mul(xt)
+        .add(this.at('sa', t, xt.ndim).mul(out)),
+    );
   }
 
   dispose(): void {

@@ -8,9 +8,24 @@ import { loadDataset } from '../data/spec.js';
 import * as optim from '../optim/index.js';
 import * as torch from '../torch/index.js';
 import { Progress } from '../util/progress.js';
-import { checkpointPath, latestCheckpoint, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from '../optim/checkpoint.js';
+import {
+  checkpointPath,
+  latestCheckpoint,
+  loadCheckpoint,
+  pruneCheckpoints,
+  saveCheckpoint,
+} from '../optim/checkpoint.js';
 import { captureTrainingState, openRunDir, restoreTrainingState, trapStopSignals } from '../optim/run-dir.js';
-import { conditionDims, disposeConditions, dropConditions, gatherConditions, labelCondition, loadConditionFile, noCondition, type ConditionSet } from './conditions.js';
+import {
+  conditionDims,
+  disposeConditions,
+  dropConditions,
+  gatherConditions,
+  labelCondition,
+  loadConditionFile,
+  noCondition,
+  type ConditionSet,
+} from './conditions.js';
 import { parseTrainConfig, type ConditionSpec, type TrainConfig, type TrainConfigInput } from './config.js';
 import { NoiseSchedule } from './schedule.js';
 import { UNet, unetConfig, type UNetConfig } from './unet.js';
@@ -31,14 +46,24 @@ export interface TrainResult {
 export function buildConditions(spec: ConditionSpec, ds: ImageDataset): ConditionSet {
   if (spec.kind === 'none') return noCondition();
   if (spec.kind === 'label') {
-    if (!ds.labels) throw new Error(`condition 'label' needs ground-truth labels, and ${ds.info.name} has none (use --labels-from-folders for image folders)`);
-    if (ds.labels.some((l) => l < 0)) throw new Error(`condition 'label': some images in ${ds.info.name} have no label (images directly in the root folder)`);
+    if (!ds.labels)
+      throw new Error(
+        `condition 'label' needs ground-truth labels, and ${ds.info.name} has none (use --labels-from-folders for image folders)`,
+      );
+    if (ds.labels.some((l) => l < 0))
+      throw new Error(
+        `condition 'label': some images in ${ds.info.name} have no label (images directly in the root folder)`,
+      );
     return labelCondition(ds.labels, ds.numClasses!);
   }
   return loadConditionFile(spec.path, ds.length);
 }
 
-export function buildUNetConfig(config: TrainConfig, ds: { size: number; channels: number }, cond: { condDim: number; spatialCondChannels: number }): UNetConfig {
+export function buildUNetConfig(
+  config: TrainConfig,
+  ds: { size: number; channels: number },
+  cond: { condDim: number; spatialCondChannels: number },
+): UNetConfig {
   const { preset, ...overrides } = config.model;
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   return unetConfig(preset, { imageSize: ds.size, channels: ds.channels, ...cond, ...defined });
@@ -73,7 +98,16 @@ export class DiffusionTrainer {
    * Opens a run directory: a new run writes config.json (refusing a directory that already has
    * checkpoints); with resume it reads config.json and the latest checkpoint. `steps` may extend a run.
    */
-  static async open(runDir: string, o: { config?: TrainConfigInput; resume?: boolean; steps?: number; device?: torch.Device; log?: (msg: string) => void } = {}): Promise<DiffusionTrainer> {
+  static async open(
+    runDir: string,
+    o: {
+      config?: TrainConfigInput;
+      resume?: boolean;
+      steps?: number;
+      device?: torch.Device;
+      log?: (msg: string) => void;
+    } = {},
+  ): Promise<DiffusionTrainer> {
     const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
     const device = torch.parseDevice(o.device ?? 'cpu');
     const { config, resumeFrom } = openRunDir(runDir, o, parseTrainConfig);
@@ -83,12 +117,34 @@ export class DiffusionTrainer {
     torch.manualSeed(config.train.seed);
     const model = new UNet(buildUNetConfig(config, dataset, conditionDims(conditions))).to(device);
     const ema = new optim.EMA(model, { decay: config.train.emaDecay, warmup: config.train.emaWarmup });
-    const optimizer = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: config.train.weightDecay });
+    const optimizer = new optim.AdamW(model.parameters(), {
+      lr: config.train.lr,
+      weightDecay: config.train.weightDecay,
+    });
     const scheduler = new optim.LRScheduler(optimizer, config.train.lr, optim.linearWarmup(config.train.warmup));
-    const loader = new BatchSampler(dataset.length, { batchSize: config.train.batchSize, shuffle: true, seed: config.train.seed, hflip: config.train.hflip });
+    const loader = new BatchSampler(dataset.length, {
+      batchSize: config.train.batchSize,
+      shuffle: true,
+      seed: config.train.seed,
+      hflip: config.train.hflip,
+    });
     const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T);
     const generator = new torch.Generator(config.train.seed + 1);
-    const trainer = new DiffusionTrainer(runDir, config, dataset, conditions, model, ema, optimizer, scheduler, loader, schedule, generator, device, log);
+    const trainer = new DiffusionTrainer(
+      runDir,
+      config,
+      dataset,
+      conditions,
+      model,
+      ema,
+      optimizer,
+      scheduler,
+      loader,
+      schedule,
+      generator,
+      device,
+      log,
+    );
     if (resumeFrom) trainer.restore(resumeFrom);
     else if (o.resume) log(`no checkpoint in ${runDir} yet; starting from step 0`);
     return trainer;
@@ -111,10 +167,22 @@ export class DiffusionTrainer {
     const state = captureTrainingState(this);
     try {
       saveCheckpoint(path, {
-        step: this.stepCount, model: state.model, ema: this.ema.stateDict().tensors, optim: state.optim, rng: state.rng,
+        step: this.stepCount,
+        model: state.model,
+        ema: this.ema.stateDict().tensors,
+        optim: state.optim,
+        rng: state.rng,
         meta: {
-          ...state.meta, config: this.config, unet: this.model.config, emaUpdates: this.ema.numUpdates,
-          conditions: { source: this.conditions.source, numIds: this.conditions.numIds, oneHot: this.conditions.oneHot, meta: this.conditions.meta },
+          ...state.meta,
+          config: this.config,
+          unet: this.model.config,
+          emaUpdates: this.ema.numUpdates,
+          conditions: {
+            source: this.conditions.source,
+            numIds: this.conditions.numIds,
+            oneHot: this.conditions.oneHot,
+            meta: this.conditions.meta,
+          },
           dataset: { name: this.dataset.info.name, n: this.dataset.length },
         },
       });
@@ -139,15 +207,23 @@ export class DiffusionTrainer {
       // resume) does not depend on where it trains.
       const t = torch.randint(0, diffusion.T, [b], { generator: this.generator });
       const noise = torch.randn(x0.shape, { generator: this.generator });
-      const x0d = x0.to(this.device), td = t.to(this.device), noised = noise.to(this.device);
-      const out = this.model.forward(this.schedule.qSample(x0d, td, noised), td, cond && cond.to(this.device), dropped && dropped.to(this.device));
+      const x0d = x0.to(this.device),
+        td = t.to(this.device),
+        noised = noise.to(this.device);
+      const out = this.model.forward(
+        this.schedule.qSample(x0d, td, noised),
+        td,
+        cond && cond.to(this.device),
+        dropped && dropped.to(this.device),
+      );
       const loss = torch.mseLoss(out, this.schedule.target(diffusion.prediction, x0d, noised, td));
       const value = loss.item();
       if (!Number.isFinite(value)) throw new NonFiniteLossError(`loss is ${value} at step ${this.stepCount + 1}`);
       this.optimizer.zeroGrad();
       loss.backward();
       const gradNorm = optim.clipGradNorm_(this.model.parameters(), train.gradClip);
-      if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError(`gradient norm is ${gradNorm} at step ${this.stepCount + 1}`);
+      if (!Number.isFinite(gradNorm))
+        throw new NonFiniteLossError(`gradient norm is ${gradNorm} at step ${this.stepCount + 1}`);
       this.optimizer.step();
       this.scheduler.step();
       this.ema.update(this.model);
@@ -168,9 +244,15 @@ export class DiffusionTrainer {
       this.stopRequested = sig;
       this.log(`\n${sig}: stopping after this step and writing a checkpoint (send again to exit at once)`);
     });
-    const progress = o.progress === false ? null : new Progress(train.steps, { label: 'train', every: train.logEvery }, this.stepCount);
+    const progress =
+      o.progress === false
+        ? null
+        : new Progress(train.steps, { label: 'train', every: train.logEvery }, this.stepCount);
     const metricsPath = join(this.runDir, 'metrics.jsonl');
-    let sumLoss = 0, sumNorm = 0, n = 0, smooth = NaN;
+    let sumLoss = 0,
+      sumNorm = 0,
+      n = 0,
+      smooth = NaN;
     let windowStart = performance.now();
     let lastCheckpoint: string | null = null;
     this.model.train();
@@ -182,7 +264,9 @@ export class DiffusionTrainer {
         } catch (e) {
           if (e instanceof NonFiniteLossError) {
             const last = latestCheckpoint(this.runDir);
-            throw new NonFiniteLossError(`${e.message}; training stopped. Last good checkpoint: ${last ?? 'none'}. Try a lower --lr.`);
+            throw new NonFiniteLossError(
+              `${e.message}; training stopped. Last good checkpoint: ${last ?? 'none'}. Try a lower --lr.`,
+            );
           }
           throw e;
         }
@@ -194,7 +278,10 @@ export class DiffusionTrainer {
         const ips = (n * train.batchSize) / elapsed;
         progress?.update(this.stepCount, { loss: smooth, 'img/s': ips });
         if (this.stepCount % train.logEvery === 0 || this.stepCount === target) {
-          appendFileSync(metricsPath, `${JSON.stringify({ step: this.stepCount, loss: sumLoss / n, lr: this.optimizer.lr, grad_norm: sumNorm / n, images_per_s: ips, time: new Date().toISOString() })}\n`);
+          appendFileSync(
+            metricsPath,
+            `${JSON.stringify({ step: this.stepCount, loss: sumLoss / n, lr: this.optimizer.lr, grad_norm: sumNorm / n, images_per_s: ips, time: new Date().toISOString() })}\n`,
+          );
           sumLoss = sumNorm = n = 0;
           windowStart = performance.now();
         }
@@ -202,7 +289,10 @@ export class DiffusionTrainer {
         // Yield so signal handlers can run between steps.
         await new Promise((r) => setImmediate(r));
       }
-      if (lastCheckpoint === null || !lastCheckpoint.endsWith(`${String(this.stepCount).padStart(8, '0')}.safetensors`)) {
+      if (
+        lastCheckpoint === null ||
+        !lastCheckpoint.endsWith(`${String(this.stepCount).padStart(8, '0')}.safetensors`)
+      ) {
         lastCheckpoint = this.saveCheckpoint();
       }
     } finally {

@@ -27,10 +27,43 @@ export interface UNetConfig {
   resblockUpdown: boolean;
 }
 
-export const UNET_PRESETS: Record<'tiny' | 'small' | 'paper', Omit<UNetConfig, 'imageSize' | 'channels' | 'spatialCondChannels' | 'condDim'>> = {
-  tiny: { condMode: 'concat', baseChannels: 16, channelMult: [1, 2], numResBlocks: 1, attentionDs: [], numHeads: 2, dropout: 0, scaleShiftNorm: true, resblockUpdown: true },
-  small: { condMode: 'concat', baseChannels: 32, channelMult: [1, 2, 2], numResBlocks: 2, attentionDs: [4], numHeads: 4, dropout: 0.1, scaleShiftNorm: true, resblockUpdown: true },
-  paper: { condMode: 'concat', baseChannels: 128, channelMult: [1, 2, 4], numResBlocks: 2, attentionDs: [4], numHeads: 8, dropout: 0.1, scaleShiftNorm: true, resblockUpdown: true },
+export const UNET_PRESETS: Record<
+  'tiny' | 'small' | 'paper',
+  Omit<UNetConfig, 'imageSize' | 'channels' | 'spatialCondChannels' | 'condDim'>
+> = {
+  tiny: {
+    condMode: 'concat',
+    baseChannels: 16,
+    channelMult: [1, 2],
+    numResBlocks: 1,
+    attentionDs: [],
+    numHeads: 2,
+    dropout: 0,
+    scaleShiftNorm: true,
+    resblockUpdown: true,
+  },
+  small: {
+    condMode: 'concat',
+    baseChannels: 32,
+    channelMult: [1, 2, 2],
+    numResBlocks: 2,
+    attentionDs: [4],
+    numHeads: 4,
+    dropout: 0.1,
+    scaleShiftNorm: true,
+    resblockUpdown: true,
+  },
+  paper: {
+    condMode: 'concat',
+    baseChannels: 128,
+    channelMult: [1, 2, 4],
+    numResBlocks: 2,
+    attentionDs: [4],
+    numHeads: 8,
+    dropout: 0.1,
+    scaleShiftNorm: true,
+    resblockUpdown: true,
+  },
 };
 export type UNetPreset = keyof typeof UNET_PRESETS;
 
@@ -50,7 +83,10 @@ function zeroModule<M extends nn.AnyModule>(m: M): M {
 export function timestepEmbedding(t: Tensor, dim: number, maxPeriod = 10000): Tensor {
   return torch.tidy(() => {
     const half = Math.floor(dim / 2);
-    const freqs = torch.arange(0, half, 1, { device: t.device }).mul(-Math.log(maxPeriod) / half).exp();
+    const freqs = torch
+      .arange(0, half, 1, { device: t.device })
+      .mul(-Math.log(maxPeriod) / half)
+      .exp();
     const args = t.float().unsqueeze(1).mul(freqs.unsqueeze(0));
     const emb = torch.cat([args.cos(), args.sin()], 1);
     return dim % 2 ? torch.pad(emb, [0, 1]) : emb;
@@ -60,9 +96,19 @@ export function timestepEmbedding(t: Tensor, dim: number, maxPeriod = 10000): Te
 type Resample = 'none' | 'up' | 'down';
 
 class ResBlock extends nn.Module<[Tensor, Tensor]> {
-  inNorm: nn.GroupNorm; inConv: nn.Conv2d; emb: nn.Linear; outNorm: nn.GroupNorm; dropout: nn.Dropout; outConv: nn.Conv2d;
+  inNorm: nn.GroupNorm;
+  inConv: nn.Conv2d;
+  emb: nn.Linear;
+  outNorm: nn.GroupNorm;
+  dropout: nn.Dropout;
+  outConv: nn.Conv2d;
   skip: nn.Conv2d | null;
-  constructor(cin: number, embDim: number, cout: number, readonly o: { dropout: number; scaleShift: boolean; resample: Resample }) {
+  constructor(
+    cin: number,
+    embDim: number,
+    cout: number,
+    readonly o: { dropout: number; scaleShift: boolean; resample: Resample },
+  ) {
     super();
     this.inNorm = this.registerModule('in_norm', norm(cin));
     this.inConv = this.registerModule('in_conv', new nn.Conv2d(cin, cout, 3, { padding: 1 }));
@@ -97,8 +143,13 @@ class ResBlock extends nn.Module<[Tensor, Tensor]> {
 }
 
 class AttentionBlock extends nn.Module {
-  norm: nn.GroupNorm; qkv: nn.Conv2d; proj: nn.Conv2d;
-  constructor(readonly channels: number, readonly heads: number) {
+  norm: nn.GroupNorm;
+  qkv: nn.Conv2d;
+  proj: nn.Conv2d;
+  constructor(
+    readonly channels: number,
+    readonly heads: number,
+  ) {
     super();
     if (channels % heads) throw new RangeError(`attention: ${channels} channels not divisible by ${heads} heads`);
     this.norm = this.registerModule('norm', norm(channels));
@@ -110,7 +161,10 @@ class AttentionBlock extends nn.Module {
       const [b, c, h, w] = x.shape as [number, number, number, number];
       const d = c / this.heads;
       // [B, 3, heads, d, HW] -> q, k, v as [B, heads, HW, d]
-      const qkv = this.qkv.forward(this.norm.forward(x)).reshape(b, 3, this.heads, d, h * w).permute(1, 0, 2, 4, 3);
+      const qkv = this.qkv
+        .forward(this.norm.forward(x))
+        .reshape(b, 3, this.heads, d, h * w)
+        .permute(1, 0, 2, 4, 3);
       const [q, k, v] = qkv.unbind(0) as [Tensor, Tensor, Tensor];
       const out = torch.scaledDotProductAttention(q, k, v).permute(0, 1, 3, 2).reshape(b, c, h, w);
       return x.add(this.proj.forward(out));
@@ -172,13 +226,22 @@ export class UNet extends nn.Module<[Tensor, Tensor, (Tensor | null)?, (Tensor |
     this.config = config;
     const { baseChannels: mc, channelMult, numResBlocks, attentionDs, numHeads, dropout } = config;
     if (config.imageSize % 2 ** (channelMult.length - 1)) {
-      throw new RangeError(`image size ${config.imageSize} is not divisible by 2^${channelMult.length - 1} (channel mults ${channelMult.join(',')})`);
+      throw new RangeError(
+        `image size ${config.imageSize} is not divisible by 2^${channelMult.length - 1} (channel mults ${channelMult.join(',')})`,
+      );
     }
     const tdim = 4 * mc;
-    this.timeEmbed = this.registerModule('time_embed', new nn.Sequential(new nn.Linear(mc, tdim), new nn.SiLU(), new nn.Linear(tdim, tdim)));
-    this.condEmbed = config.condDim > 0
-      ? this.registerModule('cond_embed', new nn.Sequential(new nn.Linear(config.condDim, 2 * mc), new nn.SiLU(), new nn.Linear(2 * mc, tdim)))
-      : null;
+    this.timeEmbed = this.registerModule(
+      'time_embed',
+      new nn.Sequential(new nn.Linear(mc, tdim), new nn.SiLU(), new nn.Linear(tdim, tdim)),
+    );
+    this.condEmbed =
+      config.condDim > 0
+        ? this.registerModule(
+            'cond_embed',
+            new nn.Sequential(new nn.Linear(config.condDim, 2 * mc), new nn.SiLU(), new nn.Linear(2 * mc, tdim)),
+          )
+        : null;
     const embDim = this.condEmbed && config.condMode === 'concat' ? 2 * tdim : tdim;
     const block = (cin: number, cout: number, resample: Resample = 'none') =>
       new ResBlock(cin, embDim, cout, { dropout, scaleShift: config.scaleShiftNorm, resample });
@@ -186,7 +249,8 @@ export class UNet extends nn.Module<[Tensor, Tensor, (Tensor | null)?, (Tensor |
     this.input = this.registerModule('input_blocks', new nn.ModuleList<Stage>());
     this.input.append(new Stage([new nn.Conv2d(config.channels + config.spatialCondChannels, mc, 3, { padding: 1 })]));
     const skips = [mc];
-    let ch = mc, ds = 1;
+    let ch = mc,
+      ds = 1;
     channelMult.forEach((mult, level) => {
       for (let r = 0; r < numResBlocks; r++) {
         const layers: Layer[] = [block(ch, mult * mc)];
@@ -201,7 +265,10 @@ export class UNet extends nn.Module<[Tensor, Tensor, (Tensor | null)?, (Tensor |
         ds *= 2;
       }
     });
-    this.middle = this.registerModule('middle_block', new Stage([block(ch, ch), new AttentionBlock(ch, numHeads), block(ch, ch)]));
+    this.middle = this.registerModule(
+      'middle_block',
+      new Stage([block(ch, ch), new AttentionBlock(ch, numHeads), block(ch, ch)]),
+    );
     this.output = this.registerModule('output_blocks', new nn.ModuleList<Stage>());
     [...channelMult.entries()].reverse().forEach(([level, mult]) => {
       for (let r = 0; r <= numResBlocks; r++) {
@@ -229,7 +296,11 @@ export class UNet extends nn.Module<[Tensor, Tensor, (Tensor | null)?, (Tensor |
 
   /** Names of the blocks whose activations forwardFeatures can return. */
   blockNames(): string[] {
-    return [...this.input.items.map((_, i) => `input.${i}`), 'middle', ...this.output.items.map((_, i) => `output.${i}`)];
+    return [
+      ...this.input.items.map((_, i) => `input.${i}`),
+      'middle',
+      ...this.output.items.map((_, i) => `output.${i}`),
+    ];
   }
 
   /**
@@ -237,21 +308,34 @@ export class UNet extends nn.Module<[Tensor, Tensor, (Tensor | null)?, (Tensor |
    * network only as far as needed: the "diffusion features" of a trained model.
    */
   forwardFeatures(x: Tensor, t: Tensor, block: string, cond?: Tensor | null, maps?: Tensor | null): Tensor {
-    if (!this.blockNames().includes(block)) throw new RangeError(`unknown UNet block '${block}'; choose one of ${this.blockNames().join(', ')}`);
+    if (!this.blockNames().includes(block))
+      throw new RangeError(`unknown UNet block '${block}'; choose one of ${this.blockNames().join(', ')}`);
     return this.run(x, t, cond, maps, block)!;
   }
 
-  private run(x: Tensor, t: Tensor, cond: Tensor | null | undefined, maps: Tensor | null | undefined, stopAt: string | null): Tensor | null {
+  private run(
+    x: Tensor,
+    t: Tensor,
+    cond: Tensor | null | undefined,
+    maps: Tensor | null | undefined,
+    stopAt: string | null,
+  ): Tensor | null {
     const c = this.config;
     const [b, ch, hh, ww] = x.shape as [number, number, number, number];
     if (ch !== c.channels || hh !== c.imageSize || ww !== c.imageSize) {
-      throw new RangeError(`UNet expects [B, ${c.channels}, ${c.imageSize}, ${c.imageSize}] images, got [${x.shape.join(', ')}]`);
+      throw new RangeError(
+        `UNet expects [B, ${c.channels}, ${c.imageSize}, ${c.imageSize}] images, got [${x.shape.join(', ')}]`,
+      );
     }
     if (c.condDim > 0 && (!cond || cond.shape[0] !== b || cond.shape[1] !== c.condDim)) {
-      throw new RangeError(`UNet expects a condition [${b}, ${c.condDim}], got ${cond ? `[${cond.shape.join(', ')}]` : 'none'}`);
+      throw new RangeError(
+        `UNet expects a condition [${b}, ${c.condDim}], got ${cond ? `[${cond.shape.join(', ')}]` : 'none'}`,
+      );
     }
     if (c.spatialCondChannels > 0 && (!maps || maps.shape.join() !== [b, c.spatialCondChannels, hh, ww].join())) {
-      throw new RangeError(`UNet expects condition maps [${b}, ${c.spatialCondChannels}, ${hh}, ${ww}], got ${maps ? `[${maps.shape.join(', ')}]` : 'none'}`);
+      throw new RangeError(
+        `UNet expects condition maps [${b}, ${c.spatialCondChannels}, ${hh}, ${ww}], got ${maps ? `[${maps.shape.join(', ')}]` : 'none'}`,
+      );
     }
     return torch.tidy(() => {
       let emb = this.timeEmbed.forward(timestepEmbedding(t, c.baseChannels));
@@ -277,8 +361,12 @@ export class UNet extends nn.Module<[Tensor, Tensor, (Tensor | null)?, (Tensor |
   }
 }
 
-export function unetConfig(preset: UNetPreset, o: Pick<UNetConfig, 'imageSize' | 'channels'> & Partial<UNetConfig>): UNetConfig {
+export function unetConfig(
+  preset: UNetPreset,
+  o: Pick<UNetConfig, 'imageSize' | 'channels'> & Partial<UNetConfig>,
+): UNetConfig {
   const base = UNET_PRESETS[preset];
-  if (!base) throw new TypeError(`unknown model preset '${String(preset)}'; expected ${Object.keys(UNET_PRESETS).join(', ')}`);
+  if (!base)
+    throw new TypeError(`unknown model preset '${String(preset)}'; expected ${Object.keys(UNET_PRESETS).join(', ')}`);
   return { spatialCondChannels: 0, condDim: 0, ...base, ...o };
 }

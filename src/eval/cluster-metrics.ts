@@ -2,9 +2,14 @@
 // the cluster size histogram. Host-side integer arithmetic over the contingency table.
 
 /** counts[c][l]: images in cluster c with label l. */
-export function contingency(clusters: ArrayLike<number>, labels: ArrayLike<number>): { table: number[][]; k: number; classes: number } {
-  if (clusters.length !== labels.length) throw new RangeError(`${clusters.length} cluster ids for ${labels.length} labels`);
-  let k = 0, classes = 0;
+export function contingency(
+  clusters: ArrayLike<number>,
+  labels: ArrayLike<number>,
+): { table: number[][]; k: number; classes: number } {
+  if (clusters.length !== labels.length)
+    throw new RangeError(`${clusters.length} cluster ids for ${labels.length} labels`);
+  let k = 0,
+    classes = 0;
   for (let i = 0; i < clusters.length; i++) {
     if (clusters[i]! < 0 || labels[i]! < 0) throw new RangeError('cluster ids and labels must be non-negative');
     k = Math.max(k, clusters[i]! + 1);
@@ -28,10 +33,13 @@ export function nmi(clusters: ArrayLike<number>, labels: ArrayLike<number>): num
   const rows = table.map((r) => r.reduce((a, b) => a + b, 0));
   const cols = table[0]!.map((_, j) => table.reduce((a, r) => a + r[j]!, 0));
   let mi = 0;
-  table.forEach((r, i) => r.forEach((c, j) => {
-    if (c > 0) mi += (c / n) * Math.log((c * n) / (rows[i]! * cols[j]!));
-  }));
-  const hu = entropy(rows, n), hv = entropy(cols, n);
+  table.forEach((r, i) =>
+    r.forEach((c, j) => {
+      if (c > 0) mi += (c / n) * Math.log((c * n) / (rows[i]! * cols[j]!));
+    }),
+  );
+  const hu = entropy(rows, n),
+    hv = entropy(cols, n);
   if (hu === 0 && hv === 0) return 1;
   const denom = (hu + hv) / 2;
   return denom === 0 ? 0 : Math.max(0, mi / denom);
@@ -59,11 +67,14 @@ export function ari(clusters: ArrayLike<number>, labels: ArrayLike<number>): num
  * Rectangular matrices are padded; returns for each row its column, or -1 when unmatched.
  */
 export function linearSumAssignment(cost: number[][]): number[] {
-  const rows = cost.length, cols = cost[0]?.length ?? 0;
+  const rows = cost.length,
+    cols = cost[0]?.length ?? 0;
   const n = Math.max(rows, cols);
   const a = (i: number, j: number) => (i < rows && j < cols ? cost[i]![j]! : 0);
-  const u = new Float64Array(n + 1), v = new Float64Array(n + 1);
-  const p = new Int32Array(n + 1), way = new Int32Array(n + 1);
+  const u = new Float64Array(n + 1),
+    v = new Float64Array(n + 1);
+  const p = new Int32Array(n + 1),
+    way = new Int32Array(n + 1);
   for (let i = 1; i <= n; i++) {
     p[0] = i;
     let j0 = 0;
@@ -72,15 +83,25 @@ export function linearSumAssignment(cost: number[][]): number[] {
     do {
       used[j0] = 1;
       const i0 = p[j0]!;
-      let delta = Infinity, j1 = 0;
+      let delta = Infinity,
+        j1 = 0;
       for (let j = 1; j <= n; j++) {
         if (used[j]) continue;
         const cur = a(i0 - 1, j - 1) - u[i0]! - v[j]!;
-        if (cur < minv[j]!) { minv[j] = cur; way[j] = j0; }
-        if (minv[j]! < delta) { delta = minv[j]!; j1 = j; }
+        if (cur < minv[j]!) {
+          minv[j] = cur;
+          way[j] = j0;
+        }
+        if (minv[j]! < delta) {
+          delta = minv[j]!;
+          j1 = j;
+        }
       }
       for (let j = 0; j <= n; j++) {
-        if (used[j]) { u[p[j]!]! += delta; v[j]! -= delta; } else minv[j]! -= delta;
+        if (used[j]) {
+          u[p[j]!]! += delta;
+          v[j]! -= delta;
+        } else minv[j]! -= delta;
       }
       j0 = j1;
     } while (p[j0] !== 0);
@@ -101,7 +122,9 @@ export function hungarianAccuracy(clusters: ArrayLike<number>, labels: ArrayLike
   const max = Math.max(...table.flat());
   const match = linearSumAssignment(table.map((r) => r.map((c) => max - c)));
   let correct = 0;
-  match.forEach((j, i) => { if (j >= 0) correct += table[i]![j]!; });
+  match.forEach((j, i) => {
+    if (j >= 0) correct += table[i]![j]!;
+  });
   return correct / clusters.length;
 }
 
@@ -119,21 +142,33 @@ export interface ClusterQuality {
 }
 
 export function clusterQuality(clusters: ArrayLike<number>, labels: ArrayLike<number>): ClusterQuality {
-  return { nmi: nmi(clusters, labels), ari: ari(clusters, labels), accuracy: hungarianAccuracy(clusters, labels), purity: purity(clusters, labels) };
+  return {
+    nmi: nmi(clusters, labels),
+    ari: ari(clusters, labels),
+    accuracy: hungarianAccuracy(clusters, labels),
+    purity: purity(clusters, labels),
+  };
 }
 
 /** Sizes of clusters 0..k-1, and a text histogram of how many clusters have how many members. */
-export function clusterSizes(clusters: ArrayLike<number>, k: number): { sizes: number[]; min: number; max: number; empty: number; histogram: string } {
+export function clusterSizes(
+  clusters: ArrayLike<number>,
+  k: number,
+): { sizes: number[]; min: number; max: number; empty: number; histogram: string } {
   const sizes = new Array<number>(k).fill(0);
   for (let i = 0; i < clusters.length; i++) sizes[clusters[i]!]!++;
-  const min = Math.min(...sizes), max = Math.max(...sizes);
+  const min = Math.min(...sizes),
+    max = Math.max(...sizes);
   const bins = 10;
   const width = Math.max(1, Math.ceil((max - min + 1) / bins));
   const counts = new Array<number>(bins).fill(0);
   for (const s of sizes) counts[Math.min(bins - 1, Math.floor((s - min) / width))]!++;
   const top = Math.max(...counts);
   const histogram = counts
-    .map((c, b) => `${String(min + b * width).padStart(7)}-${String(min + (b + 1) * width - 1).padEnd(7)} ${'#'.repeat(Math.round((30 * c) / Math.max(1, top)))} ${c}`)
+    .map(
+      (c, b) =>
+        `${String(min + b * width).padStart(7)}-${String(min + (b + 1) * width - 1).padEnd(7)} ${'#'.repeat(Math.round((30 * c) / Math.max(1, top)))} ${c}`,
+    )
     .join('\n');
   return { sizes, min, max, empty: sizes.filter((s) => s === 0).length, histogram };
 }

@@ -25,18 +25,23 @@ export interface Agreement {
 }
 
 export function agreement(targets: Int32Array, predicted: Int32Array, k: number): Agreement {
-  if (targets.length !== predicted.length) throw new RangeError(`${targets.length} targets but ${predicted.length} predictions`);
+  if (targets.length !== predicted.length)
+    throw new RangeError(`${targets.length} targets but ${predicted.length} predictions`);
   const n = targets.length;
   if (n === 0) throw new RangeError('agreement of an empty set');
-  const count = new Float64Array(k), hit = new Float64Array(k), pred = new Float64Array(k);
+  const count = new Float64Array(k),
+    hit = new Float64Array(k),
+    pred = new Float64Array(k);
   for (let i = 0; i < n; i++) {
-    const t = targets[i]!, p = predicted[i]!;
+    const t = targets[i]!,
+      p = predicted[i]!;
     if (t < 0 || t >= k || p < 0 || p >= k) throw new RangeError(`id outside [0, ${k}): target ${t}, prediction ${p}`);
     count[t]!++;
     pred[p]!++;
     if (t === p) hit[t]!++;
   }
-  let hits = 0, chance = 0;
+  let hits = 0,
+    chance = 0;
   const perId: Agreement['perId'] = [];
   for (let c = 0; c < k; c++) {
     hits += hit[c]!;
@@ -51,7 +56,14 @@ export function inceptionScore(logits: Tensor): number {
   return torch.tidy(() => {
     const logp = torch.logSoftmax(logits.double(), 1);
     const logMarginal = logp.exp().mean(0).log();
-    return Math.exp(logp.exp().mul(logp.sub(logMarginal.unsqueeze(0))).sum(1).mean().item());
+    return Math.exp(
+      logp
+        .exp()
+        .mul(logp.sub(logMarginal.unsqueeze(0)))
+        .sum(1)
+        .mean()
+        .item(),
+    );
   });
 }
 
@@ -74,7 +86,9 @@ export interface ConsistencyJudge {
 }
 
 function classify(net: EvalNet, images: Tensor): Int32Array {
-  return torch.tidy(() => Int32Array.from(evalnetOutputs(net, images).logits.argmax(1).toTypedArray() as BigInt64Array, Number));
+  return torch.tidy(() =>
+    Int32Array.from(evalnetOutputs(net, images).logits.argmax(1).toTypedArray() as BigInt64Array, Number),
+  );
 }
 
 function fromAgreement(kind: Consistency['kind'], a: Agreement, k: number, method: string): Consistency {
@@ -88,10 +102,17 @@ function idsOf(c: ConditionSet, rows: Int32Array): Int32Array {
 /** The evaluation network as judge of label-guided samples. */
 export function labelJudge(c: ConditionSet, net: EvalNet): ConsistencyJudge {
   if (!c.ids || c.numIds === null) throw new Error('label consistency needs conditions with ids');
-  if (net.numClasses !== c.numIds) throw new Error(`the evaluation network has ${net.numClasses} classes but the conditions have ${c.numIds}`);
+  if (net.numClasses !== c.numIds)
+    throw new Error(`the evaluation network has ${net.numClasses} classes but the conditions have ${c.numIds}`);
   return {
     kind: 'evalnet-label',
-    score: (samples, rows) => fromAgreement('evalnet-label', agreement(idsOf(c, rows), classify(net, samples), c.numIds!), c.numIds!, 'evaluation network accuracy on samples w.r.t. the label they were generated for'),
+    score: (samples, rows) =>
+      fromAgreement(
+        'evalnet-label',
+        agreement(idsOf(c, rows), classify(net, samples), c.numIds!),
+        c.numIds!,
+        'evaluation network accuracy on samples w.r.t. the label they were generated for',
+      ),
     dispose: () => {},
   };
 }
@@ -106,7 +127,8 @@ export async function selfLabelJudge(c: ConditionSet): Promise<ConsistencyJudge 
   const feats = loadFeatures(featuresPath);
   feats.features.dispose();
   const g = await extractorFromProvenance(feats.provenance);
-  const metric: KMeansMetric = (c.meta.metric as KMeansMetric | undefined) ?? (/euclidean/.test(c.meta.method ?? '') ? 'euclidean' : 'cosine');
+  const metric: KMeansMetric =
+    (c.meta.metric as KMeansMetric | undefined) ?? (/euclidean/.test(c.meta.method ?? '') ? 'euclidean' : 'cosine');
   const where = `${feats.provenance.extractor} features of ${featuresPath}`;
   if (c.ids && c.numIds !== null && centroids) {
     const cent = keep(centroids);
@@ -118,9 +140,17 @@ export async function selfLabelJudge(c: ConditionSet): Promise<ConsistencyJudge 
           const x = metric === 'cosine' ? torch.normalize(f, 2, 1) : f;
           return Int32Array.from(assignNearest(x, cent, metric).idx.toTypedArray() as BigInt64Array, Number);
         });
-        return fromAgreement('self-label', agreement(idsOf(c, rows), pred, c.numIds!), c.numIds!, `samples assigned back by g (${where}) and f (nearest of the ${c.numIds} ${metric} centroids)`);
+        return fromAgreement(
+          'self-label',
+          agreement(idsOf(c, rows), pred, c.numIds!),
+          c.numIds!,
+          `samples assigned back by g (${where}) and f (nearest of the ${c.numIds} ${metric} centroids)`,
+        );
       },
-      dispose: () => { cent.dispose(); g.dispose?.(); },
+      dispose: () => {
+        cent.dispose();
+        g.dispose?.();
+      },
     };
   }
   centroids?.dispose();
@@ -132,15 +162,27 @@ export async function selfLabelJudge(c: ConditionSet): Promise<ConsistencyJudge 
   const vectors = c.vectors;
   return {
     kind: 'feature-cosine',
-    score: (samples, rows) => torch.tidy(() => {
-      const f = torch.normalize(embedImages(g, samples), 2, 1);
-      const cond = torch.normalize(vectors.indexSelect(0, torch.tensor(rows).long()), 2, 1);
-      if (cond.shape[1] !== f.shape[1]) throw new Error(`g gives ${f.shape[1]}-d features but the conditions are ${cond.shape[1]}-d`);
-      const perm = new Rng(7, 3).permutation(rows.length);
-      const value = f.mul(cond).sum(1).mean().item();
-      const chance = f.mul(cond.indexSelect(0, torch.tensor(perm).long())).sum(1).mean().item();
-      return { kind: 'feature-cosine' as const, value, chance, k: null, method: `mean cosine of g(sample) (${where}) with its condition vector; chance: with a shuffled condition` };
-    }),
+    score: (samples, rows) =>
+      torch.tidy(() => {
+        const f = torch.normalize(embedImages(g, samples), 2, 1);
+        const cond = torch.normalize(vectors.indexSelect(0, torch.tensor(rows).long()), 2, 1);
+        if (cond.shape[1] !== f.shape[1])
+          throw new Error(`g gives ${f.shape[1]}-d features but the conditions are ${cond.shape[1]}-d`);
+        const perm = new Rng(7, 3).permutation(rows.length);
+        const value = f.mul(cond).sum(1).mean().item();
+        const chance = f
+          .mul(cond.indexSelect(0, torch.tensor(perm).long()))
+          .sum(1)
+          .mean()
+          .item();
+        return {
+          kind: 'feature-cosine' as const,
+          value,
+          chance,
+          k: null,
+          method: `mean cosine of g(sample) (${where}) with its condition vector; chance: with a shuffled condition`,
+        };
+      }),
     dispose: () => g.dispose?.(),
   };
 }

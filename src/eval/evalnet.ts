@@ -8,7 +8,13 @@ import type { FeatureExtractor } from '../features/extract.js';
 import { sha256File } from '../features/features-file.js';
 import * as nn from '../nn/index.js';
 import * as optim from '../optim/index.js';
-import { checkpointPath, loadCheckpoint, pruneCheckpoints, resolveCheckpoint, saveCheckpoint } from '../optim/checkpoint.js';
+import {
+  checkpointPath,
+  loadCheckpoint,
+  pruneCheckpoints,
+  resolveCheckpoint,
+  saveCheckpoint,
+} from '../optim/checkpoint.js';
 import { captureTrainingState, openRunDir, restoreTrainingState } from '../optim/run-dir.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
@@ -19,15 +25,33 @@ export const EVALNET_FORMAT = 'selfguided-evalnet/1';
 export class EvalNet extends nn.Module<[Tensor], { logits: Tensor; features: Tensor }> {
   readonly body: nn.Sequential;
   readonly head: nn.Linear;
-  constructor(readonly inChannels: number, readonly numClasses: number, readonly featureDim = 128) {
+  constructor(
+    readonly inChannels: number,
+    readonly numClasses: number,
+    readonly featureDim = 128,
+  ) {
     super();
-    const block = (cin: number, cout: number) => [new nn.Conv2d(cin, cout, 3, { padding: 1 }), new nn.BatchNorm2d(cout), new nn.ReLU()];
-    this.body = this.registerModule('body', new nn.Sequential(
-      ...block(inChannels, 32), ...block(32, 32), new nn.Lambda((x) => torch.maxPool2d(x, 2)),
-      ...block(32, 64), ...block(64, 64), new nn.Lambda((x) => torch.maxPool2d(x, 2)),
-      ...block(64, 128), new nn.Lambda((x) => torch.adaptiveAvgPool2d(x, 1)), new nn.Flatten(),
-      new nn.Linear(128, featureDim), new nn.ReLU(),
-    ));
+    const block = (cin: number, cout: number) => [
+      new nn.Conv2d(cin, cout, 3, { padding: 1 }),
+      new nn.BatchNorm2d(cout),
+      new nn.ReLU(),
+    ];
+    this.body = this.registerModule(
+      'body',
+      new nn.Sequential(
+        ...block(inChannels, 32),
+        ...block(32, 32),
+        new nn.Lambda((x) => torch.maxPool2d(x, 2)),
+        ...block(32, 64),
+        ...block(64, 64),
+        new nn.Lambda((x) => torch.maxPool2d(x, 2)),
+        ...block(64, 128),
+        new nn.Lambda((x) => torch.adaptiveAvgPool2d(x, 1)),
+        new nn.Flatten(),
+        new nn.Linear(128, featureDim),
+        new nn.ReLU(),
+      ),
+    );
     this.head = this.registerModule('head', new nn.Linear(featureDim, numClasses));
   }
   forward(x: Tensor): { logits: Tensor; features: Tensor } {
@@ -53,7 +77,8 @@ export type EvalNetConfig = z.infer<typeof EvalNetConfig>;
 
 function parse(raw: unknown, src: string): EvalNetConfig {
   const r = EvalNetConfig.safeParse(raw);
-  if (!r.success) throw new Error(`invalid ${src}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!r.success)
+    throw new Error(`invalid ${src}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return r.data;
 }
 
@@ -65,8 +90,12 @@ export function accuracy(net: EvalNet, ds: ImageDataset, batchSize = 500): numbe
   torch.noGrad(() => {
     for (let s = 0; s < ds.length; s += batchSize) {
       const idx = Int32Array.from({ length: Math.min(batchSize, ds.length - s) }, (_, i) => s + i);
-      const pred = torch.tidy(() => Int32Array.from(net.forward(ds.images(idx)).logits.argmax(1).toTypedArray() as BigInt64Array, Number));
-      pred.forEach((p, i) => { if (p === ds.labels![idx[i]!]) correct++; });
+      const pred = torch.tidy(() =>
+        Int32Array.from(net.forward(ds.images(idx)).logits.argmax(1).toTypedArray() as BigInt64Array, Number),
+      );
+      pred.forEach((p, i) => {
+        if (p === ds.labels![idx[i]!]) correct++;
+      });
     }
   });
   return correct / ds.length;
@@ -75,48 +104,86 @@ export function accuracy(net: EvalNet, ds: ImageDataset, batchSize = 500): numbe
 /** Penultimate features and logits of a tensor of images, in one batched pass without gradients. */
 export function evalnetOutputs(net: EvalNet, images: Tensor, batchSize = 256): { features: Tensor; logits: Tensor } {
   net.eval();
-  return torch.noGrad(() => torch.tidy(() => {
-    const f: Tensor[] = [], l: Tensor[] = [];
-    for (let s = 0; s < images.shape[0]!; s += batchSize) {
-      const out = net.forward(images.narrow(0, s, Math.min(batchSize, images.shape[0]! - s)));
-      f.push(out.features);
-      l.push(out.logits);
-    }
-    return { features: torch.cat(f, 0), logits: torch.cat(l, 0) };
-  }));
+  return torch.noGrad(() =>
+    torch.tidy(() => {
+      const f: Tensor[] = [],
+        l: Tensor[] = [];
+      for (let s = 0; s < images.shape[0]!; s += batchSize) {
+        const out = net.forward(images.narrow(0, s, Math.min(batchSize, images.shape[0]! - s)));
+        f.push(out.features);
+        l.push(out.logits);
+      }
+      return { features: torch.cat(f, 0), logits: torch.cat(l, 0) };
+    }),
+  );
 }
 
 /** Trains (or resumes) the evaluation network in a run directory; returns its test accuracy. */
-export async function trainEvalNet(runDir: string, o: { config?: unknown; resume?: boolean; steps?: number; untilStep?: number; progress?: boolean; log?: (m: string) => void }): Promise<{ step: number; testAccuracy: number | null; checkpoint: string }> {
+export async function trainEvalNet(
+  runDir: string,
+  o: {
+    config?: unknown;
+    resume?: boolean;
+    steps?: number;
+    untilStep?: number;
+    progress?: boolean;
+    log?: (m: string) => void;
+  },
+): Promise<{ step: number; testAccuracy: number | null; checkpoint: string }> {
   const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
   const { config, resumeFrom } = openRunDir(runDir, o, parse);
   const ds = await loadDataset(config.data, log);
-  if (!ds.labels || !ds.numClasses) throw new Error(`the evaluation network needs labels, and ${ds.info.name} has none`);
+  if (!ds.labels || !ds.numClasses)
+    throw new Error(`the evaluation network needs labels, and ${ds.info.name} has none`);
   torch.manualSeed(config.train.seed);
   const model = new EvalNet(ds.channels, ds.numClasses);
   const optimizer = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: 1e-4 });
-  const scheduler = new optim.LRScheduler(optimizer, config.train.lr, optim.warmupCosine(100, config.train.steps, 0.02));
-  const loader = new BatchSampler(ds.length, { batchSize: config.train.batchSize, seed: config.train.seed, hflip: true });
+  const scheduler = new optim.LRScheduler(
+    optimizer,
+    config.train.lr,
+    optim.warmupCosine(100, config.train.steps, 0.02),
+  );
+  const loader = new BatchSampler(ds.length, {
+    batchSize: config.train.batchSize,
+    seed: config.train.seed,
+    hflip: true,
+  });
   const generator = new torch.Generator(config.train.seed + 1);
   const state = { model, optimizer, scheduler, loader, generator };
   let step = 0;
   if (resumeFrom) {
     const ck = loadCheckpoint(resumeFrom, EVALNET_FORMAT);
-    try { step = restoreTrainingState(ck, state); } finally { ck.dispose(); }
+    try {
+      step = restoreTrainingState(ck, state);
+    } finally {
+      ck.dispose();
+    }
   }
   const labels = ds.labels;
   const save = () => {
     const st = captureTrainingState(state);
     const path = checkpointPath(runDir, step);
     try {
-      saveCheckpoint(path, { step, model: st.model, ema: new Map(), optim: st.optim, rng: st.rng, meta: { ...st.meta, config, inChannels: ds.channels, numClasses: ds.numClasses, classNames: ds.classNames } }, EVALNET_FORMAT);
+      saveCheckpoint(
+        path,
+        {
+          step,
+          model: st.model,
+          ema: new Map(),
+          optim: st.optim,
+          rng: st.rng,
+          meta: { ...st.meta, config, inChannels: ds.channels, numClasses: ds.numClasses, classNames: ds.classNames },
+        },
+        EVALNET_FORMAT,
+      );
     } finally {
       for (const t of st.rng.values()) t.dispose();
     }
     pruneCheckpoints(runDir, 2);
     return path;
   };
-  const progress = o.progress === false ? null : new Progress(config.train.steps, { label: 'evalnet', every: 100 }, step);
+  const progress =
+    o.progress === false ? null : new Progress(config.train.steps, { label: 'evalnet', every: 100 }, step);
   model.train();
   let path = '';
   const target = Math.min(o.untilStep ?? config.train.steps, config.train.steps);
@@ -173,7 +240,11 @@ export class EvalNetFeatures implements FeatureExtractor {
     this.path = l.path;
   }
   provenance() {
-    return { extractor: this.name, config: JSON.stringify({ checkpoint: this.path }), checkpointHash: sha256File(this.path) };
+    return {
+      extractor: this.name,
+      config: JSON.stringify({ checkpoint: this.path }),
+      checkpointHash: sha256File(this.path),
+    };
   }
   embed(images: Tensor): { features: Tensor } {
     return torch.tidy(() => ({ features: this.net.forward(images).features }));

@@ -83,17 +83,33 @@ export interface EvalMetrics {
 }
 
 function cacheKey(ex: FeatureExtractor, data: unknown): string {
-  return createHash('sha256').update(JSON.stringify({ ex: ex.provenance(), data })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify({ ex: ex.provenance(), data }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** Features of every real image and their Gaussian statistics, computed once and cached. */
-export function realFeatures(ds: ImageDataset, ex: FeatureExtractor, dataSpec: unknown, cacheDir: string): { features: Tensor; stats: GaussianStats } {
+export function realFeatures(
+  ds: ImageDataset,
+  ex: FeatureExtractor,
+  dataSpec: unknown,
+  cacheDir: string,
+): { features: Tensor; stats: GaussianStats } {
   mkdirSync(cacheDir, { recursive: true });
   const base = join(cacheDir, `real-${ex.name}-${cacheKey(ex, dataSpec)}`);
-  const featPath = `${base}.safetensors`, statsPath = `${base}.stats.safetensors`;
+  const featPath = `${base}.safetensors`,
+    statsPath = `${base}.stats.safetensors`;
   const features = existsSync(featPath)
     ? loadFeatures(featPath, { dataset: ds }).features
-    : torch.noGrad(() => extractFeatures(ds, ex, { out: featPath, progress: false, extraProvenance: { dataSpec: JSON.stringify(dataSpec) } }).features);
+    : torch.noGrad(
+        () =>
+          extractFeatures(ds, ex, {
+            out: featPath,
+            progress: false,
+            extraProvenance: { dataSpec: JSON.stringify(dataSpec) },
+          }).features,
+      );
   if (existsSync(statsPath)) return { features, stats: loadStats(statsPath).stats };
   const stats = featureStats(features);
   saveStats(statsPath, stats, { dataset: ds.info.name, extractor: ex.name });
@@ -104,8 +120,15 @@ export function realFeatures(ds: ImageDataset, ex: FeatureExtractor, dataSpec: u
 function gridOrder(ids: Int32Array | null, n: number, perId = 8, maxIds = 10): Int32Array {
   if (!ids) return Int32Array.from({ length: Math.min(n, perId * maxIds) }, (_, i) => i);
   const byId = new Map<number, number[]>();
-  ids.forEach((id, i) => { const l = byId.get(id) ?? []; if (l.length < perId) l.push(i); byId.set(id, l); });
-  const chosen = [...byId.keys()].sort((a, b) => a - b).filter((id) => byId.get(id)!.length === perId).slice(0, maxIds);
+  ids.forEach((id, i) => {
+    const l = byId.get(id) ?? [];
+    if (l.length < perId) l.push(i);
+    byId.set(id, l);
+  });
+  const chosen = [...byId.keys()]
+    .sort((a, b) => a - b)
+    .filter((id) => byId.get(id)!.length === perId)
+    .slice(0, maxIds);
   if (chosen.length > 0) return Int32Array.from(chosen.flatMap((id) => byId.get(id)!));
   // Too few samples for full rows: all of them in id order.
   return Int32Array.from([...ids.keys()].sort((a, b) => ids[a]! - ids[b]! || a - b).slice(0, perId * maxIds));
@@ -123,13 +146,30 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
   const owned: Tensor[] = [];
   let judge: ConsistencyJudge | null = null;
   try {
-    if (evalnet.net.inChannels !== ds.channels) throw new Error(`the evaluation network takes ${evalnet.net.inChannels}-channel images, the model makes ${ds.channels}`);
+    if (evalnet.net.inChannels !== ds.channels)
+      throw new Error(
+        `the evaluation network takes ${evalnet.net.inChannels}-channel images, the model makes ${ds.channels}`,
+      );
     // 1. Samples, conditioned on conditions drawn from the training annotations.
-    const drawn = m.model.config.condDim > 0 || m.model.config.spatialCondChannels > 0 ? drawConditions(conditions, o.n, seed) : null;
+    const drawn =
+      m.model.config.condDim > 0 || m.model.config.spatialCondChannels > 0
+        ? drawConditions(conditions, o.n, seed)
+        : null;
     if (drawn) owned.push(...[drawn.cond, drawn.maps].filter((t): t is Tensor => t !== null));
-    log(`sampling ${o.n} images from ${m.path} (step ${m.step}, ${o.sampler}-${o.steps}, scale ${o.scale}, conditions: ${conditions.source})`);
+    log(
+      `sampling ${o.n} images from ${m.path} (step ${m.step}, ${o.sampler}-${o.steps}, scale ${o.scale}, conditions: ${conditions.source})`,
+    );
     const t0 = performance.now();
-    const samples = generate(m, { n: o.n, cond: drawn?.cond ?? null, maps: drawn?.maps ?? null, scale: o.scale, sampler: o.sampler, steps: o.steps, seed, batchSize: o.batchSize ?? 32 });
+    const samples = generate(m, {
+      n: o.n,
+      cond: drawn?.cond ?? null,
+      maps: drawn?.maps ?? null,
+      scale: o.scale,
+      sampler: o.sampler,
+      steps: o.steps,
+      seed,
+      batchSize: o.batchSize ?? 32,
+    });
     owned.push(samples);
     const samplingSeconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();
@@ -150,9 +190,19 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
     const isEvalnet = inceptionScore(logits);
     let perClassRecall: EvalMetrics['perClassRecall'] = null;
     if (ds.labels && ds.numClasses) {
-      const count = new Array<number>(ds.numClasses).fill(0), hit = new Array<number>(ds.numClasses).fill(0);
-      realRows.forEach((r, i) => { const l = ds.labels![r]!; count[l]!++; hit[l]! += pr.recalled[i]!; });
-      perClassRecall = count.map((c, l) => ({ label: l, name: ds.classNames?.[l] ?? null, realImages: c, recall: c > 0 ? hit[l]! / c : Number.NaN }));
+      const count = new Array<number>(ds.numClasses).fill(0),
+        hit = new Array<number>(ds.numClasses).fill(0);
+      realRows.forEach((r, i) => {
+        const l = ds.labels![r]!;
+        count[l]!++;
+        hit[l]! += pr.recalled[i]!;
+      });
+      perClassRecall = count.map((c, l) => ({
+        label: l,
+        name: ds.classNames?.[l] ?? null,
+        realImages: c,
+        recall: c > 0 ? hit[l]! / c : Number.NaN,
+      }));
     }
 
     // 3. Other feature spaces.
@@ -180,18 +230,44 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
     }
 
     const metrics: EvalMetrics = {
-      checkpoint: m.path, step: m.step, condition: conditions.source, dataset: ds.info.name, realImages: ds.length,
-      n: o.n, scale: o.scale, sampler: o.sampler, steps: o.steps, seed, fd,
-      precision: pr.precision, recall: pr.recall, density: pr.density, coverage: pr.coverage, k, isEvalnet, perClassRecall, consistency,
-      seconds: { sampling: samplingSeconds, metrics: (performance.now() - t1) / 1000 }, device: m.device,
+      checkpoint: m.path,
+      step: m.step,
+      condition: conditions.source,
+      dataset: ds.info.name,
+      realImages: ds.length,
+      n: o.n,
+      scale: o.scale,
+      sampler: o.sampler,
+      steps: o.steps,
+      seed,
+      fd,
+      precision: pr.precision,
+      recall: pr.recall,
+      density: pr.density,
+      coverage: pr.coverage,
+      k,
+      isEvalnet,
+      perClassRecall,
+      consistency,
+      seconds: { sampling: samplingSeconds, metrics: (performance.now() - t1) / 1000 },
+      device: m.device,
     };
     if (o.out) {
       mkdirSync(o.out, { recursive: true });
       const pixels = toPixels(samples);
-      const order = gridOrder(drawn ? conditions.ids ? Int32Array.from(drawn.rows, (r) => conditions.ids![r]!) : null : null, o.n);
+      const order = gridOrder(
+        drawn ? (conditions.ids ? Int32Array.from(drawn.rows, (r) => conditions.ids![r]!) : null) : null,
+        o.n,
+      );
       const gridImages = samples.indexSelect(0, torch.tensor(order).long());
       try {
-        const meta: Record<string, string> = { checkpoint: m.path, step: String(m.step), scale: String(o.scale), sampler: `${o.sampler}-${o.steps}`, seed: String(seed) };
+        const meta: Record<string, string> = {
+          checkpoint: m.path,
+          step: String(m.step),
+          scale: String(o.scale),
+          sampler: `${o.sampler}-${o.steps}`,
+          seed: String(seed),
+        };
         const tensors: Record<string, Tensor> = { images: pixels };
         let rowsT: Tensor | null = null;
         if (drawn) tensors.rows = rowsT = torch.tensor(drawn.rows);
@@ -218,7 +294,8 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
 
 const fmt = (x: number | undefined, d: number) => (x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
 
-export const METRICS_HEADER = '| model | n | sampler | s | FD-evalnet | IS-evalnet | precision | recall | density | coverage | consistency (chance) |\n|---|---|---|---|---|---|---|---|---|---|---|';
+export const METRICS_HEADER =
+  '| model | n | sampler | s | FD-evalnet | IS-evalnet | precision | recall | density | coverage | consistency (chance) |\n|---|---|---|---|---|---|---|---|---|---|---|';
 
 /** One markdown table row of the metrics (under METRICS_HEADER). */
 export function metricsRow(name: string, m: EvalMetrics): string {

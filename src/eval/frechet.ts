@@ -17,12 +17,22 @@ export interface GaussianStats {
 
 export function featureStats(features: Tensor): GaussianStats {
   const n = features.shape[0]!;
-  if (features.ndim !== 2 || n < 2) throw new RangeError(`feature statistics need [N >= 2, D] features, got [${features.shape.join(', ')}]`);
+  if (features.ndim !== 2 || n < 2)
+    throw new RangeError(`feature statistics need [N >= 2, D] features, got [${features.shape.join(', ')}]`);
   return torch.tidy(() => {
     const x = features.double();
     const mu = x.mean(0);
     const xc = x.sub(mu);
-    return { mu: keep(mu), sigma: keep(xc.t().matmul(xc).div(n - 1)), n };
+    return {
+      mu: keep(mu),
+      sigma: keep(
+        xc
+          .t()
+          .matmul(xc)
+          .div(n - 1),
+      ),
+      n,
+    };
   });
 }
 
@@ -36,7 +46,8 @@ function sqrtPsd(a: Tensor): Tensor {
 }
 
 export function frechetDistance(a: GaussianStats, b: GaussianStats): number {
-  if (a.mu.shape[0] !== b.mu.shape[0]) throw new RangeError(`feature sizes differ: ${a.mu.shape[0]} vs ${b.mu.shape[0]}`);
+  if (a.mu.shape[0] !== b.mu.shape[0])
+    throw new RangeError(`feature sizes differ: ${a.mu.shape[0]} vs ${b.mu.shape[0]}`);
   return torch.tidy(() => {
     const diff = a.mu.sub(b.mu).square().sum().item();
     const s1 = sqrtPsd(a.sigma);
@@ -55,12 +66,17 @@ export function disposeStats(s: GaussianStats): void {
 
 /** Real-set statistics cached as safetensors with provenance. */
 export function saveStats(path: string, s: GaussianStats, meta: Record<string, string> = {}): void {
-  torch.safetensors.saveFile(path, { mu: s.mu, sigma: s.sigma }, { ...meta, n: String(s.n), format: 'selfguided-fd-stats/1' });
+  torch.safetensors.saveFile(
+    path,
+    { mu: s.mu, sigma: s.sigma },
+    { ...meta, n: String(s.n), format: 'selfguided-fd-stats/1' },
+  );
 }
 
 export function loadStats(path: string): { stats: GaussianStats; meta: Record<string, string> } {
   const { tensors, metadata } = torch.safetensors.loadFile(path);
-  const mu = tensors.get('mu'), sigma = tensors.get('sigma');
+  const mu = tensors.get('mu'),
+    sigma = tensors.get('sigma');
   if (metadata.format !== 'selfguided-fd-stats/1' || !mu || !sigma) {
     for (const t of tensors.values()) t.dispose();
     throw new Error(`${path} is not a selfguided statistics file`);

@@ -31,11 +31,14 @@ function kthNeighbourRadius(x: Tensor, k: number, block: number): Tensor {
 
 export function prdc(real: Tensor, fake: Tensor, k = 5, block = 2048): Prdc {
   return torch.tidy(() => {
-    const r = real.double(), f = fake.double();
+    const r = real.double(),
+      f = fake.double();
     const realRadius = kthNeighbourRadius(r, k, block);
     const fakeRadius = kthNeighbourRadius(f, k, block);
-    const m = f.shape[0]!, n = r.shape[0]!;
-    let precisionHits = 0, densitySum = 0;
+    const m = f.shape[0]!,
+      n = r.shape[0]!;
+    let precisionHits = 0,
+      densitySum = 0;
     for (let s = 0; s < m; s += block) {
       const d = torch.cdist(f.narrow(0, s, Math.min(block, m - s)), r, 2, true); // [b, n]
       const inside = d.le(realRadius.unsqueeze(0));
@@ -48,9 +51,20 @@ export function prdc(real: Tensor, fake: Tensor, k = 5, block = 2048): Prdc {
       const rb = r.narrow(0, s, Math.min(block, n - s));
       const d = torch.cdist(rb, f, 2, true); // [b, m]
       recalled.set(d.le(fakeRadius.unsqueeze(0)).any(1).toTypedArray() as Uint8Array, s);
-      coverageHits += d.min(1).values.le(realRadius.narrow(0, s, rb.shape[0]!)).float().sum().item();
+      coverageHits += d
+        .min(1)
+        .values.le(realRadius.narrow(0, s, rb.shape[0]!))
+        .float()
+        .sum()
+        .item();
     }
     const recallHits = recalled.reduce((a, b) => a + b, 0);
-    return { precision: precisionHits / m, recall: recallHits / n, density: densitySum / (k * m), coverage: coverageHits / n, recalled };
+    return {
+      precision: precisionHits / m,
+      recall: recallHits / n,
+      density: densitySum / (k * m),
+      coverage: coverageHits / n,
+      recalled,
+    };
   });
 }

@@ -10,22 +10,36 @@ import { PixelsPca } from '../features/pixels-pca.js';
 import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import { TorchScriptEncoder } from '../features/torchscript.js';
 
-function checkpointOf(cfg: Record<string, unknown>, key: string, prov: Pick<Provenance, 'extractor' | 'checkpointHash'>): string {
+function checkpointOf(
+  cfg: Record<string, unknown>,
+  key: string,
+  prov: Pick<Provenance, 'extractor' | 'checkpointHash'>,
+): string {
   const path = cfg[key];
   if (typeof path !== 'string') throw new Error(`the ${prov.extractor} provenance names no ${key}`);
   if (!existsSync(path)) throw new Error(`the ${prov.extractor} extractor's file ${path} is gone; cannot rebuild g`);
-  if (prov.checkpointHash && sha256File(path) !== prov.checkpointHash) throw new Error(`${path} changed since the features were extracted (sha256 differs); cannot rebuild the same g`);
+  if (prov.checkpointHash && sha256File(path) !== prov.checkpointHash)
+    throw new Error(`${path} changed since the features were extracted (sha256 differs); cannot rebuild the same g`);
   return path;
 }
 
 /** The extractor described by a features file's provenance (PCA is refit on its recorded dataset). */
-export async function extractorFromProvenance(prov: Pick<Provenance, 'extractor' | 'config' | 'checkpointHash' | 'dataSpec'>): Promise<FeatureExtractor> {
+export async function extractorFromProvenance(
+  prov: Pick<Provenance, 'extractor' | 'config' | 'checkpointHash' | 'dataSpec'>,
+): Promise<FeatureExtractor> {
   const cfg = JSON.parse(prov.config) as Record<string, unknown>;
   switch (prov.extractor) {
     case 'ssl-encoder':
-      return new SslEncoderFeatures(checkpointOf(cfg, 'checkpoint', prov), cfg.output === 'projection' ? 'projection' : 'backbone');
+      return new SslEncoderFeatures(
+        checkpointOf(cfg, 'checkpoint', prov),
+        cfg.output === 'projection' ? 'projection' : 'backbone',
+      );
     case 'diffusion':
-      return new DiffusionFeatures(checkpointOf(cfg, 'checkpoint', prov), { block: cfg.block as string, t: cfg.t as number, seed: cfg.seed as number });
+      return new DiffusionFeatures(checkpointOf(cfg, 'checkpoint', prov), {
+        block: cfg.block as string,
+        t: cfg.t as number,
+        seed: cfg.seed as number,
+      });
     case 'torchscript': {
       const { path: _p, ...o } = cfg;
       return new TorchScriptEncoder(checkpointOf(cfg, 'path', prov), o);

@@ -52,21 +52,64 @@ export interface Budget {
 export const BUDGETS: Record<BudgetName, Budget> = {
   // Every stage in a minute or two on 2,000 images: checks the pipeline, measures nothing.
   smoke: {
-    preset: 'tiny', steps: 8, batchSize: 8, lr: 1e-3, warmup: 2, emaDecay: 0.9, checkpointEvery: 4,
-    samples: 48, sampler: 'ddim', sampleSteps: 3, scale: 2, sweep: [0, 2, 5],
-    encoderSteps: 4, evalnetSteps: 10, ks: [4, 8], rho: 10, replicateSeeds: [1], limit: 2000,
+    preset: 'tiny',
+    steps: 8,
+    batchSize: 8,
+    lr: 1e-3,
+    warmup: 2,
+    emaDecay: 0.9,
+    checkpointEvery: 4,
+    samples: 48,
+    sampler: 'ddim',
+    sampleSteps: 3,
+    scale: 2,
+    sweep: [0, 2, 5],
+    encoderSteps: 4,
+    evalnetSteps: 10,
+    ks: [4, 8],
+    rho: 10,
+    replicateSeeds: [1],
+    limit: 2000,
   },
   // About 4.2 hours of the 2-core development machine in all, replicates included (see the report's time table).
   small: {
-    preset: 'tiny', steps: 3000, batchSize: 32, lr: 1e-3, warmup: 100, emaDecay: 0.999, checkpointEvery: 250,
-    samples: 2000, sampler: 'ddim', sampleSteps: 25, scale: 2, sweep: [0, 1, 1.5, 2, 3, 5],
-    encoderSteps: 1500, evalnetSteps: 2000, ks: [10, 50, 100], rho: 100, replicateSeeds: [1],
+    preset: 'tiny',
+    steps: 3000,
+    batchSize: 32,
+    lr: 1e-3,
+    warmup: 100,
+    emaDecay: 0.999,
+    checkpointEvery: 250,
+    samples: 2000,
+    sampler: 'ddim',
+    sampleSteps: 25,
+    scale: 2,
+    sweep: [0, 1, 1.5, 2, 3, 5],
+    encoderSteps: 1500,
+    evalnetSteps: 2000,
+    ks: [10, 50, 100],
+    rho: 100,
+    replicateSeeds: [1],
   },
   // The paper's evaluation protocol (10k samples, DDIM-250) with the 2.2M-parameter preset.
   full: {
-    preset: 'small', steps: 60000, batchSize: 128, lr: 3e-4, warmup: 500, emaDecay: 0.9999, checkpointEvery: 1000,
-    samples: 10000, sampler: 'ddim', sampleSteps: 250, scale: 2, sweep: [0, 1, 1.5, 2, 3, 5],
-    encoderSteps: 6000, evalnetSteps: 4000, ks: [10, 50, 100], rho: 100, replicateSeeds: [1, 2],
+    preset: 'small',
+    steps: 60000,
+    batchSize: 128,
+    lr: 3e-4,
+    warmup: 500,
+    emaDecay: 0.9999,
+    checkpointEvery: 1000,
+    samples: 10000,
+    sampler: 'ddim',
+    sampleSteps: 250,
+    scale: 2,
+    sweep: [0, 1, 1.5, 2, 3, 5],
+    encoderSteps: 6000,
+    evalnetSteps: 4000,
+    ks: [10, 50, 100],
+    rho: 100,
+    replicateSeeds: [1, 2],
   },
 };
 
@@ -111,12 +154,11 @@ interface RowDef {
   seed?: number;
 }
 
-
 /** Wall seconds per stage, summed over every invocation (the budget is the total across sessions). */
 class Timing {
   private readonly t: Record<string, number>;
   constructor(private readonly path: string) {
-    this.t = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) as Record<string, number> : {};
+    this.t = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>) : {};
   }
   async time<T>(stage: string, f: () => Promise<T> | T): Promise<T> {
     const t0 = performance.now();
@@ -148,16 +190,23 @@ export class FashionMnistExperiment {
     const planPath = join(this.root, 'plan.json');
     if (existsSync(planPath)) {
       this.plan = JSON.parse(readFileSync(planPath, 'utf8')) as Plan;
-      if (this.plan.budget !== o.budget) throw new Error(`${this.root} holds the '${this.plan.budget}' budget; use another --root for '${o.budget}'`);
+      if (this.plan.budget !== o.budget)
+        throw new Error(`${this.root} holds the '${this.plan.budget}' budget; use another --root for '${o.budget}'`);
       // A plan written before a budget setting existed takes that setting's value; the others stay as planned.
       this.plan.config = { ...BUDGETS[this.plan.budget], ...this.plan.config };
-      for (const [flag, given, planned] of [['encoder', o.encoder, this.plan.encoder], ['evalnet', o.evalnet, this.plan.evalnet]] as const) {
-        if (given && resolve(given) !== planned) throw new Error(`--${flag} ${given} differs from the plan's ${planned} (${planPath})`);
+      for (const [flag, given, planned] of [
+        ['encoder', o.encoder, this.plan.encoder],
+        ['evalnet', o.evalnet, this.plan.evalnet],
+      ] as const) {
+        if (given && resolve(given) !== planned)
+          throw new Error(`--${flag} ${given} differs from the plan's ${planned} (${planPath})`);
       }
     } else {
       const seed = o.seed ?? 0;
       this.plan = {
-        budget: o.budget, config: BUDGETS[o.budget], seed,
+        budget: o.budget,
+        config: BUDGETS[o.budget],
+        seed,
         encoder: o.encoder ? resolve(o.encoder) : join(this.root, 'encoder'),
         evalnet: o.evalnet ? resolve(o.evalnet) : join(this.root, 'evalnet'),
         command: o.command ?? `bin/selfguided.mjs experiment fashion-mnist --budget ${o.budget}`,
@@ -192,7 +241,7 @@ export class FashionMnistExperiment {
   private async dataset(spec: DataSpec): Promise<ImageDataset> {
     const key = JSON.stringify(spec);
     let ds = this.datasets.get(key);
-    if (!ds) this.datasets.set(key, ds = await loadDataset(spec));
+    if (!ds) this.datasets.set(key, (ds = await loadDataset(spec)));
     return ds;
   }
 
@@ -232,16 +281,26 @@ export class FashionMnistExperiment {
     if (evalnet === join(this.root, 'evalnet') && !existsSync(this.evalnetAccuracyPath)) {
       await this.timing.time('evalnet', async () => {
         this.log(`training the evaluation network in ${evalnet}`);
-        await trainEvalNet(evalnet, existsSync(join(evalnet, 'config.json'))
-          ? { resume: true, log: this.log }
-          : { config: { data: this.full, train: { steps: this.b.evalnetSteps, seed } }, log: this.log });
+        await trainEvalNet(
+          evalnet,
+          existsSync(join(evalnet, 'config.json'))
+            ? { resume: true, log: this.log }
+            : { config: { data: this.full, train: { steps: this.b.evalnetSteps, seed } }, log: this.log },
+        );
       });
     }
     if (!existsSync(this.evalnetAccuracyPath)) {
-      const test = await loadDataset({ kind: 'fashion-mnist', split: 'test', ...(this.b.limit ? { limit: this.b.limit } : {}) });
+      const test = await loadDataset({
+        kind: 'fashion-mnist',
+        split: 'test',
+        ...(this.b.limit ? { limit: this.b.limit } : {}),
+      });
       const { net, path } = loadEvalNet(evalnet);
       try {
-        writeFileSync(this.evalnetAccuracyPath, `${JSON.stringify({ checkpoint: path, testAccuracy: accuracy(net, test) })}\n`);
+        writeFileSync(
+          this.evalnetAccuracyPath,
+          `${JSON.stringify({ checkpoint: path, testAccuracy: accuracy(net, test) })}\n`,
+        );
       } finally {
         net.dispose();
         test.dispose();
@@ -249,11 +308,23 @@ export class FashionMnistExperiment {
     }
     if (encoder === join(this.root, 'encoder') && latestStep(encoder) < this.b.encoderSteps) {
       await this.timing.time(this.stage('encoder'), async () => {
-        const t = await EncoderTrainer.open(encoder, existsSync(join(encoder, 'config.json'))
-          ? { resume: true, device: this.device, log: this.log }
-          : { config: { data: this.full, model: { widths: [16, 32, 64] }, train: { steps: this.b.encoderSteps, cropScale: [0.6, 1], seed, checkpointEvery: 100 } }, device: this.device, log: this.log });
+        const t = await EncoderTrainer.open(
+          encoder,
+          existsSync(join(encoder, 'config.json'))
+            ? { resume: true, device: this.device, log: this.log }
+            : {
+                config: {
+                  data: this.full,
+                  model: { widths: [16, 32, 64] },
+                  train: { steps: this.b.encoderSteps, cropScale: [0.6, 1], seed, checkpointEvery: 100 },
+                },
+                device: this.device,
+                log: this.log,
+              },
+        );
         try {
-          if (t.step < this.b.encoderSteps) this.log(`training the SimCLR encoder g (${t.step}/${this.b.encoderSteps} steps done)`);
+          if (t.step < this.b.encoderSteps)
+            this.log(`training the SimCLR encoder g (${t.step}/${this.b.encoderSteps} steps done)`);
           if ((await t.train()).status !== 'done') throw new Interrupted();
         } finally {
           t.dispose();
@@ -286,7 +357,13 @@ export class FashionMnistExperiment {
   }
 
   /** A condition file from clustering a features file (or random ids / the features themselves). */
-  private annotations(name: string, featuresPath: string, data: DataSpec, kind: ConditionKind, k: number | null): Promise<ConditionSpec> {
+  private annotations(
+    name: string,
+    featuresPath: string,
+    data: DataSpec,
+    kind: ConditionKind,
+    k: number | null,
+  ): Promise<ConditionSpec> {
     const path = join(this.root, 'annotations', `${name}.safetensors`);
     if (existsSync(path)) return Promise.resolve({ kind: 'file', path });
     mkdirSync(join(this.root, 'annotations'), { recursive: true });
@@ -302,14 +379,29 @@ export class FashionMnistExperiment {
           centroids = r.centroids;
         }
         const meta = {
-          method: kind === 'onehot' ? `k-means (cosine, 3 restarts, seed ${this.plan.seed})` : kind === 'random' ? 'random ids' : `the ${kind} itself`,
-          metric: 'cosine', features: featuresPath, extractor: feats.provenance.extractor, extractorConfig: feats.provenance.config,
-          dataset: ds.info.name, dataSpec: JSON.stringify(data),
+          method:
+            kind === 'onehot'
+              ? `k-means (cosine, 3 restarts, seed ${this.plan.seed})`
+              : kind === 'random'
+                ? 'random ids'
+                : `the ${kind} itself`,
+          metric: 'cosine',
+          features: featuresPath,
+          extractor: feats.provenance.extractor,
+          extractorConfig: feats.provenance.config,
+          dataset: ds.info.name,
+          dataSpec: JSON.stringify(data),
         };
-        const ann = buildAnnotations({ kind, features: feats.features, assignments, centroids, k: k ?? undefined, seed: this.plan.seed }, meta);
+        const ann = buildAnnotations(
+          { kind, features: feats.features, assignments, centroids, k: k ?? undefined, seed: this.plan.seed },
+          meta,
+        );
         saveAnnotations(path, ann);
         if (ann.assignments && ann.k !== null && ds.labels) {
-          writeFileSync(path.replace(/\.safetensors$/, '.quality.json'), `${JSON.stringify(clusterQuality(ann.assignments, ds.labels))}\n`);
+          writeFileSync(
+            path.replace(/\.safetensors$/, '.quality.json'),
+            `${JSON.stringify(clusterQuality(ann.assignments, ds.labels))}\n`,
+          );
         }
         ann.centroids?.dispose();
         ann.vectors?.dispose();
@@ -321,35 +413,113 @@ export class FashionMnistExperiment {
   }
 
   private rows(): RowDef[] {
-    const ssl = (name: string, data: DataSpec) => this.features(name, data, () => new SslEncoderFeatures(this.plan.encoder, 'backbone'));
+    const ssl = (name: string, data: DataSpec) =>
+      this.features(name, data, () => new SslEncoderFeatures(this.plan.encoder, 'backbone'));
     const selfRow = (k: number, group: RowDef['group']): RowDef => {
       const lt = group === 'long-tail';
       const data = lt ? this.ltData : this.full;
       const feats = lt ? `ssl-backbone-lt${this.b.rho}` : 'ssl-backbone';
       const annotation = `${feats}-k${k}`;
       return {
-        id: `${lt ? 'lt-' : ''}self-k${k}`, title: `self-labels, SimCLR backbone, k = ${k}`, group, kind: 'self-label', k, data, annotation,
+        id: `${lt ? 'lt-' : ''}self-k${k}`,
+        title: `self-labels, SimCLR backbone, k = ${k}`,
+        group,
+        kind: 'self-label',
+        k,
+        data,
+        annotation,
         condition: async () => this.annotations(annotation, await ssl(feats, data), data, 'onehot', k),
       };
     };
     const rows: RowDef[] = [
-      { id: 'none', title: 'no guidance', group: 'balanced', kind: 'none', k: null, data: this.full, annotation: null, condition: async () => ({ kind: 'none' }) },
-      { id: 'gt-labels', title: 'ground-truth labels (10 classes)', group: 'balanced', kind: 'ground-truth', k: 10, data: this.full, annotation: null, condition: async () => ({ kind: 'label' }) },
+      {
+        id: 'none',
+        title: 'no guidance',
+        group: 'balanced',
+        kind: 'none',
+        k: null,
+        data: this.full,
+        annotation: null,
+        condition: async () => ({ kind: 'none' }),
+      },
+      {
+        id: 'gt-labels',
+        title: 'ground-truth labels (10 classes)',
+        group: 'balanced',
+        kind: 'ground-truth',
+        k: 10,
+        data: this.full,
+        annotation: null,
+        condition: async () => ({ kind: 'label' }),
+      },
       ...this.b.ks.map((k) => selfRow(k, 'balanced')),
       {
-        id: 'diffusion-k10', title: 'self-labels, diffusion features (unguided model, middle block, t = 100), k = 10', group: 'balanced', kind: 'self-label', k: 10, data: this.full, annotation: 'diffusion-middle-t100-k10',
+        id: 'diffusion-k10',
+        title: 'self-labels, diffusion features (unguided model, middle block, t = 100), k = 10',
+        group: 'balanced',
+        kind: 'self-label',
+        k: 10,
+        data: this.full,
+        annotation: 'diffusion-middle-t100-k10',
         condition: async () => {
-          const path = await this.features('diffusion-middle-t100', this.full, () => new DiffusionFeatures(join(this.root, 'rows', 'none'), { block: 'middle', t: 100, seed: this.plan.seed }));
+          const path = await this.features(
+            'diffusion-middle-t100',
+            this.full,
+            () =>
+              new DiffusionFeatures(join(this.root, 'rows', 'none'), { block: 'middle', t: 100, seed: this.plan.seed }),
+          );
           return this.annotations('diffusion-middle-t100-k10', path, this.full, 'onehot', 10);
         },
       },
-      { id: 'ssl-feature', title: 'continuous SimCLR backbone feature (64-d, L2-normalised)', group: 'balanced', kind: 'feature', k: null, data: this.full, annotation: 'ssl-backbone-feature', condition: async () => this.annotations('ssl-backbone-feature', await ssl('ssl-backbone', this.full), this.full, 'feature', null) },
-      { id: 'random-k10', title: 'random ids, k = 10 (control)', group: 'balanced', kind: 'random', k: 10, data: this.full, annotation: 'random-k10', condition: async () => this.annotations('random-k10', await ssl('ssl-backbone', this.full), this.full, 'random', 10) },
-      { id: 'lt-none', title: `no guidance, long-tailed (rho = ${this.b.rho})`, group: 'long-tail', kind: 'none', k: null, data: this.ltData, annotation: null, condition: async () => ({ kind: 'none' }) },
-      { id: 'lt-gt-labels', title: `ground-truth labels, long-tailed (rho = ${this.b.rho})`, group: 'long-tail', kind: 'ground-truth', k: 10, data: this.ltData, annotation: null, condition: async () => ({ kind: 'label' }) },
+      {
+        id: 'ssl-feature',
+        title: 'continuous SimCLR backbone feature (64-d, L2-normalised)',
+        group: 'balanced',
+        kind: 'feature',
+        k: null,
+        data: this.full,
+        annotation: 'ssl-backbone-feature',
+        condition: async () =>
+          this.annotations('ssl-backbone-feature', await ssl('ssl-backbone', this.full), this.full, 'feature', null),
+      },
+      {
+        id: 'random-k10',
+        title: 'random ids, k = 10 (control)',
+        group: 'balanced',
+        kind: 'random',
+        k: 10,
+        data: this.full,
+        annotation: 'random-k10',
+        condition: async () =>
+          this.annotations('random-k10', await ssl('ssl-backbone', this.full), this.full, 'random', 10),
+      },
+      {
+        id: 'lt-none',
+        title: `no guidance, long-tailed (rho = ${this.b.rho})`,
+        group: 'long-tail',
+        kind: 'none',
+        k: null,
+        data: this.ltData,
+        annotation: null,
+        condition: async () => ({ kind: 'none' }),
+      },
+      {
+        id: 'lt-gt-labels',
+        title: `ground-truth labels, long-tailed (rho = ${this.b.rho})`,
+        group: 'long-tail',
+        kind: 'ground-truth',
+        k: 10,
+        data: this.ltData,
+        annotation: null,
+        condition: async () => ({ kind: 'label' }),
+      },
     ];
     const best = this.bestSelfLabelRow();
-    if (best) rows.push({ ...selfRow(best.k, 'long-tail'), title: `self-labels, SimCLR backbone, k = ${best.k}, long-tailed (rho = ${this.b.rho})` });
+    if (best)
+      rows.push({
+        ...selfRow(best.k, 'long-tail'),
+        title: `self-labels, SimCLR backbone, k = ${best.k}, long-tailed (rho = ${this.b.rho})`,
+      });
     return rows;
   }
 
@@ -365,7 +535,10 @@ export class FashionMnistExperiment {
     return ['gt-labels', best.id, 'lt-gt-labels', `lt-${best.id}`]
       .map((id) => rows.find((r) => r.id === id))
       .filter((r): r is RowDef => r !== undefined)
-      .map((row) => ({ row, copies: this.b.replicateSeeds.map((seed) => ({ ...row, id: `${row.id}-seed${seed}`, seed })) }));
+      .map((row) => ({
+        row,
+        copies: this.b.replicateSeeds.map((seed) => ({ ...row, id: `${row.id}-seed${seed}`, seed })),
+      }));
   }
 
   private rowDir(id: string): string {
@@ -373,13 +546,19 @@ export class FashionMnistExperiment {
   }
 
   private evalDir(id: string, scale: number, seed = this.plan.seed): string {
-    return join(this.rowDir(id), 'eval', `${this.b.sampler}${this.b.sampleSteps}-s${scale}-n${this.b.samples}-seed${seed}`);
+    return join(
+      this.rowDir(id),
+      'eval',
+      `${this.b.sampler}${this.b.sampleSteps}-s${scale}-n${this.b.samples}-seed${seed}`,
+    );
   }
 
   private metrics(id: string, scale = this.b.scale, seed = this.plan.seed): EvalMetrics | null {
     const p = join(this.evalDir(id, scale, seed), 'metrics.json');
     // Metrics written before evaluation could run on CUDA carry no device: they were sampled on the CPU.
-    return existsSync(p) ? { device: 'cpu', ...JSON.parse(readFileSync(p, 'utf8')) as Omit<EvalMetrics, 'device'> & { device?: string } } : null;
+    return existsSync(p)
+      ? { device: 'cpu', ...(JSON.parse(readFileSync(p, 'utf8')) as Omit<EvalMetrics, 'device'> & { device?: string }) }
+      : null;
   }
 
   /** The self-label row with the lowest FD-evalnet, once all of them are evaluated. */
@@ -388,7 +567,9 @@ export class FashionMnistExperiment {
     const ms = ids.map((id) => this.metrics(id));
     if (ms.some((m) => m === null)) return null;
     let bi = 0;
-    ms.forEach((m, i) => { if (m!.fd.evalnet < ms[bi]!.fd.evalnet) bi = i; });
+    ms.forEach((m, i) => {
+      if (m!.fd.evalnet < ms[bi]!.fd.evalnet) bi = i;
+    });
     const k = this.b.ks[bi]!;
     return { id: ids[bi]!, k };
   }
@@ -398,20 +579,37 @@ export class FashionMnistExperiment {
     if (this.metrics(row.id, this.b.scale, seed)) return;
     const dir = this.rowDir(row.id);
     const condition = await row.condition();
-    if (latestStep(dir) < this.b.steps) await this.timing.time(this.stage(`train ${row.id}`), async () => {
-      const config: TrainConfigInput = {
-        data: row.data, condition, model: { preset: this.b.preset },
-        train: { steps: this.b.steps, batchSize: this.b.batchSize, lr: this.b.lr, warmup: this.b.warmup, emaDecay: this.b.emaDecay, seed, checkpointEvery: this.b.checkpointEvery, logEvery: 100 },
-      };
-      const t = await DiffusionTrainer.open(dir, existsSync(join(dir, 'config.json')) ? { resume: true, device: this.device, log: this.log } : { config, device: this.device, log: this.log });
-      try {
-        if (t.step < this.b.steps) this.log(`row ${row.id}: training (${t.step}/${this.b.steps} steps done)`);
-        const r = await t.train();
-        if (r.status !== 'done') throw new Interrupted();
-      } finally {
-        t.dispose();
-      }
-    });
+    if (latestStep(dir) < this.b.steps)
+      await this.timing.time(this.stage(`train ${row.id}`), async () => {
+        const config: TrainConfigInput = {
+          data: row.data,
+          condition,
+          model: { preset: this.b.preset },
+          train: {
+            steps: this.b.steps,
+            batchSize: this.b.batchSize,
+            lr: this.b.lr,
+            warmup: this.b.warmup,
+            emaDecay: this.b.emaDecay,
+            seed,
+            checkpointEvery: this.b.checkpointEvery,
+            logEvery: 100,
+          },
+        };
+        const t = await DiffusionTrainer.open(
+          dir,
+          existsSync(join(dir, 'config.json'))
+            ? { resume: true, device: this.device, log: this.log }
+            : { config, device: this.device, log: this.log },
+        );
+        try {
+          if (t.step < this.b.steps) this.log(`row ${row.id}: training (${t.step}/${this.b.steps} steps done)`);
+          const r = await t.train();
+          if (r.status !== 'done') throw new Interrupted();
+        } finally {
+          t.dispose();
+        }
+      });
     await this.evalRow(row, this.b.scale);
     this.report();
   }
@@ -420,37 +618,77 @@ export class FashionMnistExperiment {
     const seed = row.seed ?? this.plan.seed;
     const out = this.evalDir(row.id, scale, seed);
     if (existsSync(join(out, 'metrics.json'))) return;
-    await this.timing.time(this.stage(`eval ${row.id} s${scale}`), () => evaluate({
-      checkpoint: this.rowDir(row.id), evalnet: this.plan.evalnet, n: this.b.samples, scale, sampler: this.b.sampler, steps: this.b.sampleSteps,
-      // Small batches were fastest for the tiny UNet on the 2-core CPU; a GPU wants large ones.
-      seed, batchSize: this.device === 'cpu' ? 16 : 250, cacheDir: join(this.root, 'cache'), out, device: this.device, log: this.log,
-      extraFeatures: [{ name: 'ssl', make: () => new SslEncoderFeatures(this.plan.encoder, 'backbone') }],
-    }));
+    await this.timing.time(this.stage(`eval ${row.id} s${scale}`), () =>
+      evaluate({
+        checkpoint: this.rowDir(row.id),
+        evalnet: this.plan.evalnet,
+        n: this.b.samples,
+        scale,
+        sampler: this.b.sampler,
+        steps: this.b.sampleSteps,
+        // Small batches were fastest for the tiny UNet on the 2-core CPU; a GPU wants large ones.
+        seed,
+        batchSize: this.device === 'cpu' ? 16 : 250,
+        cacheDir: join(this.root, 'cache'),
+        out,
+        device: this.device,
+        log: this.log,
+        extraFeatures: [{ name: 'ssl', make: () => new SslEncoderFeatures(this.plan.encoder, 'backbone') }],
+      }),
+    );
     this.report();
   }
 
   private report(): void {
     const rows = this.rows();
     const results: RowResult[] = rows.map((r) => {
-      const qualityFile = r.kind === 'self-label' && r.annotation ? join(this.root, 'annotations', `${r.annotation}.quality.json`) : null;
+      const qualityFile =
+        r.kind === 'self-label' && r.annotation ? join(this.root, 'annotations', `${r.annotation}.quality.json`) : null;
       return {
-        id: r.id, title: r.title, group: r.group, kind: r.kind, k: r.k,
+        id: r.id,
+        title: r.title,
+        group: r.group,
+        kind: r.kind,
+        k: r.k,
         metrics: this.metrics(r.id),
         grid: join(this.evalDir(r.id, this.b.scale), 'samples.png'),
-        selfLabelNmi: qualityFile && existsSync(qualityFile) ? (JSON.parse(readFileSync(qualityFile, 'utf8')) as { nmi: number }).nmi : null,
+        selfLabelNmi:
+          qualityFile && existsSync(qualityFile)
+            ? (JSON.parse(readFileSync(qualityFile, 'utf8')) as { nmi: number }).nmi
+            : null,
       };
     });
     const best = this.bestSelfLabelRow();
-    const sweep = best ? this.b.sweep.map((s) => ({ scale: s, metrics: this.metrics(best.id, s), grid: join(this.evalDir(best.id, s), 'samples.png') })) : [];
+    const sweep = best
+      ? this.b.sweep.map((s) => ({
+          scale: s,
+          metrics: this.metrics(best.id, s),
+          grid: join(this.evalDir(best.id, s), 'samples.png'),
+        }))
+      : [];
     const accPath = this.evalnetAccuracyPath;
     const input: ReportInput = {
-      budgetName: this.plan.budget, budget: this.b, seed: this.plan.seed, root: this.root, docs: this.o.docs,
-      encoder: this.plan.encoder, evalnet: this.plan.evalnet,
-      evalnetAccuracy: existsSync(accPath) ? (JSON.parse(readFileSync(accPath, 'utf8')) as { testAccuracy: number }).testAccuracy : null,
-      rows: results, sweepRow: best?.id ?? null, sweep, timing: this.timing.all, command: this.plan.command,
+      budgetName: this.plan.budget,
+      budget: this.b,
+      seed: this.plan.seed,
+      root: this.root,
+      docs: this.o.docs,
+      encoder: this.plan.encoder,
+      evalnet: this.plan.evalnet,
+      evalnetAccuracy: existsSync(accPath)
+        ? (JSON.parse(readFileSync(accPath, 'utf8')) as { testAccuracy: number }).testAccuracy
+        : null,
+      rows: results,
+      sweepRow: best?.id ?? null,
+      sweep,
+      timing: this.timing.all,
+      command: this.plan.command,
       replicas: this.replicas().map(({ row, copies }) => ({
         id: row.id,
-        seeds: [{ seed: this.plan.seed, metrics: this.metrics(row.id) }, ...copies.map((c) => ({ seed: c.seed!, metrics: this.metrics(c.id, this.b.scale, c.seed) }))],
+        seeds: [
+          { seed: this.plan.seed, metrics: this.metrics(row.id) },
+          ...copies.map((c) => ({ seed: c.seed!, metrics: this.metrics(c.id, this.b.scale, c.seed) })),
+        ],
       })),
     };
     writeReport(input);

@@ -38,11 +38,14 @@ function shardDir(out: string): string {
 
 /** Features [N, D] (float32) of a tensor of images, in batches, without gradients. */
 export function embedImages(ex: FeatureExtractor, images: Tensor, batchSize = 256): Tensor {
-  return torch.noGrad(() => torch.tidy(() => {
-    const parts: Tensor[] = [];
-    for (let s = 0; s < images.shape[0]!; s += batchSize) parts.push(ex.embed(images.narrow(0, s, Math.min(batchSize, images.shape[0]! - s))).features.float());
-    return torch.cat(parts, 0);
-  }));
+  return torch.noGrad(() =>
+    torch.tidy(() => {
+      const parts: Tensor[] = [];
+      for (let s = 0; s < images.shape[0]!; s += batchSize)
+        parts.push(ex.embed(images.narrow(0, s, Math.min(batchSize, images.shape[0]! - s))).features.float());
+      return torch.cat(parts, 0);
+    }),
+  );
 }
 
 /** Features of every image of the dataset, in dataset order. */
@@ -51,7 +54,10 @@ export function extractFeatures(ds: ImageDataset, ex: FeatureExtractor, o: Extra
   const shardSize = Math.max(bs, o.shardSize ?? 8192);
   const n = ds.length;
   ex.fit?.(ds);
-  const progress = o.progress === false ? null : new Progress(n, { label: `features ${ex.name}`, every: Math.max(1, Math.ceil(n / bs / 10)) * bs });
+  const progress =
+    o.progress === false
+      ? null
+      : new Progress(n, { label: `features ${ex.name}`, every: Math.max(1, Math.ceil(n / bs / 10)) * bs });
   const dir = o.out ? shardDir(o.out) : null;
   if (dir) mkdirSync(dir, { recursive: true });
   const shardFeatures: Tensor[] = [];
@@ -73,10 +79,15 @@ export function extractFeatures(ds: ImageDataset, ex: FeatureExtractor, o: Extra
       const pats: Tensor[] = [];
       for (let s = start; s < start + len; s += bs) {
         const idx = Int32Array.from({ length: Math.min(bs, start + len - s) }, (_, i) => s + i);
-        const out = torch.noGrad(() => torch.tidy(() => {
-          const r = ex.embed(ds.images(idx));
-          return { f: r.features.float().contiguous(), p: o.patches && r.patches ? r.patches.to('float16').contiguous() : null };
-        }));
+        const out = torch.noGrad(() =>
+          torch.tidy(() => {
+            const r = ex.embed(ds.images(idx));
+            return {
+              f: r.features.float().contiguous(),
+              p: o.patches && r.patches ? r.patches.to('float16').contiguous() : null,
+            };
+          }),
+        );
         feats.push(out.f);
         if (out.p) pats.push(out.p);
         done += idx.length;
@@ -91,7 +102,11 @@ export function extractFeatures(ds: ImageDataset, ex: FeatureExtractor, o: Extra
     }
     const features = torch.cat(shardFeatures, 0);
     const patches = shardPatches.length ? torch.cat(shardPatches, 0) : null;
-    const result: Features = { features, patches, provenance: { ...ex.provenance(), ...datasetProvenance(ds), ...o.extraProvenance } };
+    const result: Features = {
+      features,
+      patches,
+      provenance: { ...ex.provenance(), ...datasetProvenance(ds), ...o.extraProvenance },
+    };
     if (o.out) {
       saveFeatures(o.out, result);
       rmSync(dir!, { recursive: true, force: true });

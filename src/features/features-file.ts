@@ -55,16 +55,19 @@ export function loadFeatures(path: string, o: { dataset?: ImageDataset; patches?
     for (const t of tensors.values()) t.dispose();
     throw new Error(`features file ${path}: ${why}`);
   };
-  if (metadata.format !== FEATURES_FORMAT) fail(`not a selfguided features file (format '${metadata.format ?? 'missing'}')`);
+  if (metadata.format !== FEATURES_FORMAT)
+    fail(`not a selfguided features file (format '${metadata.format ?? 'missing'}')`);
   const features = tensors.get('features') ?? fail("no 'features' tensor");
   if (features.ndim !== 2) fail(`'features' must be [N, D], got [${features.shape.join(', ')}]`);
   if (!torch.isFloating(features.dtype)) fail(`'features' must be floating point, got ${features.dtype}`);
   const patches = tensors.get('patches') ?? null;
-  if (patches && (patches.ndim !== 4 || patches.shape[0] !== features.shape[0])) fail(`'patches' must be [N, h, w, D] with N = ${features.shape[0]}, got [${patches.shape.join(', ')}]`);
+  if (patches && (patches.ndim !== 4 || patches.shape[0] !== features.shape[0]))
+    fail(`'patches' must be [N, h, w, D] with N = ${features.shape[0]}, got [${patches.shape.join(', ')}]`);
   const n = features.shape[0]!;
   if (o.dataset) {
     if (n !== o.dataset.length) fail(`has ${n} rows but dataset ${o.dataset.info.name} has ${o.dataset.length} images`);
-    if (metadata.dataset && metadata.dataset !== o.dataset.info.name) fail(`was made from dataset '${metadata.dataset}', not '${o.dataset.info.name}'`);
+    if (metadata.dataset && metadata.dataset !== o.dataset.info.name)
+      fail(`was made from dataset '${metadata.dataset}', not '${o.dataset.info.name}'`);
   }
   if (!o.patches && patches) {
     patches.dispose();
@@ -73,8 +76,13 @@ export function loadFeatures(path: string, o: { dataset?: ImageDataset; patches?
     features,
     patches: o.patches ? patches : null,
     provenance: {
-      extractor: metadata.extractor ?? 'unknown', config: metadata.config ?? '{}', checkpointHash: metadata.checkpointHash,
-      dataset: metadata.dataset ?? 'unknown', datasetSize: Number(metadata.datasetSize ?? n), preprocessing: metadata.preprocessing ?? '{}', dataSpec: metadata.dataSpec,
+      extractor: metadata.extractor ?? 'unknown',
+      config: metadata.config ?? '{}',
+      checkpointHash: metadata.checkpointHash,
+      dataset: metadata.dataset ?? 'unknown',
+      datasetSize: Number(metadata.datasetSize ?? n),
+      preprocessing: metadata.preprocessing ?? '{}',
+      dataSpec: metadata.dataSpec,
     },
   };
 }

@@ -23,7 +23,15 @@ export class PixelsPca implements FeatureExtractor {
   constructor(readonly o: PixelsPcaOptions = {}) {}
 
   provenance() {
-    return { extractor: this.name, config: JSON.stringify({ components: this.o.components ?? 64, whiten: this.o.whiten ?? false, fitSamples: this.o.fitSamples ?? 20000, seed: this.o.seed ?? 0 }) };
+    return {
+      extractor: this.name,
+      config: JSON.stringify({
+        components: this.o.components ?? 64,
+        whiten: this.o.whiten ?? false,
+        fitSamples: this.o.fitSamples ?? 20000,
+        seed: this.o.seed ?? 0,
+      }),
+    };
   }
 
   fit(ds: ImageDataset): void {
@@ -36,7 +44,10 @@ export class PixelsPca implements FeatureExtractor {
       const x = ds.images(idx).flatten(1).double();
       const mean = x.mean(0);
       const xc = x.sub(mean);
-      const cov = xc.t().matmul(xc).div(Math.max(1, m - 1));
+      const cov = xc
+        .t()
+        .matmul(xc)
+        .div(Math.max(1, m - 1));
       const { eigenvalues, eigenvectors } = torch.linalg.eigh(cov);
       // eigh sorts ascending; keep the largest.
       const top = eigenvectors.narrow(1, d - comps, comps).flip(1);

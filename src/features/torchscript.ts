@@ -29,9 +29,17 @@ const IMAGENET_STD = [0.229, 0.224, 0.225];
 function select(out: JitOutput, which: 'output' | number | string, what: string): Tensor {
   let v: JitOutput | undefined = out;
   if (which !== 'output') {
-    v = typeof which === 'number' ? (Array.isArray(out) ? out[which] : undefined) : !Array.isArray(out) && out !== null && typeof out === 'object' && !(out instanceof torch.Tensor) ? (out as Record<string, JitOutput>)[which] : undefined;
+    v =
+      typeof which === 'number'
+        ? Array.isArray(out)
+          ? out[which]
+          : undefined
+        : !Array.isArray(out) && out !== null && typeof out === 'object' && !(out instanceof torch.Tensor)
+          ? (out as Record<string, JitOutput>)[which]
+          : undefined;
   }
-  if (!(v instanceof torch.Tensor)) throw new Error(`TorchScript ${what} output '${String(which)}' is not a tensor in the module's output`);
+  if (!(v instanceof torch.Tensor))
+    throw new Error(`TorchScript ${what} output '${String(which)}' is not a tensor in the module's output`);
   return v;
 }
 
@@ -40,7 +48,10 @@ export class TorchScriptEncoder implements FeatureExtractor {
   private readonly module: torch.ScriptModule;
   private readonly hash: string;
 
-  constructor(readonly path: string, readonly o: TorchScriptOptions = {}) {
+  constructor(
+    readonly path: string,
+    readonly o: TorchScriptOptions = {},
+  ) {
     this.module = torch.ScriptModule.load(path, o.device ?? 'cpu');
     this.module.eval();
     this.hash = sha256File(path);
@@ -58,8 +69,12 @@ export class TorchScriptEncoder implements FeatureExtractor {
       const c = x.shape[1]!;
       const mean = this.o.mean ?? (c === 3 ? IMAGENET_MEAN : Array(c).fill(0.5));
       const std = this.o.std ?? (c === 3 ? IMAGENET_STD : Array(c).fill(0.5));
-      if (mean.length !== c || std.length !== c) throw new RangeError(`normalisation has ${mean.length} means / ${std.length} stds for ${c} channels`);
-      return x.sub(torch.tensor(mean).reshape(1, c, 1, 1)).div(torch.tensor(std).reshape(1, c, 1, 1)).to({ device: this.o.device ?? 'cpu' });
+      if (mean.length !== c || std.length !== c)
+        throw new RangeError(`normalisation has ${mean.length} means / ${std.length} stds for ${c} channels`);
+      return x
+        .sub(torch.tensor(mean).reshape(1, c, 1, 1))
+        .div(torch.tensor(std).reshape(1, c, 1, 1))
+        .to({ device: this.o.device ?? 'cpu' });
     });
   }
 
@@ -77,7 +92,8 @@ export class TorchScriptEncoder implements FeatureExtractor {
         } else {
           const [b, tokens, d] = p.shape as [number, number, number];
           const side = Math.round(Math.sqrt(tokens - 1));
-          if (side * side !== tokens - 1) throw new Error(`patch tokens: ${tokens} - 1 is not a square number of patches`);
+          if (side * side !== tokens - 1)
+            throw new Error(`patch tokens: ${tokens} - 1 is not a square number of patches`);
           patches = p.narrow(1, 1, tokens - 1).reshape(b, side, side, d);
         }
       }

@@ -6,14 +6,20 @@ export type Nonlinearity = 'linear' | 'conv' | 'sigmoid' | 'tanh' | 'relu' | 'le
 
 export function calculateGain(nonlinearity: Nonlinearity, param?: number): number {
   switch (nonlinearity) {
-    case 'linear': case 'conv': case 'sigmoid': return 1;
-    case 'tanh': return 5 / 3;
-    case 'relu': return Math.SQRT2;
+    case 'linear':
+    case 'conv':
+    case 'sigmoid':
+      return 1;
+    case 'tanh':
+      return 5 / 3;
+    case 'relu':
+      return Math.SQRT2;
     case 'leaky_relu': {
       const slope = param ?? 0.01;
       return Math.sqrt(2 / (1 + slope * slope));
     }
-    case 'selu': return 3 / 4;
+    case 'selu':
+      return 3 / 4;
   }
 }
 
@@ -75,7 +81,11 @@ export function truncNormal_(t: Tensor, mean = 0, std = 1, a = -2, b = 2, genera
   return torch.noGrad(() =>
     torch.tidy(() => {
       t.uniform_(2 * l - 1, 2 * u - 1, generator);
-      const v = t.erfinv().mul(std * Math.SQRT2).add(mean).clamp(a, b);
+      const v = t
+        .erfinv()
+        .mul(std * Math.SQRT2)
+        .add(mean)
+        .clamp(a, b);
       t.copy_(v);
       return t;
     }),

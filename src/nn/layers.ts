@@ -18,7 +18,11 @@ function defaultInit(weight: Tensor, bias: Tensor | null): void {
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    bias = true,
+  ) {
     super();
     this.weight = this.registerParameter('weight', torch.empty([outFeatures, inFeatures]));
     this.bias = bias ? this.registerParameter('bias', torch.empty([outFeatures])) : null;
@@ -48,7 +52,13 @@ abstract class ConvBase extends Module {
   readonly padding: [number, number];
   readonly dilation: [number, number];
   readonly groups: number;
-  protected constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, o: Conv2dOptions, transposed: boolean) {
+  protected constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Pair,
+    o: Conv2dOptions,
+    transposed: boolean,
+  ) {
     super();
     const [kh, kw] = toPair(kernelSize);
     this.stride = toPair(o.stride ?? 1);
@@ -56,8 +66,11 @@ abstract class ConvBase extends Module {
     this.dilation = toPair(o.dilation ?? 1);
     this.groups = o.groups ?? 1;
     const name = transposed ? 'ConvTranspose2d' : 'Conv2d';
-    if (inChannels % this.groups || outChannels % this.groups) throw new RangeError(`${name}: channels ${inChannels}->${outChannels} not divisible by groups ${this.groups}`);
-    const shape = transposed ? [inChannels, outChannels / this.groups, kh, kw] : [outChannels, inChannels / this.groups, kh, kw];
+    if (inChannels % this.groups || outChannels % this.groups)
+      throw new RangeError(`${name}: channels ${inChannels}->${outChannels} not divisible by groups ${this.groups}`);
+    const shape = transposed
+      ? [inChannels, outChannels / this.groups, kh, kw]
+      : [outChannels, inChannels / this.groups, kh, kw];
     this.weight = this.registerParameter('weight', torch.empty(shape));
     this.bias = (o.bias ?? true) ? this.registerParameter('bias', torch.empty([outChannels])) : null;
     defaultInit(this.weight, this.bias);
@@ -69,19 +82,33 @@ export class Conv2d extends ConvBase {
     super(inChannels, outChannels, kernelSize, o, false);
   }
   forward(x: Tensor): Tensor {
-    return torch.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    return torch.conv2d(x, this.weight, this.bias, {
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
+    });
   }
 }
 
 export class ConvTranspose2d extends ConvBase {
   readonly outputPadding: [number, number];
-  constructor(inChannels: number, outChannels: number, kernelSize: Pair, o: Conv2dOptions & { outputPadding?: Pair } = {}) {
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: Pair,
+    o: Conv2dOptions & { outputPadding?: Pair } = {},
+  ) {
     super(inChannels, outChannels, kernelSize, o, true);
     this.outputPadding = toPair(o.outputPadding ?? 0);
   }
   forward(x: Tensor): Tensor {
     return torch.convTranspose2d(x, this.weight, this.bias, {
-      stride: this.stride, padding: this.padding, outputPadding: this.outputPadding, groups: this.groups, dilation: this.dilation,
+      stride: this.stride,
+      padding: this.padding,
+      outputPadding: this.outputPadding,
+      groups: this.groups,
+      dilation: this.dilation,
     });
   }
 }
@@ -89,9 +116,15 @@ export class ConvTranspose2d extends ConvBase {
 export class GroupNorm extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
-  constructor(readonly numGroups: number, readonly numChannels: number, readonly eps = 1e-5, affine = true) {
+  constructor(
+    readonly numGroups: number,
+    readonly numChannels: number,
+    readonly eps = 1e-5,
+    affine = true,
+  ) {
     super();
-    if (numChannels % numGroups) throw new RangeError(`GroupNorm: ${numChannels} channels not divisible into ${numGroups} groups`);
+    if (numChannels % numGroups)
+      throw new RangeError(`GroupNorm: ${numChannels} channels not divisible into ${numGroups} groups`);
     this.weight = affine ? this.registerParameter('weight', torch.ones([numChannels])) : null;
     this.bias = affine ? this.registerParameter('bias', torch.zeros([numChannels])) : null;
   }
@@ -104,7 +137,11 @@ export class LayerNorm extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
   readonly normalizedShape: number[];
-  constructor(normalizedShape: number | number[], readonly eps = 1e-5, elementwiseAffine = true) {
+  constructor(
+    normalizedShape: number | number[],
+    readonly eps = 1e-5,
+    elementwiseAffine = true,
+  ) {
     super();
     this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
     this.weight = elementwiseAffine ? this.registerParameter('weight', torch.ones(this.normalizedShape)) : null;
@@ -121,7 +158,12 @@ export class BatchNorm2d extends Module {
   readonly runningMean: Tensor;
   readonly runningVar: Tensor;
   readonly numBatchesTracked: Tensor;
-  constructor(readonly numFeatures: number, readonly eps = 1e-5, readonly momentum = 0.1, affine = true) {
+  constructor(
+    readonly numFeatures: number,
+    readonly eps = 1e-5,
+    readonly momentum = 0.1,
+    affine = true,
+  ) {
     super();
     this.weight = affine ? this.registerParameter('weight', torch.ones([numFeatures])) : null;
     this.bias = affine ? this.registerParameter('bias', torch.zeros([numFeatures])) : null;
@@ -133,14 +175,22 @@ export class BatchNorm2d extends Module {
     if (x.ndim !== 4) throw new RangeError(`BatchNorm2d expects NCHW input, got shape [${x.shape.join(', ')}]`);
     if (this.training) torch.noGrad(() => this.numBatchesTracked.add_(1));
     return torch.batchNorm(x, this.runningMean, this.runningVar, {
-      weight: this.weight, bias: this.bias, training: this.training, momentum: this.momentum, eps: this.eps,
+      weight: this.weight,
+      bias: this.bias,
+      training: this.training,
+      momentum: this.momentum,
+      eps: this.eps,
     });
   }
 }
 
 export class Embedding extends Module {
   readonly weight: Tensor;
-  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, readonly paddingIdx?: number) {
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+    readonly paddingIdx?: number,
+  ) {
     super();
     this.weight = this.registerParameter('weight', torch.empty([numEmbeddings, embeddingDim]));
     init.normal_(this.weight);
@@ -170,15 +220,51 @@ export class Lambda extends Module {
     return this.fn(x);
   }
 }
-export class Identity extends Lambda { constructor() { super((x) => x.alias()); } }
-export class ReLU extends Lambda { constructor() { super(torch.relu); } }
-export class GELU extends Lambda { constructor(approximate: 'none' | 'tanh' = 'none') { super((x) => torch.gelu(x, approximate)); } }
-export class SiLU extends Lambda { constructor() { super(torch.silu); } }
-export class Sigmoid extends Lambda { constructor() { super(torch.sigmoid); } }
-export class Tanh extends Lambda { constructor() { super(torch.tanh); } }
-export class LeakyReLU extends Lambda { constructor(slope = 0.01) { super((x) => torch.leakyRelu(x, slope)); } }
-export class Softmax extends Lambda { constructor(dim: number) { super((x) => torch.softmax(x, dim)); } }
-export class Flatten extends Lambda { constructor(start = 1, end = -1) { super((x) => x.flatten(start, end)); } }
+export class Identity extends Lambda {
+  constructor() {
+    super((x) => x.alias());
+  }
+}
+export class ReLU extends Lambda {
+  constructor() {
+    super(torch.relu);
+  }
+}
+export class GELU extends Lambda {
+  constructor(approximate: 'none' | 'tanh' = 'none') {
+    super((x) => torch.gelu(x, approximate));
+  }
+}
+export class SiLU extends Lambda {
+  constructor() {
+    super(torch.silu);
+  }
+}
+export class Sigmoid extends Lambda {
+  constructor() {
+    super(torch.sigmoid);
+  }
+}
+export class Tanh extends Lambda {
+  constructor() {
+    super(torch.tanh);
+  }
+}
+export class LeakyReLU extends Lambda {
+  constructor(slope = 0.01) {
+    super((x) => torch.leakyRelu(x, slope));
+  }
+}
+export class Softmax extends Lambda {
+  constructor(dim: number) {
+    super((x) => torch.softmax(x, dim));
+  }
+}
+export class Flatten extends Lambda {
+  constructor(start = 1, end = -1) {
+    super((x) => x.flatten(start, end));
+  }
+}
 export class Upsample extends Lambda {
   constructor(scaleFactor: number, mode: 'nearest' | 'bilinear' = 'nearest') {
     super((x) => torch.interpolate(x, { scaleFactor, mode }));
@@ -244,9 +330,14 @@ export class MultiheadAttention extends Module<
   readonly inProjBias: Tensor | null;
   readonly outProj: Linear;
   readonly headDim: number;
-  constructor(readonly embedDim: number, readonly numHeads: number, o: { bias?: boolean; batchFirst?: boolean; dropout?: number } = {}) {
+  constructor(
+    readonly embedDim: number,
+    readonly numHeads: number,
+    o: { bias?: boolean; batchFirst?: boolean; dropout?: number } = {},
+  ) {
     super();
-    if (embedDim % numHeads) throw new RangeError(`MultiheadAttention: embedDim ${embedDim} not divisible by numHeads ${numHeads}`);
+    if (embedDim % numHeads)
+      throw new RangeError(`MultiheadAttention: embedDim ${embedDim} not divisible by numHeads ${numHeads}`);
     this.headDim = embedDim / numHeads;
     this.batchFirst = o.batchFirst ?? false;
     this.dropout = o.dropout ?? 0;
@@ -261,14 +352,21 @@ export class MultiheadAttention extends Module<
 
   forward(query: Tensor, key: Tensor, value: Tensor, o: { keyPaddingMask?: Tensor; attnMask?: Tensor } = {}): Tensor {
     return torch.tidy(() => {
-      const [q0, k0, v0] = this.batchFirst ? [query, key, value] : [query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)];
+      const [q0, k0, v0] = this.batchFirst
+        ? [query, key, value]
+        : [query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)];
       const [wq, wk, wv] = this.inProjWeight.chunk(3, 0);
       const [bq, bk, bv] = this.inProjBias ? this.inProjBias.chunk(3, 0) : [null, null, null];
       const heads = (x: Tensor, w: Tensor, b: Tensor | null | undefined) => {
         const [n, l] = x.shape as [number, number];
-        return torch.linear(x, w, b ?? null).reshape(n, l, this.numHeads, this.headDim).transpose(1, 2);
+        return torch
+          .linear(x, w, b ?? null)
+          .reshape(n, l, this.numHeads, this.headDim)
+          .transpose(1, 2);
       };
-      const q = heads(q0!, wq!, bq), k = heads(k0!, wk!, bk), v = heads(v0!, wv!, bv);
+      const q = heads(q0!, wq!, bq),
+        k = heads(k0!, wk!, bk),
+        v = heads(v0!, wv!, bv);
       let mask: Tensor | null = null;
       // Boolean masks say "may attend" to the attention kernel; PyTorch's MHA masks say "blocked".
       if (o.attnMask) mask = o.attnMask.dtype === 'bool' ? o.attnMask.logicalNot() : o.attnMask;
@@ -276,7 +374,10 @@ export class MultiheadAttention extends Module<
         const kp = o.keyPaddingMask.logicalNot().unsqueeze(1).unsqueeze(1);
         mask = mask ? (mask.dtype === 'bool' ? mask.logicalAnd(kp) : mask.maskedFill(kp.logicalNot(), -Infinity)) : kp;
       }
-      const out = torch.scaledDotProductAttention(q, k, v, { attnMask: mask, dropoutP: this.training ? this.dropout : 0 });
+      const out = torch.scaledDotProductAttention(q, k, v, {
+        attnMask: mask,
+        dropoutP: this.training ? this.dropout : 0,
+      });
       const [n, , l] = out.shape as [number, number, number];
       const merged = this.outProj.forward(out.transpose(1, 2).reshape(n, l, this.embedDim));
       return this.batchFirst ? merged : merged.transpose(0, 1);

@@ -5,7 +5,12 @@ import { keep, type Device, type DType, type Tensor } from '../torch/index.js';
 export type StateDict = Map<string, Tensor>;
 
 export class StateDictError extends Error {
-  constructor(readonly missing: string[], readonly unexpected: string[], readonly mismatched: string[], owner: string) {
+  constructor(
+    readonly missing: string[],
+    readonly unexpected: string[],
+    readonly mismatched: string[],
+    owner: string,
+  ) {
     const parts: string[] = [];
     if (missing.length) parts.push(`missing keys: ${missing.join(', ')}`);
     if (unexpected.length) parts.push(`unexpected keys: ${unexpected.join(', ')}`);
@@ -64,7 +69,8 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     return [...this.namedParameters()].map(([, p]) => p);
   }
   *namedBuffers(prefix = '', persistentOnly = false): Iterable<[string, Tensor]> {
-    for (const [name, b] of this._buffers) if (!persistentOnly || b.persistent) yield [prefix ? `${prefix}.${name}` : name, b.t];
+    for (const [name, b] of this._buffers)
+      if (!persistentOnly || b.persistent) yield [prefix ? `${prefix}.${name}` : name, b.t];
     for (const [name, m] of this._modules) yield* m.namedBuffers(prefix ? `${prefix}.${name}` : name, persistentOnly);
   }
   buffers(): Tensor[] {
@@ -89,7 +95,12 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
 
   /** Moves or casts parameters and buffers in place; references to them stay valid. */
   to(target: Device | DType | { device?: Device; dtype?: DType }): this {
-    const spec = typeof target === 'string' ? (target === 'cpu' || target.startsWith('cuda') ? { device: target as Device } : { dtype: target as DType }) : target;
+    const spec =
+      typeof target === 'string'
+        ? target === 'cpu' || target.startsWith('cuda')
+          ? { device: target as Device }
+          : { dtype: target as DType }
+        : target;
     torch.noGrad(() => {
       for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
         // Casting applies to floating tensors only, as in PyTorch (int buffers keep their dtype).
@@ -121,7 +132,8 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     const mismatched: string[] = [];
     for (const [k, t] of own) {
       const s = sd.get(k);
-      if (s && s.shape.join(',') !== t.shape.join(',')) mismatched.push(`${k}: checkpoint [${s.shape.join(', ')}] vs model [${t.shape.join(', ')}]`);
+      if (s && s.shape.join(',') !== t.shape.join(','))
+        mismatched.push(`${k}: checkpoint [${s.shape.join(', ')}] vs model [${t.shape.join(', ')}]`);
     }
     if (mismatched.length || (strict && (missing.length || unexpected.length))) {
       throw new StateDictError(missing, unexpected, mismatched, this.constructor.name);

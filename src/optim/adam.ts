@@ -12,12 +12,17 @@ export interface AdamHyper {
 }
 
 abstract class AdamBase extends Optimizer<AdamHyper> {
-  constructor(params: ConstructorParameters<typeof Optimizer<AdamHyper>>[0], o: Partial<AdamHyper>, defaults: AdamHyper) {
+  constructor(
+    params: ConstructorParameters<typeof Optimizer<AdamHyper>>[0],
+    o: Partial<AdamHyper>,
+    defaults: AdamHyper,
+  ) {
     super(params, { ...defaults, ...o });
     for (const g of this.groups) {
       const h = g.hyper;
       if (!(h.lr >= 0)) throw new RangeError(`invalid learning rate ${h.lr}`);
-      if (!(h.beta1 >= 0 && h.beta1 < 1 && h.beta2 >= 0 && h.beta2 < 1)) throw new RangeError(`invalid betas (${h.beta1}, ${h.beta2})`);
+      if (!(h.beta1 >= 0 && h.beta1 < 1 && h.beta2 >= 0 && h.beta2 < 1))
+        throw new RangeError(`invalid betas (${h.beta1}, ${h.beta2})`);
       if (!(h.eps >= 0)) throw new RangeError(`invalid eps ${h.eps}`);
     }
   }

@@ -24,7 +24,12 @@ export function checkpointPath(runDir: string, step: number): string {
 
 export function saveCheckpoint(path: string, parts: CheckpointParts, format = CHECKPOINT_FORMAT): void {
   const tensors = new Map<string, Tensor>();
-  for (const [group, m] of [['model', parts.model], ['ema', parts.ema], ['optim', parts.optim], ['rng', parts.rng]] as const) {
+  for (const [group, m] of [
+    ['model', parts.model],
+    ['ema', parts.ema],
+    ['optim', parts.optim],
+    ['rng', parts.rng],
+  ] as const) {
     for (const [k, t] of m) tensors.set(`${group}.${k}`, t);
   }
   const metadata: Record<string, string> = { format, step: String(parts.step) };
@@ -43,7 +48,8 @@ export function loadCheckpoint(path: string, format = CHECKPOINT_FORMAT): Loaded
     for (const t of tensors.values()) t.dispose();
     throw new Error(`${path} is not a ${format} checkpoint (format '${metadata.format ?? 'missing'}')`);
   }
-  const pick = (prefix: string) => new Map([...tensors].filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, t]) => [k.slice(prefix.length + 1), t]));
+  const pick = (prefix: string) =>
+    new Map([...tensors].filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, t]) => [k.slice(prefix.length + 1), t]));
   const meta: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(metadata)) {
     if (k === 'format' || k === 'step') continue;
@@ -54,8 +60,15 @@ export function loadCheckpoint(path: string, format = CHECKPOINT_FORMAT): Loaded
     }
   }
   return {
-    step: Number(metadata.step), model: pick('model'), ema: pick('ema'), optim: pick('optim'), rng: pick('rng'), meta,
-    dispose: () => { for (const t of tensors.values()) t.dispose(); },
+    step: Number(metadata.step),
+    model: pick('model'),
+    ema: pick('ema'),
+    optim: pick('optim'),
+    rng: pick('rng'),
+    meta,
+    dispose: () => {
+      for (const t of tensors.values()) t.dispose();
+    },
   };
 }
 
@@ -63,7 +76,10 @@ export function loadCheckpoint(path: string, format = CHECKPOINT_FORMAT): Loaded
 export function listCheckpoints(runDir: string): string[] {
   const dir = join(runDir, 'checkpoints');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => /^step-\d+\.safetensors$/.test(f)).sort().map((f) => join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => /^step-\d+\.safetensors$/.test(f))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 export function latestCheckpoint(runDir: string): string | null {
@@ -89,6 +105,9 @@ export function resolveCheckpoint(pathOrRun: string): string {
     return pathOrRun;
   }
   const latest = latestCheckpoint(pathOrRun);
-  if (!latest) throw new Error(`no checkpoints in ${pathOrRun} (expected ${join(pathOrRun, 'checkpoints', 'step-*.safetensors')})`);
+  if (!latest)
+    throw new Error(
+      `no checkpoints in ${pathOrRun} (expected ${join(pathOrRun, 'checkpoints', 'step-*.safetensors')})`,
+    );
   return latest;
 }

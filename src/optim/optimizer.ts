@@ -21,9 +21,10 @@ export abstract class Optimizer<H extends { lr: number }> {
   protected readonly steps = new Map<Tensor, number>();
 
   constructor(params: Tensor[] | { params: Tensor[]; hyper?: Partial<H> }[], defaults: H) {
-    const groups = Array.isArray(params) && params.length > 0 && 'params' in (params[0] as object)
-      ? (params as { params: Tensor[]; hyper?: Partial<H> }[])
-      : [{ params: params as Tensor[] }];
+    const groups =
+      Array.isArray(params) && params.length > 0 && 'params' in (params[0] as object)
+        ? (params as { params: Tensor[]; hyper?: Partial<H> }[])
+        : [{ params: params as Tensor[] }];
     this.groups = groups.map((g) => ({ params: [...g.params], hyper: { ...defaults, ...(g.hyper ?? {}) } }));
     const seen = new Set<Tensor>();
     for (const g of this.groups) {
@@ -69,7 +70,12 @@ export abstract class Optimizer<H extends { lr: number }> {
             byStep.set(s, list);
           });
           for (const [step, idx] of byStep) {
-            this.update(idx.map((i) => params[i]!), idx.map((i) => grads[i]!), g.hyper, step);
+            this.update(
+              idx.map((i) => params[i]!),
+              idx.map((i) => grads[i]!),
+              g.hyper,
+              step,
+            );
           }
         }
       }),
@@ -105,20 +111,33 @@ export abstract class Optimizer<H extends { lr: number }> {
       steps.push(this.steps.get(p) ?? 0);
       for (const [name, t] of this.state.get(p) ?? []) tensors.set(`${i}.${name}`, t);
     });
-    return { tensors, meta: { kind: this.constructor.name, groups: this.groups.map((g) => ({ ...g.hyper, size: g.params.length })), steps } };
+    return {
+      tensors,
+      meta: {
+        kind: this.constructor.name,
+        groups: this.groups.map((g) => ({ ...g.hyper, size: g.params.length })),
+        steps,
+      },
+    };
   }
 
   loadStateDict(sd: OptimizerState): void {
     const params = this.allParams();
-    if (sd.meta.kind !== this.constructor.name) throw new Error(`optimizer state is for ${sd.meta.kind}, not ${this.constructor.name}`);
+    if (sd.meta.kind !== this.constructor.name)
+      throw new Error(`optimizer state is for ${sd.meta.kind}, not ${this.constructor.name}`);
     if (sd.meta.steps.length !== params.length || sd.meta.groups.length !== this.groups.length) {
-      throw new Error(`optimizer state has ${sd.meta.steps.length} parameters in ${sd.meta.groups.length} groups; this optimizer has ${params.length} in ${this.groups.length}`);
+      throw new Error(
+        `optimizer state has ${sd.meta.steps.length} parameters in ${sd.meta.groups.length} groups; this optimizer has ${params.length} in ${this.groups.length}`,
+      );
     }
     for (const [key, t] of sd.tensors) {
       const i = Number(key.slice(0, key.indexOf('.')));
       const p = params[i];
       if (p === undefined || !Number.isInteger(i)) throw new Error(`optimizer state has an unknown entry '${key}'`);
-      if (t.shape.join(',') !== p.shape.join(',')) throw new Error(`optimizer state '${key}' has shape [${t.shape.join(', ')}], parameter ${i} has [${p.shape.join(', ')}]`);
+      if (t.shape.join(',') !== p.shape.join(','))
+        throw new Error(
+          `optimizer state '${key}' has shape [${t.shape.join(', ')}], parameter ${i} has [${p.shape.join(', ')}]`,
+        );
     }
     for (const s of this.state.values()) for (const t of s.values()) t.dispose();
     this.state.clear();

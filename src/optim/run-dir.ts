@@ -17,7 +17,11 @@ export interface RunDirOptions {
 }
 
 /** Validates or reads the run's config and prepares the directory; returns the latest checkpoint on resume. */
-export function openRunDir<C extends { train: { steps: number } }>(runDir: string, o: RunDirOptions, parse: (raw: unknown, source: string) => C): { config: C; resumeFrom: string | null } {
+export function openRunDir<C extends { train: { steps: number } }>(
+  runDir: string,
+  o: RunDirOptions,
+  parse: (raw: unknown, source: string) => C,
+): { config: C; resumeFrom: string | null } {
   const configPath = join(runDir, 'config.json');
   const latest = existsSync(runDir) ? latestCheckpoint(runDir) : null;
   let config: C;
@@ -27,7 +31,10 @@ export function openRunDir<C extends { train: { steps: number } }>(runDir: strin
     if (o.steps !== undefined) config.train.steps = o.steps;
   } else {
     if (o.config === undefined) throw new Error('a new run needs a config');
-    if (latest) throw new Error(`run directory ${runDir} already has checkpoints; pass --resume to continue it or choose another --run-dir`);
+    if (latest)
+      throw new Error(
+        `run directory ${runDir} already has checkpoints; pass --resume to continue it or choose another --run-dir`,
+      );
     config = parse(o.config, 'config');
   }
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
@@ -67,11 +74,20 @@ export interface TrainingState {
 }
 
 /** Tensors and metadata of a checkpoint for a training state (RNG state tensors must be disposed). */
-export function captureTrainingState(s: TrainingState): { model: Map<string, Tensor>; optim: Map<string, Tensor>; rng: Map<string, Tensor>; meta: Record<string, unknown> } {
+export function captureTrainingState(s: TrainingState): {
+  model: Map<string, Tensor>;
+  optim: Map<string, Tensor>;
+  rng: Map<string, Tensor>;
+  meta: Record<string, unknown>;
+} {
   const os = s.optimizer.stateDict();
   return {
-    model: s.model.stateDict(), optim: os.tensors,
-    rng: new Map([['train', s.generator.getState()], ['global', defaultGenerator().getState()]]),
+    model: s.model.stateDict(),
+    optim: os.tensors,
+    rng: new Map([
+      ['train', s.generator.getState()],
+      ['global', defaultGenerator().getState()],
+    ]),
     meta: { optim: os.meta, scheduler: s.scheduler.stateDict(), loader: s.loader.stateDict() },
   };
 }
@@ -82,7 +98,8 @@ export function restoreTrainingState(ck: LoadedCheckpoint, s: TrainingState): nu
   s.optimizer.loadStateDict({ tensors: ck.optim, meta: ck.meta.optim as OptimizerState['meta'] });
   s.scheduler.loadStateDict(ck.meta.scheduler as { step: number });
   s.loader.loadStateDict(ck.meta.loader as never);
-  const train = ck.rng.get('train'), global = ck.rng.get('global');
+  const train = ck.rng.get('train'),
+    global = ck.rng.get('global');
   if (!train || !global) throw new Error('checkpoint lacks its RNG states (rng.train, rng.global)');
   s.generator.setState(train);
   defaultGenerator().setState(global);

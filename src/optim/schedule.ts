@@ -20,7 +20,11 @@ export function warmupCosine(warmup: number, totalSteps: number, minFactor = 0):
 
 export class LRScheduler {
   private stepCount = 0;
-  constructor(private readonly optimizer: Optimizer<{ lr: number }>, readonly baseLr: number, private readonly lambda: LrLambda) {
+  constructor(
+    private readonly optimizer: Optimizer<{ lr: number }>,
+    readonly baseLr: number,
+    private readonly lambda: LrLambda,
+  ) {
     this.apply();
   }
   /** Call after optimizer.step(): moves to the next step's learning rate. */

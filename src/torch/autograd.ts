@@ -31,6 +31,15 @@ export function setGradEnabled(flag: boolean): boolean {
 }
 
 /** Accumulates gradients of several roots at once (grads default to ones for scalar roots). */
-export function backward(roots: readonly Tensor[], grads?: readonly (Tensor | null)[], opts: { retainGraph?: boolean } = {}): void {
-  native.backward(roots.map((r) => r.handle), (grads ?? []).map((g) => g?.handle ?? null), opts.retainGraph ?? false, false);
+export function backward(
+  roots: readonly Tensor[],
+  grads?: readonly (Tensor | null)[],
+  opts: { retainGraph?: boolean } = {},
+): void {
+  native.backward(
+    roots.map((r) => r.handle),
+    (grads ?? []).map((g) => g?.handle ?? null),
+    opts.retainGraph ?? false,
+    false,
+  );
 }

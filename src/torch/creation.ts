@@ -15,13 +15,25 @@ export interface RandomOptions extends TensorOptions {
 }
 
 const O = {
-  zeros: new Op('zeros'), ones: new Op('ones'), full: new Op('full'), empty: new Op('empty', 'memory_format'),
-  arange: new Op('arange', 'start_step'), linspace: new Op('linspace'), eye: new Op('eye', 'm'),
-  rand: new Op('rand', 'generator'), randn: new Op('randn', 'generator'),
-  randint: new Op('randint', 'low_generator'), randperm: new Op('randperm', 'generator'),
-  bernoulli: new Op('bernoulli', 'p'), multinomial: new Op('multinomial'),
-  zerosLike: new Op('zeros_like'), onesLike: new Op('ones_like'), fullLike: new Op('full_like'),
-  emptyLike: new Op('empty_like'), randLike: new Op('rand_like'), randnLike: new Op('randn_like'),
+  zeros: new Op('zeros'),
+  ones: new Op('ones'),
+  full: new Op('full'),
+  empty: new Op('empty', 'memory_format'),
+  arange: new Op('arange', 'start_step'),
+  linspace: new Op('linspace'),
+  eye: new Op('eye', 'm'),
+  rand: new Op('rand', 'generator'),
+  randn: new Op('randn', 'generator'),
+  randint: new Op('randint', 'low_generator'),
+  randperm: new Op('randperm', 'generator'),
+  bernoulli: new Op('bernoulli', 'p'),
+  multinomial: new Op('multinomial'),
+  zerosLike: new Op('zeros_like'),
+  onesLike: new Op('ones_like'),
+  fullLike: new Op('full_like'),
+  emptyLike: new Op('empty_like'),
+  randLike: new Op('rand_like'),
+  randnLike: new Op('randn_like'),
   scalarTensor: new Op('scalar_tensor'),
 };
 
@@ -35,7 +47,8 @@ function dt(opts: TensorOptions, fallback: DType = 'float32'): number {
 function shapeOf(size: number | readonly number[]): number[] {
   const s = typeof size === 'number' ? [size] : [...size];
   for (const d of s) {
-    if (!Number.isInteger(d) || d < 0) throw new RangeError(`invalid size [${s.join(', ')}]: dimensions must be non-negative integers`);
+    if (!Number.isInteger(d) || d < 0)
+      throw new RangeError(`invalid size [${s.join(', ')}]: dimensions must be non-negative integers`);
   }
   return s;
 }
@@ -67,20 +80,31 @@ function packed(values: ArrayLike<number | boolean | bigint>, dtype: DType): Arr
   const n = values.length;
   const num = (x: number | boolean | bigint) => Number(x);
   switch (dtype) {
-    case 'float32': return Float32Array.from({ length: n }, (_, i) => num(values[i]!));
-    case 'float64': return Float64Array.from({ length: n }, (_, i) => num(values[i]!));
-    case 'int64': return BigInt64Array.from({ length: n }, (_, i) => {
-      const v = values[i]!;
-      if (typeof v === 'bigint') return v;
-      if (!Number.isInteger(Number(v))) throw new TypeError(`tensor: ${String(v)} is not an integer (dtype int64)`);
-      return BigInt(Number(v));
-    });
-    case 'int32': return Int32Array.from({ length: n }, (_, i) => num(values[i]!));
-    case 'int16': return Int16Array.from({ length: n }, (_, i) => num(values[i]!));
-    case 'int8': return Int8Array.from({ length: n }, (_, i) => num(values[i]!));
-    case 'uint8': return Uint8Array.from({ length: n }, (_, i) => num(values[i]!));
-    case 'bool': return Uint8Array.from({ length: n }, (_, i) => (values[i] ? 1 : 0));
-    default: throw new TypeError(`tensor: cannot build ${dtype} from JS numbers; build float32 and convert with .to('${dtype}')`);
+    case 'float32':
+      return Float32Array.from({ length: n }, (_, i) => num(values[i]!));
+    case 'float64':
+      return Float64Array.from({ length: n }, (_, i) => num(values[i]!));
+    case 'int64':
+      return BigInt64Array.from({ length: n }, (_, i) => {
+        const v = values[i]!;
+        if (typeof v === 'bigint') return v;
+        if (!Number.isInteger(Number(v))) throw new TypeError(`tensor: ${String(v)} is not an integer (dtype int64)`);
+        return BigInt(Number(v));
+      });
+    case 'int32':
+      return Int32Array.from({ length: n }, (_, i) => num(values[i]!));
+    case 'int16':
+      return Int16Array.from({ length: n }, (_, i) => num(values[i]!));
+    case 'int8':
+      return Int8Array.from({ length: n }, (_, i) => num(values[i]!));
+    case 'uint8':
+      return Uint8Array.from({ length: n }, (_, i) => num(values[i]!));
+    case 'bool':
+      return Uint8Array.from({ length: n }, (_, i) => (values[i] ? 1 : 0));
+    default:
+      throw new TypeError(
+        `tensor: cannot build ${dtype} from JS numbers; build float32 and convert with .to('${dtype}')`,
+      );
   }
 }
 
@@ -88,7 +112,10 @@ function packed(values: ArrayLike<number | boolean | bigint>, dtype: DType): Arr
  * A tensor from nested arrays, a typed array (+ shape) or a scalar. JS numbers become float32 unless
  * a dtype is given (JS cannot tell 1 from 1.0); booleans become bool; typed arrays keep their type.
  */
-export function tensor(data: NestedArray | ArrayBufferView | readonly bigint[], opts: TensorOptions & { shape?: readonly number[] } = {}): Tensor {
+export function tensor(
+  data: NestedArray | ArrayBufferView | readonly bigint[],
+  opts: TensorOptions & { shape?: readonly number[] } = {},
+): Tensor {
   let values: ArrayLike<number | boolean | bigint>;
   let shape: number[];
   let dtype: DType;
@@ -143,15 +170,30 @@ export function eye(n: number, m = n, opts: TensorOptions = {}): Tensor {
 }
 /** Uniform [0, 1). */
 export function rand(size: number | readonly number[], opts: RandomOptions = {}): Tensor {
-  return finish(callT(O.rand, [shapeOf(size), opts.generator ?? null, dt(opts), null, opts.device ?? null, null]), opts);
+  return finish(
+    callT(O.rand, [shapeOf(size), opts.generator ?? null, dt(opts), null, opts.device ?? null, null]),
+    opts,
+  );
 }
 /** Standard normal. */
 export function randn(size: number | readonly number[], opts: RandomOptions = {}): Tensor {
-  return finish(callT(O.randn, [shapeOf(size), opts.generator ?? null, dt(opts), null, opts.device ?? null, null]), opts);
+  return finish(
+    callT(O.randn, [shapeOf(size), opts.generator ?? null, dt(opts), null, opts.device ?? null, null]),
+    opts,
+  );
 }
 /** Integers in [low, high), int64 by default. */
 export function randint(low: number, high: number, size: number | readonly number[], opts: RandomOptions = {}): Tensor {
-  return callT(O.randint, [low, high, shapeOf(size), opts.generator ?? null, dt(opts, 'int64'), null, opts.device ?? null, null]);
+  return callT(O.randint, [
+    low,
+    high,
+    shapeOf(size),
+    opts.generator ?? null,
+    dt(opts, 'int64'),
+    null,
+    opts.device ?? null,
+    null,
+  ]);
 }
 /** A random permutation of 0..n-1 (int64). */
 export function randperm(n: number, opts: RandomOptions = {}): Tensor {
@@ -167,12 +209,22 @@ export function multinomial(probs: Tensor, numSamples: number, replacement = fal
 function likeArgs(t: Tensor, opts: TensorOptions): (number | string | null)[] {
   return [opts.dtype ? dtypeCode(opts.dtype) : null, null, opts.device ?? null, null, null];
 }
-export function zerosLike(t: Tensor, opts: TensorOptions = {}): Tensor { return callT(O.zerosLike, [t, ...likeArgs(t, opts)]); }
-export function onesLike(t: Tensor, opts: TensorOptions = {}): Tensor { return callT(O.onesLike, [t, ...likeArgs(t, opts)]); }
-export function emptyLike(t: Tensor, opts: TensorOptions = {}): Tensor { return callT(O.emptyLike, [t, ...likeArgs(t, opts)]); }
+export function zerosLike(t: Tensor, opts: TensorOptions = {}): Tensor {
+  return callT(O.zerosLike, [t, ...likeArgs(t, opts)]);
+}
+export function onesLike(t: Tensor, opts: TensorOptions = {}): Tensor {
+  return callT(O.onesLike, [t, ...likeArgs(t, opts)]);
+}
+export function emptyLike(t: Tensor, opts: TensorOptions = {}): Tensor {
+  return callT(O.emptyLike, [t, ...likeArgs(t, opts)]);
+}
 export function fullLike(t: Tensor, value: number, opts: TensorOptions = {}): Tensor {
   return callT(O.fullLike, [t, value, ...likeArgs(t, opts)]);
 }
-export function randLike(t: Tensor, opts: TensorOptions = {}): Tensor { return callT(O.randLike, [t, ...likeArgs(t, opts)]); }
-export function randnLike(t: Tensor, opts: TensorOptions = {}): Tensor { return callT(O.randnLike, [t, ...likeArgs(t, opts)]); }
+export function randLike(t: Tensor, opts: TensorOptions = {}): Tensor {
+  return callT(O.randLike, [t, ...likeArgs(t, opts)]);
+}
+export function randnLike(t: Tensor, opts: TensorOptions = {}): Tensor {
+  return callT(O.randnLike, [t, ...likeArgs(t, opts)]);
+}
 export { isFloating };

@@ -4,10 +4,17 @@ import { Op } from './op.js';
 import { callTs, callVoid, type Tensor } from './tensor.js';
 
 const O = {
-  addList: new Op('_foreach_add_', 'List'), addScalar: new Op('_foreach_add_', 'Scalar'), mulScalar: new Op('_foreach_mul_', 'Scalar'),
-  mulList: new Op('_foreach_mul_', 'List'), divList: new Op('_foreach_div_', 'List'), divScalar: new Op('_foreach_div_', 'Scalar'),
-  addcmul: new Op('_foreach_addcmul_', 'Scalar'), addcdiv: new Op('_foreach_addcdiv_', 'Scalar'),
-  sqrt: new Op('_foreach_sqrt'), zero: new Op('_foreach_zero_'), norm: new Op('_foreach_norm', 'Scalar'),
+  addList: new Op('_foreach_add_', 'List'),
+  addScalar: new Op('_foreach_add_', 'Scalar'),
+  mulScalar: new Op('_foreach_mul_', 'Scalar'),
+  mulList: new Op('_foreach_mul_', 'List'),
+  divList: new Op('_foreach_div_', 'List'),
+  divScalar: new Op('_foreach_div_', 'Scalar'),
+  addcmul: new Op('_foreach_addcmul_', 'Scalar'),
+  addcdiv: new Op('_foreach_addcdiv_', 'Scalar'),
+  sqrt: new Op('_foreach_sqrt'),
+  zero: new Op('_foreach_zero_'),
+  norm: new Op('_foreach_norm', 'Scalar'),
 };
 
 function same(a: readonly Tensor[], b: readonly Tensor[], what: string): void {

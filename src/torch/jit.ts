@@ -22,7 +22,10 @@ function wrapOut(v: NativeValue): JitOutput {
 }
 
 export class ScriptModule {
-  private constructor(private readonly handle: Handle, readonly path: string) {}
+  private constructor(
+    private readonly handle: Handle,
+    readonly path: string,
+  ) {}
 
   /** Loads a TorchScript file onto a device; the module starts in eval mode. */
   static load(path: string, device: Device = 'cpu'): ScriptModule {

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 
 /** An opaque native handle (a napi External). */
 export type Handle = object & { readonly __handle: unique symbol };
-export type NativeValue = Handle | number | boolean | string | null | undefined | NativeValue[] | { [k: string]: NativeValue };
+export type NativeValue =
+  Handle | number | boolean | string | null | undefined | NativeValue[] | { [k: string]: NativeValue };
 
 export interface NativeAddon {
   fromBytes(data: ArrayBufferView, dtype: number, shape: number[], device?: string): Handle;
@@ -56,19 +57,26 @@ export interface NativeAddon {
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export function addonPath(): string {
-  return process.env.SELFGUIDED_ADDON ?? join(process.env.SELFGUIDED_BUILD_DIR ?? join(root, 'native', 'build'), 'selfguided.node');
+  return (
+    process.env.SELFGUIDED_ADDON ??
+    join(process.env.SELFGUIDED_BUILD_DIR ?? join(root, 'native', 'build'), 'selfguided.node')
+  );
 }
 
 function load(): NativeAddon {
   const path = addonPath();
   if (!existsSync(path)) {
-    throw new Error(`selfguided: the native addon is not built (${path} is missing). Run \`npm run setup\` (installs libtorch and builds it).`);
+    throw new Error(
+      `selfguided: the native addon is not built (${path} is missing). Run \`npm run setup\` (installs libtorch and builds it).`,
+    );
   }
   const require = createRequire(import.meta.url);
   try {
     return require(path) as NativeAddon;
   } catch (e) {
-    throw new Error(`selfguided: could not load the native addon ${path}: ${(e as Error).message}. Rebuild it with \`npm run build:native\`.`);
+    throw new Error(
+      `selfguided: could not load the native addon ${path}: ${(e as Error).message}. Rebuild it with \`npm run build:native\`.`,
+    );
   }
 }
 

@@ -4,7 +4,10 @@ import { native, type Handle, type NativeValue } from './native.js';
 
 export class Op {
   private idx = -1;
-  constructor(readonly name: string, readonly overload = '') {}
+  constructor(
+    readonly name: string,
+    readonly overload = '',
+  ) {}
 
   get index(): number {
     if (this.idx < 0) this.idx = native.lookupOp(`aten::${this.name}`, this.overload);
@@ -26,7 +29,8 @@ function hasHandle(v: unknown): v is HasHandle {
   return typeof v === 'object' && v !== null && 'handle' in v;
 }
 
-export type OpArg = HasHandle | number | boolean | string | null | undefined | readonly (HasHandle | number | boolean | null)[];
+export type OpArg =
+  HasHandle | number | boolean | string | null | undefined | readonly (HasHandle | number | boolean | null)[];
 
 function toNative(a: OpArg): NativeValue {
   if (Array.isArray(a)) {

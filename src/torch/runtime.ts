@@ -31,10 +31,16 @@ export function parseDevice(name: string): Device {
   if (name === 'cpu') return 'cpu';
   const m = /^cuda(?::(\d+))?$/.exec(name);
   if (!m) throw new Error(`unknown device '${name}' (use cpu, cuda or cuda:N)`);
-  if (!cuda.isAvailable()) throw new Error(`device '${name}': no CUDA device is available here (a CPU-only libtorch build, or no GPU); use cpu`);
+  if (!cuda.isAvailable())
+    throw new Error(
+      `device '${name}': no CUDA device is available here (a CPU-only libtorch build, or no GPU); use cpu`,
+    );
   const index = m[1] === undefined ? 0 : Number(m[1]);
   const count = cuda.deviceCount();
-  if (index >= count) throw new Error(`device '${name}': this machine has ${count} CUDA device${count === 1 ? '' : 's'} (cuda:0${count > 1 ? `..cuda:${count - 1}` : ''})`);
+  if (index >= count)
+    throw new Error(
+      `device '${name}': this machine has ${count} CUDA device${count === 1 ? '' : 's'} (cuda:0${count > 1 ? `..cuda:${count - 1}` : ''})`,
+    );
   return name as Device;
 }
 

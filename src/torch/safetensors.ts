@@ -6,7 +6,16 @@ import { native } from './native.js';
 import { Tensor, type Device } from './tensor.js';
 
 const TO_ST: Record<DType, string> = {
-  float64: 'F64', float32: 'F32', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
+  float64: 'F64',
+  float32: 'F32',
+  float16: 'F16',
+  bfloat16: 'BF16',
+  int64: 'I64',
+  int32: 'I32',
+  int16: 'I16',
+  int8: 'I8',
+  uint8: 'U8',
+  bool: 'BOOL',
 };
 const FROM_ST = new Map<string, DType>(Object.entries(TO_ST).map(([k, v]) => [v, k as DType]));
 const MAX_HEADER = 100 * 1024 * 1024;
@@ -29,13 +38,15 @@ export function serialize(tensors: Map<string, Tensor> | Record<string, Tensor>,
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(metadata)) {
-    if (typeof v !== 'string') throw new TypeError(`safetensors metadata '${k}' must be a string (JSON-encode structured values)`);
+    if (typeof v !== 'string')
+      throw new TypeError(`safetensors metadata '${k}' must be a string (JSON-encode structured values)`);
   }
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   const blobs: Uint8Array[] = [];
   let offset = 0;
   for (const [name, t] of entries) {
-    if (name === '__metadata__') throw new TypeError("safetensors: '__metadata__' is reserved and cannot name a tensor");
+    if (name === '__metadata__')
+      throw new TypeError("safetensors: '__metadata__' is reserved and cannot name a tensor");
     const bytes = new Uint8Array(native.toBytes(t.handle));
     header[name] = { dtype: TO_ST[t.dtype], shape: t.shape, data_offsets: [offset, offset + bytes.length] };
     blobs.push(bytes);
@@ -62,7 +73,8 @@ export function deserialize(buf: Uint8Array, opts: { device?: Device; source?: s
   if (buf.length < 8) throw new SafetensorsError(src, `file is ${buf.length} bytes, too short for a header`);
   const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = view.readBigUInt64LE(0);
-  if (n > BigInt(Math.min(MAX_HEADER, buf.length - 8))) throw new SafetensorsError(src, `header length ${n} exceeds the file (${buf.length} bytes)`);
+  if (n > BigInt(Math.min(MAX_HEADER, buf.length - 8)))
+    throw new SafetensorsError(src, `header length ${n} exceeds the file (${buf.length} bytes)`);
   const headerLen = Number(n);
   let header: Record<string, unknown>;
   try {
@@ -70,7 +82,8 @@ export function deserialize(buf: Uint8Array, opts: { device?: Device; source?: s
   } catch (e) {
     throw new SafetensorsError(src, `header is not valid JSON (${(e as Error).message})`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new SafetensorsError(src, 'header is not a JSON object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new SafetensorsError(src, 'header is not a JSON object');
   const dataStart = 8 + headerLen;
   const dataLen = buf.length - dataStart;
   const metadata: Metadata = {};
@@ -92,14 +105,26 @@ export function deserialize(buf: Uint8Array, opts: { device?: Device; source?: s
         throw new SafetensorsError(src, `tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
       }
       const offs = info.data_offsets;
-      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o) && o >= 0) || offs[0] > offs[1]) {
+      if (
+        !Array.isArray(offs) ||
+        offs.length !== 2 ||
+        !offs.every((o) => Number.isInteger(o) && o >= 0) ||
+        offs[0] > offs[1]
+      ) {
         throw new SafetensorsError(src, `tensor '${name}' has invalid data_offsets ${JSON.stringify(offs)}`);
       }
       const [begin, end] = offs as [number, number];
-      if (end > dataLen) throw new SafetensorsError(src, `tensor '${name}' data [${begin}, ${end}) runs past the end of the file (${dataLen} data bytes): truncated?`);
+      if (end > dataLen)
+        throw new SafetensorsError(
+          src,
+          `tensor '${name}' data [${begin}, ${end}) runs past the end of the file (${dataLen} data bytes): truncated?`,
+        );
       const numel = (shape as number[]).reduce((a, b) => a * b, 1);
       if (end - begin !== numel * elementSize(dtype)) {
-        throw new SafetensorsError(src, `tensor '${name}' has ${end - begin} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${numel * elementSize(dtype)}`);
+        throw new SafetensorsError(
+          src,
+          `tensor '${name}' has ${end - begin} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${numel * elementSize(dtype)}`,
+        );
       }
       const bytes = new Uint8Array(buf.buffer, buf.byteOffset + dataStart + begin, end - begin);
       tensors.set(name, new Tensor(native.fromBytes(bytes, dtypeCode(dtype), shape as number[], opts.device)));
@@ -112,7 +137,11 @@ export function deserialize(buf: Uint8Array, opts: { device?: Device; source?: s
 }
 
 /** Writes atomically (temp file + rename), so an interrupted save never leaves a broken file. */
-export function saveFile(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Metadata = {}): void {
+export function saveFile(
+  path: string,
+  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  metadata: Metadata = {},
+): void {
   const data = serialize(tensors, metadata);
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');

@@ -9,7 +9,9 @@ export interface ProgressOptions {
 
 function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    sec = Math.floor(s % 60);
   return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 }
 
@@ -20,7 +22,11 @@ export class Progress {
   private lastDraw = 0;
   private startStep: number;
 
-  constructor(readonly total: number, readonly o: ProgressOptions, startStep = 0) {
+  constructor(
+    readonly total: number,
+    readonly o: ProgressOptions,
+    startStep = 0,
+  ) {
     this.stream = o.stream ?? process.stderr;
     this.tty = Boolean(this.stream.isTTY);
     this.startStep = startStep;
@@ -32,7 +38,9 @@ export class Progress {
     const elapsed = (now - this.started) / 1000;
     const rate = (done - this.startStep) / Math.max(elapsed, 1e-9);
     const eta = (this.total - done) / rate;
-    const extra = Object.entries(fields).map(([k, v]) => `${k} ${typeof v === 'number' ? fmtNum(v) : v}`).join('  ');
+    const extra = Object.entries(fields)
+      .map(([k, v]) => `${k} ${typeof v === 'number' ? fmtNum(v) : v}`)
+      .join('  ');
     const last = done >= this.total;
     if (this.tty) {
       if (!last && now - this.lastDraw < 100) return;
@@ -40,9 +48,13 @@ export class Progress {
       const width = 24;
       const filled = Math.round((width * done) / Math.max(1, this.total));
       const bar = '#'.repeat(filled) + '.'.repeat(width - filled);
-      this.stream.write(`\r${this.o.label} [${bar}] ${done}/${this.total}  ${extra}  ETA ${fmtTime(eta)}\x1b[K${last ? '\n' : ''}`);
+      this.stream.write(
+        `\r${this.o.label} [${bar}] ${done}/${this.total}  ${extra}  ETA ${fmtTime(eta)}\x1b[K${last ? '\n' : ''}`,
+      );
     } else if (last || (done - this.startStep) % (this.o.every ?? 50) === 0) {
-      this.stream.write(`${this.o.label} ${done}/${this.total}  ${extra}  elapsed ${fmtTime(elapsed)}  ETA ${fmtTime(eta)}\n`);
+      this.stream.write(
+        `${this.o.label} ${done}/${this.total}  ${extra}  elapsed ${fmtTime(elapsed)}  ETA ${fmtTime(eta)}\n`,
+      );
     }
   }
 }

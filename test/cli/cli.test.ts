@@ -51,22 +51,52 @@ describe('selfguided CLI', () => {
     }
   });
 
-  test('a device this machine lacks is refused before anything is written', { skip: cudaHere ? 'CUDA is present here' : false }, () => {
-    const root = mkdtempSync(join(tmpdir(), 'sg-cli-dev-'));
-    for (const [args, re] of [
-      [['train', '--limit', '64', '--steps', '2', '--run-dir', join(root, 'train'), '--device', 'cuda'], /^selfguided train: --device: device 'cuda': no CUDA device is available here/],
-      [['encoder', 'train', '--limit', '64', '--steps', '2', '--run-dir', join(root, 'enc'), '--device', 'cuda:0'], /^selfguided encoder: --device: device 'cuda:0': no CUDA device/],
-      [['sample', '--checkpoint', join(root, 'train'), '--device', 'cuda'], /--device: device 'cuda': no CUDA device/],
-      [['eval', '--checkpoint', join(root, 'train'), '--device', 'cuda'], /--device: device 'cuda': no CUDA device/],
-      [['experiment', 'fashion-mnist', '--budget', 'smoke', '--root', join(root, 'exp'), '--docs', join(root, 'docs'), '--device', 'cuda'], /--device: device 'cuda': no CUDA device/],
-      [['train', '--run-dir', join(root, 'train'), '--device', 'gpu'], /--device: unknown device 'gpu' \(use cpu, cuda or cuda:N\)/],
-    ] as [string[], RegExp][]) {
-      const r = cli(...args);
-      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
-      assert.match(r.err, re);
-    }
-    assert.deepEqual(readdirSync(root), [], 'nothing was created');
-  });
+  test(
+    'a device this machine lacks is refused before anything is written',
+    { skip: cudaHere ? 'CUDA is present here' : false },
+    () => {
+      const root = mkdtempSync(join(tmpdir(), 'sg-cli-dev-'));
+      for (const [args, re] of [
+        [
+          ['train', '--limit', '64', '--steps', '2', '--run-dir', join(root, 'train'), '--device', 'cuda'],
+          /^selfguided train: --device: device 'cuda': no CUDA device is available here/,
+        ],
+        [
+          ['encoder', 'train', '--limit', '64', '--steps', '2', '--run-dir', join(root, 'enc'), '--device', 'cuda:0'],
+          /^selfguided encoder: --device: device 'cuda:0': no CUDA device/,
+        ],
+        [
+          ['sample', '--checkpoint', join(root, 'train'), '--device', 'cuda'],
+          /--device: device 'cuda': no CUDA device/,
+        ],
+        [['eval', '--checkpoint', join(root, 'train'), '--device', 'cuda'], /--device: device 'cuda': no CUDA device/],
+        [
+          [
+            'experiment',
+            'fashion-mnist',
+            '--budget',
+            'smoke',
+            '--root',
+            join(root, 'exp'),
+            '--docs',
+            join(root, 'docs'),
+            '--device',
+            'cuda',
+          ],
+          /--device: device 'cuda': no CUDA device/,
+        ],
+        [
+          ['train', '--run-dir', join(root, 'train'), '--device', 'gpu'],
+          /--device: unknown device 'gpu' \(use cpu, cuda or cuda:N\)/,
+        ],
+      ] as [string[], RegExp][]) {
+        const r = cli(...args);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+        assert.match(r.err, re);
+      }
+      assert.deepEqual(readdirSync(root), [], 'nothing was created');
+    },
+  );
 
   test('runtime errors exit 1 with the reason', () => {
     const r = cli('sample', '--checkpoint', '/nonexistent/run');
@@ -76,14 +106,40 @@ describe('selfguided CLI', () => {
 
   test('train then sample a grid with ids and with drawn conditions', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'sg-cli-')), 'run');
-    const t = cli('train', '--limit', '64', '--preset', 'tiny', '--condition', 'label', '--steps', '2', '--batch', '8', '--run-dir', dir);
+    const t = cli(
+      'train',
+      '--limit',
+      '64',
+      '--preset',
+      'tiny',
+      '--condition',
+      'label',
+      '--steps',
+      '2',
+      '--batch',
+      '8',
+      '--run-dir',
+      dir,
+    );
     assert.equal(t.code, 0, t.err);
     assert.match(t.out, /trained to step 2/);
     const out = join(dir, 'grid.png');
     const s = cli('sample', '--checkpoint', dir, '--ids', '0-2', '--per-id', '2', '--steps', '2', '--out', out);
     assert.equal(s.code, 0, s.err);
     assert.ok(existsSync(out));
-    const s2 = cli('sample', '--checkpoint', dir, '--n', '3', '--steps', '2', '--sampler', 'dpm++2m', '--images-dir', join(dir, 'imgs'));
+    const s2 = cli(
+      'sample',
+      '--checkpoint',
+      dir,
+      '--n',
+      '3',
+      '--steps',
+      '2',
+      '--sampler',
+      'dpm++2m',
+      '--images-dir',
+      join(dir, 'imgs'),
+    );
     assert.equal(s2.code, 0, s2.err);
     assert.ok(existsSync(join(dir, 'imgs', 'img-00002.png')));
     const bad = cli('sample', '--checkpoint', dir, '--ids', '12');
@@ -107,20 +163,63 @@ describe('selfguided CLI', () => {
     assert.ok(existsSync(cond));
     assert.ok(existsSync(join(dir, 'pca-k5-onehot.png')));
     assert.ok(existsSync(join(dir, 'pca-k5-onehot.json')));
-    const t = cli('train', '--limit', '200', '--preset', 'tiny', '--condition', cond, '--steps', '1', '--batch', '8', '--run-dir', join(dir, 'run'));
+    const t = cli(
+      'train',
+      '--limit',
+      '200',
+      '--preset',
+      'tiny',
+      '--condition',
+      cond,
+      '--steps',
+      '1',
+      '--batch',
+      '8',
+      '--run-dir',
+      join(dir, 'run'),
+    );
     assert.equal(t.code, 0, t.err);
     const s = cli('sample', '--checkpoint', join(dir, 'run'), '--ids', '0-4', '--per-id', '1', '--steps', '2');
     assert.equal(s.code, 0, s.err);
     // eval: samples scored, and the self-labels' own g (PCA, refit) and f judge consistency
     const en = cli('evalnet', 'train', '--limit', '200', '--steps', '3', '--run-dir', join(dir, 'evalnet'));
     assert.equal(en.code, 0, en.err);
-    const ev = cli('eval', '--checkpoint', join(dir, 'run'), '--evalnet', join(dir, 'evalnet'), '--n', '12', '--steps', '2', '--cache-dir', join(dir, 'cache'), '--name', 'pca-k5');
+    const ev = cli(
+      'eval',
+      '--checkpoint',
+      join(dir, 'run'),
+      '--evalnet',
+      join(dir, 'evalnet'),
+      '--n',
+      '12',
+      '--steps',
+      '2',
+      '--cache-dir',
+      join(dir, 'cache'),
+      '--name',
+      'pca-k5',
+    );
     assert.equal(ev.code, 0, ev.err);
-    assert.match(ev.out, /^\| model \| n \| sampler \| s \| FD-evalnet .*\n\|---.*\n\| pca-k5 \| 12 \| ddim-2 \| 2 \| \d+\.\d\d \| .* \| \d\.\d{3} \(\d\.\d{3}\) \|\n$/);
+    assert.match(
+      ev.out,
+      /^\| model \| n \| sampler \| s \| FD-evalnet .*\n\|---.*\n\| pca-k5 \| 12 \| ddim-2 \| 2 \| \d+\.\d\d \| .* \| \d\.\d{3} \(\d\.\d{3}\) \|\n$/,
+    );
     const metrics = JSON.parse(readFileSync(join(dir, 'run', 'eval', 'ddim2-s2-n12-seed0', 'metrics.json'), 'utf8'));
     assert.equal(metrics.consistency.kind, 'self-label');
     assert.match(metrics.consistency.method, /pixels-pca features/);
-    const wrong = cli('train', '--limit', '100', '--preset', 'tiny', '--condition', cond, '--steps', '1', '--run-dir', join(dir, 'run2'));
+    const wrong = cli(
+      'train',
+      '--limit',
+      '100',
+      '--preset',
+      'tiny',
+      '--condition',
+      cond,
+      '--steps',
+      '1',
+      '--run-dir',
+      join(dir, 'run2'),
+    );
     assert.equal(wrong.code, 1);
     assert.match(wrong.err, /has 200 rows but the dataset has 100 images/);
     const noK = cli('cluster', '--features', feats);

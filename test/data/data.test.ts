@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
-import { applyFlips, BatchSampler, loadFashionMnist, loadImageFolder, longTailCounts, longTailIndices } from '../../src/data/index.js';
+import {
+  applyFlips,
+  BatchSampler,
+  loadFashionMnist,
+  loadImageFolder,
+  longTailCounts,
+  longTailIndices,
+} from '../../src/data/index.js';
 import * as torch from '../../src/torch/index.js';
 import { flat } from '../helpers/check.js';
 
@@ -20,10 +27,17 @@ describe('Fashion-MNIST', () => {
     const x = ds.images([0, 1]);
     const v = flat(x);
     assert.ok(v.every((q) => q >= -1 && q <= 1));
-    assert.deepEqual(flat(x.narrow(2, 0, 2)).every((q) => q === -1), true, 'padding is black');
+    assert.deepEqual(
+      flat(x.narrow(2, 0, 2)).every((q) => q === -1),
+      true,
+      'padding is black',
+    );
     const test_ = loadFashionMnist({ split: 'test', limit: 5, fit: 'resize' });
     assert.deepEqual(test_.pixels.shape, [5, 1, 32, 32]);
-    assert.throws(() => loadFashionMnist({ dir: '/nonexistent' }), /not found.*apt-get install -y dataset-fashion-mnist/);
+    assert.throws(
+      () => loadFashionMnist({ dir: '/nonexistent' }),
+      /not found.*apt-get install -y dataset-fashion-mnist/,
+    );
   });
 });
 
@@ -32,10 +46,17 @@ describe('image folders', () => {
     const root = mkdtempSync(join(tmpdir(), 'sg-img-'));
     mkdirSync(join(root, 'cats', 'deep'), { recursive: true });
     mkdirSync(join(root, 'dogs'));
-    const solid = (r: number, g: number, b: number, w = 40, h = 20) => sharp({ create: { width: w, height: h, channels: 3, background: { r, g, b } } });
-    await solid(255, 0, 0).png().toFile(join(root, 'cats', 'a.png'));
-    await solid(0, 255, 0).jpeg().toFile(join(root, 'cats', 'deep', 'b.jpg'));
-    await solid(0, 0, 255, 10, 30).png().toFile(join(root, 'dogs', 'c.PNG'));
+    const solid = (r: number, g: number, b: number, w = 40, h = 20) =>
+      sharp({ create: { width: w, height: h, channels: 3, background: { r, g, b } } });
+    await solid(255, 0, 0)
+      .png()
+      .toFile(join(root, 'cats', 'a.png'));
+    await solid(0, 255, 0)
+      .jpeg()
+      .toFile(join(root, 'cats', 'deep', 'b.jpg'));
+    await solid(0, 0, 255, 10, 30)
+      .png()
+      .toFile(join(root, 'dogs', 'c.PNG'));
     writeFileSync(join(root, 'dogs', 'broken.png'), Buffer.from('not really a png'));
     writeFileSync(join(root, 'dogs', 'notes.txt'), 'ignored');
     const { dataset, report } = await loadImageFolder(root, { size: 16, channels: 3, labelsFromFolders: true });

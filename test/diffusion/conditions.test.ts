@@ -20,7 +20,10 @@ describe('conditions', () => {
     const rowM = flat(m!.sum([1, 2, 3]));
     const dropped = rowC.filter((v) => v === 0).length / n;
     close(dropped, 0.1, 0.01 / 0.1);
-    assert.ok(rowC.every((v, i) => (v === 0) === (rowM[i] === 0)), 'vector and maps dropped together');
+    assert.ok(
+      rowC.every((v, i) => (v === 0) === (rowM[i] === 0)),
+      'vector and maps dropped together',
+    );
     assert.ok(rowC.every((v) => v === 0 || v === 3));
     assert.equal(flat(dropConditions(cond, null, 0)!.cond!.sum())[0], 3 * n);
     assert.equal(flat(dropConditions(cond, null, 1)!.cond!.sum())[0], 0);
@@ -28,7 +31,10 @@ describe('conditions', () => {
   });
 
   test('one-hot ids and ground-truth labels', () => {
-    assert.deepEqual(oneHotVectors(Int32Array.from([2, 0]), 3).toArray(), [[0, 0, 1], [1, 0, 0]]);
+    assert.deepEqual(oneHotVectors(Int32Array.from([2, 0]), 3).toArray(), [
+      [0, 0, 1],
+      [1, 0, 0],
+    ]);
     assert.throws(() => oneHotVectors(Int32Array.from([3]), 3), /outside \[0, 3\)/);
     const c = labelCondition(Int32Array.from([1, 1, 0]), 2);
     assert.deepEqual(c.vectors!.shape, [3, 2]);
@@ -37,7 +43,11 @@ describe('conditions', () => {
 
   test('condition files: assignments with k, vectors, maps, and their errors', () => {
     const good = join(dir, 'good.safetensors');
-    torch.safetensors.saveFile(good, { assignments: torch.tensor([0, 4, 2], { dtype: 'int64' }), maps: torch.zeros([3, 1, 4, 4], { dtype: 'uint8' }) }, { k: '5', dataset: 'x' });
+    torch.safetensors.saveFile(
+      good,
+      { assignments: torch.tensor([0, 4, 2], { dtype: 'int64' }), maps: torch.zeros([3, 1, 4, 4], { dtype: 'uint8' }) },
+      { k: '5', dataset: 'x' },
+    );
     const c = loadConditionFile(good, 3);
     assert.deepEqual(c.vectors!.shape, [3, 5]);
     assert.deepEqual(Array.from(c.ids!), [0, 4, 2]);

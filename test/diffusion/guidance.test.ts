@@ -27,13 +27,21 @@ describe('classifier-free guidance', () => {
 
   test('runs the conditional and null passes as one doubled batch', () => {
     const calls: { batch: number; condRows: number[][] }[] = [];
-    const cond = torch.tensor([[1, 0], [0, 2]]);
+    const cond = torch.tensor([
+      [1, 0],
+      [0, 2],
+    ]);
     const eps = guidedEps(fakeDenoiser(calls), schedule, { scale: 3, cond, maps: null });
     const x = torch.tensor([0.5, -0.5]).reshape(2, 1, 1, 1);
     const out = eps(x, 10);
     assert.equal(calls.length, 1);
     assert.equal(calls[0]!.batch, 4);
-    assert.deepEqual(calls[0]!.condRows, [[1, 0], [0, 2], [0, 0], [0, 0]]);
+    assert.deepEqual(calls[0]!.condRows, [
+      [1, 0],
+      [0, 2],
+      [0, 0],
+      [0, 0],
+    ]);
     // eps_c = x + sum(c), eps_u = x: guided = x + 3 sum(c)
     close(out, [0.5 + 3, -0.5 + 6]);
   });
@@ -45,7 +53,10 @@ describe('classifier-free guidance', () => {
     close(guidedEps(fakeDenoiser(calls), schedule, { scale: 1, cond, maps: null })(x, 5), [2]);
     close(guidedEps(fakeDenoiser(calls), schedule, { scale: 0, cond, maps: null })(x, 5), [0]);
     close(guidedEps(fakeDenoiser(calls), schedule, { scale: 4, cond: null, maps: null })(x, 5), [0]);
-    assert.deepEqual(calls.map((c) => c.batch), [1, 1, 1]);
+    assert.deepEqual(
+      calls.map((c) => c.batch),
+      [1, 1, 1],
+    );
     assert.deepEqual(calls[1]!.condRows, [[0, 0]]);
   });
 

@@ -7,7 +7,8 @@ import { NoiseSchedule, sample, sampleFrom, timestepSequence, type SamplerName }
 import * as torch from '../../src/torch/index.js';
 import { close, flat } from '../helpers/check.js';
 
-const mu = 0.3, sd = 0.2;
+const mu = 0.3,
+  sd = 0.2;
 const schedule = new NoiseSchedule('linear', 1000);
 const exactEps = (x: torch.Tensor, t: number) => {
   const a = schedule.alphasCumprod[t]!;
@@ -15,14 +16,26 @@ const exactEps = (x: torch.Tensor, t: number) => {
 };
 
 function moments(sampler: SamplerName, steps: number, eta?: number): { mean: number; std: number } {
-  const x = sample(schedule, exactEps, [6000, 1, 1, 1], { sampler, steps, eta, clipX0: false, generator: new torch.Generator(3) });
+  const x = sample(schedule, exactEps, [6000, 1, 1, 1], {
+    sampler,
+    steps,
+    eta,
+    clipX0: false,
+    generator: new torch.Generator(3),
+  });
   const r = { mean: x.mean().item(), std: x.std().item() };
   x.dispose();
   return r;
 }
 
 describe('samplers reproduce a Gaussian data distribution with the exact predictor', () => {
-  for (const [sampler, steps, eta] of [['ddim', 50, 0], ['ddim', 100, 1], ['ddpm', 250, undefined], ['dpm++2m', 20, undefined], ['dpm++2m', 10, undefined]] as const) {
+  for (const [sampler, steps, eta] of [
+    ['ddim', 50, 0],
+    ['ddim', 100, 1],
+    ['ddpm', 250, undefined],
+    ['dpm++2m', 20, undefined],
+    ['dpm++2m', 10, undefined],
+  ] as const) {
     test(`${sampler} ${steps} steps${eta !== undefined ? ` eta ${eta}` : ''}`, () => {
       const m = moments(sampler, steps, eta);
       close(m.mean, mu, 0.02 / mu, 'mean');
@@ -38,13 +51,19 @@ describe('samplers reproduce a Gaussian data distribution with the exact predict
   });
 
   test('same seed, same samples; different seed, different samples', () => {
-    const run = (seed: number) => flat(sample(schedule, exactEps, [8, 1, 2, 2], { sampler: 'ddpm', steps: 20, generator: new torch.Generator(seed) }));
+    const run = (seed: number) =>
+      flat(
+        sample(schedule, exactEps, [8, 1, 2, 2], { sampler: 'ddpm', steps: 20, generator: new torch.Generator(seed) }),
+      );
     assert.deepEqual(run(5), run(5));
     assert.notDeepEqual(run(5), run(6));
   });
 
   test('x0 clipping keeps predictions in [-1, 1]', () => {
-    const far = (x: torch.Tensor, t: number) => { void t; return x.mul(0).sub(50); };
+    const far = (x: torch.Tensor, t: number) => {
+      void t;
+      return x.mul(0).sub(50);
+    };
     const x = sample(schedule, far, [4, 1, 1, 1], { sampler: 'ddim', steps: 10, generator: new torch.Generator(0) });
     assert.ok(flat(x).every((v) => v >= -1 - 1e-6 && v <= 1 + 1e-6));
   });
@@ -57,7 +76,9 @@ describe('samplers reproduce a Gaussian data distribution with the exact predict
     assert.ok(s.every((v, i) => i === 0 || v < s[i - 1]!));
     assert.equal(timestepSequence(1000, 1000).length, 1000);
     assert.throws(() => timestepSequence(1000, 0), /steps must be/);
-    assert.throws(() => sample(schedule, exactEps, [1], { sampler: 'euler' as SamplerName, steps: 5 }), /unknown sampler/);
+    assert.throws(
+      () => sample(schedule, exactEps, [1], { sampler: 'euler' as SamplerName, steps: 5 }),
+      /unknown sampler/,
+    );
   });
 });
-

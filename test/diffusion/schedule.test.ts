@@ -13,7 +13,11 @@ describe('noise schedules', () => {
     const mid = ((Math.sqrt(1e-4) * 500 + Math.sqrt(0.02) * 499) / 999) ** 2;
     close(b[499]!, mid, 1e-12);
     const d = makeBetas('ddpm-linear', 11);
-    close(Array.from(d), Array.from({ length: 11 }, (_, i) => 1e-4 + (0.02 - 1e-4) * i / 10), 1e-12);
+    close(
+      Array.from(d),
+      Array.from({ length: 11 }, (_, i) => 1e-4 + ((0.02 - 1e-4) * i) / 10),
+      1e-12,
+    );
   });
 
   test('cumulative products and the cosine schedule', () => {
@@ -23,7 +27,7 @@ describe('noise schedules', () => {
     close(s.alphasCumprod[999]!, p, 1e-12);
     close(s.alphasCumprod[999]!, 0.0047, 0.05); // LDM's schedule ends near 0.0047
     const c = new NoiseSchedule('cosine', 1000);
-    const f = (t: number) => Math.cos(((t / 1000 + 0.008) / 1.008) * Math.PI / 2) ** 2;
+    const f = (t: number) => Math.cos((((t / 1000 + 0.008) / 1.008) * Math.PI) / 2) ** 2;
     close(c.alphasCumprod[499]!, f(500) / f(0), 1e-9);
     assert.throws(() => new NoiseSchedule('quadratic' as 'linear'), /unknown beta schedule/);
   });
@@ -42,7 +46,8 @@ describe('noise schedules', () => {
   test('v-prediction target converts back to the noise', () => {
     const s = new NoiseSchedule('linear', 1000);
     const g = new torch.Generator(1);
-    const x0 = torch.randn([4, 1, 2, 2], { generator: g }), noise = torch.randn([4, 1, 2, 2], { generator: g });
+    const x0 = torch.randn([4, 1, 2, 2], { generator: g }),
+      noise = torch.randn([4, 1, 2, 2], { generator: g });
     const t = torch.tensor([0, 10, 500, 999], { dtype: 'int64' });
     const xt = s.qSample(x0, t, noise);
     const v = s.target('v', x0, noise, t);

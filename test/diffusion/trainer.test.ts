@@ -6,7 +6,13 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { DiffusionTrainer, listCheckpoints, loadModel, NonFiniteLossError, type TrainConfigInput } from '../../src/diffusion/index.js';
+import {
+  DiffusionTrainer,
+  listCheckpoints,
+  loadModel,
+  NonFiniteLossError,
+  type TrainConfigInput,
+} from '../../src/diffusion/index.js';
 import * as torch from '../../src/torch/index.js';
 import { flat } from '../helpers/check.js';
 
@@ -15,7 +21,17 @@ const base = (): TrainConfigInput => ({
   data: { kind: 'fashion-mnist', limit: 256 },
   condition: { kind: 'label' },
   model: { preset: 'tiny', dropout: 0.1 },
-  train: { steps: 20, batchSize: 8, lr: 1e-3, warmup: 5, checkpointEvery: 5, logEvery: 5, emaDecay: 0.99, hflip: true, seed: 3 },
+  train: {
+    steps: 20,
+    batchSize: 8,
+    lr: 1e-3,
+    warmup: 5,
+    checkpointEvery: 5,
+    logEvery: 5,
+    emaDecay: 0.99,
+    hflip: true,
+    seed: 3,
+  },
 });
 const tmp = () => mkdtempSync(join(tmpdir(), 'sg-train-'));
 
@@ -33,10 +49,18 @@ describe('diffusion trainer', () => {
     assert.equal(second.step, 10);
     const r2 = await second.train({ progress: false });
     assert.equal(r2.status, 'done');
-    for (const [k, t] of straight.model.stateDict()) assert.deepEqual(flat(second.model.stateDict().get(k)!), flat(t), k);
-    for (const [k, t] of straight.ema.stateDict().tensors) assert.deepEqual(flat(second.ema.stateDict().tensors.get(k)!), flat(t), `ema ${k}`);
-    const metrics = readFileSync(join(b, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(metrics.map((m) => m.step), [5, 10, 15, 20]);
+    for (const [k, t] of straight.model.stateDict())
+      assert.deepEqual(flat(second.model.stateDict().get(k)!), flat(t), k);
+    for (const [k, t] of straight.ema.stateDict().tensors)
+      assert.deepEqual(flat(second.ema.stateDict().tensors.get(k)!), flat(t), `ema ${k}`);
+    const metrics = readFileSync(join(b, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      metrics.map((m) => m.step),
+      [5, 10, 15, 20],
+    );
     assert.ok(metrics.every((m) => m.loss > 0 && m.lr > 0 && m.grad_norm > 0 && m.images_per_s > 0));
     assert.equal(listCheckpoints(b).length, 2, 'keeps the newest 2 checkpoints');
     straight.dispose();
@@ -45,7 +69,10 @@ describe('diffusion trainer', () => {
 
   test('a checkpoint samples with its EMA weights, the same images for the same seed', async () => {
     const dir = join(tmp(), 'run');
-    const t = await DiffusionTrainer.open(dir, { config: { ...base(), train: { ...base().train, steps: 3 } }, log: quiet });
+    const t = await DiffusionTrainer.open(dir, {
+      config: { ...base(), train: { ...base().train, steps: 3 } },
+      log: quiet,
+    });
     await t.train({ progress: false });
     t.dispose();
     const { generate, idConditions } = await import('../../src/diffusion/index.js');
@@ -66,33 +93,88 @@ describe('diffusion trainer', () => {
     const vectors = torch.ones([64, 4]);
     vectors.select(0, 5).fill_(NaN);
     torch.safetensors.saveFile(file, { vectors });
-    const cfg: TrainConfigInput = { data: { kind: 'fashion-mnist', limit: 64 }, condition: { kind: 'file', path: file }, model: { preset: 'tiny' }, train: { steps: 50, batchSize: 64, checkpointEvery: 1, seed: 0 } };
+    const cfg: TrainConfigInput = {
+      data: { kind: 'fashion-mnist', limit: 64 },
+      condition: { kind: 'file', path: file },
+      model: { preset: 'tiny' },
+      train: { steps: 50, batchSize: 64, checkpointEvery: 1, seed: 0 },
+    };
     const t = await DiffusionTrainer.open(dir, { config: cfg, log: quiet });
-    await assert.rejects(t.train({ progress: false }), (e: Error) => e instanceof NonFiniteLossError && /loss is NaN at step 1/.test(e.message) && /Last good checkpoint: none/.test(e.message));
+    await assert.rejects(
+      t.train({ progress: false }),
+      (e: Error) =>
+        e instanceof NonFiniteLossError &&
+        /loss is NaN at step 1/.test(e.message) &&
+        /Last good checkpoint: none/.test(e.message),
+    );
     t.dispose();
     assert.deepEqual(listCheckpoints(dir), []);
   });
 
   test('run directories: a new run refuses existing checkpoints; resume needs a config', async () => {
     const dir = join(tmp(), 'guard');
-    const t = await DiffusionTrainer.open(dir, { config: { ...base(), train: { ...base().train, steps: 1 } }, log: quiet });
+    const t = await DiffusionTrainer.open(dir, {
+      config: { ...base(), train: { ...base().train, steps: 1 } },
+      log: quiet,
+    });
     await t.train({ progress: false });
     t.dispose();
-    await assert.rejects(DiffusionTrainer.open(dir, { config: base(), log: quiet }), /already has checkpoints; pass --resume/);
-    await assert.rejects(DiffusionTrainer.open(join(tmp(), 'none'), { resume: true, log: quiet }), /config.json does not exist/);
-    await assert.rejects(DiffusionTrainer.open(join(tmp(), 'bad'), { config: { ...base(), train: { steps: -1 } } as TrainConfigInput, log: quiet }), /invalid config: train.steps/);
-    await assert.rejects(DiffusionTrainer.open(join(tmp(), 'nolabels'), { config: { ...base(), data: { kind: 'folder', path: '/nonexistent-dir' } }, log: quiet }), /cannot read image folder/);
+    await assert.rejects(
+      DiffusionTrainer.open(dir, { config: base(), log: quiet }),
+      /already has checkpoints; pass --resume/,
+    );
+    await assert.rejects(
+      DiffusionTrainer.open(join(tmp(), 'none'), { resume: true, log: quiet }),
+      /config.json does not exist/,
+    );
+    await assert.rejects(
+      DiffusionTrainer.open(join(tmp(), 'bad'), {
+        config: { ...base(), train: { steps: -1 } } as TrainConfigInput,
+        log: quiet,
+      }),
+      /invalid config: train.steps/,
+    );
+    await assert.rejects(
+      DiffusionTrainer.open(join(tmp(), 'nolabels'), {
+        config: { ...base(), data: { kind: 'folder', path: '/nonexistent-dir' } },
+        log: quiet,
+      }),
+      /cannot read image folder/,
+    );
   });
 
   test('SIGINT stops after the current step with a checkpoint; --resume continues', async () => {
     const dir = join(tmp(), 'sigint');
-    const args = ['bin/selfguided.mjs', 'train', '--data-dir', '/usr/share/datasets/fashion-mnist', '--limit', '128', '--preset', 'tiny', '--condition', 'label',
-      '--steps', '100000', '--batch', '8', '--log-every', '1', '--checkpoint-every', '100000', '--run-dir', dir];
+    const args = [
+      'bin/selfguided.mjs',
+      'train',
+      '--data-dir',
+      '/usr/share/datasets/fashion-mnist',
+      '--limit',
+      '128',
+      '--preset',
+      'tiny',
+      '--condition',
+      'label',
+      '--steps',
+      '100000',
+      '--batch',
+      '8',
+      '--log-every',
+      '1',
+      '--checkpoint-every',
+      '100000',
+      '--run-dir',
+      dir,
+    ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const metrics = join(dir, 'metrics.jsonl');
-    while (!existsSync(metrics) || readFileSync(metrics, 'utf8').split('\n').length < 4) await new Promise((r) => setTimeout(r, 100));
+    while (!existsSync(metrics) || readFileSync(metrics, 'utf8').split('\n').length < 4)
+      await new Promise((r) => setTimeout(r, 100));
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('exit', r));
     assert.equal(code, 130, stderr);

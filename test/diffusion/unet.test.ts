@@ -9,17 +9,57 @@ import { close, flat } from '../helpers/check.js';
 describe('UNet', () => {
   test('shapes, parameter names and condition checks', () => {
     torch.manualSeed(0);
-    const m = new UNet(unetConfig('tiny', { imageSize: 16, channels: 3, condDim: 5, spatialCondChannels: 2, resblockUpdown: false, attentionDs: [2] }));
-    const y = m.forward(torch.randn([2, 3, 16, 16]), torch.tensor([0, 999], { dtype: 'int64' }), torch.zeros([2, 5]), torch.zeros([2, 2, 16, 16]));
+    const m = new UNet(
+      unetConfig('tiny', {
+        imageSize: 16,
+        channels: 3,
+        condDim: 5,
+        spatialCondChannels: 2,
+        resblockUpdown: false,
+        attentionDs: [2],
+      }),
+    );
+    const y = m.forward(
+      torch.randn([2, 3, 16, 16]),
+      torch.tensor([0, 999], { dtype: 'int64' }),
+      torch.zeros([2, 5]),
+      torch.zeros([2, 2, 16, 16]),
+    );
     assert.deepEqual(y.shape, [2, 3, 16, 16]);
     const names = [...m.stateDict().keys()];
-    assert.ok(names.includes('time_embed.0.weight') && names.includes('cond_embed.2.bias') && names.includes('out_conv.weight'));
-    assert.throws(() => m.forward(torch.randn([2, 3, 16, 16]), torch.zeros([2], { dtype: 'int64' }), torch.zeros([2, 4]), torch.zeros([2, 2, 16, 16])), /condition \[2, 5\]/);
-    assert.throws(() => m.forward(torch.randn([2, 3, 16, 16]), torch.zeros([2], { dtype: 'int64' }), torch.zeros([2, 5])), /condition maps/);
-    assert.throws(() => m.forward(torch.randn([2, 1, 16, 16]), torch.zeros([2], { dtype: 'int64' }), torch.zeros([2, 5]), torch.zeros([2, 2, 16, 16])), /expects \[B, 3, 16, 16\]/);
+    assert.ok(
+      names.includes('time_embed.0.weight') && names.includes('cond_embed.2.bias') && names.includes('out_conv.weight'),
+    );
+    assert.throws(
+      () =>
+        m.forward(
+          torch.randn([2, 3, 16, 16]),
+          torch.zeros([2], { dtype: 'int64' }),
+          torch.zeros([2, 4]),
+          torch.zeros([2, 2, 16, 16]),
+        ),
+      /condition \[2, 5\]/,
+    );
+    assert.throws(
+      () => m.forward(torch.randn([2, 3, 16, 16]), torch.zeros([2], { dtype: 'int64' }), torch.zeros([2, 5])),
+      /condition maps/,
+    );
+    assert.throws(
+      () =>
+        m.forward(
+          torch.randn([2, 1, 16, 16]),
+          torch.zeros([2], { dtype: 'int64' }),
+          torch.zeros([2, 5]),
+          torch.zeros([2, 2, 16, 16]),
+        ),
+      /expects \[B, 3, 16, 16\]/,
+    );
     assert.throws(() => new UNet(unetConfig('small', { imageSize: 30, channels: 1 })), /not divisible/);
     const add = new UNet(unetConfig('tiny', { imageSize: 8, channels: 1, condDim: 3, condMode: 'add' }));
-    assert.deepEqual(add.forward(torch.randn([1, 1, 8, 8]), torch.zeros([1], { dtype: 'int64' }), torch.ones([1, 3])).shape, [1, 1, 8, 8]);
+    assert.deepEqual(
+      add.forward(torch.randn([1, 1, 8, 8]), torch.zeros([1], { dtype: 'int64' }), torch.ones([1, 3])).shape,
+      [1, 1, 8, 8],
+    );
     // Zero-initialised output layer: an untrained model predicts zero noise.
     assert.ok(flat(y).every((v) => v === 0));
   });
@@ -32,8 +72,20 @@ describe('UNet', () => {
   test('a tiny conditional UNet overfits two images and samples each from its condition', () => {
     torch.manualSeed(0);
     const size = 8;
-    const halves = torch.tidy(() => torch.arange(size).lt(size / 2).float().mul(2).sub(1).reshape(size, 1).expand(size, size).reshape(1, 1, size, size));
-    const gradient = torch.tidy(() => torch.linspace(-1, 1, size).reshape(1, size).expand(size, size).reshape(1, 1, size, size));
+    const halves = torch.tidy(() =>
+      torch
+        .arange(size)
+        .lt(size / 2)
+        .float()
+        .mul(2)
+        .sub(1)
+        .reshape(size, 1)
+        .expand(size, size)
+        .reshape(1, 1, size, size),
+    );
+    const gradient = torch.tidy(() =>
+      torch.linspace(-1, 1, size).reshape(1, size).expand(size, size).reshape(1, 1, size, size),
+    );
     const data = torch.keep(torch.cat([halves, gradient], 0));
     const cond = torch.keep(torch.eye(2));
     const schedule = new NoiseSchedule('linear', 1000);
@@ -53,9 +105,18 @@ describe('UNet', () => {
       });
     }
     model.eval();
-    const c = torch.tensor([[1, 0], [0, 1], [1, 0], [0, 1]]);
+    const c = torch.tensor([
+      [1, 0],
+      [0, 1],
+      [1, 0],
+      [0, 1],
+    ]);
     const eps = guidedEps((x, t, cc) => model.forward(x, t, cc), schedule, { scale: 1, cond: c, maps: null });
-    const out = sample(schedule, eps, [4, 1, size, size], { sampler: 'ddim', steps: 50, generator: new torch.Generator(7) });
+    const out = sample(schedule, eps, [4, 1, size, size], {
+      sampler: 'ddim',
+      steps: 50,
+      generator: new torch.Generator(7),
+    });
     for (let i = 0; i < 4; i++) {
       const target = data.select(0, i % 2);
       const mse = torch.tidy(() => out.select(0, i).sub(target).square().mean().item());

@@ -1,7 +1,14 @@
 // Cluster quality against hand-computed cases.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ari, clusterSizes, hungarianAccuracy, linearSumAssignment, nmi, purity } from '../../src/eval/cluster-metrics.js';
+import {
+  ari,
+  clusterSizes,
+  hungarianAccuracy,
+  linearSumAssignment,
+  nmi,
+  purity,
+} from '../../src/eval/cluster-metrics.js';
 import { close } from '../helpers/check.js';
 
 describe('cluster metrics', () => {
@@ -20,7 +27,10 @@ describe('cluster metrics', () => {
     const clusters = [0, 0, 1, 1, 1, 1];
     // Contingency [[2,0],[1,3]]. MI = sum p_ij log(p_ij/(p_i p_j)).
     const n = 6;
-    const mi = (2 / n) * Math.log((2 / n) / ((2 / n) * (3 / n))) + (1 / n) * Math.log((1 / n) / ((4 / n) * (3 / n))) + (3 / n) * Math.log((3 / n) / ((4 / n) * (3 / n)));
+    const mi =
+      (2 / n) * Math.log(2 / n / ((2 / n) * (3 / n))) +
+      (1 / n) * Math.log(1 / n / ((4 / n) * (3 / n))) +
+      (3 / n) * Math.log(3 / n / ((4 / n) * (3 / n)));
     const hc = -((2 / 6) * Math.log(2 / 6) + (4 / 6) * Math.log(4 / 6));
     const hl = Math.log(2);
     close(nmi(clusters, labels), mi / ((hc + hl) / 2), 1e-12);
@@ -39,10 +49,18 @@ describe('cluster metrics', () => {
   });
 
   test('Hungarian assignment finds the optimum on a known matrix', () => {
-    const cost = [[4, 1, 3], [2, 0, 5], [3, 2, 2]];
+    const cost = [
+      [4, 1, 3],
+      [2, 0, 5],
+      [3, 2, 2],
+    ];
     const m = linearSumAssignment(cost);
     assert.deepEqual(m, [1, 0, 2]); // 1 + 2 + 2 = 5 is optimal
-    const rect = linearSumAssignment([[1, 9], [9, 1], [5, 5]]);
+    const rect = linearSumAssignment([
+      [1, 9],
+      [9, 1],
+      [5, 5],
+    ]);
     assert.deepEqual(rect, [0, 1, -1]);
   });
 

@@ -22,10 +22,14 @@ describe('agreement', () => {
     const a = agreement(Int32Array.from([0, 0, 1, 1]), Int32Array.from([0, 1, 1, 1]), 2);
     assert.equal(a.rate, 0.75);
     assert.equal(a.chance, 0.5 * 0.25 + 0.5 * 0.75);
-    assert.deepEqual(a.perId, [{ id: 0, n: 2, rate: 0.5 }, { id: 1, n: 2, rate: 1 }]);
+    assert.deepEqual(a.perId, [
+      { id: 0, n: 2, rate: 0.5 },
+      { id: 1, n: 2, rate: 1 },
+    ]);
     // predictions independent of the targets agree at about the chance level
     const rng = new Rng(3);
-    const t = Int32Array.from({ length: 20000 }, () => rng.int(5)), p = Int32Array.from({ length: 20000 }, () => rng.int(5));
+    const t = Int32Array.from({ length: 20000 }, () => rng.int(5)),
+      p = Int32Array.from({ length: 20000 }, () => rng.int(5));
     const r = agreement(t, p, 5);
     assert.ok(Math.abs(r.rate - r.chance) < 0.01, `${r.rate} vs ${r.chance}`);
     assert.ok(Math.abs(r.chance - 0.2) < 0.005);
@@ -43,7 +47,10 @@ describe('IS-evalnet', () => {
     const big = 30;
     const logits = torch.eye(4).mul(big).repeat(5, 1); // 20 images, each class 5 times, near one-hot
     assert.ok(Math.abs(inceptionScore(logits) - 4) < 1e-6);
-    const one = torch.tensor(Float64Array.from({ length: 40 }, (_, i) => (i % 4 === 0 ? big : 0)), { shape: [10, 4] });
+    const one = torch.tensor(
+      Float64Array.from({ length: 40 }, (_, i) => (i % 4 === 0 ? big : 0)),
+      { shape: [10, 4] },
+    );
     assert.ok(Math.abs(inceptionScore(one) - 1) < 1e-6);
     assert.ok(Math.abs(inceptionScore(torch.zeros([10, 4])) - 1) < 1e-12);
   });
@@ -51,7 +58,8 @@ describe('IS-evalnet', () => {
   test('a hand-computed case', () => {
     // p(y|x) = [.5,.5] and [1,0] (limit): p(y) = [.75,.25]; KLs: .5ln(.5/.75)+.5ln(.5/.25) and ln(1/.75)
     const logits = torch.tensor(Float64Array.from([0, 0, 40, 0]), { shape: [2, 2] });
-    const kl1 = 0.5 * Math.log(0.5 / 0.75) + 0.5 * Math.log(0.5 / 0.25), kl2 = Math.log(1 / 0.75);
+    const kl1 = 0.5 * Math.log(0.5 / 0.75) + 0.5 * Math.log(0.5 / 0.25),
+      kl2 = Math.log(1 / 0.75);
     assert.ok(Math.abs(inceptionScore(logits) - Math.exp((kl1 + kl2) / 2)) < 1e-9);
   });
 });
@@ -62,10 +70,20 @@ describe('self-label consistency', () => {
     const spec = { kind: 'fashion-mnist' as const, split: 'train' as const, limit: 600 };
     const ds = await loadDataset(spec);
     const featPath = join(dir, 'pca.safetensors');
-    const f = extractFeatures(ds, new PixelsPca({ components: 16 }), { out: featPath, progress: false, extraProvenance: { dataSpec: JSON.stringify(spec) } });
+    const f = extractFeatures(ds, new PixelsPca({ components: 16 }), {
+      out: featPath,
+      progress: false,
+      extraProvenance: { dataSpec: JSON.stringify(spec) },
+    });
     const km = kmeans(f.features, { k: 6, restarts: 1, seed: 0 });
     const condPath = join(dir, 'labels.safetensors');
-    saveAnnotations(condPath, buildAnnotations({ kind: 'onehot', assignments: km.assignments, centroids: km.centroids, k: 6 }, { features: featPath, method: 'k-means (cosine)', metric: 'cosine' }));
+    saveAnnotations(
+      condPath,
+      buildAnnotations(
+        { kind: 'onehot', assignments: km.assignments, centroids: km.centroids, k: 6 },
+        { features: featPath, method: 'k-means (cosine)', metric: 'cosine' },
+      ),
+    );
     const cond = loadConditionFile(condPath, ds.length);
     const judge = await selfLabelJudge(cond);
     assert.ok(judge && judge.kind === 'self-label');
@@ -84,11 +102,27 @@ describe('self-label consistency', () => {
   });
 
   test('rebuilding g refuses unknown extractors and changed checkpoints', async () => {
-    await assert.rejects(extractorFromProvenance({ extractor: 'mystery', config: '{}' }), /cannot rebuild feature extractor 'mystery'/);
-    await assert.rejects(extractorFromProvenance({ extractor: 'ssl-encoder', config: JSON.stringify({ checkpoint: '/nonexistent/x.safetensors' }) }), /is gone/);
+    await assert.rejects(
+      extractorFromProvenance({ extractor: 'mystery', config: '{}' }),
+      /cannot rebuild feature extractor 'mystery'/,
+    );
+    await assert.rejects(
+      extractorFromProvenance({
+        extractor: 'ssl-encoder',
+        config: JSON.stringify({ checkpoint: '/nonexistent/x.safetensors' }),
+      }),
+      /is gone/,
+    );
     const dir = mkdtempSync(join(tmpdir(), 'sg-rebuild-'));
     const p = join(dir, 'enc.pt');
     (await import('node:fs')).writeFileSync(p, 'not the same bytes');
-    await assert.rejects(extractorFromProvenance({ extractor: 'torchscript', config: JSON.stringify({ path: p }), checkpointHash: 'ab'.repeat(32) }), /changed since the features were extracted/);
+    await assert.rejects(
+      extractorFromProvenance({
+        extractor: 'torchscript',
+        config: JSON.stringify({ path: p }),
+        checkpointHash: 'ab'.repeat(32),
+      }),
+      /changed since the features were extracted/,
+    );
   });
 });

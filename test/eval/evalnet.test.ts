@@ -11,7 +11,11 @@ import { extractFeatures } from '../../src/features/extract.js';
 import { close, flat } from '../helpers/check.js';
 
 const quiet = () => {};
-const config = { data: { kind: 'fashion-mnist', limit: 1000 }, test: { kind: 'fashion-mnist', split: 'test', limit: 500 }, train: { steps: 60, batchSize: 64, checkpointEvery: 30 } };
+const config = {
+  data: { kind: 'fashion-mnist', limit: 1000 },
+  test: { kind: 'fashion-mnist', split: 'test', limit: 500 },
+  train: { steps: 60, batchSize: 64, checkpointEvery: 30 },
+};
 
 describe('evaluation network', () => {
   test('learns the classes well above chance; resume equals an uninterrupted run', async () => {
@@ -23,13 +27,18 @@ describe('evaluation network', () => {
     assert.equal(paused.step, 30);
     assert.equal(paused.testAccuracy, null);
     await trainEvalNet(join(dir, 'b'), { resume: true, progress: false, log: quiet });
-    const a = loadEvalNet(join(dir, 'a')).net, b = loadEvalNet(join(dir, 'b')).net;
+    const a = loadEvalNet(join(dir, 'a')).net,
+      b = loadEvalNet(join(dir, 'b')).net;
     for (const [k, t] of a.stateDict()) assert.deepEqual(flat(b.stateDict().get(k)!), flat(t), k);
   });
 
   test('penultimate features feed the Frechet distance', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'sg-evalnet-')), 'run');
-    await trainEvalNet(dir, { config: { ...config, train: { ...config.train, steps: 5 } }, progress: false, log: quiet });
+    await trainEvalNet(dir, {
+      config: { ...config, train: { ...config.train, steps: 5 } },
+      progress: false,
+      log: quiet,
+    });
     const ds = loadFashionMnist({ limit: 200 });
     const f = extractFeatures(ds, new EvalNetFeatures(dir), { progress: false });
     assert.deepEqual(f.features.shape, [200, 128]);

@@ -15,8 +15,20 @@ const quiet = () => {};
 const data = { kind: 'fashion-mnist' as const, limit: 300 };
 
 async function fixtures(dir: string) {
-  await trainEvalNet(join(dir, 'evalnet'), { config: { data, train: { steps: 20, batchSize: 64 } }, progress: false, log: quiet });
-  const t = await DiffusionTrainer.open(join(dir, 'model'), { config: { data, condition: { kind: 'label' }, model: { preset: 'tiny' }, train: { steps: 3, batchSize: 8, warmup: 1, checkpointEvery: 3 } }, log: quiet });
+  await trainEvalNet(join(dir, 'evalnet'), {
+    config: { data, train: { steps: 20, batchSize: 64 } },
+    progress: false,
+    log: quiet,
+  });
+  const t = await DiffusionTrainer.open(join(dir, 'model'), {
+    config: {
+      data,
+      condition: { kind: 'label' },
+      model: { preset: 'tiny' },
+      train: { steps: 3, batchSize: 8, warmup: 1, checkpointEvery: 3 },
+    },
+    log: quiet,
+  });
   await t.train({ progress: false });
   t.dispose();
 }
@@ -25,7 +37,18 @@ describe('evaluate', () => {
   test('a label-guided tiny checkpoint: metrics, cache, determinism, files', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-evaluate-'));
     await fixtures(dir);
-    const o = { checkpoint: join(dir, 'model'), evalnet: join(dir, 'evalnet'), n: 24, scale: 2, sampler: 'ddim' as const, steps: 2, seed: 3, batchSize: 8, cacheDir: join(dir, 'cache'), log: quiet };
+    const o = {
+      checkpoint: join(dir, 'model'),
+      evalnet: join(dir, 'evalnet'),
+      n: 24,
+      scale: 2,
+      sampler: 'ddim' as const,
+      steps: 2,
+      seed: 3,
+      batchSize: 8,
+      cacheDir: join(dir, 'cache'),
+      log: quiet,
+    };
     const a = await evaluate({ ...o, out: join(dir, 'eval') });
     const cached = readdirSync(join(dir, 'cache')).sort();
     assert.equal(cached.length, 2, cached.join(', '));
@@ -33,12 +56,16 @@ describe('evaluate', () => {
     assert.equal(a.n, 24);
     assert.equal(a.realImages, 300);
     assert.ok(a.fd.evalnet > 0 && Number.isFinite(a.fd.evalnet));
-    for (const k of ['precision', 'recall', 'density', 'coverage'] as const) assert.ok(a[k] >= 0 && a[k] <= (k === 'density' ? 24 / 5 + 1 : 1), `${k} ${a[k]}`);
+    for (const k of ['precision', 'recall', 'density', 'coverage'] as const)
+      assert.ok(a[k] >= 0 && a[k] <= (k === 'density' ? 24 / 5 + 1 : 1), `${k} ${a[k]}`);
     assert.ok(a.isEvalnet >= 1 && a.isEvalnet <= 10);
     assert.equal(a.consistency?.kind, 'evalnet-label');
     assert.ok(a.consistency!.value >= 0 && a.consistency!.value <= 1 && a.consistency!.chance > 0);
     assert.equal(a.perClassRecall!.length, 10);
-    assert.equal(a.perClassRecall!.reduce((s, c) => s + c.realImages, 0), 24);
+    assert.equal(
+      a.perClassRecall!.reduce((s, c) => s + c.realImages, 0),
+      24,
+    );
     // the same options give the same numbers, with the real features read from the cache
     const b = await evaluate(o);
     assert.deepEqual({ ...b, seconds: null, checkpoint: null }, { ...a, seconds: null, checkpoint: null });
@@ -56,7 +83,29 @@ describe('evaluate', () => {
 
   test('bad requests fail before any sampling', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-evaluate-'));
-    await assert.rejects(evaluate({ checkpoint: join(dir, 'none'), evalnet: join(dir, 'none'), n: 3, scale: 1, sampler: 'ddim', steps: 2, cacheDir: dir }), /--n must be an integer above k = 5/);
-    await assert.rejects(evaluate({ checkpoint: join(dir, 'none'), evalnet: join(dir, 'none'), n: 30, scale: 1, sampler: 'ddim', steps: 2, cacheDir: dir }), /no checkpoint|not found|does not exist/i);
+    await assert.rejects(
+      evaluate({
+        checkpoint: join(dir, 'none'),
+        evalnet: join(dir, 'none'),
+        n: 3,
+        scale: 1,
+        sampler: 'ddim',
+        steps: 2,
+        cacheDir: dir,
+      }),
+      /--n must be an integer above k = 5/,
+    );
+    await assert.rejects(
+      evaluate({
+        checkpoint: join(dir, 'none'),
+        evalnet: join(dir, 'none'),
+        n: 30,
+        scale: 1,
+        sampler: 'ddim',
+        steps: 2,
+        cacheDir: dir,
+      }),
+      /no checkpoint|not found|does not exist/i,
+    );
   });
 });

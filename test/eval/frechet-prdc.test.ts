@@ -15,8 +15,16 @@ describe('Frechet distance', () => {
 
   test('two Gaussians given directly match the closed form', () => {
     // Diagonal covariances: FD = |mu1 - mu2|^2 + sum (sqrt(a_i) - sqrt(b_i))^2.
-    const a = { mu: torch.tensor([0, 1, 2], { dtype: 'float64' }), sigma: torch.tensor([1, 4, 9], { dtype: 'float64' }).diagEmbed(), n: 100 };
-    const b = { mu: torch.tensor([1, 1, 0], { dtype: 'float64' }), sigma: torch.tensor([4, 1, 0], { dtype: 'float64' }).diagEmbed(), n: 100 };
+    const a = {
+      mu: torch.tensor([0, 1, 2], { dtype: 'float64' }),
+      sigma: torch.tensor([1, 4, 9], { dtype: 'float64' }).diagEmbed(),
+      n: 100,
+    };
+    const b = {
+      mu: torch.tensor([1, 1, 0], { dtype: 'float64' }),
+      sigma: torch.tensor([4, 1, 0], { dtype: 'float64' }).diagEmbed(),
+      n: 100,
+    };
     const expected = 1 + 0 + 4 + (1 - 2) ** 2 + (2 - 1) ** 2 + (3 - 0) ** 2;
     close(frechetDistance(a, b), expected, 1e-9);
     // A full covariance: rotate both by the same orthogonal matrix; FD is unchanged.
@@ -28,7 +36,10 @@ describe('Frechet distance', () => {
   test('sample estimates approach the closed form', () => {
     const g = new torch.Generator(2);
     const x = torch.randn([20000, 2], { dtype: 'float64', generator: g });
-    const y = torch.randn([20000, 2], { dtype: 'float64', generator: g }).mul(torch.tensor([2, 1], { dtype: 'float64' })).add(torch.tensor([3, 0], { dtype: 'float64' }));
+    const y = torch
+      .randn([20000, 2], { dtype: 'float64', generator: g })
+      .mul(torch.tensor([2, 1], { dtype: 'float64' }))
+      .add(torch.tensor([3, 0], { dtype: 'float64' }));
     close(frechetDistance(featureStats(x), featureStats(y)), 9 + 1, 0.05);
   });
 });
@@ -56,7 +67,10 @@ describe('precision, recall, density, coverage', () => {
     assert.ok(r.coverage > 0.4 && r.coverage <= 0.5, `coverage ${r.coverage}`);
     assert.ok(r.recall > 0.4 && r.recall <= 0.5, `recall ${r.recall}`);
     // the recalled real points are those of the mode the fakes came from
-    assert.equal(r.recalled.reduce((s, v) => s + v, 0), r.recall * 400);
+    assert.equal(
+      r.recalled.reduce((s, v) => s + v, 0),
+      r.recall * 400,
+    );
     assert.ok(r.recalled.subarray(200).every((v) => v === 0));
   });
 
@@ -64,7 +78,14 @@ describe('precision, recall, density, coverage', () => {
     // Real points on a unit circle (radius to 5th neighbour covers the centre), one fake at the centre.
     const angles = Array.from({ length: 12 }, (_, i) => (2 * Math.PI * i) / 12);
     const real = torch.tensor(angles.map((t) => [Math.cos(t), Math.sin(t)]));
-    const fake = torch.tensor([[0, 0], [0, 0], [0, 0], [0, 0], [0, 0], [0, 0]]);
+    const fake = torch.tensor([
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
     const r = prdc(real, fake, 5);
     close(r.precision, 1);
     close(r.density, 12 / 5, 1e-6);

@@ -16,7 +16,17 @@ describe('experiment fashion-mnist', () => {
     const o = { budget: 'smoke' as const, root: join(dir, 'root'), docs: join(dir, 'docs'), log: quiet };
     assert.equal(await new FashionMnistExperiment(o).run(), 0);
     const report = readFileSync(join(dir, 'docs', 'fashion-mnist.md'), 'utf8');
-    const ids = ['none', 'gt-labels', 'self-k4', 'self-k8', 'diffusion-k10', 'ssl-feature', 'random-k10', 'lt-none', 'lt-gt-labels'];
+    const ids = [
+      'none',
+      'gt-labels',
+      'self-k4',
+      'self-k8',
+      'diffusion-k10',
+      'ssl-feature',
+      'random-k10',
+      'lt-none',
+      'lt-gt-labels',
+    ];
     for (const id of ids) {
       assert.match(report, new RegExp(`^\\| ${id} \\| .* \\| \\d+\\.\\d\\d \\| \\d+\\.\\d{3} \\|`, 'm'), id);
       assert.ok(existsSync(join(dir, 'docs', 'fashion-mnist', `${id}.png`)), `${id}.png`);

@@ -7,13 +7,37 @@ import { niceTicks, renderLineCharts } from '../../src/experiment/svg-plot.js';
 
 function metrics(fd: number, o: Partial<EvalMetrics> = {}): EvalMetrics {
   return {
-    checkpoint: 'x', step: 1, condition: 'c', dataset: 'd', realImages: 100, n: 10, scale: 2, sampler: 'ddim', steps: 5, seed: 0,
-    fd: { evalnet: fd }, precision: 0.5, recall: 0.5, density: 1, coverage: 0.5, k: 5, isEvalnet: 3, perClassRecall: null, consistency: null,
-    seconds: { sampling: 1, metrics: 1 }, device: 'cpu', ...o,
+    checkpoint: 'x',
+    step: 1,
+    condition: 'c',
+    dataset: 'd',
+    realImages: 100,
+    n: 10,
+    scale: 2,
+    sampler: 'ddim',
+    steps: 5,
+    seed: 0,
+    fd: { evalnet: fd },
+    precision: 0.5,
+    recall: 0.5,
+    density: 1,
+    coverage: 0.5,
+    k: 5,
+    isEvalnet: 3,
+    perClassRecall: null,
+    consistency: null,
+    seconds: { sampling: 1, metrics: 1 },
+    device: 'cpu',
+    ...o,
   };
 }
 
-function row(id: string, kind: RowResult['kind'], m: EvalMetrics | null, group: RowResult['group'] = 'balanced'): RowResult {
+function row(
+  id: string,
+  kind: RowResult['kind'],
+  m: EvalMetrics | null,
+  group: RowResult['group'] = 'balanced',
+): RowResult {
   return { id, title: id, group, kind, k: 10, metrics: m, grid: '', selfLabelNmi: null };
 }
 
@@ -28,17 +52,56 @@ describe('svg plot', () => {
 
   test('panels side by side, one polyline per series through every point', () => {
     const svg = renderLineCharts([
-      { title: 'FD', xLabel: 's', yLabel: 'FD', series: [{ name: 'FD', points: [[0, 10], [1, 5], [2, 7]] }] },
-      { title: 'P & R', xLabel: 's', yLabel: 'v', series: [{ name: 'precision', points: [[0, 0.2], [2, 0.8]] }, { name: 'recall', points: [[0, 0.9], [2, 0.4]] }] },
+      {
+        title: 'FD',
+        xLabel: 's',
+        yLabel: 'FD',
+        series: [
+          {
+            name: 'FD',
+            points: [
+              [0, 10],
+              [1, 5],
+              [2, 7],
+            ],
+          },
+        ],
+      },
+      {
+        title: 'P & R',
+        xLabel: 's',
+        yLabel: 'v',
+        series: [
+          {
+            name: 'precision',
+            points: [
+              [0, 0.2],
+              [2, 0.8],
+            ],
+          },
+          {
+            name: 'recall',
+            points: [
+              [0, 0.9],
+              [2, 0.4],
+            ],
+          },
+        ],
+      },
     ]);
     assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="840" height="300"/);
     const lines = [...svg.matchAll(/<polyline [^>]*points="([^"]+)"/g)].map((m) => m[1]!.split(' ').length);
     assert.deepEqual(lines, [3, 2, 2]);
     assert.equal((svg.match(/<circle /g) ?? []).length, 7);
     // the lowest FD point is drawn lowest (largest y) in the first panel
-    const pts = [...svg.matchAll(/<polyline [^>]*points="([^"]+)"/g)][0]![1]!.split(' ').map((p) => p.split(',').map(Number));
+    const pts = [...svg.matchAll(/<polyline [^>]*points="([^"]+)"/g)][0]![1]!
+      .split(' ')
+      .map((p) => p.split(',').map(Number));
     assert.ok(pts[1]![1]! > pts[0]![1]! && pts[1]![1]! > pts[2]![1]!);
-    assert.throws(() => renderLineCharts([{ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [] }] }]), /no finite points/);
+    assert.throws(
+      () => renderLineCharts([{ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [] }] }]),
+      /no finite points/,
+    );
   });
 });
 
@@ -52,17 +115,37 @@ describe('claims', () => {
   test('verdicts follow the numbers', () => {
     const cons = (value: number, chance: number) => ({ kind: 'self-label' as const, value, chance, k: 10, method: '' });
     const rows = [
-      row('none', 'none', metrics(30)), row('gt-labels', 'ground-truth', metrics(20)),
-      row('self-k10', 'self-label', metrics(21, { consistency: cons(0.6, 0.1) })), row('self-k50', 'self-label', metrics(35, { consistency: cons(0.1, 0.02) })),
-      row('lt-gt-labels', 'ground-truth', metrics(40), 'long-tail'), row('lt-self-k10', 'self-label', metrics(38), 'long-tail'),
+      row('none', 'none', metrics(30)),
+      row('gt-labels', 'ground-truth', metrics(20)),
+      row('self-k10', 'self-label', metrics(21, { consistency: cons(0.6, 0.1) })),
+      row('self-k50', 'self-label', metrics(35, { consistency: cons(0.1, 0.02) })),
+      row('lt-gt-labels', 'ground-truth', metrics(40), 'long-tail'),
+      row('lt-self-k10', 'self-label', metrics(38), 'long-tail'),
     ];
-    const sweep = [0, 1, 2, 5].map((s, i) => ({ scale: s, grid: '', metrics: metrics([40, 25, 21, 28][i]!, { precision: [0.9, 0.3, 0.5, 0.7][i]!, recall: [0.1, 0.6, 0.5, 0.3][i]!, isEvalnet: [1, 2, 3, 4][i]! }) }));
+    const sweep = [0, 1, 2, 5].map((s, i) => ({
+      scale: s,
+      grid: '',
+      metrics: metrics([40, 25, 21, 28][i]!, {
+        precision: [0.9, 0.3, 0.5, 0.7][i]!,
+        recall: [0.1, 0.6, 0.5, 0.3][i]!,
+        isEvalnet: [1, 2, 3, 4][i]!,
+      }),
+    }));
     const c = claims({ rows, sweep });
     assert.match(c[0]!, /held in part\*\* for 1 of 2 self-label rows/);
-    assert.match(c[1]!, /held \(within 10%\)\*\*: best self-label row self-k10 FD-evalnet 21\.00 against 20\.00 .*ratio 1\.05/);
+    assert.match(
+      c[1]!,
+      /held \(within 10%\)\*\*: best self-label row self-k10 FD-evalnet 21\.00 against 20\.00 .*ratio 1\.05/,
+    );
     assert.match(c[2]!, /2b.*\*\*held\*\*: lt-self-k10 FD-evalnet 38\.00 against 40\.00/);
-    assert.match(c[3]!, /\*\*held\*\*: self-k10 0\.600 vs chance 0\.100 \(6\.0x\); self-k50 0\.100 vs chance 0\.020 \(5\.0x\)/);
-    assert.match(c[4]!, /\*\*held\*\*: from s = 1 to s = 5 precision goes 0\.300 -> 0\.700, recall 0\.600 -> 0\.300, IS-evalnet 2\.00 -> 4\.00; FD-evalnet is lowest at s = 2 \(21\.00\), between the ends\. At s = 0 \(the unconditional branch alone\): FD-evalnet 40\.00, precision 0\.900, recall 0\.100\./);
+    assert.match(
+      c[3]!,
+      /\*\*held\*\*: self-k10 0\.600 vs chance 0\.100 \(6\.0x\); self-k50 0\.100 vs chance 0\.020 \(5\.0x\)/,
+    );
+    assert.match(
+      c[4]!,
+      /\*\*held\*\*: from s = 1 to s = 5 precision goes 0\.300 -> 0\.700, recall 0\.600 -> 0\.300, IS-evalnet 2\.00 -> 4\.00; FD-evalnet is lowest at s = 2 \(21\.00\), between the ends\. At s = 0 \(the unconditional branch alone\): FD-evalnet 40\.00, precision 0\.900, recall 0\.100\./,
+    );
     // s = 0 is not the low end of the trade-off: its precision 0.9 would otherwise turn the verdict.
     const flat = claims({ rows, sweep: sweep.map((s) => ({ ...s, metrics: { ...s.metrics, precision: 0.5 } })) });
     assert.match(flat[4]!, /\*\*did not hold\*\*: from s = 1 to s = 5 precision goes 0\.500 -> 0\.500/);
@@ -70,7 +153,14 @@ describe('claims', () => {
     assert.match(partial[4]!, /pending/);
     const short = claims({ rows, sweep: sweep.slice(0, 2) });
     assert.match(short[4]!, /not measured: the sweep has fewer than two scales s >= 1/);
-    const worse = claims({ rows: [row('none', 'none', metrics(10)), row('gt-labels', 'ground-truth', metrics(10)), row('self-k10', 'self-label', metrics(15, { consistency: cons(0.15, 0.1) }))], sweep: [] });
+    const worse = claims({
+      rows: [
+        row('none', 'none', metrics(10)),
+        row('gt-labels', 'ground-truth', metrics(10)),
+        row('self-k10', 'self-label', metrics(15, { consistency: cons(0.15, 0.1) })),
+      ],
+      sweep: [],
+    });
     assert.match(worse[0]!, /did not hold\*\* for 0 of 1/);
     assert.match(worse[1]!, /did not hold\*\*/);
     assert.match(worse[3]!, /did not hold for every row/);
@@ -79,13 +169,27 @@ describe('claims', () => {
 
 describe('seed variation', () => {
   test('per-seed rows, the FD spread and the self-minus-ground-truth gaps per seed', () => {
-    const reps = (id: string, fds: (number | null)[]) => ({ id, seeds: fds.map((v, i) => ({ seed: i, metrics: v === null ? null : metrics(v) })) });
-    const lines = seedVariation([reps('gt-labels', [60, 64]), reps('self-k10', [63, 62]), reps('lt-gt-labels', [50, 52]), reps('lt-self-k10', [55, null])]).join('\n');
+    const reps = (id: string, fds: (number | null)[]) => ({
+      id,
+      seeds: fds.map((v, i) => ({ seed: i, metrics: v === null ? null : metrics(v) })),
+    });
+    const lines = seedVariation([
+      reps('gt-labels', [60, 64]),
+      reps('self-k10', [63, 62]),
+      reps('lt-gt-labels', [50, 52]),
+      reps('lt-self-k10', [55, null]),
+    ]).join('\n');
     assert.match(lines, /^\| self-k10 \| 1 \| 62\.00 \|/m);
     assert.match(lines, /^\| lt-self-k10 \| 1 \| pending \|/m);
-    assert.match(lines, /gt-labels mean 62\.00, range 4\.00; self-k10 mean 62\.50, range 1\.00; lt-gt-labels mean 51\.00, range 2\.00\./);
+    assert.match(
+      lines,
+      /gt-labels mean 62\.00, range 4\.00; self-k10 mean 62\.50, range 1\.00; lt-gt-labels mean 51\.00, range 2\.00\./,
+    );
     assert.doesNotMatch(lines, /lt-self-k10 mean/);
-    assert.match(lines, /balanced, self-k10 minus gt-labels: \+3\.00 \(seed 0\), -2\.00 \(seed 1\); long-tailed, lt-self-k10 minus lt-gt-labels: \+5\.00 \(seed 0\)\./);
+    assert.match(
+      lines,
+      /balanced, self-k10 minus gt-labels: \+3\.00 \(seed 0\), -2\.00 \(seed 1\); long-tailed, lt-self-k10 minus lt-gt-labels: \+5\.00 \(seed 0\)\./,
+    );
     assert.deepEqual(seedVariation([]), []);
   });
 });

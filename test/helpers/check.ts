@@ -21,7 +21,12 @@ export function close(actual: number | number[] | Tensor, expected: number | num
  * Checks d(sum(w * f(inputs)))/d(inputs) from autograd against central differences in float64.
  * w is a fixed random weighting so every output element contributes differently.
  */
-export function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], o: { eps?: number; tol?: number } = {}): void {
+export function gradcheck(
+  name: string,
+  f: (...xs: Tensor[]) => Tensor,
+  inputs: Tensor[],
+  o: { eps?: number; tol?: number } = {},
+): void {
   const eps = o.eps ?? 1e-6;
   const tol = o.tol ?? 1e-5;
   torch.tidy(() => {
@@ -30,7 +35,15 @@ export function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: 
     const w = torch.randn(out0.shape, { dtype: 'float64', generator: new torch.Generator(123) });
     out0.mul(w).sum().backward();
     const analytic = xs.map((x) => flat(x.grad!));
-    const objective = (vals: Tensor[]) => torch.noGrad(() => torch.tidy(() => f(...vals).mul(w).sum().item()));
+    const objective = (vals: Tensor[]) =>
+      torch.noGrad(() =>
+        torch.tidy(() =>
+          f(...vals)
+            .mul(w)
+            .sum()
+            .item(),
+        ),
+      );
     xs.forEach((x, k) => {
       const base = flat(x);
       const numeric: number[] = [];
@@ -46,7 +59,10 @@ export function gradcheck(name: string, f: (...xs: Tensor[]) => Tensor, inputs: 
       const a = analytic[k]!;
       for (let i = 0; i < a.length; i++) {
         const err = Math.abs(a[i]! - numeric[i]!);
-        assert.ok(err <= tol * Math.max(1, Math.abs(numeric[i]!)), `${name}: d/d input${k}[${i}] autograd ${a[i]} vs numeric ${numeric[i]}`);
+        assert.ok(
+          err <= tol * Math.max(1, Math.abs(numeric[i]!)),
+          `${name}: d/d input${k}[${i}] autograd ${a[i]} vs numeric ${numeric[i]}`,
+        );
       }
     });
   });

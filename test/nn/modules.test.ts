@@ -22,15 +22,28 @@ function variance(xs: number[]): number {
 describe('nn.Module', () => {
   test('state dict names follow PyTorch', () => {
     const net = new Net();
-    assert.deepEqual([...net.stateDict().keys()], [
-      'conv.weight', 'conv.bias', 'norm.weight', 'norm.bias', 'head.1.weight', 'head.1.bias',
-      'norm.running_mean', 'norm.running_var', 'norm.num_batches_tracked',
-    ]);
+    assert.deepEqual(
+      [...net.stateDict().keys()],
+      [
+        'conv.weight',
+        'conv.bias',
+        'norm.weight',
+        'norm.bias',
+        'head.1.weight',
+        'head.1.bias',
+        'norm.running_mean',
+        'norm.running_var',
+        'norm.num_batches_tracked',
+      ],
+    );
     assert.equal(net.parameters().length, 6);
     assert.equal(net.numParameters(), 4 * 9 + 4 + 8 + 64 * 3 + 3);
     assert.ok(net.parameters().every((p) => p.requiresGrad));
     assert.deepEqual(new nn.MultiheadAttention(8, 2).stateDict().size, 4);
-    assert.deepEqual([...new nn.MultiheadAttention(8, 2).stateDict().keys()], ['in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias']);
+    assert.deepEqual(
+      [...new nn.MultiheadAttention(8, 2).stateDict().keys()],
+      ['in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias'],
+    );
   });
 
   test('default initialisations have PyTorch statistics', () => {
@@ -39,12 +52,12 @@ describe('nn.Module', () => {
     const bound = 1 / Math.sqrt(256);
     const w = flat(lin.weight);
     assert.ok(w.every((v) => Math.abs(v) <= bound));
-    close(variance(w), (bound * bound) / 3, 0.05 * (bound * bound) / 3 / ((bound * bound) / 3));
+    close(variance(w), (bound * bound) / 3, (0.05 * (bound * bound)) / 3 / ((bound * bound) / 3));
     const conv = new nn.Conv2d(16, 32, 3);
     const cb = 1 / Math.sqrt(16 * 9);
     assert.ok(flat(conv.weight).every((v) => Math.abs(v) <= cb));
     assert.ok(flat(conv.bias!).every((v) => Math.abs(v) <= cb));
-    close(variance(flat(conv.weight)) * 3 / (cb * cb), 1, 0.05);
+    close((variance(flat(conv.weight)) * 3) / (cb * cb), 1, 0.05);
     const emb = new nn.Embedding(100, 64, 0);
     close(variance(flat(emb.weight.narrow(0, 1, 99))), 1, 0.06);
     assert.ok(flat(emb.weight.select(0, 0)).every((v) => v === 0));
@@ -61,7 +74,8 @@ describe('nn.Module', () => {
   });
 
   test('loadStateDict copies values and rejects bad dicts without changing anything', () => {
-    const a = new Net(), b = new Net();
+    const a = new Net(),
+      b = new Net();
     b.loadStateDict(a.stateDict());
     for (const [k, t] of a.stateDict()) assert.deepEqual(flat(b.stateDict().get(k)!), flat(t), k);
     const before = flat(b.conv.weight);
@@ -69,8 +83,14 @@ describe('nn.Module', () => {
     sd.delete('conv.bias');
     sd.set('extra', torch.ones([1]));
     sd.set('head.1.weight', torch.ones([2, 2]));
-    assert.throws(() => b.loadStateDict(sd), (e: Error) =>
-      e instanceof nn.StateDictError && /missing keys: conv.bias/.test(e.message) && /unexpected keys: extra/.test(e.message) && /head.1.weight: checkpoint \[2, 2\] vs model \[3, 64\]/.test(e.message));
+    assert.throws(
+      () => b.loadStateDict(sd),
+      (e: Error) =>
+        e instanceof nn.StateDictError &&
+        /missing keys: conv.bias/.test(e.message) &&
+        /unexpected keys: extra/.test(e.message) &&
+        /head.1.weight: checkpoint \[2, 2\] vs model \[3, 64\]/.test(e.message),
+    );
     assert.deepEqual(flat(b.conv.weight), before);
     const partial = new Map([['conv.weight', torch.zeros([4, 1, 3, 3])]]);
     const r = b.loadStateDict(partial, { strict: false });
@@ -91,7 +111,12 @@ describe('nn.Module', () => {
 
   test('train/eval switch BatchNorm statistics and Dropout', () => {
     const bn = new nn.BatchNorm2d(2);
-    bn.forward(torch.tensor([[[[1]], [[2]]], [[[3]], [[6]]]]));
+    bn.forward(
+      torch.tensor([
+        [[[1]], [[2]]],
+        [[[3]], [[6]]],
+      ]),
+    );
     close(bn.runningMean, [0.2, 0.4]);
     close(bn.runningVar, [0.9 + 0.1 * 2, 0.9 + 0.1 * 8]);
     assert.equal(bn.numBatchesTracked.item(), 1);
@@ -110,13 +135,22 @@ describe('nn.Module', () => {
     const [wq, wk, wv] = mha.inProjWeight.chunk(3);
     const [bq, bk, bv] = mha.inProjBias!.chunk(3);
     const split = (t: torch.Tensor) => t.reshape(3, 5, 2, 4).transpose(1, 2);
-    const q = split(torch.linear(x, wq!, bq)), k = split(torch.linear(x, wk!, bk)), v = split(torch.linear(x, wv!, bv));
+    const q = split(torch.linear(x, wq!, bq)),
+      k = split(torch.linear(x, wk!, bk)),
+      v = split(torch.linear(x, wv!, bv));
     const att = torch.softmax(q.matmul(k.mT).div(2), -1).matmul(v).transpose(1, 2).reshape(3, 5, 8);
     close(y, flat(mha.outProj.forward(att)), 1e-5);
     const pad = torch.tensor([[false, false, false, true, true]]).expand(3, 5);
     const yMasked = mha.forward(x, x, x, { keyPaddingMask: pad });
-    const keep = torch.tensor([[true, true, true, false, false]]).unsqueeze(1).unsqueeze(1);
-    const attM = torch.softmax(q.matmul(k.mT).div(2).maskedFill(keep.logicalNot(), -Infinity), -1).matmul(v).transpose(1, 2).reshape(3, 5, 8);
+    const keep = torch
+      .tensor([[true, true, true, false, false]])
+      .unsqueeze(1)
+      .unsqueeze(1);
+    const attM = torch
+      .softmax(q.matmul(k.mT).div(2).maskedFill(keep.logicalNot(), -Infinity), -1)
+      .matmul(v)
+      .transpose(1, 2)
+      .reshape(3, 5, 8);
     close(yMasked, flat(mha.outProj.forward(attM)), 1e-5);
     const seqFirst = new nn.MultiheadAttention(8, 2);
     seqFirst.loadStateDict(mha.stateDict());

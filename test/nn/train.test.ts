@@ -15,7 +15,13 @@ describe('training', () => {
     const g = new torch.Generator(1);
     const x = torch.keep(torch.rand([512, 2], { generator: g }).mul(2).sub(1));
     const y = torch.keep(torch.tidy(() => x.select(1, 0).mul(x.select(1, 1)).gt(0).long()));
-    const mlp = new nn.Sequential(new nn.Linear(2, 32), new nn.ReLU(), new nn.Linear(32, 32), new nn.ReLU(), new nn.Linear(32, 2));
+    const mlp = new nn.Sequential(
+      new nn.Linear(2, 32),
+      new nn.ReLU(),
+      new nn.Linear(32, 32),
+      new nn.ReLU(),
+      new nn.Linear(32, 2),
+    );
     const opt = new optim.AdamW(mlp.parameters(), { lr: 1e-2, weightDecay: 0 });
     for (let i = 0; i < 300; i++) {
       torch.tidy(() => {
@@ -43,20 +49,27 @@ describe('training', () => {
       });
     }
     const net = new nn.Sequential(
-      new nn.Conv2d(1, 8, 3, { padding: 1 }), new nn.ReLU(), new nn.Lambda((t) => torch.maxPool2d(t, 2)),
-      new nn.Conv2d(8, 16, 3, { padding: 1 }), new nn.GroupNorm(4, 16), new nn.SiLU(), new nn.Lambda((t) => torch.adaptiveAvgPool2d(t, 1)),
-      new nn.Flatten(), new nn.Linear(16, 2),
+      new nn.Conv2d(1, 8, 3, { padding: 1 }),
+      new nn.ReLU(),
+      new nn.Lambda((t) => torch.maxPool2d(t, 2)),
+      new nn.Conv2d(8, 16, 3, { padding: 1 }),
+      new nn.GroupNorm(4, 16),
+      new nn.SiLU(),
+      new nn.Lambda((t) => torch.adaptiveAvgPool2d(t, 1)),
+      new nn.Flatten(),
+      new nn.Linear(16, 2),
     );
     const opt = new optim.AdamW(net.parameters(), { lr: 5e-3 });
-    const step = () => torch.tidy(() => {
-      const { x, y } = batch(32);
-      const loss = torch.crossEntropy(net.forward(x), y);
-      opt.zeroGrad();
-      loss.backward();
-      optim.clipGradNorm_(net.parameters(), 1);
-      opt.step();
-      return loss.item();
-    });
+    const step = () =>
+      torch.tidy(() => {
+        const { x, y } = batch(32);
+        const loss = torch.crossEntropy(net.forward(x), y);
+        opt.zeroGrad();
+        loss.backward();
+        optim.clipGradNorm_(net.parameters(), 1);
+        opt.step();
+        return loss.item();
+      });
     for (let i = 0; i < 10; i++) step();
     const live = torch.liveTensors();
     const rss = process.memoryUsage().rss;

@@ -10,15 +10,23 @@ import * as torch from '../../src/torch/index.js';
 import { close, flat } from '../helpers/check.js';
 
 function setGrads(ps: torch.Tensor[], gs: number[][]): void {
-  ps.forEach((p, i) => { p.grad = torch.tensor(gs[i]!, { dtype: p.dtype }); });
+  ps.forEach((p, i) => {
+    p.grad = torch.tensor(gs[i]!, { dtype: p.dtype });
+  });
 }
 
 describe('optimizers', () => {
   test('AdamW matches the textbook update step by step', () => {
     const p = torch.tensor([1, -2], { dtype: 'float64', requiresGrad: true });
     const opt = new optim.AdamW([p], { lr: 0.1, weightDecay: 0.01 });
-    const ref = [1, -2], m = [0, 0], v = [0, 0];
-    const grads = [[0.5, -1], [0.2, 0.3], [-0.7, 0.1]];
+    const ref = [1, -2],
+      m = [0, 0],
+      v = [0, 0];
+    const grads = [
+      [0.5, -1],
+      [0.2, 0.3],
+      [-0.7, 0.1],
+    ];
     grads.forEach((g, s) => {
       setGrads([p], [g]);
       opt.step();
@@ -27,7 +35,8 @@ describe('optimizers', () => {
         ref[i]! *= 1 - 0.1 * 0.01;
         m[i] = 0.9 * m[i]! + 0.1 * g[i]!;
         v[i] = 0.999 * v[i]! + 0.001 * g[i]! ** 2;
-        const mh = m[i]! / (1 - 0.9 ** t), vh = v[i]! / (1 - 0.999 ** t);
+        const mh = m[i]! / (1 - 0.9 ** t),
+          vh = v[i]! / (1 - 0.999 ** t);
         ref[i]! -= (0.1 * mh) / (Math.sqrt(vh) + 1e-8);
       }
       close(p, ref, 1e-12, `step ${t}`);
@@ -61,7 +70,8 @@ describe('optimizers', () => {
   });
 
   test('parameters without gradients are skipped; groups keep their own lr', () => {
-    const a = torch.tensor([1], { requiresGrad: true }), b = torch.tensor([1], { requiresGrad: true });
+    const a = torch.tensor([1], { requiresGrad: true }),
+      b = torch.tensor([1], { requiresGrad: true });
     const opt = new optim.SGD([{ params: [a] }, { params: [b], hyper: { lr: 1 } }], { lr: 0.1 });
     setGrads([a], [[1]]);
     opt.step();
@@ -74,7 +84,8 @@ describe('optimizers', () => {
   });
 
   test('gradient clipping by global norm', () => {
-    const a = torch.tensor([3], { requiresGrad: true }), b = torch.tensor([0], { requiresGrad: true });
+    const a = torch.tensor([3], { requiresGrad: true }),
+      b = torch.tensor([0], { requiresGrad: true });
     setGrads([a, b], [[3], [4]]);
     const n = optim.clipGradNorm_([a, b], 1);
     close(n, 5);
@@ -153,12 +164,15 @@ describe('resume', () => {
     tensors.set('rng.data', r.gen.getState());
     tensors.set('rng.global', torch.defaultGenerator().getState());
     torch.safetensors.saveFile(path, tensors, {
-      optim: JSON.stringify(os.meta), sched: JSON.stringify(r.sched.stateDict()), ema: String(r.ema.numUpdates),
+      optim: JSON.stringify(os.meta),
+      sched: JSON.stringify(r.sched.stateDict()),
+      ema: String(r.ema.numUpdates),
     });
   }
   function load(r: Run, path: string): void {
     const { tensors, metadata } = torch.safetensors.loadFile(path);
-    const pick = (prefix: string) => new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
+    const pick = (prefix: string) =>
+      new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
     r.model.loadStateDict(pick('model.'));
     r.opt.loadStateDict({ tensors: pick('optim.'), meta: JSON.parse(metadata.optim!) });
     r.sched.loadStateDict(JSON.parse(metadata.sched!));
@@ -177,8 +191,10 @@ describe('resume', () => {
     const resumed = build(1234);
     load(resumed, path);
     train(resumed, 10);
-    for (const [k, t] of straight.model.stateDict()) assert.deepEqual(flat(resumed.model.stateDict().get(k)!), flat(t), k);
-    for (const [k, t] of straight.ema.stateDict().tensors) assert.deepEqual(flat(resumed.ema.stateDict().tensors.get(k)!), flat(t), `ema ${k}`);
+    for (const [k, t] of straight.model.stateDict())
+      assert.deepEqual(flat(resumed.model.stateDict().get(k)!), flat(t), k);
+    for (const [k, t] of straight.ema.stateDict().tensors)
+      assert.deepEqual(flat(resumed.ema.stateDict().tensors.get(k)!), flat(t), `ema ${k}`);
     assert.equal(resumed.opt.lr, straight.opt.lr);
   });
 

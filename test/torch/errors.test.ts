@@ -6,10 +6,17 @@ import * as torch from '../../src/torch/index.js';
 
 describe('errors', () => {
   test('shape mismatch names the op and the input shapes', () => {
-    const a = torch.ones([2, 3]), b = torch.ones([4, 5]);
-    assert.throws(() => a.matmul(b), (e: Error) => /aten::matmul/.test(e.message) && /\[2, 3\]/.test(e.message) && /\[4, 5\]/.test(e.message));
+    const a = torch.ones([2, 3]),
+      b = torch.ones([4, 5]);
+    assert.throws(
+      () => a.matmul(b),
+      (e: Error) => /aten::matmul/.test(e.message) && /\[2, 3\]/.test(e.message) && /\[4, 5\]/.test(e.message),
+    );
     assert.throws(() => a.add(torch.ones([3, 2])), /size of tensor a \(3\) must match/);
-    assert.throws(() => torch.conv2d(torch.ones([1, 3, 8, 8]), torch.ones([4, 2, 3, 3])), /conv2d.*\[1, 3, 8, 8\].*\[4, 2, 3, 3\]/s);
+    assert.throws(
+      () => torch.conv2d(torch.ones([1, 3, 8, 8]), torch.ones([4, 2, 3, 3])),
+      /conv2d.*\[1, 3, 8, 8\].*\[4, 2, 3, 3\]/s,
+    );
     assert.throws(() => a.view(7), /shape '\[7\]' is invalid/);
   });
 
@@ -28,7 +35,8 @@ describe('errors', () => {
 
   test('device names are checked against the machine before any work', () => {
     assert.equal(torch.parseDevice('cpu'), 'cpu');
-    for (const bad of ['gpu', 'CUDA', 'cuda:', 'cuda:x', 'cuda:-1', 'mps']) assert.throws(() => torch.parseDevice(bad), /unknown device .* \(use cpu, cuda or cuda:N\)/, bad);
+    for (const bad of ['gpu', 'CUDA', 'cuda:', 'cuda:x', 'cuda:-1', 'mps'])
+      assert.throws(() => torch.parseDevice(bad), /unknown device .* \(use cpu, cuda or cuda:N\)/, bad);
     if (torch.cuda.isAvailable()) {
       assert.equal(torch.parseDevice('cuda:0'), 'cuda:0');
       assert.throws(() => torch.parseDevice(`cuda:${torch.cuda.deviceCount()}`), /this machine has \d+ CUDA device/);
@@ -56,7 +64,8 @@ describe('errors', () => {
 
   test('a missing libtorch gives a clear message from the build', () => {
     const r = spawnSync(process.execPath, ['scripts/build-native.mjs'], {
-      env: { ...process.env, LIBTORCH: '/nonexistent/libtorch', SELFGUIDED_BUILD_DIR: '/tmp/selfguided-build-test' }, encoding: 'utf8',
+      env: { ...process.env, LIBTORCH: '/nonexistent/libtorch', SELFGUIDED_BUILD_DIR: '/tmp/selfguided-build-test' },
+      encoding: 'utf8',
     });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /LIBTORCH=\/nonexistent\/libtorch does not look like libtorch/);
@@ -64,7 +73,8 @@ describe('errors', () => {
 
   test('a missing addon gives a clear message on import', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', "await import('./src/torch/index.ts')"], {
-      env: { ...process.env, SELFGUIDED_ADDON: '/nonexistent/selfguided.node' }, encoding: 'utf8',
+      env: { ...process.env, SELFGUIDED_ADDON: '/nonexistent/selfguided.node' },
+      encoding: 'utf8',
     });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /native addon is not built.*npm run setup/);

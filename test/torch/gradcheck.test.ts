@@ -5,7 +5,8 @@ import { gradcheck, randn64 } from '../helpers/check.js';
 
 describe('gradients match finite differences (float64)', () => {
   test('arithmetic with broadcasting', () => {
-    const a = randn64([2, 3], 1), b = randn64([3], 2);
+    const a = randn64([2, 3], 1),
+      b = randn64([3], 2);
     gradcheck('add', (x, y) => x.add(y, 2), [a, b]);
     gradcheck('sub', (x, y) => x.sub(y), [a, b]);
     gradcheck('mul', (x, y) => x.mul(y), [a, b]);
@@ -21,10 +22,17 @@ describe('gradients match finite differences (float64)', () => {
     const a = randn64([5], 3);
     const pos = a.abs().add(0.2);
     for (const [name, f] of [
-      ['exp', (x: torch.Tensor) => x.exp()], ['sin', (x: torch.Tensor) => x.sin()], ['cos', (x: torch.Tensor) => x.cos()],
-      ['tanh', (x: torch.Tensor) => x.tanh()], ['sigmoid', (x: torch.Tensor) => x.sigmoid()], ['abs', (x: torch.Tensor) => x.abs()],
-      ['erf', (x: torch.Tensor) => x.erf()], ['square', (x: torch.Tensor) => x.square()], ['neg', (x: torch.Tensor) => x.neg()],
-    ] as const) gradcheck(name, f, [a]);
+      ['exp', (x: torch.Tensor) => x.exp()],
+      ['sin', (x: torch.Tensor) => x.sin()],
+      ['cos', (x: torch.Tensor) => x.cos()],
+      ['tanh', (x: torch.Tensor) => x.tanh()],
+      ['sigmoid', (x: torch.Tensor) => x.sigmoid()],
+      ['abs', (x: torch.Tensor) => x.abs()],
+      ['erf', (x: torch.Tensor) => x.erf()],
+      ['square', (x: torch.Tensor) => x.square()],
+      ['neg', (x: torch.Tensor) => x.neg()],
+    ] as const)
+      gradcheck(name, f, [a]);
     gradcheck('log', (x) => x.log(), [pos]);
     gradcheck('sqrt', (x) => x.sqrt(), [pos]);
     gradcheck('rsqrt', (x) => x.rsqrt(), [pos]);
@@ -48,19 +56,38 @@ describe('gradients match finite differences (float64)', () => {
   });
 
   test('matrix products', () => {
-    const a = randn64([2, 3, 4], 5), b = randn64([2, 4, 2], 6);
+    const a = randn64([2, 3, 4], 5),
+      b = randn64([2, 4, 2], 6);
     gradcheck('bmm', (x, y) => x.bmm(y), [a, b]);
     gradcheck('matmul broadcast', (x, y) => x.matmul(y), [a, randn64([4, 3], 7)]);
     gradcheck('einsum', (x, y) => torch.einsum('bij,bjk->bik', x, y), [a, b]);
-    gradcheck('linear', (x, w, bias) => torch.linear(x, w, bias), [randn64([3, 4], 8), randn64([2, 4], 9), randn64([2], 10)]);
+    gradcheck('linear', (x, w, bias) => torch.linear(x, w, bias), [
+      randn64([3, 4], 8),
+      randn64([2, 4], 9),
+      randn64([2], 10),
+    ]);
     gradcheck('cdist', (x, y) => torch.cdist(x, y), [randn64([4, 3], 11), randn64([5, 3], 12)]);
   });
 
   test('convolutions', () => {
-    gradcheck('conv2d', (x, w, b) => torch.conv2d(x, w, b, { stride: 2, padding: 1 }), [randn64([1, 2, 5, 5], 13), randn64([3, 2, 3, 3], 14), randn64([3], 15)]);
-    gradcheck('conv2d groups dilation', (x, w) => torch.conv2d(x, w, null, { groups: 2, dilation: 2, padding: 2 }), [randn64([1, 4, 5, 5], 16), randn64([2, 2, 3, 3], 17)]);
-    gradcheck('conv1d', (x, w) => torch.conv1d(x, w, null, { padding: 1 }), [randn64([2, 2, 6], 18), randn64([3, 2, 3], 19)]);
-    gradcheck('conv_transpose2d', (x, w, b) => torch.convTranspose2d(x, w, b, { stride: 2, padding: 1, outputPadding: 1 }), [randn64([1, 2, 3, 3], 20), randn64([2, 3, 3, 3], 21), randn64([3], 22)]);
+    gradcheck('conv2d', (x, w, b) => torch.conv2d(x, w, b, { stride: 2, padding: 1 }), [
+      randn64([1, 2, 5, 5], 13),
+      randn64([3, 2, 3, 3], 14),
+      randn64([3], 15),
+    ]);
+    gradcheck('conv2d groups dilation', (x, w) => torch.conv2d(x, w, null, { groups: 2, dilation: 2, padding: 2 }), [
+      randn64([1, 4, 5, 5], 16),
+      randn64([2, 2, 3, 3], 17),
+    ]);
+    gradcheck('conv1d', (x, w) => torch.conv1d(x, w, null, { padding: 1 }), [
+      randn64([2, 2, 6], 18),
+      randn64([3, 2, 3], 19),
+    ]);
+    gradcheck(
+      'conv_transpose2d',
+      (x, w, b) => torch.convTranspose2d(x, w, b, { stride: 2, padding: 1, outputPadding: 1 }),
+      [randn64([1, 2, 3, 3], 20), randn64([2, 3, 3, 3], 21), randn64([3], 22)],
+    );
   });
 
   test('pooling and resampling', () => {
@@ -75,10 +102,16 @@ describe('gradients match finite differences (float64)', () => {
   });
 
   test('normalisation', () => {
-    const x = randn64([2, 4, 3, 3], 24), w = randn64([4], 25), b = randn64([4], 26);
+    const x = randn64([2, 4, 3, 3], 24),
+      w = randn64([4], 25),
+      b = randn64([4], 26);
     gradcheck('group_norm', (v, ww, bb) => torch.groupNorm(v, 2, ww, bb), [x, w, b]);
     gradcheck('layer_norm', (v, ww, bb) => torch.layerNorm(v, [3], ww.narrow(0, 0, 3), bb.narrow(0, 0, 3)), [x, w, b]);
-    gradcheck('batch_norm train', (v, ww, bb) => torch.batchNorm(v, null, null, { weight: ww, bias: bb, training: true }), [x, w, b]);
+    gradcheck(
+      'batch_norm train',
+      (v, ww, bb) => torch.batchNorm(v, null, null, { weight: ww, bias: bb, training: true }),
+      [x, w, b],
+    );
   });
 
   test('activations and attention', () => {
@@ -92,23 +125,57 @@ describe('gradients match finite differences (float64)', () => {
     gradcheck('softmax', (x) => torch.softmax(x, 1), [a]);
     gradcheck('log_softmax', (x) => torch.logSoftmax(x, 0), [a]);
     gradcheck('normalize', (x) => torch.normalize(x, 2, 1), [a]);
-    gradcheck('sdpa', (q, k, v) => torch.scaledDotProductAttention(q, k, v), [randn64([1, 2, 3, 4], 28), randn64([1, 2, 5, 4], 29), randn64([1, 2, 5, 4], 30)]);
+    gradcheck('sdpa', (q, k, v) => torch.scaledDotProductAttention(q, k, v), [
+      randn64([1, 2, 3, 4], 28),
+      randn64([1, 2, 5, 4], 29),
+      randn64([1, 2, 5, 4], 30),
+    ]);
   });
 
   test('shape and indexing ops', () => {
     const a = randn64([2, 3, 4], 31);
     const idx = torch.tensor([2, 0], { dtype: 'int64' });
     gradcheck('permute+reshape', (x) => x.permute(2, 0, 1).reshape(4, 6), [a]);
-    gradcheck('cat/stack', (x, y) => torch.stack([torch.cat([x, y], 1), torch.cat([y, x], 1)]), [a, randn64([2, 3, 4], 32)]);
+    gradcheck('cat/stack', (x, y) => torch.stack([torch.cat([x, y], 1), torch.cat([y, x], 1)]), [
+      a,
+      randn64([2, 3, 4], 32),
+    ]);
     gradcheck('index_select', (x) => x.indexSelect(1, idx), [a]);
-    gradcheck('gather', (x) => x.gather(2, torch.tensor([[[0, 3], [1, 1], [2, 0]], [[3, 3], [0, 1], [2, 2]]], { dtype: 'int64' })), [a]);
+    gradcheck(
+      'gather',
+      (x) =>
+        x.gather(
+          2,
+          torch.tensor(
+            [
+              [
+                [0, 3],
+                [1, 1],
+                [2, 0],
+              ],
+              [
+                [3, 3],
+                [0, 1],
+                [2, 2],
+              ],
+            ],
+            { dtype: 'int64' },
+          ),
+        ),
+      [a],
+    );
     gradcheck('advanced index', (x) => x.index([null, idx]), [a]);
     gradcheck('slice step', (x) => x.slice(2, 0, null, 2), [a]);
     gradcheck('expand/repeat', (x) => x.narrow(0, 0, 1).expand(3, 3, 4).repeat(1, 2, 1), [a]);
     gradcheck('masked_fill', (x) => x.maskedFill(x.gt(0), 0), [a]);
     gradcheck('split/chunk', (x) => x.chunk(2, 2)[1]!.mul(x.split(2, 2)[0]!), [a]);
-    gradcheck('embedding', (w) => torch.embedding(torch.tensor([1, 0, 1], { dtype: 'int64' }), w), [randn64([3, 4], 33)]);
-    gradcheck('scatter_add', (x, s) => x.scatterAdd(1, torch.tensor([[0, 0, 2]], { dtype: 'int64' }), s), [randn64([1, 3], 34), randn64([1, 3], 35)]);
+    gradcheck('embedding', (w) => torch.embedding(torch.tensor([1, 0, 1], { dtype: 'int64' }), w), [
+      randn64([3, 4], 33),
+    ]);
+    gradcheck('scatter_add', (x, s) => x.scatterAdd(1, torch.tensor([[0, 0, 2]], { dtype: 'int64' }), s), [
+      randn64([1, 3], 34),
+      randn64([1, 3], 35),
+    ]);
   });
 
   test('losses', () => {
@@ -119,8 +186,28 @@ describe('gradients match finite differences (float64)', () => {
     gradcheck('cross_entropy', (x) => torch.crossEntropy(x, target), [logits]);
     gradcheck('cross_entropy smoothing', (x) => torch.crossEntropy(x, target, { labelSmoothing: 0.1 }), [logits]);
     gradcheck('nll', (x) => torch.nllLoss(torch.logSoftmax(x, 1), target), [logits]);
-    gradcheck('bce', (x) => torch.binaryCrossEntropy(x.sigmoid(), torch.tensor([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 0]], { dtype: 'float64' })), [logits]);
-    gradcheck('bce logits', (x) => torch.binaryCrossEntropyWithLogits(x, torch.full([4, 3], 0.3, { dtype: 'float64' })), [logits]);
+    gradcheck(
+      'bce',
+      (x) =>
+        torch.binaryCrossEntropy(
+          x.sigmoid(),
+          torch.tensor(
+            [
+              [1, 0, 1],
+              [0, 0, 1],
+              [1, 1, 0],
+              [0, 1, 0],
+            ],
+            { dtype: 'float64' },
+          ),
+        ),
+      [logits],
+    );
+    gradcheck(
+      'bce logits',
+      (x) => torch.binaryCrossEntropyWithLogits(x, torch.full([4, 3], 0.3, { dtype: 'float64' })),
+      [logits],
+    );
   });
 
   test('linear algebra', () => {

@@ -26,7 +26,10 @@ describe('TorchScript modules', () => {
     const m = torch.ScriptModule.load(join(fixtures, 'tiny_encoder.pt'));
     assert.throws(() => m.call('nope', torch.ones([1])), /no method 'nope'/);
     assert.throws(() => torch.ScriptModule.load(join(fixtures, 'missing.pt')), /not found/);
-    assert.throws(() => torch.ScriptModule.load(join(fixtures, 'tiny_encoder_io.safetensors')), /loading TorchScript module/);
+    assert.throws(
+      () => torch.ScriptModule.load(join(fixtures, 'tiny_encoder_io.safetensors')),
+      /loading TorchScript module/,
+    );
     assert.throws(() => m.forward(torch.ones([1, 2])), /TorchScript forward/);
   });
 });

@@ -35,10 +35,14 @@ describe('memory scopes', () => {
 
   test('a throwing scope still frees everything and rethrows', () => {
     const before = torch.liveTensors();
-    assert.throws(() => torch.tidy(() => {
-      torch.ones([4]).add(1);
-      throw new Error('boom');
-    }), /boom/);
+    assert.throws(
+      () =>
+        torch.tidy(() => {
+          torch.ones([4]).add(1);
+          throw new Error('boom');
+        }),
+      /boom/,
+    );
     assert.equal(torch.liveTensors(), before);
     assert.equal(torch.scopeDepth(), 0);
   });
@@ -68,13 +72,14 @@ describe('memory scopes', () => {
 
   test('live tensors stay flat over many autograd steps', () => {
     const w = torch.keep(torch.randn([8, 8], { requiresGrad: true }));
-    const step = () => torch.tidy(() => {
-      const loss = torch.randn([4, 8]).matmul(w).tanh().square().mean();
-      loss.backward();
-      torch.noGrad(() => w.sub_(w.grad!.mul(0.1)));
-      w.grad = null;
-      return loss.item();
-    });
+    const step = () =>
+      torch.tidy(() => {
+        const loss = torch.randn([4, 8]).matmul(w).tanh().square().mean();
+        loss.backward();
+        torch.noGrad(() => w.sub_(w.grad!.mul(0.1)));
+        w.grad = null;
+        return loss.item();
+      });
     for (let i = 0; i < 5; i++) step();
     const base = torch.liveTensors();
     for (let i = 0; i < 300; i++) step();

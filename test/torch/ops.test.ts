@@ -6,10 +6,16 @@ import { close, flat } from '../helpers/check.js';
 
 describe('creation and conversion', () => {
   test('nested arrays, typed arrays, dtypes and back', () => {
-    const a = torch.tensor([[1, 2, 3], [4, 5, 6]]);
+    const a = torch.tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     assert.deepEqual(a.shape, [2, 3]);
     assert.equal(a.dtype, 'float32');
-    assert.deepEqual(a.toArray(), [[1, 2, 3], [4, 5, 6]]);
+    assert.deepEqual(a.toArray(), [
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     const i = torch.tensor(new Int32Array([7, 8]));
     assert.equal(i.dtype, 'int32');
     assert.deepEqual(torch.tensor([true, false]).toArray(), [true, false]);
@@ -23,13 +29,19 @@ describe('creation and conversion', () => {
   });
 
   test('filled, ranges and eye', () => {
-    assert.deepEqual(torch.zeros([2, 2]).toArray(), [[0, 0], [0, 0]]);
+    assert.deepEqual(torch.zeros([2, 2]).toArray(), [
+      [0, 0],
+      [0, 0],
+    ]);
     assert.deepEqual(torch.ones(3, { dtype: 'int64' }).toArray(), [1, 1, 1]);
     assert.deepEqual(torch.full([2], 7).toArray(), [7, 7]);
     assert.deepEqual(torch.arange(5).toArray(), [0, 1, 2, 3, 4]);
     assert.deepEqual(torch.arange(1, 2, 0.25).toArray(), [1, 1.25, 1.5, 1.75]);
     close(torch.linspace(0, 1, 5), [0, 0.25, 0.5, 0.75, 1]);
-    assert.deepEqual(torch.eye(2, 3).toArray(), [[1, 0, 0], [0, 1, 0]]);
+    assert.deepEqual(torch.eye(2, 3).toArray(), [
+      [1, 0, 0],
+      [0, 1, 0],
+    ]);
     assert.deepEqual(torch.zerosLike(torch.ones([1, 2], { dtype: 'float64' })).dtype, 'float64');
   });
 
@@ -43,24 +55,51 @@ describe('creation and conversion', () => {
     close(n.std().item(), 1, 0.03);
     const r = flat(torch.randint(3, 7, [1000], { generator: g }));
     assert.ok(r.every((x) => x >= 3 && x < 7 && Number.isInteger(x)));
-    assert.deepEqual(flat(torch.randperm(50, { generator: g })).sort((a, b) => a - b), [...Array(50).keys()]);
+    assert.deepEqual(
+      flat(torch.randperm(50, { generator: g })).sort((a, b) => a - b),
+      [...Array(50).keys()],
+    );
   });
 });
 
 describe('elementwise and broadcasting', () => {
   test('arithmetic', () => {
-    const a = torch.tensor([[1, 2], [3, 4]]);
+    const a = torch.tensor([
+      [1, 2],
+      [3, 4],
+    ]);
     const b = torch.tensor([10, 20]);
-    assert.deepEqual(a.add(b).toArray(), [[11, 22], [13, 24]]);
-    assert.deepEqual(a.sub(1).toArray(), [[0, 1], [2, 3]]);
-    assert.deepEqual(a.mul(b).toArray(), [[10, 40], [30, 80]]);
-    assert.deepEqual(a.div(2).toArray(), [[0.5, 1], [1.5, 2]]);
-    assert.deepEqual(a.pow(2).toArray(), [[1, 4], [9, 16]]);
-    assert.deepEqual(a.rsub(10).toArray(), [[9, 8], [7, 6]]);
+    assert.deepEqual(a.add(b).toArray(), [
+      [11, 22],
+      [13, 24],
+    ]);
+    assert.deepEqual(a.sub(1).toArray(), [
+      [0, 1],
+      [2, 3],
+    ]);
+    assert.deepEqual(a.mul(b).toArray(), [
+      [10, 40],
+      [30, 80],
+    ]);
+    assert.deepEqual(a.div(2).toArray(), [
+      [0.5, 1],
+      [1.5, 2],
+    ]);
+    assert.deepEqual(a.pow(2).toArray(), [
+      [1, 4],
+      [9, 16],
+    ]);
+    assert.deepEqual(a.rsub(10).toArray(), [
+      [9, 8],
+      [7, 6],
+    ]);
     assert.deepEqual(torch.tensor([7, -7], { dtype: 'int64' }).div(2, 'floor').toArray(), [3, -4]);
     assert.deepEqual(torch.tensor([5, 7], { dtype: 'int64' }).remainder(3).toArray(), [2, 1]);
     assert.equal(torch.tensor([5], { dtype: 'int64' }).add(1).dtype, 'int64');
-    assert.deepEqual(a.clamp(2, 3).toArray(), [[2, 2], [3, 3]]);
+    assert.deepEqual(a.clamp(2, 3).toArray(), [
+      [2, 2],
+      [3, 3],
+    ]);
   });
 
   test('comparison and logic', () => {
@@ -88,7 +127,10 @@ describe('elementwise and broadcasting', () => {
 });
 
 describe('reductions', () => {
-  const a = torch.tensor([[1, 2, 3], [4, 5, 6]]);
+  const a = torch.tensor([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   test('sum, mean, var, std over dims', () => {
     assert.equal(a.sum().item(), 21);
     assert.deepEqual(a.sum(0).toArray(), [5, 7, 9]);
@@ -110,8 +152,14 @@ describe('reductions', () => {
     close(torch.tensor([3, 4]).norm(), 5);
     close(torch.tensor([3, -4]).norm(1), 7);
     assert.deepEqual(a.prod(1).toArray(), [6, 120]);
-    assert.deepEqual(a.cumsum(1).toArray(), [[1, 3, 6], [4, 9, 15]]);
-    assert.deepEqual(a.cumprod(1).toArray(), [[1, 2, 6], [4, 20, 120]]);
+    assert.deepEqual(a.cumsum(1).toArray(), [
+      [1, 3, 6],
+      [4, 9, 15],
+    ]);
+    assert.deepEqual(a.cumprod(1).toArray(), [
+      [1, 2, 6],
+      [4, 20, 120],
+    ]);
     assert.equal(a.gt(0).all().item(), 1);
     assert.equal(a.gt(5).any().item(), 1);
   });
@@ -119,16 +167,47 @@ describe('reductions', () => {
 
 describe('linear algebra', () => {
   test('matmul, bmm, einsum', () => {
-    const a = torch.tensor([[1, 2], [3, 4]]);
-    const b = torch.tensor([[5, 6], [7, 8]]);
-    assert.deepEqual(a.matmul(b).toArray(), [[19, 22], [43, 50]]);
-    assert.deepEqual(torch.stack([a, b]).bmm(torch.stack([b, a])).select(0, 1).toArray(), [[23, 34], [31, 46]]);
-    assert.deepEqual(torch.einsum('ij,jk->ik', a, b).toArray(), [[19, 22], [43, 50]]);
+    const a = torch.tensor([
+      [1, 2],
+      [3, 4],
+    ]);
+    const b = torch.tensor([
+      [5, 6],
+      [7, 8],
+    ]);
+    assert.deepEqual(a.matmul(b).toArray(), [
+      [19, 22],
+      [43, 50],
+    ]);
+    assert.deepEqual(
+      torch
+        .stack([a, b])
+        .bmm(torch.stack([b, a]))
+        .select(0, 1)
+        .toArray(),
+      [
+        [23, 34],
+        [31, 46],
+      ],
+    );
+    assert.deepEqual(torch.einsum('ij,jk->ik', a, b).toArray(), [
+      [19, 22],
+      [43, 50],
+    ]);
     assert.deepEqual(torch.einsum('ii->', a).item(), 5);
-    assert.deepEqual(a.t().toArray(), [[1, 3], [2, 4]]);
+    assert.deepEqual(a.t().toArray(), [
+      [1, 3],
+      [2, 4],
+    ]);
   });
   test('decompositions in float64', () => {
-    const s = torch.tensor([[4, 2], [2, 3]], { dtype: 'float64' });
+    const s = torch.tensor(
+      [
+        [4, 2],
+        [2, 3],
+      ],
+      { dtype: 'float64' },
+    );
     const { eigenvalues, eigenvectors } = torch.linalg.eigh(s);
     close(eigenvalues, [(7 - Math.sqrt(17)) / 2, (7 + Math.sqrt(17)) / 2], 1e-12);
     const rebuilt = eigenvectors.matmul(torch.diagEmbed(eigenvalues)).matmul(eigenvectors.mT);
@@ -137,13 +216,24 @@ describe('linear algebra', () => {
     close(torch.linalg.inv(s), [3 / 8, -2 / 8, -2 / 8, 4 / 8], 1e-12);
     const l = torch.linalg.cholesky(s);
     close(l, [2, 0, 1, Math.sqrt(2)], 1e-12);
-    const { U, S, Vh } = torch.linalg.svd(torch.tensor([[3, 0], [0, -2]], { dtype: 'float64' }));
+    const { U, S, Vh } = torch.linalg.svd(
+      torch.tensor(
+        [
+          [3, 0],
+          [0, -2],
+        ],
+        { dtype: 'float64' },
+      ),
+    );
     close(S, [3, 2], 1e-12);
     close(U.matmul(torch.diagEmbed(S)).matmul(Vh), [3, 0, 0, -2], 1e-12);
     close(torch.linalg.solve(s, torch.tensor([[2], [1]], { dtype: 'float64' })), [0.5, 0], 1e-12);
   });
   test('cdist', () => {
-    const x = torch.tensor([[0, 0], [1, 1]]);
+    const x = torch.tensor([
+      [0, 0],
+      [1, 1],
+    ]);
     const y = torch.tensor([[3, 4]]);
     close(torch.cdist(x, y), [5, Math.sqrt(13)]);
   });
@@ -153,7 +243,14 @@ describe('neural-network functions', () => {
   test('conv2d by hand', () => {
     const x = torch.arange(16).reshape(1, 1, 4, 4);
     const w = torch.ones([1, 1, 2, 2]);
-    assert.deepEqual(torch.conv2d(x, w, torch.tensor([1]), { stride: 2 }).toArray(), [[[[11, 19], [43, 51]]]]);
+    assert.deepEqual(torch.conv2d(x, w, torch.tensor([1]), { stride: 2 }).toArray(), [
+      [
+        [
+          [11, 19],
+          [43, 51],
+        ],
+      ],
+    ]);
     assert.deepEqual(torch.conv2d(x, w, null, { padding: 1 }).shape, [1, 1, 5, 5]);
     const dw = torch.conv2d(torch.ones([1, 2, 3, 3]), torch.ones([2, 1, 3, 3]), null, { groups: 2 });
     assert.deepEqual(dw.toArray(), [[[[9]], [[9]]]]);
@@ -161,37 +258,109 @@ describe('neural-network functions', () => {
   });
   test('conv_transpose2d inverts the shape of a strided conv', () => {
     const y = torch.convTranspose2d(torch.ones([1, 1, 2, 2]), torch.ones([1, 1, 2, 2]), null, { stride: 2 });
-    assert.deepEqual(y.toArray(), [[[[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]]]);
+    assert.deepEqual(y.toArray(), [
+      [
+        [
+          [1, 1, 1, 1],
+          [1, 1, 1, 1],
+          [1, 1, 1, 1],
+          [1, 1, 1, 1],
+        ],
+      ],
+    ]);
   });
   test('pooling and interpolation', () => {
     const x = torch.arange(16).reshape(1, 1, 4, 4);
-    assert.deepEqual(torch.maxPool2d(x, 2).toArray(), [[[[5, 7], [13, 15]]]]);
-    assert.deepEqual(torch.avgPool2d(x, 2).toArray(), [[[[2.5, 4.5], [10.5, 12.5]]]]);
+    assert.deepEqual(torch.maxPool2d(x, 2).toArray(), [
+      [
+        [
+          [5, 7],
+          [13, 15],
+        ],
+      ],
+    ]);
+    assert.deepEqual(torch.avgPool2d(x, 2).toArray(), [
+      [
+        [
+          [2.5, 4.5],
+          [10.5, 12.5],
+        ],
+      ],
+    ]);
     assert.deepEqual(torch.adaptiveAvgPool2d(x, 1).toArray(), [[[[7.5]]]]);
-    assert.deepEqual(torch.interpolate(torch.tensor([[[[1, 2]]]]), { scaleFactor: 2 }).toArray(), [[[[1, 1, 2, 2], [1, 1, 2, 2]]]]);
-    close(torch.interpolate(torch.tensor([[[[0, 1]]]]), { size: [1, 3], mode: 'bilinear', alignCorners: true }), [0, 0.5, 1]);
+    assert.deepEqual(torch.interpolate(torch.tensor([[[[1, 2]]]]), { scaleFactor: 2 }).toArray(), [
+      [
+        [
+          [1, 1, 2, 2],
+          [1, 1, 2, 2],
+        ],
+      ],
+    ]);
+    close(
+      torch.interpolate(torch.tensor([[[[0, 1]]]]), { size: [1, 3], mode: 'bilinear', alignCorners: true }),
+      [0, 0.5, 1],
+    );
     assert.deepEqual(torch.pad(torch.tensor([[1, 2]]), [1, 0], 'constant', 9).toArray(), [[9, 1, 2]]);
   });
   test('normalisation matches its definition', () => {
-    const x = torch.tensor([[[[1, 2], [3, 4]], [[5, 6], [7, 8]]]]);
+    const x = torch.tensor([
+      [
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        [
+          [5, 6],
+          [7, 8],
+        ],
+      ],
+    ]);
     const gn = torch.groupNorm(x, 1);
     const v = flat(x);
     const mean = 4.5;
     const std = Math.sqrt(v.reduce((s, q) => s + (q - mean) ** 2, 0) / 8 + 1e-5);
-    close(gn, v.map((q) => (q - mean) / std), 1e-5);
+    close(
+      gn,
+      v.map((q) => (q - mean) / std),
+      1e-5,
+    );
     close(torch.layerNorm(torch.tensor([[1, 3]]), [2]), [-1, 1], 1e-4);
-    const bn = torch.batchNorm(torch.tensor([[[[1]], [[2]]], [[[3]], [[6]]]]), null, null, { training: true });
+    const bn = torch.batchNorm(
+      torch.tensor([
+        [[[1]], [[2]]],
+        [[[3]], [[6]]],
+      ]),
+      null,
+      null,
+      { training: true },
+    );
     close(bn, [-1, -1, 1, 1], 1e-4);
   });
   test('softmax, log_softmax, one_hot, embedding', () => {
     close(torch.softmax(torch.tensor([0, Math.log(3)]), 0), [0.25, 0.75]);
     close(torch.logSoftmax(torch.tensor([0, 0]), 0), [-Math.LN2, -Math.LN2]);
-    assert.deepEqual(torch.oneHot(torch.tensor([2, 0], { dtype: 'int64' }), 3).toArray(), [[0, 0, 1], [1, 0, 0]]);
-    assert.deepEqual(torch.embedding(torch.tensor([1], { dtype: 'int64' }), torch.tensor([[1, 2], [3, 4]])).toArray(), [[3, 4]]);
+    assert.deepEqual(torch.oneHot(torch.tensor([2, 0], { dtype: 'int64' }), 3).toArray(), [
+      [0, 0, 1],
+      [1, 0, 0],
+    ]);
+    assert.deepEqual(
+      torch
+        .embedding(
+          torch.tensor([1], { dtype: 'int64' }),
+          torch.tensor([
+            [1, 2],
+            [3, 4],
+          ]),
+        )
+        .toArray(),
+      [[3, 4]],
+    );
   });
   test('attention equals its composite form, masks included', () => {
     const g = new torch.Generator(4);
-    const q = torch.randn([2, 3, 4], { generator: g }), k = torch.randn([2, 5, 4], { generator: g }), v = torch.randn([2, 5, 6], { generator: g });
+    const q = torch.randn([2, 3, 4], { generator: g }),
+      k = torch.randn([2, 5, 4], { generator: g }),
+      v = torch.randn([2, 5, 6], { generator: g });
     const ref = torch.softmax(q.matmul(k.mT).div(2), -1).matmul(v);
     close(torch.scaledDotProductAttention(q, k, v), flat(ref), 1e-5);
     const mask = torch.tensor([[true, true, false, true, false]]).expand(3, 5);
@@ -227,25 +396,70 @@ describe('shape, indexing and sorting', () => {
     assert.deepEqual(a.permute(1, 0).shape, [3, 2]);
     assert.deepEqual(a.unsqueeze(0).squeeze(0).shape, [2, 3]);
     assert.deepEqual(a.flatten().shape, [6]);
-    assert.deepEqual(a.narrow(1, 1, 2).toArray(), [[1, 2], [4, 5]]);
-    assert.deepEqual(a.slice(1, -2).toArray(), [[1, 2], [4, 5]]);
+    assert.deepEqual(a.narrow(1, 1, 2).toArray(), [
+      [1, 2],
+      [4, 5],
+    ]);
+    assert.deepEqual(a.slice(1, -2).toArray(), [
+      [1, 2],
+      [4, 5],
+    ]);
     assert.deepEqual(a.select(0, 1).toArray(), [3, 4, 5]);
     assert.deepEqual(torch.cat([a, a], 0).shape, [4, 3]);
     assert.deepEqual(torch.stack([a, a], 2).shape, [2, 3, 2]);
-    assert.deepEqual(a.split([1, 2], 1).map((t) => t.shape), [[2, 1], [2, 2]]);
+    assert.deepEqual(
+      a.split([1, 2], 1).map((t) => t.shape),
+      [
+        [2, 1],
+        [2, 2],
+      ],
+    );
     assert.deepEqual(a.chunk(3, 1).length, 3);
-    assert.deepEqual(torch.tensor([1, 2]).expand(2, 2).toArray(), [[1, 2], [1, 2]]);
+    assert.deepEqual(torch.tensor([1, 2]).expand(2, 2).toArray(), [
+      [1, 2],
+      [1, 2],
+    ]);
     assert.deepEqual(torch.tensor([1, 2]).repeat(2).toArray(), [1, 2, 1, 2]);
-    assert.deepEqual(a.flip(1).toArray(), [[2, 1, 0], [5, 4, 3]]);
+    assert.deepEqual(a.flip(1).toArray(), [
+      [2, 1, 0],
+      [5, 4, 3],
+    ]);
   });
   test('gather, scatter, index, masks', () => {
-    const idx = torch.tensor([[2, 0], [1, 1]], { dtype: 'int64' });
-    assert.deepEqual(a.gather(1, idx).toArray(), [[2, 0], [4, 4]]);
-    assert.deepEqual(torch.zeros([2, 3]).scatter(1, idx, 1).toArray(), [[1, 0, 1], [0, 1, 0]]);
-    assert.deepEqual(torch.zeros([3]).scatterAdd(0, torch.tensor([0, 0, 2], { dtype: 'int64' }), torch.tensor([1, 2, 3])).toArray(), [3, 0, 3]);
-    assert.deepEqual(a.indexSelect(1, torch.tensor([2, 0], { dtype: 'int64' })).toArray(), [[2, 0], [5, 3]]);
-    assert.deepEqual(a.index([torch.tensor([1, 0], { dtype: 'int64' }), torch.tensor([0, 2], { dtype: 'int64' })]).toArray(), [3, 2]);
-    assert.deepEqual(a.maskedFill(a.gt(3), -1).toArray(), [[0, 1, 2], [3, -1, -1]]);
+    const idx = torch.tensor(
+      [
+        [2, 0],
+        [1, 1],
+      ],
+      { dtype: 'int64' },
+    );
+    assert.deepEqual(a.gather(1, idx).toArray(), [
+      [2, 0],
+      [4, 4],
+    ]);
+    assert.deepEqual(torch.zeros([2, 3]).scatter(1, idx, 1).toArray(), [
+      [1, 0, 1],
+      [0, 1, 0],
+    ]);
+    assert.deepEqual(
+      torch
+        .zeros([3])
+        .scatterAdd(0, torch.tensor([0, 0, 2], { dtype: 'int64' }), torch.tensor([1, 2, 3]))
+        .toArray(),
+      [3, 0, 3],
+    );
+    assert.deepEqual(a.indexSelect(1, torch.tensor([2, 0], { dtype: 'int64' })).toArray(), [
+      [2, 0],
+      [5, 3],
+    ]);
+    assert.deepEqual(
+      a.index([torch.tensor([1, 0], { dtype: 'int64' }), torch.tensor([0, 2], { dtype: 'int64' })]).toArray(),
+      [3, 2],
+    );
+    assert.deepEqual(a.maskedFill(a.gt(3), -1).toArray(), [
+      [0, 1, 2],
+      [3, -1, -1],
+    ]);
     assert.deepEqual(a.maskedSelect(a.ge(4)).toArray(), [4, 5]);
     const z = torch.zeros([3]).indexPut_([torch.tensor([0, 0], { dtype: 'int64' })], torch.tensor([1, 2]), true);
     assert.deepEqual(z.toArray(), [3, 0, 0]);
@@ -278,10 +492,16 @@ describe('multi-tensor (foreach) updates', () => {
     const xs = [torch.tensor([1, 2]), torch.tensor([3])];
     const ys = [torch.tensor([10, 20]), torch.tensor([30])];
     torch.foreach.add_(xs, ys, 0.5);
-    assert.deepEqual(xs.map((x) => x.toArray()), [[6, 12], [18]]);
+    assert.deepEqual(
+      xs.map((x) => x.toArray()),
+      [[6, 12], [18]],
+    );
     torch.foreach.mul_(xs, 2);
     torch.foreach.addcdiv_(xs, ys, ys, 1);
-    assert.deepEqual(xs.map((x) => x.toArray()), [[13, 25], [37]]);
+    assert.deepEqual(
+      xs.map((x) => x.toArray()),
+      [[13, 25], [37]],
+    );
     close(torch.foreach.norm([torch.tensor([3, 4])])[0]!, 5);
     assert.deepEqual(torch.foreach.sqrt([torch.tensor([4])])[0]!.toArray(), [2]);
   });

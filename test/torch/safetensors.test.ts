@@ -11,14 +11,21 @@ const { safetensors } = torch;
 const dir = mkdtempSync(join(tmpdir(), 'sg-st-'));
 
 // Written from the format's specification, sharing no code with src/torch/safetensors.ts.
-function independentRead(buf: Buffer): { meta: Record<string, string> | undefined; entries: Record<string, { dtype: string; shape: number[]; bytes: Buffer }> } {
+function independentRead(buf: Buffer): {
+  meta: Record<string, string> | undefined;
+  entries: Record<string, { dtype: string; shape: number[]; bytes: Buffer }>;
+} {
   const n = Number(buf.readBigUInt64LE(0));
   const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
   const entries: Record<string, { dtype: string; shape: number[]; bytes: Buffer }> = {};
   for (const [k, v] of Object.entries(header)) {
     if (k === '__metadata__') continue;
     const e = v as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    entries[k] = { dtype: e.dtype, shape: e.shape, bytes: buf.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]) };
+    entries[k] = {
+      dtype: e.dtype,
+      shape: e.shape,
+      bytes: buf.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]),
+    };
   }
   return { meta: header.__metadata__, entries };
 }
@@ -44,7 +51,10 @@ function pythonStyleFile(): Buffer {
 describe('safetensors', () => {
   test('every dtype round-trips through a file with metadata', () => {
     const tensors = {
-      f32: torch.tensor([[1.5, -2], [3, 4]]),
+      f32: torch.tensor([
+        [1.5, -2],
+        [3, 4],
+      ]),
       f64: torch.tensor([Math.PI], { dtype: 'float64' }),
       i64: torch.tensor([2n ** 40n, -1n]),
       i32: torch.tensor(new Int32Array([-5, 6])),
@@ -76,7 +86,10 @@ describe('safetensors', () => {
     assert.deepEqual(r.meta, { k: 'v' });
     assert.equal(r.entries.w!.dtype, 'F32');
     assert.deepEqual(r.entries.w!.shape, [1, 3]);
-    assert.deepEqual([0, 1, 2].map((i) => r.entries.w!.bytes.readFloatLE(i * 4)), [1, 2, 3]);
+    assert.deepEqual(
+      [0, 1, 2].map((i) => r.entries.w!.bytes.readFloatLE(i * 4)),
+      [1, 2, 3],
+    );
     assert.equal(r.entries.n!.dtype, 'I64');
     assert.equal(r.entries.n!.bytes.readBigInt64LE(0), 9n);
   });
@@ -84,7 +97,10 @@ describe('safetensors', () => {
   test('reads a file laid out as Python writes it', () => {
     const { tensors, metadata } = safetensors.deserialize(pythonStyleFile());
     assert.deepEqual(metadata, { format: 'pt' });
-    assert.deepEqual(tensors.get('weight')!.toArray(), [[1.5, -2], [3.25, 0]]);
+    assert.deepEqual(tensors.get('weight')!.toArray(), [
+      [1.5, -2],
+      [3.25, 0],
+    ]);
     assert.deepEqual(tensors.get('ids')!.toArray(), [7, -3]);
   });
 
@@ -94,7 +110,15 @@ describe('safetensors', () => {
       ['short', good.subarray(0, 5), /too short/],
       ['truncated', good.subarray(0, good.length - 4), /runs past the end of the file/],
       ['hugeheader', Buffer.concat([Buffer.from([255, 255, 255, 255, 0, 0, 0, 0]), good.subarray(8)]), /header length/],
-      ['badjson', Buffer.concat([good.subarray(0, 8), Buffer.from('{"a":'.padEnd(Number(good.readBigUInt64LE(0)), ' ')), good.subarray(8 + Number(good.readBigUInt64LE(0)))]), /not valid JSON/],
+      [
+        'badjson',
+        Buffer.concat([
+          good.subarray(0, 8),
+          Buffer.from('{"a":'.padEnd(Number(good.readBigUInt64LE(0)), ' ')),
+          good.subarray(8 + Number(good.readBigUInt64LE(0))),
+        ]),
+        /not valid JSON/,
+      ],
     ];
     const hdr = (obj: unknown) => {
       const j = Buffer.from(JSON.stringify(obj));
@@ -110,14 +134,21 @@ describe('safetensors', () => {
     for (const [name, bytes, re] of cases) {
       const path = join(dir, `${name}.safetensors`);
       writeFileSync(path, bytes);
-      assert.throws(() => safetensors.loadFile(path), (e: Error) => e instanceof safetensors.SafetensorsError && re.test(e.message) && e.message.includes(path), name);
+      assert.throws(
+        () => safetensors.loadFile(path),
+        (e: Error) => e instanceof safetensors.SafetensorsError && re.test(e.message) && e.message.includes(path),
+        name,
+      );
     }
     assert.equal(torch.liveTensors(), before, 'no tensors leak from failed loads');
     assert.throws(() => safetensors.loadFile(join(dir, 'missing.safetensors')), /cannot read file \(ENOENT\)/);
   });
 
   test('metadata must be strings; __metadata__ cannot name a tensor', () => {
-    assert.throws(() => safetensors.serialize({ a: torch.ones([1]) }, { n: 1 as unknown as string }), /must be a string/);
+    assert.throws(
+      () => safetensors.serialize({ a: torch.ones([1]) }, { n: 1 as unknown as string }),
+      /must be a string/,
+    );
     assert.throws(() => safetensors.serialize({ __metadata__: torch.ones([1]) }), /reserved/);
   });
 });

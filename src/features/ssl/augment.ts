@@ -18,7 +18,10 @@ export interface AugmentOptions {
 }
 
 function uniform(n: number, lo: number, hi: number, g: Generator): Tensor {
-  return torch.rand([n], { generator: g }).mul(hi - lo).add(lo);
+  return torch
+    .rand([n], { generator: g })
+    .mul(hi - lo)
+    .add(lo);
 }
 
 /** Random resized crops (and flips) of a batch in [-1, 1], resampled to the same size. */
@@ -69,7 +72,16 @@ export function photometric(x: Tensor, g: Generator, o: AugmentOptions = {}): Te
       y = perSample(gm, y.mean(1, { keepdim: true }).expand(b, 3, y.shape[2]!, y.shape[3]!), y);
     }
     const blurMask = torch.rand([b], { generator: g }).lt(o.blurP ?? 0.5);
-    const k = torch.tensor([[1, 2, 1], [2, 4, 2], [1, 2, 1]]).div(16).reshape(1, 1, 3, 3).expand(c, 1, 3, 3).contiguous();
+    const k = torch
+      .tensor([
+        [1, 2, 1],
+        [2, 4, 2],
+        [1, 2, 1],
+      ])
+      .div(16)
+      .reshape(1, 1, 3, 3)
+      .expand(c, 1, 3, 3)
+      .contiguous();
     const blurred = torch.conv2d(torch.pad(y, [1, 1, 1, 1], 'replicate'), k, null, { groups: c });
     y = perSample(blurMask, blurred, y);
     if ((o.noiseStd ?? 0.03) > 0) y = y.add(torch.randn(y.shape, { generator: g }).mul(o.noiseStd ?? 0.03)).clamp(0, 1);

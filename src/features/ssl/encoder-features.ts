@@ -14,7 +14,10 @@ export class SslEncoderFeatures implements FeatureExtractor {
   readonly step: number;
   private readonly hash: string;
 
-  constructor(checkpoint: string, readonly output: 'backbone' | 'projection' = 'backbone') {
+  constructor(
+    checkpoint: string,
+    readonly output: 'backbone' | 'projection' = 'backbone',
+  ) {
     this.path = resolveCheckpoint(checkpoint);
     const ck = loadCheckpoint(this.path, ENCODER_FORMAT);
     try {
@@ -30,7 +33,11 @@ export class SslEncoderFeatures implements FeatureExtractor {
   }
 
   provenance() {
-    return { extractor: this.name, config: JSON.stringify({ checkpoint: this.path, step: this.step, output: this.output }), checkpointHash: this.hash };
+    return {
+      extractor: this.name,
+      config: JSON.stringify({ checkpoint: this.path, step: this.step, output: this.output }),
+      checkpointHash: this.hash,
+    };
   }
 
   embed(images: Tensor): { features: Tensor; patches: Tensor } {

@@ -19,12 +19,14 @@ export const ENCODER_FORMAT = 'selfguided-encoder-checkpoint/1';
 
 export const EncoderConfig = z.object({
   data: DataSpec,
-  model: z.object({
-    widths: z.array(z.number().int().positive()).default([32, 64, 128]),
-    blocksPerStage: z.number().int().positive().default(1),
-    projHidden: z.number().int().positive().default(256),
-    projDim: z.number().int().positive().default(128),
-  }).default({ widths: [32, 64, 128], blocksPerStage: 1, projHidden: 256, projDim: 128 }),
+  model: z
+    .object({
+      widths: z.array(z.number().int().positive()).default([32, 64, 128]),
+      blocksPerStage: z.number().int().positive().default(1),
+      projHidden: z.number().int().positive().default(256),
+      projDim: z.number().int().positive().default(128),
+    })
+    .default({ widths: [32, 64, 128], blocksPerStage: 1, projHidden: 256, projDim: 128 }),
   train: z.object({
     steps: z.number().int().positive(),
     batchSize: z.number().int().min(2).default(256),
@@ -43,7 +45,8 @@ export type EncoderConfigInput = z.input<typeof EncoderConfig>;
 
 function parse(raw: unknown, src: string): EncoderConfig {
   const r = EncoderConfig.safeParse(raw);
-  if (!r.success) throw new Error(`invalid ${src}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!r.success)
+    throw new Error(`invalid ${src}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return r.data;
 }
 
@@ -53,7 +56,10 @@ export class SimCLR extends nn.Module<[torch.Tensor], torch.Tensor> {
   readonly head: ProjectionHead;
   constructor(inChannels: number, m: EncoderConfig['model']) {
     super();
-    this.backbone = this.registerModule('backbone', new SmallResNet({ inChannels, widths: m.widths, blocksPerStage: m.blocksPerStage }));
+    this.backbone = this.registerModule(
+      'backbone',
+      new SmallResNet({ inChannels, widths: m.widths, blocksPerStage: m.blocksPerStage }),
+    );
     this.head = this.registerModule('head', new ProjectionHead(this.backbone.featureDim, m.projHidden, m.projDim));
   }
   forward(x: torch.Tensor): torch.Tensor {
@@ -65,8 +71,13 @@ export class EncoderTrainer {
   private stepCount = 0;
   private stop: string | null = null;
   private constructor(
-    readonly runDir: string, readonly config: EncoderConfig, readonly dataset: ImageDataset, readonly model: SimCLR,
-    readonly optimizer: optim.AdamW, readonly scheduler: optim.LRScheduler, readonly loader: BatchSampler,
+    readonly runDir: string,
+    readonly config: EncoderConfig,
+    readonly dataset: ImageDataset,
+    readonly model: SimCLR,
+    readonly optimizer: optim.AdamW,
+    readonly scheduler: optim.LRScheduler,
+    readonly loader: BatchSampler,
     readonly generator: torch.Generator,
     /** where the network and optimizer live; the augmentations are drawn on the CPU and moved */
     readonly device: torch.Device,
@@ -77,7 +88,16 @@ export class EncoderTrainer {
     return this.stepCount;
   }
 
-  static async open(runDir: string, o: { config?: EncoderConfigInput; resume?: boolean; steps?: number; device?: torch.Device; log?: (m: string) => void } = {}): Promise<EncoderTrainer> {
+  static async open(
+    runDir: string,
+    o: {
+      config?: EncoderConfigInput;
+      resume?: boolean;
+      steps?: number;
+      device?: torch.Device;
+      log?: (m: string) => void;
+    } = {},
+  ): Promise<EncoderTrainer> {
     const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
     const device = torch.parseDevice(o.device ?? 'cpu');
     const { config, resumeFrom } = openRunDir(runDir, o, parse);
@@ -85,9 +105,24 @@ export class EncoderTrainer {
     torch.manualSeed(config.train.seed);
     const model = new SimCLR(ds.channels, config.model).to(device);
     const opt = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: config.train.weightDecay });
-    const sched = new optim.LRScheduler(opt, config.train.lr, optim.warmupCosine(config.train.warmup, config.train.steps, 0.05));
+    const sched = new optim.LRScheduler(
+      opt,
+      config.train.lr,
+      optim.warmupCosine(config.train.warmup, config.train.steps, 0.05),
+    );
     const loader = new BatchSampler(ds.length, { batchSize: config.train.batchSize, seed: config.train.seed });
-    const t = new EncoderTrainer(runDir, config, ds, model, opt, sched, loader, new torch.Generator(config.train.seed + 1), device, log);
+    const t = new EncoderTrainer(
+      runDir,
+      config,
+      ds,
+      model,
+      opt,
+      sched,
+      loader,
+      new torch.Generator(config.train.seed + 1),
+      device,
+      log,
+    );
     if (resumeFrom) t.restore(resumeFrom);
     return t;
   }
@@ -106,10 +141,23 @@ export class EncoderTrainer {
     const path = checkpointPath(this.runDir, this.stepCount);
     const state = captureTrainingState(this);
     try {
-      saveCheckpoint(path, {
-        step: this.stepCount, model: state.model, ema: new Map(), optim: state.optim, rng: state.rng,
-        meta: { ...state.meta, config: this.config, inChannels: this.dataset.channels, dataset: { name: this.dataset.info.name, n: this.dataset.length } },
-      }, ENCODER_FORMAT);
+      saveCheckpoint(
+        path,
+        {
+          step: this.stepCount,
+          model: state.model,
+          ema: new Map(),
+          optim: state.optim,
+          rng: state.rng,
+          meta: {
+            ...state.meta,
+            config: this.config,
+            inChannels: this.dataset.channels,
+            dataset: { name: this.dataset.info.name, n: this.dataset.length },
+          },
+        },
+        ENCODER_FORMAT,
+      );
     } finally {
       for (const t of state.rng.values()) t.dispose();
     }
@@ -123,12 +171,16 @@ export class EncoderTrainer {
       const batch = this.loader.next();
       const x = this.dataset.images(batch.indices);
       const aug = { scale: tr.cropScale };
-      const v1 = augment(x, this.generator, aug), v2 = augment(x, this.generator, aug);
+      const v1 = augment(x, this.generator, aug),
+        v2 = augment(x, this.generator, aug);
       const z = this.model.forward(torch.cat([v1, v2], 0).to(this.device));
       const [z1, z2] = z.chunk(2, 0);
       const loss = ntXent(z1!, z2!, tr.temperature);
       const value = loss.item();
-      if (!Number.isFinite(value)) throw new Error(`encoder loss is ${value} at step ${this.stepCount + 1}; stopped (last checkpoint kept). Try a lower --lr.`);
+      if (!Number.isFinite(value))
+        throw new Error(
+          `encoder loss is ${value} at step ${this.stepCount + 1}; stopped (last checkpoint kept). Try a lower --lr.`,
+        );
       this.optimizer.zeroGrad();
       loss.backward();
       optim.clipGradNorm_(this.model.parameters(), 5);
@@ -139,15 +191,21 @@ export class EncoderTrainer {
     });
   }
 
-  async train(o: { untilStep?: number; progress?: boolean } = {}): Promise<{ step: number; status: 'done' | 'interrupted' | 'paused'; checkpoint: string }> {
+  async train(
+    o: { untilStep?: number; progress?: boolean } = {},
+  ): Promise<{ step: number; status: 'done' | 'interrupted' | 'paused'; checkpoint: string }> {
     const tr = this.config.train;
     const target = Math.min(o.untilStep ?? tr.steps, tr.steps);
     const untrap = trapStopSignals((sig) => {
       this.stop = sig;
       this.log(`\n${sig}: stopping after this step and writing a checkpoint (send again to exit at once)`);
     });
-    const progress = o.progress === false ? null : new Progress(tr.steps, { label: 'encoder', every: tr.logEvery }, this.stepCount);
-    let sum = 0, n = 0, smooth = NaN, t0 = performance.now();
+    const progress =
+      o.progress === false ? null : new Progress(tr.steps, { label: 'encoder', every: tr.logEvery }, this.stepCount);
+    let sum = 0,
+      n = 0,
+      smooth = NaN,
+      t0 = performance.now();
     let last = '';
     this.model.train();
     try {
@@ -159,7 +217,10 @@ export class EncoderTrainer {
         const ips = (n * tr.batchSize) / ((performance.now() - t0) / 1000);
         progress?.update(this.stepCount, { loss: smooth, 'img/s': ips });
         if (this.stepCount % tr.logEvery === 0 || this.stepCount === target) {
-          appendFileSync(join(this.runDir, 'metrics.jsonl'), `${JSON.stringify({ step: this.stepCount, loss: sum / n, lr: this.optimizer.lr, images_per_s: ips, time: new Date().toISOString() })}\n`);
+          appendFileSync(
+            join(this.runDir, 'metrics.jsonl'),
+            `${JSON.stringify({ step: this.stepCount, loss: sum / n, lr: this.optimizer.lr, images_per_s: ips, time: new Date().toISOString() })}\n`,
+          );
           sum = n = 0;
           t0 = performance.now();
         }
@@ -170,7 +231,11 @@ export class EncoderTrainer {
     } finally {
       untrap();
     }
-    return { step: this.stepCount, status: this.stop ? 'interrupted' : this.stepCount >= tr.steps ? 'done' : 'paused', checkpoint: last };
+    return {
+      step: this.stepCount,
+      status: this.stop ? 'interrupted' : this.stepCount >= tr.steps ? 'done' : 'paused',
+      checkpoint: last,
+    };
   }
 
   dispose(): void {

@@ -11,7 +11,10 @@ export function ntXent(z1: Tensor, z2: Tensor, temperature = 0.5): Tensor {
     const sim = z.matmul(z.t()).div(temperature);
     const self = torch.eye(2 * b, 2 * b, { dtype: 'bool', device: z.device });
     const logits = sim.maskedFill(self, -Infinity);
-    const targets = torch.cat([torch.arange(b, 2 * b, 1, { dtype: 'int64' }), torch.arange(0, b, 1, { dtype: 'int64' })]);
+    const targets = torch.cat([
+      torch.arange(b, 2 * b, 1, { dtype: 'int64' }),
+      torch.arange(0, b, 1, { dtype: 'int64' }),
+    ]);
     return torch.crossEntropy(logits, targets);
   });
 }

@@ -11,16 +11,24 @@ export interface ResNetConfig {
 }
 
 class BasicBlock extends nn.Module {
-  c1: nn.Conv2d; b1: nn.BatchNorm2d; c2: nn.Conv2d; b2: nn.BatchNorm2d; down: nn.Sequential | null;
+  c1: nn.Conv2d;
+  b1: nn.BatchNorm2d;
+  c2: nn.Conv2d;
+  b2: nn.BatchNorm2d;
+  down: nn.Sequential | null;
   constructor(cin: number, cout: number, stride: number) {
     super();
     this.c1 = this.registerModule('conv1', new nn.Conv2d(cin, cout, 3, { stride, padding: 1, bias: false }));
     this.b1 = this.registerModule('bn1', new nn.BatchNorm2d(cout));
     this.c2 = this.registerModule('conv2', new nn.Conv2d(cout, cout, 3, { padding: 1, bias: false }));
     this.b2 = this.registerModule('bn2', new nn.BatchNorm2d(cout));
-    this.down = stride !== 1 || cin !== cout
-      ? this.registerModule('downsample', new nn.Sequential(new nn.Conv2d(cin, cout, 1, { stride, bias: false }), new nn.BatchNorm2d(cout)))
-      : null;
+    this.down =
+      stride !== 1 || cin !== cout
+        ? this.registerModule(
+            'downsample',
+            new nn.Sequential(new nn.Conv2d(cin, cout, 1, { stride, bias: false }), new nn.BatchNorm2d(cout)),
+          )
+        : null;
   }
   forward(x: Tensor): Tensor {
     return torch.tidy(() => {
@@ -36,7 +44,14 @@ export class SmallResNet extends nn.Module<[Tensor], { features: Tensor; patches
   constructor(readonly config: ResNetConfig) {
     super();
     const w = config.widths;
-    this.stem = this.registerModule('stem', new nn.Sequential(new nn.Conv2d(config.inChannels, w[0]!, 3, { padding: 1, bias: false }), new nn.BatchNorm2d(w[0]!), new nn.ReLU()));
+    this.stem = this.registerModule(
+      'stem',
+      new nn.Sequential(
+        new nn.Conv2d(config.inChannels, w[0]!, 3, { padding: 1, bias: false }),
+        new nn.BatchNorm2d(w[0]!),
+        new nn.ReLU(),
+      ),
+    );
     this.stages = this.registerModule('stages', new nn.ModuleList<BasicBlock>());
     let cin = w[0]!;
     w.forEach((cout, s) => {
@@ -64,7 +79,10 @@ export class ProjectionHead extends nn.Module {
   readonly net: nn.Sequential;
   constructor(dim: number, hidden: number, out: number) {
     super();
-    this.net = this.registerModule('net', new nn.Sequential(new nn.Linear(dim, hidden), new nn.ReLU(), new nn.Linear(hidden, out)));
+    this.net = this.registerModule(
+      'net',
+      new nn.Sequential(new nn.Linear(dim, hidden), new nn.ReLU(), new nn.Linear(hidden, out)),
+    );
   }
   forward(x: Tensor): Tensor {
     return this.net.forward(x);

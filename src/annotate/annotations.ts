@@ -3,7 +3,7 @@
 // (centroid, the feature itself, a kNN-averaged feature), plus ground-truth and random controls.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { Rng } from '../util/rng.js';
+import { hostRng } from '../util/streams.js';
 
 export type ConditionKind = 'onehot' | 'centroid' | 'feature' | 'knn' | 'ground-truth' | 'random';
 export const CONDITION_KINDS: readonly ConditionKind[] = [
@@ -97,7 +97,7 @@ export function buildAnnotations(o: BuildOptions, meta: Record<string, string>):
       const n = o.assignments?.length ?? o.features?.shape[0] ?? o.labels?.length;
       const k = o.k ?? o.numClasses;
       if (n === undefined || !k) throw new Error("condition 'random' needs a size and k");
-      const rng = new Rng(o.seed ?? 0, 101);
+      const rng = hostRng(o.seed ?? 0, 'annotations.random-ids');
       return {
         assignments: Int32Array.from({ length: n }, () => rng.int(k)),
         k,

@@ -2,7 +2,7 @@
 import type { ImageDataset } from '../data/dataset.js';
 import * as torch from '../torch/index.js';
 import { saveGrid } from '../data/png.js';
-import { Rng } from '../util/rng.js';
+import { hostRng } from '../util/streams.js';
 
 /** Rows are the largest clusters first (order 'size') or clusters 0, 1, ... (order 'id'). */
 export async function saveClusterGrid(
@@ -19,7 +19,7 @@ export async function saveClusterGrid(
   // By default the largest clusters first: they say most about the partition.
   const ids = [...members.keys()];
   const order = (o.order === 'id' ? ids : ids.sort((a, b) => members[b]!.length - members[a]!.length)).slice(0, rows);
-  const rng = new Rng(o.seed ?? 0, 13);
+  const rng = hostRng(o.seed ?? 0, 'cluster-grid.examples');
   const picks: number[] = [];
   const blanks: number[] = [];
   for (const c of order) {

@@ -3,7 +3,8 @@
 // with the worst-fit points, and optional balanced (Sinkhorn) assignment.
 import * as torch from '../torch/index.js';
 import { keep, type Tensor } from '../torch/index.js';
-import { Rng } from '../util/rng.js';
+import { type Rng } from '../util/rng.js';
+import { hostRng } from '../util/streams.js';
 import { sinkhornAssign } from './sinkhorn.js';
 
 export type KMeansMetric = 'cosine' | 'euclidean';
@@ -147,7 +148,7 @@ export function kmeans(features: Tensor, o: KMeansOptions): KMeansResult {
   let best: KMeansResult | null = null;
   try {
     for (let r = 0; r < restarts; r++) {
-      const rng = new Rng(o.seed ?? 0, r, 17);
+      const rng = hostRng(o.seed ?? 0, 'kmeans.init', r);
       let centroids = keep(kmeansPlusPlus(x, o.k, metric, rng, o.initSample ?? Math.max(20000, 10 * o.k)));
       let prev = Infinity,
         inertia = Infinity,

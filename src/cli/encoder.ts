@@ -1,8 +1,13 @@
 // selfguided encoder train: SimCLR self-supervised training of the in-project feature extractor.
-import { EncoderTrainer } from '../features/ssl/encoder-trainer.js';
+import { EncoderTrainer, EncoderTrainSettings } from '../features/ssl/encoder-trainer.js';
+import { schemaDefault } from '../util/json-file.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
+import { resumeOptions } from './resume-args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
+
+const d = (key: 'batchSize' | 'lr' | 'warmup' | 'temperature' | 'seed' | 'checkpointEvery') =>
+  schemaDefault(EncoderTrainSettings, key);
 
 export const encoderSpec: CommandSpec = {
   name: 'encoder',
@@ -11,14 +16,18 @@ export const encoderSpec: CommandSpec = {
   options: {
     ...dataOptions,
     steps: { type: 'int', default: 2000, help: 'training steps' },
-    batch: { type: 'int', default: 256, help: 'images per batch (two views each)' },
-    lr: { type: 'number', default: 2e-3, help: 'AdamW learning rate (cosine schedule after warm-up)' },
-    warmup: { type: 'int', default: 100, help: 'warm-up steps' },
-    temperature: { type: 'number', default: 0.2, help: 'NT-Xent temperature' },
-    'crop-min': { type: 'number', default: 0.3, help: 'smallest random crop, as a fraction of the image area' },
+    batch: { type: 'int', default: d('batchSize'), help: 'images per batch (two views each)' },
+    lr: { type: 'number', default: d('lr'), help: 'AdamW learning rate (cosine schedule after warm-up)' },
+    warmup: { type: 'int', default: d('warmup'), help: 'warm-up steps' },
+    temperature: { type: 'number', default: d('temperature'), help: 'NT-Xent temperature' },
+    'crop-min': {
+      type: 'number',
+      default: (schemaDefault(EncoderTrainSettings, 'cropScale') as [number, number])[0],
+      help: 'smallest random crop, as a fraction of the image area',
+    },
     widths: { type: 'string', default: '32,64,128', help: 'ResNet stage widths (the last is the feature size)' },
-    seed: { type: 'int', default: 0, help: 'random seed' },
-    'checkpoint-every': { type: 'int', default: 200, help: 'checkpoint every N steps' },
+    seed: { type: 'int', default: d('seed'), help: 'random seed' },
+    'checkpoint-every': { type: 'int', default: d('checkpointEvery'), help: 'checkpoint every N steps' },
     'run-dir': { type: 'string', default: 'runs/encoder', metavar: 'DIR', help: 'run directory' },
     resume: { type: 'boolean', help: 'continue the run in --run-dir (--steps may extend it)' },
     device: deviceOption,
@@ -28,11 +37,10 @@ export const encoderSpec: CommandSpec = {
 
 export async function runEncoder(a: ParsedArgs, argv: string[]): Promise<number> {
   const runDir = a['run-dir'] as string;
-  const stepsGiven = argv.some((x) => x === '--steps' || x.startsWith('--steps='));
   const widths = String(a.widths).split(',').map(Number);
   const device = deviceFromArgs('encoder', a);
   const t = a.resume
-    ? await EncoderTrainer.open(runDir, { resume: true, steps: stepsGiven ? (a.steps as number) : undefined, device })
+    ? await EncoderTrainer.open(runDir, { ...resumeOptions('encoder train', a, argv), device })
     : await EncoderTrainer.open(runDir, {
         config: {
           data: dataSpecFromArgs('encoder', a),

@@ -1,6 +1,8 @@
 // selfguided evalnet train: the label-trained CNN whose features the Frechet distance uses (FD-evalnet).
-import { trainEvalNet } from '../eval/evalnet.js';
+import { EvalNetTrainSettings, trainEvalNet } from '../eval/evalnet.js';
+import { schemaDefault } from '../util/json-file.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
+import { resumeOptions } from './resume-args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
 
 export const evalnetSpec: CommandSpec = {
@@ -10,9 +12,13 @@ export const evalnetSpec: CommandSpec = {
   options: {
     ...dataOptions,
     steps: { type: 'int', default: 2000, help: 'training steps' },
-    batch: { type: 'int', default: 128, help: 'batch size' },
-    lr: { type: 'number', default: 2e-3, help: 'AdamW learning rate (cosine decay)' },
-    seed: { type: 'int', default: 0, help: 'random seed' },
+    batch: { type: 'int', default: schemaDefault(EvalNetTrainSettings, 'batchSize'), help: 'batch size' },
+    lr: {
+      type: 'number',
+      default: schemaDefault(EvalNetTrainSettings, 'lr'),
+      help: 'AdamW learning rate (cosine decay)',
+    },
+    seed: { type: 'int', default: schemaDefault(EvalNetTrainSettings, 'seed'), help: 'random seed' },
     'run-dir': { type: 'string', default: 'runs/evalnet', metavar: 'DIR', help: 'run directory' },
     resume: { type: 'boolean', help: 'continue the run in --run-dir' },
   },
@@ -25,11 +31,10 @@ export async function runEvalnet(a: ParsedArgs, argv: string[]): Promise<number>
     data.kind === 'fashion-mnist'
       ? { ...data, split: 'test' as const, limit: undefined, longTail: undefined }
       : undefined;
-  const stepsGiven = argv.some((x) => x === '--steps' || x.startsWith('--steps='));
   const r = await trainEvalNet(
     a['run-dir'] as string,
     a.resume
-      ? { resume: true, steps: stepsGiven ? (a.steps as number) : undefined }
+      ? { ...resumeOptions('evalnet train', a, argv) }
       : {
           config: {
             data,

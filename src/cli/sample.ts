@@ -1,5 +1,5 @@
 // selfguided sample: images from a checkpoint with classifier-free guidance, as a PNG grid.
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadDataset } from '../data/spec.js';
 import { disposeConditions } from '../diffusion/conditions.js';
 import { drawConditions, generate, idConditions, loadModel, type LoadedModel } from '../diffusion/pipeline.js';
@@ -7,6 +7,7 @@ import { SAMPLERS, type SamplerName } from '../diffusion/samplers.js';
 import { buildConditions } from '../diffusion/trainer.js';
 import type { Tensor } from '../torch/index.js';
 import { saveEach, saveGrid } from '../data/png.js';
+import { ensureWritableDir } from '../util/files.js';
 import { Progress } from '../util/progress.js';
 import { parseIdList, required, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
@@ -53,10 +54,13 @@ export async function runSample(a: ParsedArgs): Promise<number> {
   const ckpt = required<string>(a, 'sample', 'checkpoint');
   const m = loadModel(ckpt, { ema: a.ema as boolean, device: deviceFromArgs('sample', a) });
   try {
-    const { images, nrow } = await sampleImages(m, a);
     const runDir = m.path.replace(/\/checkpoints\/[^/]+$/, '');
     const out =
       (a.out as string | undefined) ?? join(runDir, 'samples', `${a.sampler}${a.steps}-s${a.scale}-seed${a.seed}.png`);
+    // Where the images go is checked before minutes of sampling, not after.
+    ensureWritableDir(dirname(out));
+    if (a['images-dir']) ensureWritableDir(a['images-dir'] as string);
+    const { images, nrow } = await sampleImages(m, a);
     await saveGrid(images, out, { nrow, scale: a['png-scale'] as number });
     if (a['images-dir']) await saveEach(images, a['images-dir'] as string);
     images.dispose();

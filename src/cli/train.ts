@@ -1,10 +1,15 @@
 // selfguided train: trains a (guided) diffusion model into a run directory; --resume continues one.
 import { existsSync, readFileSync } from 'node:fs';
-import type { TrainConfigInput } from '../diffusion/config.js';
+import { DiffusionSpec, TrainConfig, TrainSettings, type TrainConfigInput } from '../diffusion/config.js';
+import { parseJsonWith, schemaDefault } from '../util/json-file.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { resumeOptions } from './resume-args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
+
+const trainDefault = (key: Exclude<keyof typeof TrainSettings.shape, 'steps'>) =>
+  schemaDefault(TrainSettings, key) as number;
 
 export const trainSpec: CommandSpec = {
   name: 'train',
@@ -24,24 +29,41 @@ export const trainSpec: CommandSpec = {
       help: 'join the condition embedding to the timestep embedding by concatenation (the paper) or addition',
     },
     steps: { type: 'int', default: 10000, help: 'training steps' },
-    batch: { type: 'int', default: 64, help: 'batch size' },
-    lr: { type: 'number', default: 3e-4, help: 'AdamW learning rate' },
-    warmup: { type: 'int', default: 500, help: 'linear learning-rate warm-up steps' },
-    'weight-decay': { type: 'number', default: 0.01, help: 'AdamW decoupled weight decay' },
-    'grad-clip': { type: 'number', default: 1, help: 'clip the global gradient norm to this' },
-    'ema-decay': { type: 'number', default: 0.9999, help: 'EMA decay (with warm-up min(decay, (1+n)/(10+n)))' },
-    'cond-drop': { type: 'number', default: 0.1, help: 'probability of replacing a condition by the null condition' },
+    batch: { type: 'int', default: trainDefault('batchSize'), help: 'batch size' },
+    lr: { type: 'number', default: trainDefault('lr'), help: 'AdamW learning rate' },
+    warmup: { type: 'int', default: trainDefault('warmup'), help: 'linear learning-rate warm-up steps' },
+    'weight-decay': { type: 'number', default: trainDefault('weightDecay'), help: 'AdamW decoupled weight decay' },
+    'grad-clip': { type: 'number', default: trainDefault('gradClip'), help: 'clip the global gradient norm to this' },
+    'ema-decay': {
+      type: 'number',
+      default: trainDefault('emaDecay'),
+      help: 'EMA decay (with warm-up min(decay, (1+n)/(10+n)))',
+    },
+    'cond-drop': {
+      type: 'number',
+      default: trainDefault('condDrop'),
+      help: 'probability of replacing a condition by the null condition',
+    },
     hflip: { type: 'boolean', help: 'random horizontal flips (conditions maps flip along)' },
     schedule: {
       type: 'string',
-      default: 'linear',
+      default: DiffusionSpec.shape.schedule.parse(undefined),
       choices: ['linear', 'ddpm-linear', 'cosine'],
       help: 'noise schedule',
     },
-    prediction: { type: 'string', default: 'eps', choices: ['eps', 'v'], help: 'what the network predicts' },
-    seed: { type: 'int', default: 0, help: 'random seed' },
-    'checkpoint-every': { type: 'int', default: 500, help: 'write a checkpoint every N steps' },
-    'log-every': { type: 'int', default: 50, help: 'metrics.jsonl line every N steps' },
+    prediction: {
+      type: 'string',
+      default: DiffusionSpec.shape.prediction.parse(undefined),
+      choices: ['eps', 'v'],
+      help: 'what the network predicts',
+    },
+    seed: { type: 'int', default: trainDefault('seed'), help: 'random seed' },
+    'checkpoint-every': {
+      type: 'int',
+      default: trainDefault('checkpointEvery'),
+      help: 'write a checkpoint every N steps',
+    },
+    'log-every': { type: 'int', default: trainDefault('logEvery'), help: 'metrics.jsonl line every N steps' },
     'run-dir': {
       type: 'string',
       default: 'runs/train',
@@ -63,11 +85,7 @@ export function configFromArgs(a: ParsedArgs): TrainConfigInput {
   if (a.config) {
     const path = a.config as string;
     if (!existsSync(path)) throw new UsageError('train', `config file not found: ${path}`);
-    try {
-      return JSON.parse(readFileSync(path, 'utf8')) as TrainConfigInput;
-    } catch (e) {
-      throw new UsageError('train', `config file ${path} is not valid JSON: ${(e as Error).message}`);
-    }
+    return parseJsonWith(TrainConfig, readFileSync(path, 'utf8'), path);
   }
   const data = dataSpecFromArgs('train', a);
   const c = a.condition as string;
@@ -102,10 +120,9 @@ export function configFromArgs(a: ParsedArgs): TrainConfigInput {
 export async function runTrain(a: ParsedArgs, argv: string[]): Promise<number> {
   const runDir = a['run-dir'] as string;
   const resume = Boolean(a.resume);
-  const stepsGiven = argv.some((x) => x === '--steps' || x.startsWith('--steps='));
   const device = deviceFromArgs('train', a);
   const trainer = resume
-    ? await DiffusionTrainer.open(runDir, { resume: true, steps: stepsGiven ? (a.steps as number) : undefined, device })
+    ? await DiffusionTrainer.open(runDir, { ...resumeOptions('train', a, argv), device })
     : await DiffusionTrainer.open(runDir, { config: configFromArgs(a), device });
   try {
     const c = trainer.config;

@@ -3,7 +3,7 @@
 // resumed run sees exactly the batches an uninterrupted one would.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { Rng } from '../util/rng.js';
+import { hostRng } from '../util/streams.js';
 
 export interface LoaderOptions {
   batchSize: number;
@@ -44,7 +44,7 @@ export class BatchSampler {
 
   private orderFor(epoch: number): Int32Array {
     if (this.o.shuffle === false) return Int32Array.from({ length: this.size }, (_, i) => i);
-    return new Rng(this.o.seed ?? 0, epoch, 1).permutation(this.size);
+    return hostRng(this.o.seed ?? 0, 'loader.order', epoch).permutation(this.size);
   }
 
   /** The next batch's indices and flips; moves to the next epoch when this one is used up. */
@@ -57,7 +57,7 @@ export class BatchSampler {
       this.order = this.orderFor(this.epoch);
     }
     const indices = this.order.slice(this.cursor, Math.min(this.size, this.cursor + bs));
-    const flipRng = new Rng(this.o.seed ?? 0, this.epoch, this.cursor, 2);
+    const flipRng = hostRng(this.o.seed ?? 0, 'loader.flips', this.epoch, this.cursor);
     const flips = Array.from(indices, () => (this.o.hflip ? flipRng.next() < 0.5 : false));
     this.cursor += indices.length;
     return { indices, flips };

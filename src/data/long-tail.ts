@@ -1,6 +1,6 @@
 // Long-tailed subsets: class i keeps n_i = floor(n_max * rho^(-i/(C-1))) images, chosen at random
 // with a seed (the CIFAR-LT construction), to test guidance on unbalanced data.
-import { Rng } from '../util/rng.js';
+import { hostRng } from '../util/streams.js';
 
 export interface LongTailOptions {
   /** imbalance ratio n_max / n_min, e.g. 100 */
@@ -29,7 +29,7 @@ export function longTailIndices(labels: Int32Array, numClasses: number, o: LongT
     throw new RangeError('classOrder must be a permutation of the class ids');
   const nMax = o.nMax ?? Math.min(...byClass.map((c) => c.length));
   const counts = longTailCounts(numClasses, nMax, o.rho);
-  const rng = new Rng(o.seed ?? 0, 7919);
+  const rng = hostRng(o.seed ?? 0, 'long-tail.subset');
   const out: number[] = [];
   order.forEach((cls, rank) => {
     const members = byClass[cls]!;

@@ -1,6 +1,7 @@
 // The training configuration: what a run directory's config.json holds, validated with zod.
 import { z } from 'zod';
 import { DataSpec } from '../data/spec.js';
+import { parseWith } from '../util/json-file.js';
 
 export { DataSpec };
 
@@ -25,42 +26,40 @@ export const ModelSpec = z.object({
 });
 export type ModelSpec = z.infer<typeof ModelSpec>;
 
+export const DiffusionSpec = z.object({
+  schedule: z.enum(['linear', 'ddpm-linear', 'cosine']).default('linear'),
+  T: z.number().int().positive().default(1000),
+  prediction: z.enum(['eps', 'v']).default('eps'),
+});
+
+/** The optimisation and run settings (the CLI's defaults are read from here). */
+export const TrainSettings = z.object({
+  steps: z.number().int().positive(),
+  batchSize: z.number().int().positive().default(64),
+  lr: z.number().positive().default(3e-4),
+  warmup: z.number().int().min(0).default(500),
+  weightDecay: z.number().min(0).default(0.01),
+  gradClip: z.number().positive().default(1),
+  emaDecay: z.number().min(0).max(1).default(0.9999),
+  emaWarmup: z.boolean().default(true),
+  condDrop: z.number().min(0).max(1).default(0.1),
+  hflip: z.boolean().default(false),
+  seed: z.number().int().min(0).default(0),
+  checkpointEvery: z.number().int().positive().default(500),
+  logEvery: z.number().int().positive().default(50),
+  keepCheckpoints: z.number().int().positive().default(2),
+});
+
 export const TrainConfig = z.object({
   data: DataSpec,
   condition: ConditionSpec.default({ kind: 'none' }),
   model: ModelSpec.default({ preset: 'small' }),
-  diffusion: z
-    .object({
-      schedule: z.enum(['linear', 'ddpm-linear', 'cosine']).default('linear'),
-      T: z.number().int().positive().default(1000),
-      prediction: z.enum(['eps', 'v']).default('eps'),
-    })
-    .default({ schedule: 'linear', T: 1000, prediction: 'eps' }),
-  train: z.object({
-    steps: z.number().int().positive(),
-    batchSize: z.number().int().positive().default(64),
-    lr: z.number().positive().default(3e-4),
-    warmup: z.number().int().min(0).default(500),
-    weightDecay: z.number().min(0).default(0.01),
-    gradClip: z.number().positive().default(1),
-    emaDecay: z.number().min(0).max(1).default(0.9999),
-    emaWarmup: z.boolean().default(true),
-    condDrop: z.number().min(0).max(1).default(0.1),
-    hflip: z.boolean().default(false),
-    seed: z.number().int().min(0).default(0),
-    checkpointEvery: z.number().int().positive().default(500),
-    logEvery: z.number().int().positive().default(50),
-    keepCheckpoints: z.number().int().positive().default(2),
-  }),
+  diffusion: DiffusionSpec.default({ schedule: 'linear', T: 1000, prediction: 'eps' }),
+  train: TrainSettings,
 });
 export type TrainConfig = z.infer<typeof TrainConfig>;
 export type TrainConfigInput = z.input<typeof TrainConfig>;
 
 export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
-  const r = TrainConfig.safeParse(raw);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new Error(`invalid ${source}: ${issues}`);
-  }
-  return r.data;
+  return parseWith(TrainConfig, raw, source);
 }

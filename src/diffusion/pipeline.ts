@@ -2,8 +2,8 @@
 // sampler with classifier-free guidance in batches, seeded.
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { Rng } from '../util/rng.js';
-import { loadCheckpoint, resolveCheckpoint } from '../optim/checkpoint.js';
+import { hostRng, torchGenerator } from '../util/streams.js';
+import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
 import { oneHotVectors, type ConditionSet } from './conditions.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { guidedEps } from './guidance.js';
@@ -81,7 +81,7 @@ export function generate(m: LoadedModel, o: GenerateOptions): Tensor {
   if (o.cond && o.cond.shape[0] !== o.n) throw new RangeError(`${o.cond.shape[0]} conditions for ${o.n} images`);
   if (cfg.condDim === 0 && o.cond) throw new Error('this model is unconditional; it takes no conditions');
   const bs = o.batchSize ?? 64;
-  const generator = new torch.Generator(o.seed);
+  const generator = torchGenerator(o.seed, 'sample.noise');
   const denoise = (x: Tensor, t: Tensor, c: Tensor | null, mp: Tensor | null) => m.model.forward(x, t, c, mp);
   const chunks: Tensor[] = [];
   const totalEvals = Math.ceil(o.n / bs) * o.steps;
@@ -129,7 +129,7 @@ export function drawConditions(
 ): { cond: Tensor | null; maps: Tensor | null; rows: Int32Array } {
   const size = c.vectors?.shape[0] ?? c.maps?.shape[0];
   if (size === undefined) throw new Error('the training conditions are empty (an unconditional model)');
-  const rng = new Rng(seed, 31);
+  const rng = hostRng(seed, 'sample.condition-rows');
   const rows = Int32Array.from({ length: n }, () => rng.int(size));
   return torch.tidy(() => {
     const idx = torch.tensor(rows).long();

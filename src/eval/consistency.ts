@@ -11,7 +11,7 @@ import { assignNearest, type KMeansMetric } from '../annotate/kmeans.js';
 import type { ConditionSet } from '../diffusion/conditions.js';
 import * as torch from '../torch/index.js';
 import { keep, type Tensor } from '../torch/index.js';
-import { Rng } from '../util/rng.js';
+import { hostRng } from '../util/streams.js';
 import { evalnetOutputs, type EvalNet } from './evalnet.js';
 import { extractorFromProvenance } from './rebuild-extractor.js';
 
@@ -117,8 +117,11 @@ export function labelJudge(c: ConditionSet, net: EvalNet): ConsistencyJudge {
   };
 }
 
-/** g and f of a self-label condition file, rebuilt from its metadata, as judge of its samples. */
-export async function selfLabelJudge(c: ConditionSet): Promise<ConsistencyJudge | null> {
+/**
+ * g and f of a self-label condition file, rebuilt from its metadata, as judge of its samples. `seed`
+ * draws the shuffled conditions of a continuous feature's chance level.
+ */
+export async function selfLabelJudge(c: ConditionSet, seed = 0): Promise<ConsistencyJudge | null> {
   const featuresPath = c.meta.features;
   if (!featuresPath || !c.vectors) return null;
   const { tensors } = torch.safetensors.loadFile(c.source);
@@ -168,7 +171,7 @@ export async function selfLabelJudge(c: ConditionSet): Promise<ConsistencyJudge 
         const cond = torch.normalize(vectors.indexSelect(0, torch.tensor(rows).long()), 2, 1);
         if (cond.shape[1] !== f.shape[1])
           throw new Error(`g gives ${f.shape[1]}-d features but the conditions are ${cond.shape[1]}-d`);
-        const perm = new Rng(7, 3).permutation(rows.length);
+        const perm = hostRng(seed, 'consistency.shuffle').permutation(rows.length);
         const value = f.mul(cond).sum(1).mean().item();
         const chance = f
           .mul(cond.indexSelect(0, torch.tensor(perm).long()))

@@ -8,17 +8,13 @@ import type { FeatureExtractor } from '../features/extract.js';
 import { sha256File } from '../features/features-file.js';
 import * as nn from '../nn/index.js';
 import * as optim from '../optim/index.js';
-import {
-  checkpointPath,
-  loadCheckpoint,
-  pruneCheckpoints,
-  resolveCheckpoint,
-  saveCheckpoint,
-} from '../optim/checkpoint.js';
-import { captureTrainingState, openRunDir, restoreTrainingState } from '../optim/run-dir.js';
+import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { TrainingLoop, type StepMetrics } from '../train/loop.js';
+import type { OpenRunOptions, RunDir } from '../train/run-dir.js';
+import type { TrainingState } from '../train/state.js';
+import { torchGenerator } from '../util/streams.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { Progress } from '../util/progress.js';
 
 export const EVALNET_FORMAT = 'selfguided-evalnet/1';
 
@@ -62,25 +58,21 @@ export class EvalNet extends nn.Module<[Tensor], { logits: Tensor; features: Ten
   }
 }
 
+export const EvalNetTrainSettings = z.object({
+  steps: z.number().int().positive(),
+  batchSize: z.number().int().positive().default(128),
+  lr: z.number().positive().default(2e-3),
+  seed: z.number().int().min(0).default(0),
+  checkpointEvery: z.number().int().positive().default(200),
+  logEvery: z.number().int().positive().default(100),
+});
+
 export const EvalNetConfig = z.object({
   data: DataSpec,
   test: DataSpec.optional(),
-  train: z.object({
-    steps: z.number().int().positive(),
-    batchSize: z.number().int().positive().default(128),
-    lr: z.number().positive().default(2e-3),
-    seed: z.number().int().min(0).default(0),
-    checkpointEvery: z.number().int().positive().default(200),
-  }),
+  train: EvalNetTrainSettings,
 });
 export type EvalNetConfig = z.infer<typeof EvalNetConfig>;
-
-function parse(raw: unknown, src: string): EvalNetConfig {
-  const r = EvalNetConfig.safeParse(raw);
-  if (!r.success)
-    throw new Error(`invalid ${src}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  return r.data;
-}
 
 /** Classification accuracy of the network on a labeled dataset. */
 export function accuracy(net: EvalNet, ds: ImageDataset, batchSize = 500): number {
@@ -118,102 +110,98 @@ export function evalnetOutputs(net: EvalNet, images: Tensor, batchSize = 256): {
   );
 }
 
+/** The evaluation network's training: cross-entropy on the labels with flips; the loop does the rest. */
+export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
+  protected readonly format = EVALNET_FORMAT;
+
+  private constructor(
+    run: RunDir<EvalNetConfig>,
+    readonly dataset: ImageDataset & { labels: Int32Array; numClasses: number },
+    readonly model: EvalNet,
+    readonly optimizer: optim.AdamW,
+    readonly scheduler: optim.LRScheduler,
+    readonly loader: BatchSampler,
+    readonly generator: torch.Generator,
+  ) {
+    super(run);
+  }
+
+  static async open(runDir: string, o: OpenRunOptions = {}): Promise<EvalNetTrainer> {
+    return TrainingLoop.openRun(runDir, o, EvalNetConfig, async (run) => {
+      const { config } = run;
+      const ds = await loadDataset(config.data, run.log);
+      if (!ds.labels || !ds.numClasses) {
+        ds.dispose();
+        throw new Error(`the evaluation network needs labels, and ${ds.info.name} has none`);
+      }
+      torch.manualSeed(config.train.seed);
+      const model = new EvalNet(ds.channels, ds.numClasses);
+      const optimizer = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: 1e-4 });
+      const scheduler = new optim.LRScheduler(
+        optimizer,
+        config.train.lr,
+        optim.warmupCosine(100, config.train.steps, 0.02),
+      );
+      const loader = new BatchSampler(ds.length, {
+        batchSize: config.train.batchSize,
+        seed: config.train.seed,
+        hflip: true,
+      });
+      const generator = torchGenerator(config.train.seed, 'train.noise');
+      const labeled = ds as ImageDataset & { labels: Int32Array; numClasses: number };
+      return new EvalNetTrainer(run, labeled, model, optimizer, scheduler, loader, generator);
+    });
+  }
+
+  protected trainingState(): TrainingState {
+    return this;
+  }
+
+  protected override checkpointExtras() {
+    const ds = this.dataset;
+    return { meta: { inChannels: ds.channels, numClasses: ds.numClasses, classNames: ds.classNames } };
+  }
+
+  protected optimizationStep(): StepMetrics {
+    const b = this.loader.next();
+    const xf = applyFlips(this.dataset.images(b.indices), b.flips);
+    const y = torch.tensor(Int32Array.from(b.indices, (i) => this.dataset.labels[i]!)).long();
+    const loss = torch.crossEntropy(this.model.forward(xf).logits, y);
+    const value = loss.item();
+    this.ensureFinite('loss', value);
+    this.optimizer.zeroGrad();
+    loss.backward();
+    this.optimizer.step();
+    this.scheduler.step();
+    return { loss: value };
+  }
+
+  protected disposeState(): void {
+    this.model.dispose();
+    this.optimizer.dispose();
+    this.dataset.dispose();
+  }
+}
+
 /** Trains (or resumes) the evaluation network in a run directory; returns its test accuracy. */
 export async function trainEvalNet(
   runDir: string,
-  o: {
-    config?: unknown;
-    resume?: boolean;
-    steps?: number;
-    untilStep?: number;
-    progress?: boolean;
-    log?: (m: string) => void;
-  },
-): Promise<{ step: number; testAccuracy: number | null; checkpoint: string }> {
-  const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  const { config, resumeFrom } = openRunDir(runDir, o, parse);
-  const ds = await loadDataset(config.data, log);
-  if (!ds.labels || !ds.numClasses)
-    throw new Error(`the evaluation network needs labels, and ${ds.info.name} has none`);
-  torch.manualSeed(config.train.seed);
-  const model = new EvalNet(ds.channels, ds.numClasses);
-  const optimizer = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: 1e-4 });
-  const scheduler = new optim.LRScheduler(
-    optimizer,
-    config.train.lr,
-    optim.warmupCosine(100, config.train.steps, 0.02),
-  );
-  const loader = new BatchSampler(ds.length, {
-    batchSize: config.train.batchSize,
-    seed: config.train.seed,
-    hflip: true,
-  });
-  const generator = new torch.Generator(config.train.seed + 1);
-  const state = { model, optimizer, scheduler, loader, generator };
-  let step = 0;
-  if (resumeFrom) {
-    const ck = loadCheckpoint(resumeFrom, EVALNET_FORMAT);
-    try {
-      step = restoreTrainingState(ck, state);
-    } finally {
-      ck.dispose();
+  o: OpenRunOptions & { untilStep?: number; progress?: boolean },
+): Promise<{ step: number; testAccuracy: number | null; checkpoint: string | null }> {
+  const trainer = await EvalNetTrainer.open(runDir, o);
+  try {
+    const r = await trainer.train({ untilStep: o.untilStep, progress: o.progress });
+    let testAccuracy: number | null = null;
+    const { config } = trainer;
+    if (config.test && r.step >= config.train.steps) {
+      const test = await loadDataset(config.test, trainer.run.log);
+      testAccuracy = accuracy(trainer.model, test);
+      test.dispose();
     }
+    return { step: r.step, testAccuracy, checkpoint: r.checkpoint };
+  } finally {
+    trainer.dispose();
   }
-  const labels = ds.labels;
-  const save = () => {
-    const st = captureTrainingState(state);
-    const path = checkpointPath(runDir, step);
-    try {
-      saveCheckpoint(
-        path,
-        {
-          step,
-          model: st.model,
-          ema: new Map(),
-          optim: st.optim,
-          rng: st.rng,
-          meta: { ...st.meta, config, inChannels: ds.channels, numClasses: ds.numClasses, classNames: ds.classNames },
-        },
-        EVALNET_FORMAT,
-      );
-    } finally {
-      for (const t of st.rng.values()) t.dispose();
-    }
-    pruneCheckpoints(runDir, 2);
-    return path;
-  };
-  const progress =
-    o.progress === false ? null : new Progress(config.train.steps, { label: 'evalnet', every: 100 }, step);
-  model.train();
-  let path = '';
-  const target = Math.min(o.untilStep ?? config.train.steps, config.train.steps);
-  while (step < target) {
-    const loss = torch.tidy(() => {
-      const b = loader.next();
-      const xf = applyFlips(ds.images(b.indices), b.flips);
-      const y = torch.tensor(Int32Array.from(b.indices, (i) => labels[i]!)).long();
-      const l = torch.crossEntropy(model.forward(xf).logits, y);
-      optimizer.zeroGrad();
-      l.backward();
-      optimizer.step();
-      scheduler.step();
-      return l.item();
-    });
-    step++;
-    progress?.update(step, { loss });
-    if (step % config.train.checkpointEvery === 0) path = save();
-  }
-  if (!path.endsWith(`${String(step).padStart(8, '0')}.safetensors`)) path = save();
-  let testAccuracy: number | null = null;
-  if (config.test && step >= config.train.steps) {
-    const test = await loadDataset(config.test, log);
-    testAccuracy = accuracy(model, test);
-    test.dispose();
-  }
-  model.dispose();
-  optimizer.dispose();
-  ds.dispose();
-  return { step, testAccuracy, checkpoint: path };
 }
 
 export function loadEvalNet(pathOrRun: string): { net: EvalNet; path: string; classNames: string[] | null } {

@@ -19,7 +19,7 @@ import { embedImages, extractFeatures } from '../features/extract.js';
 import { loadFeatures } from '../features/features-file.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { Rng } from '../util/rng.js';
+import { hostRng } from '../util/streams.js';
 import { inceptionScore, labelJudge, selfLabelJudge, type Consistency, type ConsistencyJudge } from './consistency.js';
 import { EvalNetFeatures, evalnetOutputs } from './evalnet.js';
 import { disposeStats, featureStats, frechetDistance, loadStats, saveStats, type GaussianStats } from './frechet.js';
@@ -183,7 +183,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
     const fakeStats = featureStats(fake);
     const fd: EvalMetrics['fd'] = { evalnet: frechetDistance(real.stats, fakeStats) };
     disposeStats(fakeStats);
-    const realRows = new Rng(seed, 17).permutation(ds.length).slice(0, Math.min(o.n, ds.length));
+    const realRows = hostRng(seed, 'eval.real-rows').permutation(ds.length).slice(0, Math.min(o.n, ds.length));
     const realSubset = torch.tidy(() => real.features.indexSelect(0, torch.tensor(realRows).long()));
     owned.push(realSubset);
     const pr = prdc(realSubset, fake, k);
@@ -225,7 +225,8 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
     // 4. Do samples follow their conditions?
     let consistency: Consistency | null = null;
     if (drawn) {
-      judge = conditions.source === 'label' ? labelJudge(conditions, evalnet.net) : await selfLabelJudge(conditions);
+      judge =
+        conditions.source === 'label' ? labelJudge(conditions, evalnet.net) : await selfLabelJudge(conditions, seed);
       if (judge) consistency = judge.score(samples, drawn.rows);
     }
 

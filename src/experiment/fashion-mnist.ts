@@ -20,7 +20,7 @@ import { extractFeatures, type FeatureExtractor } from '../features/extract.js';
 import { loadFeatures } from '../features/features-file.js';
 import { EncoderTrainer } from '../features/ssl/encoder-trainer.js';
 import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
-import { latestCheckpoint, latestStep } from '../optim/checkpoint.js';
+import { latestCheckpoint, latestStep } from '../train/checkpoint.js';
 import type { Device } from '../torch/index.js';
 import { writeReport, type ReportInput, type RowResult } from './report.js';
 

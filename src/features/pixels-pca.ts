@@ -2,7 +2,7 @@
 import type { ImageDataset } from '../data/dataset.js';
 import * as torch from '../torch/index.js';
 import { keep, type Tensor } from '../torch/index.js';
-import { Rng } from '../util/rng.js';
+import { hostRng } from '../util/streams.js';
 import type { FeatureExtractor } from './extract.js';
 
 export interface PixelsPcaOptions {
@@ -39,7 +39,9 @@ export class PixelsPca implements FeatureExtractor {
     const d = ds.channels * ds.size * ds.size;
     if (comps > d) throw new RangeError(`PCA: ${comps} components asked for, but images have only ${d} pixels`);
     const m = Math.min(ds.length, this.o.fitSamples ?? 20000);
-    const idx = new Rng(this.o.seed ?? 0, 5).permutation(ds.length).slice(0, m);
+    const idx = hostRng(this.o.seed ?? 0, 'pixels-pca.subset')
+      .permutation(ds.length)
+      .slice(0, m);
     torch.tidy(() => {
       const x = ds.images(idx).flatten(1).double();
       const mean = x.mean(0);

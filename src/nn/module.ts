@@ -11,10 +11,13 @@ export class StateDictError extends Error {
     readonly mismatched: string[],
     owner: string,
   ) {
+    // A few names of each kind: a preset mismatch lists hundreds of keys, and the count says enough.
+    const few = (xs: string[], sep: string) =>
+      xs.slice(0, 3).join(sep) + (xs.length > 3 ? ` and ${xs.length - 3} more` : '');
     const parts: string[] = [];
-    if (missing.length) parts.push(`missing keys: ${missing.join(', ')}`);
-    if (unexpected.length) parts.push(`unexpected keys: ${unexpected.join(', ')}`);
-    if (mismatched.length) parts.push(`shape mismatches: ${mismatched.join('; ')}`);
+    if (missing.length) parts.push(`missing keys: ${few(missing, ', ')}`);
+    if (unexpected.length) parts.push(`unexpected keys: ${few(unexpected, ', ')}`);
+    if (mismatched.length) parts.push(`shape mismatches: ${few(mismatched, '; ')}`);
     super(`loadStateDict into ${owner}: ${parts.join('; ')}`);
     this.name = 'StateDictError';
   }

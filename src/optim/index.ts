@@ -4,5 +4,3 @@ export * from './sgd.js';
 export * from './clip.js';
 export * from './schedule.js';
 export * from './ema.js';
-export * from './checkpoint.js';
-export * from './run-dir.js';

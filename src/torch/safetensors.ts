@@ -1,6 +1,7 @@
 // The safetensors format (https://github.com/huggingface/safetensors): an 8-byte little-endian header
 // length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__: {str: str}}, then raw bytes.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../util/files.js';
 import { dtypeCode, elementSize, type DType } from './dtype.js';
 import { native } from './native.js';
 import { Tensor, type Device } from './tensor.js';
@@ -136,22 +137,16 @@ export function deserialize(buf: Uint8Array, opts: { device?: Device; source?: s
   return { tensors, metadata };
 }
 
-/** Writes atomically (temp file + rename), so an interrupted save never leaves a broken file. */
+/**
+ * Writes atomically: every write checked, the file synced and read back before it is renamed into
+ * place, so an interrupted save or a full disk never leaves a broken file under `path`.
+ */
 export function saveFile(
   path: string,
   tensors: Map<string, Tensor> | Record<string, Tensor>,
   metadata: Metadata = {},
 ): void {
-  const data = serialize(tensors, metadata);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeFileAtomic(path, serialize(tensors, metadata));
 }
 
 export function loadFile(path: string, opts: { device?: Device } = {}): SafetensorsContent {

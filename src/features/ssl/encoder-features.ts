@@ -1,7 +1,7 @@
 // The trained self-supervised encoder as a feature extractor: backbone features (before the
 // projection head, SimCLR's usual choice) or the projections the contrastive loss saw, and the
 // backbone's last-stage patch map.
-import { resolveCheckpoint, loadCheckpoint } from '../../optim/checkpoint.js';
+import { resolveCheckpoint, loadCheckpoint } from '../../train/checkpoint.js';
 import type { Tensor } from '../../torch/index.js';
 import type { FeatureExtractor } from '../extract.js';
 import { sha256File } from '../features-file.js';

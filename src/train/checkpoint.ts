@@ -1,6 +1,7 @@
 // Training-run checkpoints: one safetensors file per save holding the model, its EMA, the optimizer state
 // and the RNG states, with everything else (step, config, schedule and loader positions) as JSON
-// metadata. Shared by every trainer (diffusion, encoder); `format` names which one wrote it.
+// metadata. Shared by every trainer (diffusion, encoder, evaluation network); `format` names which one
+// wrote it.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
@@ -39,37 +40,71 @@ export function saveCheckpoint(path: string, parts: CheckpointParts, format = CH
 
 /** A checkpoint read back: its parts, which stay allocated until dispose(). */
 export interface LoadedCheckpoint extends CheckpointParts {
+  path: string;
   dispose(): void;
 }
 
+/** Reads a checkpoint of the given format; a truncated or foreign file is an Error that names it. */
 export function loadCheckpoint(path: string, format = CHECKPOINT_FORMAT): LoadedCheckpoint {
   const { tensors, metadata } = torch.safetensors.loadFile(path);
-  if (metadata.format !== format) {
+  const dispose = () => {
     for (const t of tensors.values()) t.dispose();
-    throw new Error(`${path} is not a ${format} checkpoint (format '${metadata.format ?? 'missing'}')`);
+  };
+  try {
+    if (metadata.format !== format) {
+      throw new Error(`${path} is not a ${format} checkpoint (format '${metadata.format ?? 'missing'}')`);
+    }
+    const step = Number(metadata.step);
+    if (!Number.isInteger(step) || step < 0)
+      throw new Error(`${path}: metadata 'step' is '${metadata.step}', not a step`);
+    const pick = (prefix: string) =>
+      new Map(
+        [...tensors].filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, t]) => [k.slice(prefix.length + 1), t]),
+      );
+    const meta: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(metadata)) {
+      if (k === 'format' || k === 'step') continue;
+      try {
+        meta[k] = JSON.parse(v);
+      } catch {
+        throw new Error(`${path}: metadata '${k}' is not valid JSON`);
+      }
+    }
+    return {
+      path,
+      step,
+      model: pick('model'),
+      ema: pick('ema'),
+      optim: pick('optim'),
+      rng: pick('rng'),
+      meta,
+      dispose,
+    };
+  } catch (e) {
+    dispose();
+    throw e;
   }
-  const pick = (prefix: string) =>
-    new Map([...tensors].filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, t]) => [k.slice(prefix.length + 1), t]));
-  const meta: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(metadata)) {
-    if (k === 'format' || k === 'step') continue;
+}
+
+/**
+ * The newest checkpoint of a run that reads back whole. A newer one that does not (truncated by a full
+ * disk, cut by a crash) is skipped with a message saying so; null when the run has none.
+ */
+export function loadNewestIntact(runDir: string, format: string, log: (m: string) => void): LoadedCheckpoint | null {
+  const all = listCheckpoints(runDir).reverse();
+  const bad: string[] = [];
+  for (const path of all) {
     try {
-      meta[k] = JSON.parse(v);
-    } catch {
-      throw new Error(`${path}: metadata '${k}' is not valid JSON`);
+      const ck = loadCheckpoint(path, format);
+      if (bad.length) log(`resuming from ${path}, the newest intact checkpoint`);
+      return ck;
+    } catch (e) {
+      bad.push(path);
+      log(`checkpoint ${path} is unreadable (${(e as Error).message}); trying the one before`);
     }
   }
-  return {
-    step: Number(metadata.step),
-    model: pick('model'),
-    ema: pick('ema'),
-    optim: pick('optim'),
-    rng: pick('rng'),
-    meta,
-    dispose: () => {
-      for (const t of tensors.values()) t.dispose();
-    },
-  };
+  if (bad.length) throw new Error(`no intact checkpoint in ${runDir}: all ${bad.length} are unreadable`);
+  return null;
 }
 
 /** Checkpoint files of a run, oldest first. */

@@ -1,0 +1,5 @@
+export * from './checkpoint.js';
+export * from './lock.js';
+export * from './loop.js';
+export * from './run-dir.js';
+export * from './state.js';

@@ -1,0 +1,290 @@
+// The one training loop. A trainer extends TrainingLoop and supplies its step, its state and its
+// checkpoint extras; the loop owns everything a run shares: the run directory and its lock, stop signals,
+// progress, metrics.jsonl, checkpoint cadence, naming and pruning, bit-exact resume from the newest
+// intact checkpoint, and the rule that a run is never lost or silently corrupted.
+import type { z } from 'zod';
+import { StateDictError } from '../nn/module.js';
+import * as torch from '../torch/index.js';
+import type { Tensor } from '../torch/index.js';
+import { Progress } from '../util/progress.js';
+import {
+  checkpointPath,
+  latestCheckpoint,
+  loadNewestIntact,
+  pruneCheckpoints,
+  saveCheckpoint,
+  type LoadedCheckpoint,
+} from './checkpoint.js';
+import { RunDir, type OpenRunOptions, type RunConfig } from './run-dir.js';
+import { captureTrainingState, restoreTrainingState, type TrainingState } from './state.js';
+
+export class NonFiniteLossError extends Error {
+  constructor(msg: string) {
+    super(msg);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+export interface TrainResult {
+  step: number;
+  status: 'done' | 'interrupted' | 'paused';
+  checkpoint: string | null;
+}
+
+/** Numbers a step reports (loss first); the loop averages them over each logging window. */
+export type StepMetrics = { loss: number } & Record<string, number>;
+
+export interface TrainOptions {
+  /** stop (status 'paused') at this step instead of config.train.steps */
+  untilStep?: number;
+  /** the progress bar on stderr (default true) */
+  progress?: boolean;
+  /** called after every step with its metrics (previews, a live view) */
+  onStep?: (step: number, metrics: StepMetrics) => void;
+}
+
+/**
+ * Routes SIGINT/SIGTERM to onStop (a second signal exits at once with 130); returns the function that
+ * removes the handlers.
+ */
+export function trapStopSignals(onStop: (signal: string) => void): () => void {
+  let stopping = false;
+  const handler = (sig: string) => () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    onStop(sig);
+  };
+  const h = { SIGINT: handler('SIGINT'), SIGTERM: handler('SIGTERM') };
+  process.on('SIGINT', h.SIGINT);
+  process.on('SIGTERM', h.SIGTERM);
+  return () => {
+    process.off('SIGINT', h.SIGINT);
+    process.off('SIGTERM', h.SIGTERM);
+  };
+}
+
+export abstract class TrainingLoop<C extends RunConfig> {
+  private stepCount = 0;
+  private stopRequested: string | null = null;
+
+  /** the checkpoint format this trainer writes and reads */
+  protected abstract readonly format: string;
+
+  protected constructor(
+    readonly run: RunDir<C>,
+    /** where the model and optimizer live; data and random draws stay on the CPU and are moved */
+    readonly device: torch.Device = 'cpu',
+  ) {}
+
+  get config(): C {
+    return this.run.config;
+  }
+  get runDir(): string {
+    return this.run.dir;
+  }
+  get step(): number {
+    return this.stepCount;
+  }
+  protected get log(): (msg: string) => void {
+    return this.run.log;
+  }
+
+  /** Model, optimizer, lr schedule, data order and generator: what every checkpoint restores. */
+  protected abstract trainingState(): TrainingState;
+  /** One optimisation step (inside a memory scope). Call ensureFinite on the loss before stepping. */
+  protected abstract optimizationStep(): StepMetrics;
+  /** Frees the trainer's model, optimizer and data. */
+  protected abstract disposeState(): void;
+  /** An EMA and metadata saved beside the training state. */
+  protected checkpointExtras(): { ema?: Map<string, Tensor>; meta?: Record<string, unknown> } {
+    return {};
+  }
+  /** Restores what checkpointExtras saved. */
+  protected restoreExtras(_ck: LoadedCheckpoint): void {}
+
+  /** Throws NonFiniteLossError (the run stops, its last good checkpoint kept) unless value is finite. */
+  protected ensureFinite(what: string, value: number): void {
+    if (!Number.isFinite(value)) throw new NonFiniteLossError(`${what} is ${value} at step ${this.stepCount + 1}`);
+  }
+
+  /**
+   * Opens a run: validates the configuration, takes the directory's lock, builds the trainer, restores
+   * the newest intact checkpoint on resume, and only then writes config.json. If any of it fails,
+   * nothing of the run is changed (and a directory this call created is removed).
+   */
+  protected static async openRun<C extends RunConfig, T extends TrainingLoop<C>>(
+    dir: string,
+    o: OpenRunOptions,
+    schema: z.ZodType<C>,
+    build: (run: RunDir<C>) => Promise<T> | T,
+  ): Promise<T> {
+    const run = RunDir.open(dir, o, schema);
+    let trainer: T | undefined;
+    try {
+      trainer = await build(run);
+      if (o.resume) trainer.restoreNewest();
+      run.writeConfig();
+      return trainer;
+    } catch (e) {
+      trainer?.disposeState();
+      run.abandon();
+      run.release();
+      throw e;
+    }
+  }
+
+  private restoreNewest(): void {
+    const ck = loadNewestIntact(this.runDir, this.format, this.log);
+    if (!ck) {
+      this.log(`no checkpoint in ${this.runDir} yet; starting from step 0`);
+      return;
+    }
+    try {
+      const steps = this.config.train.steps;
+      if (ck.step > steps) {
+        throw new Error(
+          `--steps ${steps} is below step ${ck.step}, which ${this.runDir} has already reached; give --steps ${ck.step} or more`,
+        );
+      }
+      try {
+        this.stepCount = restoreTrainingState(ck, this.trainingState());
+        this.restoreExtras(ck);
+      } catch (e) {
+        if (!(e instanceof StateDictError)) throw e;
+        throw new Error(
+          `${ck.path} does not match the model that ${this.run.configPath} describes (${e.message}); ` +
+            'was config.json edited, or the checkpoint copied from another run?',
+        );
+      }
+    } finally {
+      ck.dispose();
+    }
+    this.log(`resumed ${this.runDir} at step ${this.stepCount} from ${ck.path}`);
+  }
+
+  /** One optimisation step, counted; a non-finite loss names the last good checkpoint. */
+  trainStep(): StepMetrics {
+    let m: StepMetrics;
+    try {
+      m = torch.tidy(() => this.optimizationStep());
+    } catch (e) {
+      if (!(e instanceof NonFiniteLossError)) throw e;
+      const last = latestCheckpoint(this.runDir);
+      throw new NonFiniteLossError(
+        `${e.message}; training stopped. Last good checkpoint: ${last ?? 'none'}. Try a lower --lr.`,
+      );
+    }
+    this.stepCount++;
+    return m;
+  }
+
+  /**
+   * Writes a checkpoint of the current state, verified on disk before it takes its name; only then are
+   * older ones pruned. Returns its path.
+   */
+  saveCheckpoint(): string {
+    const path = checkpointPath(this.runDir, this.stepCount);
+    const state = captureTrainingState(this.trainingState());
+    const extras = this.checkpointExtras();
+    try {
+      saveCheckpoint(
+        path,
+        {
+          step: this.stepCount,
+          model: state.model,
+          ema: extras.ema ?? new Map(),
+          optim: state.optim,
+          rng: state.rng,
+          meta: { ...state.meta, config: this.config, ...extras.meta },
+        },
+        this.format,
+      );
+    } finally {
+      for (const t of state.rng.values()) t.dispose();
+    }
+    pruneCheckpoints(this.runDir, this.config.train.keepCheckpoints ?? 2);
+    return path;
+  }
+
+  /**
+   * Trains until config.train.steps (or `untilStep`): metrics every logEvery steps, a checkpoint every
+   * checkpointEvery steps and at the end, and on SIGINT/SIGTERM after the current step (a second signal
+   * exits at once). A failure (non-finite loss, full disk) stops the run with the cause and leaves the
+   * last good checkpoint in place.
+   */
+  async train(o: TrainOptions = {}): Promise<TrainResult> {
+    const s = this.config.train;
+    const target = Math.min(o.untilStep ?? s.steps, s.steps);
+    const untrap = trapStopSignals((sig) => {
+      this.stopRequested = sig;
+      this.log(`\n${sig}: stopping after this step and writing a checkpoint (send again to exit at once)`);
+    });
+    const label = this.constructor.name.replace(/Trainer$/, '').toLowerCase() || 'train';
+    const progress = o.progress === false ? null : new Progress(s.steps, { label, every: s.logEvery }, this.stepCount);
+    const state = this.trainingState();
+    const window = new MetricWindow();
+    let smooth = NaN;
+    let last: string | null = null;
+    state.model.train();
+    try {
+      while (this.stepCount < target && !this.stopRequested) {
+        const m = this.trainStep();
+        window.add(m);
+        smooth = Number.isNaN(smooth) ? m.loss : 0.98 * smooth + 0.02 * m.loss;
+        const ips = (window.steps * s.batchSize) / window.seconds();
+        progress?.update(this.stepCount, { loss: smooth, 'img/s': ips });
+        o.onStep?.(this.stepCount, m);
+        if (this.stepCount % s.logEvery === 0 || this.stepCount === target) {
+          const record = { step: this.stepCount, ...window.means(), lr: state.optimizer.lr, images_per_s: ips };
+          this.run.appendMetrics({ ...record, time: new Date().toISOString() });
+          window.reset();
+        }
+        if (this.stepCount % s.checkpointEvery === 0) last = this.saveCheckpoint();
+        // Yield so signal handlers can run between steps.
+        await new Promise((r) => setImmediate(r));
+      }
+      if (last !== checkpointPath(this.runDir, this.stepCount)) last = this.saveCheckpoint();
+    } catch (e) {
+      this.run.abandon();
+      throw e;
+    } finally {
+      untrap();
+    }
+    const status = this.stopRequested ? 'interrupted' : this.stepCount >= s.steps ? 'done' : 'paused';
+    return { step: this.stepCount, status, checkpoint: last };
+  }
+
+  /** Asks a running train() to stop after the current step, as a signal would. */
+  requestStop(reason = 'stop requested'): void {
+    this.stopRequested = reason;
+  }
+
+  /** Frees the model, optimizer and data, and releases the run directory. */
+  dispose(): void {
+    this.disposeState();
+    this.run.release();
+  }
+}
+
+/** Running means of step metrics over one logging window, and its wall time. */
+class MetricWindow {
+  private sums: Record<string, number> = {};
+  private start = performance.now();
+  steps = 0;
+
+  add(m: StepMetrics): void {
+    for (const [k, v] of Object.entries(m)) this.sums[k] = (this.sums[k] ?? 0) + v;
+    this.steps++;
+  }
+  means(): Record<string, number> {
+    return Object.fromEntries(Object.entries(this.sums).map(([k, v]) => [k, v / this.steps]));
+  }
+  seconds(): number {
+    return (performance.now() - this.start) / 1000;
+  }
+  reset(): void {
+    this.sums = {};
+    this.steps = 0;
+    this.start = performance.now();
+  }
+}

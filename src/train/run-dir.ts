@@ -1,0 +1,115 @@
+// A training run's directory: config.json (validated before anything is written), the lock that keeps a
+// second process out, metrics.jsonl, and checkpoints/. A run that fails before its first checkpoint
+// leaves nothing behind; stale temporary files of killed writes are removed when a run opens.
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { z } from 'zod';
+import { appendLine, ensureWritableDir, readText } from '../util/files.js';
+import { parseJsonWith, parseWith, writeJsonFile } from '../util/json-file.js';
+import { listCheckpoints } from './checkpoint.js';
+import { RunLock } from './lock.js';
+
+/** What the loop reads from every trainer's config (its `train` section). */
+export interface LoopSettings {
+  steps: number;
+  batchSize: number;
+  checkpointEvery: number;
+  logEvery: number;
+  /** how many checkpoints to keep (default 2) */
+  keepCheckpoints?: number;
+}
+
+export interface RunConfig {
+  train: LoopSettings;
+}
+
+export interface OpenRunOptions {
+  /** the configuration of a new run (validated by the trainer's schema) */
+  config?: unknown;
+  /** continue the run from its newest intact checkpoint; its config.json is used */
+  resume?: boolean;
+  /** a new total step count (extends a resumed run) */
+  steps?: number;
+  log?: (msg: string) => void;
+}
+
+const STALE_TMP = /\.tmp-\d+$/;
+
+export class RunDir<C extends RunConfig> {
+  private constructor(
+    readonly dir: string,
+    readonly config: C,
+    readonly log: (msg: string) => void,
+    private readonly lock: RunLock,
+    /** this process created the directory, so a failed start may remove it */
+    private readonly created: boolean,
+  ) {}
+
+  get configPath(): string {
+    return join(this.dir, 'config.json');
+  }
+
+  /**
+   * Validates the configuration (a new run's, or config.json on resume), takes the directory's lock and
+   * removes stale temporary files. Nothing is written to config.json yet: see writeConfig().
+   */
+  static open<C extends RunConfig>(dir: string, o: OpenRunOptions, schema: z.ZodType<C>): RunDir<C> {
+    const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
+    const configPath = join(dir, 'config.json');
+    let config: C;
+    if (o.resume) {
+      if (!existsSync(configPath)) throw new Error(`cannot resume: ${configPath} does not exist`);
+      config = parseJsonWith(schema, readText(configPath), configPath);
+      if (o.steps !== undefined) {
+        if (!Number.isInteger(o.steps) || o.steps < 1)
+          throw new Error(`--steps must be a positive integer, got ${o.steps}`);
+        config.train.steps = o.steps;
+      }
+    } else {
+      if (o.config === undefined) throw new Error('a new run needs a config');
+      config = parseWith(schema, o.config, 'config');
+      if (listCheckpoints(dir).length) {
+        throw new Error(
+          `run directory ${dir} already has checkpoints; pass --resume to continue it or choose another --run-dir`,
+        );
+      }
+    }
+    const created = !existsSync(dir);
+    ensureWritableDir(join(dir, 'checkpoints'));
+    let lock: RunLock;
+    try {
+      lock = RunLock.acquire(dir, log);
+    } catch (e) {
+      if (created) rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    for (const d of [dir, join(dir, 'checkpoints')]) {
+      for (const f of readdirSync(d)) if (STALE_TMP.test(f)) rmSync(join(d, f), { force: true });
+    }
+    return new RunDir(dir, config, log, lock, created);
+  }
+
+  /** Writes config.json; called once the run has been built and its checkpoint (if any) restored. */
+  writeConfig(): void {
+    writeJsonFile(this.configPath, this.config);
+  }
+
+  appendMetrics(record: Record<string, unknown>): void {
+    appendLine(join(this.dir, 'metrics.jsonl'), JSON.stringify(record));
+  }
+
+  /**
+   * After a failure: a run this process created and that has no checkpoint is removed whole (it holds
+   * nothing worth keeping); otherwise the directory stays as it was.
+   */
+  abandon(): void {
+    if (this.created && listCheckpoints(this.dir).length === 0) {
+      this.lock.release();
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  release(): void {
+    this.lock.release();
+  }
+}

@@ -8,3 +8,4 @@ export * from '../train/checkpoint.js';
 export * from './trainer.js';
 export * from './pipeline.js';
 export * from './diffusion-features.js';
+export * from './schedulers.js';

@@ -7,7 +7,7 @@ import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
 import { oneHotVectors, type ConditionSet } from './conditions.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { guidedEps } from './guidance.js';
-import { sample, type SamplerName } from './samplers.js';
+import { numEvaluations, sample, type SamplerName } from './samplers.js';
 import { NoiseSchedule } from './schedule.js';
 import { UNet, type UNetConfig } from './unet.js';
 
@@ -84,7 +84,7 @@ export function generate(m: LoadedModel, o: GenerateOptions): Tensor {
   const generator = torchGenerator(o.seed, 'sample.noise');
   const denoise = (x: Tensor, t: Tensor, c: Tensor | null, mp: Tensor | null) => m.model.forward(x, t, c, mp);
   const chunks: Tensor[] = [];
-  const totalEvals = Math.ceil(o.n / bs) * o.steps;
+  const totalEvals = Math.ceil(o.n / bs) * numEvaluations(o.sampler, o.steps);
   let done = 0;
   try {
     for (let start = 0; start < o.n; start += bs) {

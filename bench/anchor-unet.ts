@@ -33,12 +33,10 @@ class ResBlock extends nn.Module<[Tensor, Tensor]> {
     this.skip = cin !== cout ? this.registerModule('skip', new nn.Conv2d(cin, cout, 1)) : null;
   }
   forward(x: Tensor, temb: Tensor): Tensor {
-    return torch.tidy(() => {
-      let h = this.c1.forward(torch.silu(this.n1.forward(x)));
-      h = h.add(this.t.forward(torch.silu(temb)).unsqueeze(-1).unsqueeze(-1));
-      h = this.c2.forward(torch.silu(this.n2.forward(h)));
-      return (this.skip ? this.skip.forward(x) : x).add(h);
-    });
+    let h = this.c1.forward(torch.silu(this.n1.forward(x)));
+    h = h.add(this.t.call(torch.silu(temb)).unsqueeze(-1).unsqueeze(-1));
+    h = this.c2.forward(torch.silu(this.n2.forward(h)));
+    return (this.skip ? this.skip.call(x) : x).add(h);
   }
 }
 
@@ -53,22 +51,20 @@ class Attention extends nn.Module {
     this.proj = this.registerModule('proj', new nn.Conv2d(c, c, 1));
   }
   forward(x: Tensor): Tensor {
-    return torch.tidy(() => {
-      const [b, c, h, w] = x.shape as [number, number, number, number];
-      const [q, k, v] = this.qkv
-        .forward(this.n.forward(x))
-        .reshape(b, 3, c, h * w)
-        .unbind(1) as [Tensor, Tensor, Tensor];
-      const att = torch.softmax(
-        q
-          .transpose(1, 2)
-          .bmm(k)
-          .mul(c ** -0.5),
-        -1,
-      );
-      const out = v.bmm(att.transpose(1, 2)).reshape(b, c, h, w);
-      return x.add(this.proj.forward(out));
-    });
+    const [b, c, h, w] = x.shape as [number, number, number, number];
+    const [q, k, v] = this.qkv
+      .call(this.n.call(x))
+      .reshape(b, 3, c, h * w)
+      .unbind(1) as [Tensor, Tensor, Tensor];
+    const att = torch.softmax(
+      q
+        .transpose(1, 2)
+        .bmm(k)
+        .mul(c ** -0.5),
+      -1,
+    );
+    const out = v.bmm(att.transpose(1, 2)).reshape(b, c, h, w);
+    return x.add(this.proj.call(out));
   }
 }
 
@@ -80,7 +76,7 @@ class Upsample extends nn.Module {
     this.conv = this.registerModule('1', new nn.Conv2d(c, c, 3, { padding: 1 }));
   }
   forward(x: Tensor): Tensor {
-    return torch.tidy(() => this.conv.forward(torch.interpolate(x, { scaleFactor: 2, mode: 'nearest' })));
+    return this.conv.call(torch.interpolate(x, { scaleFactor: 2, mode: 'nearest' }));
   }
 }
 
@@ -131,19 +127,17 @@ export class AnchorUNet extends nn.Module<[Tensor, Tensor]> {
   }
 
   forward(x: Tensor, t: Tensor): Tensor {
-    return torch.tidy(() => {
-      const temb = this.temb.forward(timestepEmbedding(t));
-      let h = this.cin.forward(x);
-      const hs = [h];
-      for (const m of this.down) {
-        h = m instanceof ResBlock ? m.forward(h, temb) : m.forward(h);
-        hs.push(h);
-      }
-      h = this.mid2.forward(this.attn.forward(this.mid1.forward(h, temb)), temb);
-      for (const m of this.up) {
-        h = m instanceof ResBlock ? m.forward(torch.cat([h, hs.pop()!], 1), temb) : m.forward(h);
-      }
-      return this.cout.forward(torch.silu(this.nout.forward(h)));
-    });
+    const temb = this.temb.call(timestepEmbedding(t));
+    let h = this.cin.call(x);
+    const hs = [h];
+    for (const m of this.down) {
+      h = m instanceof ResBlock ? m.call(h, temb) : m.call(h);
+      hs.push(h);
+    }
+    h = this.mid2.forward(this.attn.call(this.mid1.forward(h, temb)), temb);
+    for (const m of this.up) {
+      h = m instanceof ResBlock ? m.call(torch.cat([h, hs.pop()!], 1), temb) : m.call(h);
+    }
+    return this.cout.call(torch.silu(this.nout.call(h)));
   }
 }

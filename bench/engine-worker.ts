@@ -35,7 +35,7 @@ function step(): number {
     const eps = torch.randnLike(x0);
     const ab = abar.index([t]).reshape(batch, 1, 1, 1);
     const xt = ab.sqrt().mul(x0).add(ab.rsub(1).sqrt().mul(eps));
-    const loss = torch.mseLoss(model.forward(xt, t), eps);
+    const loss = torch.mseLoss(model.call(xt, t), eps);
     opt.zeroGrad();
     loss.backward();
     opt.step();
@@ -60,7 +60,7 @@ torch.noGrad(() => {
   for (let i = 0; i < warm + steps; i++) {
     sync();
     const s = now();
-    torch.tidy(() => model.forward(x0, t));
+    torch.tidy(() => model.call(x0, t));
     sync();
     if (i >= warm) fwd.push(now() - s);
   }

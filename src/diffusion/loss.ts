@@ -25,12 +25,12 @@ export interface DiffusionLossOptions {
  * Returns: the scalar loss on the device.
  */
 export function diffusionLoss(
-  model: { forward: DenoiserFn } | DenoiserFn,
+  model: { call: DenoiserFn } | DenoiserFn,
   schedule: NoiseSchedule,
   x0: Tensor,
   o: DiffusionLossOptions,
 ): Tensor {
-  const denoise: DenoiserFn = typeof model === 'function' ? model : (x, t, c, m) => model.forward(x, t, c, m);
+  const denoise: DenoiserFn = typeof model === 'function' ? model : (x, t, c, m) => model.call(x, t, c, m);
   const device = o.device ?? 'cpu';
   const b = x0.shape[0]!;
   const t = torch.randint(0, schedule.T, [b], { generator: o.generator });

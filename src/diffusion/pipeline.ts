@@ -82,7 +82,7 @@ export function generate(m: LoadedModel, o: GenerateOptions): Tensor {
   if (cfg.condDim === 0 && o.cond) throw new Error('this model is unconditional; it takes no conditions');
   const bs = o.batchSize ?? 64;
   const generator = torchGenerator(o.seed, 'sample.noise');
-  const denoise = (x: Tensor, t: Tensor, c: Tensor | null, mp: Tensor | null) => m.model.forward(x, t, c, mp);
+  const denoise = (x: Tensor, t: Tensor, c: Tensor | null, mp: Tensor | null) => m.model.call(x, t, c, mp);
   const chunks: Tensor[] = [];
   const totalEvals = Math.ceil(o.n / bs) * numEvaluations(o.sampler, o.steps);
   let done = 0;

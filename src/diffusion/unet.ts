@@ -124,21 +124,19 @@ class ResBlock extends nn.Module<[Tensor, Tensor]> {
     return x;
   }
   forward(x: Tensor, emb: Tensor): Tensor {
-    return torch.tidy(() => {
-      let h = torch.silu(this.inNorm.forward(x));
-      // ADM resamples between the norm and the conv, and resamples the skip path the same way.
-      h = this.inConv.forward(this.resample(h));
-      const xs = this.resample(x);
-      const e = this.emb.forward(torch.silu(emb)).unsqueeze(-1).unsqueeze(-1);
-      if (this.o.scaleShift) {
-        const [scale, shift] = e.chunk(2, 1);
-        h = this.outNorm.forward(h).mul(scale!.add(1)).add(shift!);
-      } else {
-        h = this.outNorm.forward(h.add(e));
-      }
-      h = this.outConv.forward(this.dropout.forward(torch.silu(h)));
-      return (this.skip ? this.skip.forward(xs) : xs).add(h);
-    });
+    let h = torch.silu(this.inNorm.call(x));
+    // ADM resamples between the norm and the conv, and resamples the skip path the same way.
+    h = this.inConv.call(this.resample(h));
+    const xs = this.resample(x);
+    const e = this.emb.call(torch.silu(emb)).unsqueeze(-1).unsqueeze(-1);
+    if (this.o.scaleShift) {
+      const [scale, shift] = e.chunk(2, 1);
+      h = this.outNorm.call(h).mul(scale!.add(1)).add(shift!);
+    } else {
+      h = this.outNorm.call(h.add(e));
+    }
+    h = this.outConv.call(this.dropout.call(torch.silu(h)));
+    return (this.skip ? this.skip.call(xs) : xs).add(h);
   }
 }
 
@@ -157,18 +155,16 @@ class AttentionBlock extends nn.Module {
     this.proj = this.registerModule('proj', zeroModule(new nn.Conv2d(channels, channels, 1)));
   }
   forward(x: Tensor): Tensor {
-    return torch.tidy(() => {
-      const [b, c, h, w] = x.shape as [number, number, number, number];
-      const d = c / this.heads;
-      // [B, 3, heads, d, HW] -> q, k, v as [B, heads, HW, d]
-      const qkv = this.qkv
-        .forward(this.norm.forward(x))
-        .reshape(b, 3, this.heads, d, h * w)
-        .permute(1, 0, 2, 4, 3);
-      const [q, k, v] = qkv.unbind(0) as [Tensor, Tensor, Tensor];
-      const out = torch.scaledDotProductAttention(q, k, v).permute(0, 1, 3, 2).reshape(b, c, h, w);
-      return x.add(this.proj.forward(out));
-    });
+    const [b, c, h, w] = x.shape as [number, number, number, number];
+    const d = c / this.heads;
+    // [B, 3, heads, d, HW] -> q, k, v as [B, heads, HW, d]
+    const qkv = this.qkv
+      .call(this.norm.call(x))
+      .reshape(b, 3, this.heads, d, h * w)
+      .permute(1, 0, 2, 4, 3);
+    const [q, k, v] = qkv.unbind(0) as [Tensor, Tensor, Tensor];
+    const out = torch.scaledDotProductAttention(q, k, v).permute(0, 1, 3, 2).reshape(b, c, h, w);
+    return x.add(this.proj.call(out));
   }
 }
 
@@ -179,7 +175,7 @@ class Downsample extends nn.Module {
     this.conv = this.registerModule('conv', new nn.Conv2d(c, c, 3, { stride: 2, padding: 1 }));
   }
   forward(x: Tensor): Tensor {
-    return this.conv.forward(x);
+    return this.conv.call(x);
   }
 }
 
@@ -190,7 +186,7 @@ class Upsample extends nn.Module {
     this.conv = this.registerModule('conv', new nn.Conv2d(c, c, 3, { padding: 1 }));
   }
   forward(x: Tensor): Tensor {
-    return torch.tidy(() => this.conv.forward(torch.interpolate(x, { scaleFactor: 2, mode: 'nearest' })));
+    return this.conv.call(torch.interpolate(x, { scaleFactor: 2, mode: 'nearest' }));
   }
 }
 
@@ -203,11 +199,9 @@ class Stage extends nn.Module<[Tensor, Tensor]> {
     layers.forEach((l, i) => this.registerModule(String(i), l));
   }
   forward(x: Tensor, emb: Tensor): Tensor {
-    return torch.tidy(() => {
-      let h = x;
-      for (const l of this.layers) h = l instanceof ResBlock ? l.forward(h, emb) : l.forward(h);
-      return h === x ? x.alias() : h;
-    });
+    let h = x;
+    for (const l of this.layers) h = l instanceof ResBlock ? l.call(h, emb) : l.call(h);
+    return h === x ? x.alias() : h;
   }
 }
 
@@ -337,27 +331,25 @@ export class UNet extends nn.Module<[Tensor, Tensor, (Tensor | null)?, (Tensor |
         `UNet expects condition maps [${b}, ${c.spatialCondChannels}, ${hh}, ${ww}], got ${maps ? `[${maps.shape.join(', ')}]` : 'none'}`,
       );
     }
-    return torch.tidy(() => {
-      let emb = this.timeEmbed.forward(timestepEmbedding(t, c.baseChannels));
-      if (this.condEmbed && cond) {
-        const ce = this.condEmbed.forward(cond);
-        emb = c.condMode === 'concat' ? torch.cat([emb, ce], 1) : emb.add(ce);
-      }
-      let h = c.spatialCondChannels > 0 ? torch.cat([x, maps!.to(x.dtype)], 1) : x;
-      const hs: Tensor[] = [];
-      for (const [i, s] of this.input.items.entries()) {
-        h = s.forward(h, emb);
-        if (stopAt === `input.${i}`) return h;
-        hs.push(h);
-      }
-      h = this.middle.forward(h, emb);
-      if (stopAt === 'middle') return h;
-      for (const [i, s] of this.output.items.entries()) {
-        h = s.forward(torch.cat([h, hs.pop()!], 1), emb);
-        if (stopAt === `output.${i}`) return h;
-      }
-      return this.outConv.forward(torch.silu(this.outNorm.forward(h)));
-    });
+    let emb = this.timeEmbed.call(timestepEmbedding(t, c.baseChannels));
+    if (this.condEmbed && cond) {
+      const ce = this.condEmbed.call(cond);
+      emb = c.condMode === 'concat' ? torch.cat([emb, ce], 1) : emb.add(ce);
+    }
+    let h = c.spatialCondChannels > 0 ? torch.cat([x, maps!.to(x.dtype)], 1) : x;
+    const hs: Tensor[] = [];
+    for (const [i, s] of this.input.items.entries()) {
+      h = s.call(h, emb);
+      if (stopAt === `input.${i}`) return h;
+      hs.push(h);
+    }
+    h = this.middle.call(h, emb);
+    if (stopAt === 'middle') return h;
+    for (const [i, s] of this.output.items.entries()) {
+      h = s.call(torch.cat([h, hs.pop()!], 1), emb);
+      if (stopAt === `output.${i}`) return h;
+    }
+    return this.outConv.call(torch.silu(this.outNorm.call(h)));
   }
 }
 

@@ -51,10 +51,8 @@ export class EvalNet extends nn.Module<[Tensor], { logits: Tensor; features: Ten
     this.head = this.registerModule('head', new nn.Linear(featureDim, numClasses));
   }
   forward(x: Tensor): { logits: Tensor; features: Tensor } {
-    return torch.tidy(() => {
-      const features = this.body.forward(x);
-      return { logits: this.head.forward(features), features };
-    });
+    const features = this.body.call(x);
+    return { logits: this.head.call(features), features };
   }
 }
 
@@ -83,7 +81,7 @@ export function accuracy(net: EvalNet, ds: ImageDataset, batchSize = 500): numbe
     for (let s = 0; s < ds.length; s += batchSize) {
       const idx = Int32Array.from({ length: Math.min(batchSize, ds.length - s) }, (_, i) => s + i);
       const pred = torch.tidy(() =>
-        Int32Array.from(net.forward(ds.images(idx)).logits.argmax(1).toTypedArray() as BigInt64Array, Number),
+        Int32Array.from(net.call(ds.images(idx)).logits.argmax(1).toTypedArray() as BigInt64Array, Number),
       );
       pred.forEach((p, i) => {
         if (p === ds.labels![idx[i]!]) correct++;
@@ -101,7 +99,7 @@ export function evalnetOutputs(net: EvalNet, images: Tensor, batchSize = 256): {
       const f: Tensor[] = [],
         l: Tensor[] = [];
       for (let s = 0; s < images.shape[0]!; s += batchSize) {
-        const out = net.forward(images.narrow(0, s, Math.min(batchSize, images.shape[0]! - s)));
+        const out = net.call(images.narrow(0, s, Math.min(batchSize, images.shape[0]! - s)));
         f.push(out.features);
         l.push(out.logits);
       }
@@ -166,7 +164,7 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
     const b = this.loader.next();
     const xf = applyFlips(this.dataset.images(b.indices), b.flips);
     const y = torch.tensor(Int32Array.from(b.indices, (i) => this.dataset.labels[i]!)).long();
-    const loss = torch.crossEntropy(this.model.forward(xf).logits, y);
+    const loss = torch.crossEntropy(this.model.call(xf).logits, y);
     const value = loss.item();
     this.ensureFinite('loss', value);
     this.optimizer.zeroGrad();
@@ -235,7 +233,7 @@ export class EvalNetFeatures implements FeatureExtractor {
     };
   }
   embed(images: Tensor): { features: Tensor } {
-    return torch.tidy(() => ({ features: this.net.forward(images).features }));
+    return torch.tidy(() => ({ features: this.net.call(images).features }));
   }
   dispose(): void {
     this.net.dispose();

@@ -281,11 +281,7 @@ export class Sequential extends Module {
   }
   forward(x: Tensor): Tensor {
     let h = x;
-    for (const m of this.layers) {
-      const next = m.forward(h);
-      if (h !== x) h.dispose();
-      h = next;
-    }
+    for (const m of this.layers) h = m.call(h);
     return h === x ? x.alias() : h;
   }
 }
@@ -351,36 +347,34 @@ export class MultiheadAttention extends Module<
   readonly dropout: number;
 
   forward(query: Tensor, key: Tensor, value: Tensor, o: { keyPaddingMask?: Tensor; attnMask?: Tensor } = {}): Tensor {
-    return torch.tidy(() => {
-      const [q0, k0, v0] = this.batchFirst
-        ? [query, key, value]
-        : [query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)];
-      const [wq, wk, wv] = this.inProjWeight.chunk(3, 0);
-      const [bq, bk, bv] = this.inProjBias ? this.inProjBias.chunk(3, 0) : [null, null, null];
-      const heads = (x: Tensor, w: Tensor, b: Tensor | null | undefined) => {
-        const [n, l] = x.shape as [number, number];
-        return torch
-          .linear(x, w, b ?? null)
-          .reshape(n, l, this.numHeads, this.headDim)
-          .transpose(1, 2);
-      };
-      const q = heads(q0!, wq!, bq),
-        k = heads(k0!, wk!, bk),
-        v = heads(v0!, wv!, bv);
-      let mask: Tensor | null = null;
-      // Boolean masks say "may attend" to the attention kernel; PyTorch's MHA masks say "blocked".
-      if (o.attnMask) mask = o.attnMask.dtype === 'bool' ? o.attnMask.logicalNot() : o.attnMask;
-      if (o.keyPaddingMask) {
-        const kp = o.keyPaddingMask.logicalNot().unsqueeze(1).unsqueeze(1);
-        mask = mask ? (mask.dtype === 'bool' ? mask.logicalAnd(kp) : mask.maskedFill(kp.logicalNot(), -Infinity)) : kp;
-      }
-      const out = torch.scaledDotProductAttention(q, k, v, {
-        attnMask: mask,
-        dropoutP: this.training ? this.dropout : 0,
-      });
-      const [n, , l] = out.shape as [number, number, number];
-      const merged = this.outProj.forward(out.transpose(1, 2).reshape(n, l, this.embedDim));
-      return this.batchFirst ? merged : merged.transpose(0, 1);
+    const [q0, k0, v0] = this.batchFirst
+      ? [query, key, value]
+      : [query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)];
+    const [wq, wk, wv] = this.inProjWeight.chunk(3, 0);
+    const [bq, bk, bv] = this.inProjBias ? this.inProjBias.chunk(3, 0) : [null, null, null];
+    const heads = (x: Tensor, w: Tensor, b: Tensor | null | undefined) => {
+      const [n, l] = x.shape as [number, number];
+      return torch
+        .linear(x, w, b ?? null)
+        .reshape(n, l, this.numHeads, this.headDim)
+        .transpose(1, 2);
+    };
+    const q = heads(q0!, wq!, bq),
+      k = heads(k0!, wk!, bk),
+      v = heads(v0!, wv!, bv);
+    let mask: Tensor | null = null;
+    // Boolean masks say "may attend" to the attention kernel; PyTorch's MHA masks say "blocked".
+    if (o.attnMask) mask = o.attnMask.dtype === 'bool' ? o.attnMask.logicalNot() : o.attnMask;
+    if (o.keyPaddingMask) {
+      const kp = o.keyPaddingMask.logicalNot().unsqueeze(1).unsqueeze(1);
+      mask = mask ? (mask.dtype === 'bool' ? mask.logicalAnd(kp) : mask.maskedFill(kp.logicalNot(), -Infinity)) : kp;
+    }
+    const out = torch.scaledDotProductAttention(q, k, v, {
+      attnMask: mask,
+      dropoutP: this.training ? this.dropout : 0,
     });
+    const [n, , l] = out.shape as [number, number, number];
+    const merged = this.outProj.call(out.transpose(1, 2).reshape(n, l, this.embedDim));
+    return this.batchFirst ? merged : merged.transpose(0, 1);
   }
 }

@@ -35,9 +35,13 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
 
   abstract forward(...args: In): Out;
 
-  /** Same as forward; reads like PyTorch's model(x). */
+  /**
+   * Runs forward in its own memory scope, as PyTorch's model(x) runs __call__: the intermediates of
+   * this module's forward are freed when it returns, and what it returns moves to the caller's scope.
+   * Call submodules with call(), so forward bodies hold no memory bookkeeping.
+   */
   call(...args: In): Out {
-    return this.forward(...args);
+    return torch.tidy(() => this.forward(...args));
   }
 
   protected registerParameter(name: string, t: Tensor, requiresGrad = true): Tensor {

@@ -41,9 +41,9 @@ export class SslEncoderFeatures implements FeatureExtractor {
   }
 
   embed(images: Tensor): { features: Tensor; patches: Tensor } {
-    const out = this.model.backbone.forward(images);
+    const out = this.model.backbone.call(images);
     if (this.output === 'backbone') return out;
-    const projected = this.model.head.forward(out.features);
+    const projected = this.model.head.call(out.features);
     out.features.dispose();
     return { features: projected, patches: out.patches };
   }

@@ -58,7 +58,7 @@ export class SimCLR extends nn.Module<[torch.Tensor], torch.Tensor> {
     this.head = this.registerModule('head', new ProjectionHead(this.backbone.featureDim, m.projHidden, m.projDim));
   }
   forward(x: torch.Tensor): torch.Tensor {
-    return torch.tidy(() => this.head.forward(this.backbone.forward(x).features));
+    return this.head.call(this.backbone.call(x).features);
   }
 }
 
@@ -121,7 +121,7 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     const aug = { scale: tr.cropScale };
     const v1 = augment(x, this.generator, aug),
       v2 = augment(x, this.generator, aug);
-    const z = this.model.forward(torch.cat([v1, v2], 0).to(this.device));
+    const z = this.model.call(torch.cat([v1, v2], 0).to(this.device));
     const [z1, z2] = z.chunk(2, 0);
     const loss = ntXent(z1!, z2!, tr.temperature);
     const value = loss.item();

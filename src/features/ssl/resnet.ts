@@ -31,10 +31,8 @@ class BasicBlock extends nn.Module {
         : null;
   }
   forward(x: Tensor): Tensor {
-    return torch.tidy(() => {
-      const h = this.b2.forward(this.c2.forward(torch.relu(this.b1.forward(this.c1.forward(x)))));
-      return torch.relu(h.add(this.down ? this.down.forward(x) : x));
-    });
+    const h = this.b2.call(this.c2.call(torch.relu(this.b1.call(this.c1.call(x)))));
+    return torch.relu(h.add(this.down ? this.down.call(x) : x));
   }
 }
 
@@ -66,11 +64,9 @@ export class SmallResNet extends nn.Module<[Tensor], { features: Tensor; patches
   }
   /** features [B, D] (global average) and patches [B, h, w, D] */
   forward(x: Tensor): { features: Tensor; patches: Tensor } {
-    return torch.tidy(() => {
-      let h = this.stem.forward(x);
-      for (const b of this.stages) h = b.forward(h);
-      return { features: h.mean([2, 3]), patches: h.permute(0, 2, 3, 1) };
-    });
+    let h = this.stem.call(x);
+    for (const b of this.stages) h = b.call(h);
+    return { features: h.mean([2, 3]), patches: h.permute(0, 2, 3, 1) };
   }
 }
 
@@ -85,6 +81,6 @@ export class ProjectionHead extends nn.Module {
     );
   }
   forward(x: Tensor): Tensor {
-    return this.net.forward(x);
+    return this.net.call(x);
   }
 }

@@ -33,9 +33,9 @@ class ResBlock extends nn.Module<[Tensor, Tensor]> {
     this.skip = cin !== cout ? this.registerModule('skip', new nn.Conv2d(cin, cout, 1)) : null;
   }
   forward(x: Tensor, temb: Tensor): Tensor {
-    let h = this.c1.forward(torch.silu(this.n1.forward(x)));
+    let h = this.c1.call(torch.silu(this.n1.call(x)));
     h = h.add(this.t.call(torch.silu(temb)).unsqueeze(-1).unsqueeze(-1));
-    h = this.c2.forward(torch.silu(this.n2.forward(h)));
+    h = this.c2.call(torch.silu(this.n2.call(h)));
     return (this.skip ? this.skip.call(x) : x).add(h);
   }
 }
@@ -134,7 +134,7 @@ export class AnchorUNet extends nn.Module<[Tensor, Tensor]> {
       h = m instanceof ResBlock ? m.call(h, temb) : m.call(h);
       hs.push(h);
     }
-    h = this.mid2.forward(this.attn.call(this.mid1.forward(h, temb)), temb);
+    h = this.mid2.call(this.attn.call(this.mid1.call(h, temb)), temb);
     for (const m of this.up) {
       h = m instanceof ResBlock ? m.call(torch.cat([h, hs.pop()!], 1), temb) : m.call(h);
     }

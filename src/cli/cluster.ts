@@ -4,9 +4,11 @@
 import { writeFileSync } from 'node:fs';
 import { DataSpec, loadDataset } from '../data/spec.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { buildAnnotations, CONDITION_KINDS, saveAnnotations, type ConditionKind } from '../annotate/annotations.js';
+import { CONDITION_KINDS, saveAnnotations, type ConditionKind } from '../annotate/annotations.js';
 import { saveClusterGrid } from '../annotate/cluster-grid.js';
-import { kmeans, type KMeansMetric } from '../annotate/kmeans.js';
+import type { KMeansMetric } from '../annotate/kmeans.js';
+import { selfLabels } from '../annotate/self-labels.js';
+import { parseJsonWith } from '../util/json-file.js';
 import { clusterQuality, clusterSizes } from '../eval/cluster-metrics.js';
 import { loadFeatures } from '../features/features-file.js';
 import { required, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
@@ -44,10 +46,9 @@ export const clusterSpec: CommandSpec = {
   },
 };
 
-function reloadDataset(spec: string | undefined): Promise<ImageDataset> | null {
+function reloadDataset(featuresPath: string, spec: string | undefined): Promise<ImageDataset> | null {
   if (!spec) return null;
-  const r = DataSpec.safeParse(JSON.parse(spec));
-  return r.success ? loadDataset(r.data) : null;
+  return loadDataset(parseJsonWith(DataSpec, spec, `${featuresPath} (its dataSpec)`));
 }
 
 export async function runCluster(a: ParsedArgs): Promise<number> {
@@ -58,64 +59,33 @@ export async function runCluster(a: ParsedArgs): Promise<number> {
     throw new UsageError('cluster', '--k is required');
   if (k !== undefined && k < 1) throw new UsageError('cluster', `--k must be >= 1, got ${k}`);
   const feats = loadFeatures(path);
-  const dsPromise = reloadDataset(feats.provenance.dataSpec);
+  const dsPromise = reloadDataset(path, feats.provenance.dataSpec);
   const ds = dsPromise ? await dsPromise : null;
   if (ds && ds.length !== feats.features.shape[0])
     throw new Error(
       `features file ${path} has ${feats.features.shape[0]} rows but its dataset now has ${ds.length} images`,
     );
   try {
-    let assignments: Int32Array | undefined,
-      centroids,
-      seconds = 0,
-      inertia: number | undefined;
-    if (k !== undefined && kind !== 'ground-truth') {
-      const t0 = performance.now();
-      const r = kmeans(feats.features, {
-        k,
-        metric: a.metric as KMeansMetric,
-        maxIter: a.iters as number,
-        restarts: a.restarts as number,
-        tol: a.tol as number,
-        balanced: Boolean(a.balanced),
-        seed: a.seed as number,
-      });
-      seconds = (performance.now() - t0) / 1000;
-      assignments = r.assignments;
-      centroids = r.centroids;
-      inertia = r.inertia;
+    const { annotations: ann, kmeans: km } = selfLabels(path, feats, {
+      kind,
+      k,
+      metric: a.metric as KMeansMetric,
+      maxIter: a.iters as number,
+      restarts: a.restarts as number,
+      tol: a.tol as number,
+      balanced: Boolean(a.balanced),
+      seed: a.seed as number,
+      knn: a.knn as number,
+      labels: ds?.labels ?? null,
+      numClasses: ds?.numClasses ?? null,
+    });
+    const seconds = km?.seconds ?? 0,
+      inertia = km?.inertia;
+    if (km) {
       process.stderr.write(
-        `k-means: k=${k} ${a.metric}${a.balanced ? ' balanced' : ''}, ${r.iterations} iterations, inertia ${r.inertia.toFixed(2)}, ${r.reseeded} empty clusters re-seeded, ${seconds.toFixed(1)} s\n`,
+        `k-means: k=${k} ${a.metric}${a.balanced ? ' balanced' : ''}, ${km.iterations} iterations, inertia ${km.inertia.toFixed(2)}, ${km.reseeded} empty clusters re-seeded, ${seconds.toFixed(1)} s\n`,
       );
     }
-    const meta: Record<string, string> = {
-      method:
-        kind === 'ground-truth'
-          ? 'ground-truth labels'
-          : kind === 'random'
-            ? 'random ids'
-            : `k-means (${a.metric}${a.balanced ? ', Sinkhorn-balanced' : ''}, ${a.restarts} restarts, seed ${a.seed})`,
-      metric: a.metric as string,
-      features: path,
-      extractor: feats.provenance.extractor,
-      extractorConfig: feats.provenance.config,
-      dataset: feats.provenance.dataset,
-      ...(feats.provenance.dataSpec ? { dataSpec: feats.provenance.dataSpec } : {}),
-    };
-    const ann = buildAnnotations(
-      {
-        kind,
-        features: feats.features,
-        assignments,
-        centroids,
-        k,
-        labels: ds?.labels ?? null,
-        numClasses: ds?.numClasses ?? null,
-        knn: a.knn as number,
-        seed: a.seed as number,
-      },
-      meta,
-    );
     const out =
       (a.out as string | undefined) ?? path.replace(/\.safetensors$/, '') + `-k${ann.k ?? 'none'}-${kind}.safetensors`;
     saveAnnotations(out, ann);

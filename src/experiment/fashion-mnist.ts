@@ -5,8 +5,8 @@
 // report in docs/ is rewritten from whatever has finished.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { buildAnnotations, saveAnnotations, type ConditionKind } from '../annotate/annotations.js';
-import { kmeans } from '../annotate/kmeans.js';
+import { saveAnnotations, type ConditionKind } from '../annotate/annotations.js';
+import { selfLabels } from '../annotate/self-labels.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { loadDataset, type DataSpec } from '../data/spec.js';
 import type { ConditionSpec, TrainConfigInput } from '../diffusion/config.js';
@@ -371,30 +371,11 @@ export class FashionMnistExperiment {
       const ds = await this.dataset(data);
       const feats = loadFeatures(featuresPath, { dataset: ds });
       try {
-        let assignments: Int32Array | undefined, centroids;
-        if (kind === 'onehot' && k !== null) {
-          this.log(`clustering ${featuresPath} into k = ${k} (spherical k-means, 3 restarts)`);
-          const r = kmeans(feats.features, { k, metric: 'cosine', restarts: 3, seed: this.plan.seed });
-          assignments = r.assignments;
-          centroids = r.centroids;
-        }
-        const meta = {
-          method:
-            kind === 'onehot'
-              ? `k-means (cosine, 3 restarts, seed ${this.plan.seed})`
-              : kind === 'random'
-                ? 'random ids'
-                : `the ${kind} itself`,
-          metric: 'cosine',
-          features: featuresPath,
-          extractor: feats.provenance.extractor,
-          extractorConfig: feats.provenance.config,
-          dataset: ds.info.name,
-          dataSpec: JSON.stringify(data),
-        };
-        const ann = buildAnnotations(
-          { kind, features: feats.features, assignments, centroids, k: k ?? undefined, seed: this.plan.seed },
-          meta,
+        if (kind === 'onehot') this.log(`clustering ${featuresPath} into k = ${k} (spherical k-means, 3 restarts)`);
+        const { annotations: ann } = selfLabels(
+          featuresPath,
+          { ...feats, provenance: { ...feats.provenance, dataset: ds.info.name, dataSpec: JSON.stringify(data) } },
+          { kind, k: k ?? undefined, metric: 'cosine', restarts: 3, seed: this.plan.seed },
         );
         saveAnnotations(path, ann);
         if (ann.assignments && ann.k !== null && ds.labels) {

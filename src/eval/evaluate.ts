@@ -293,14 +293,4 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
   }
 }
 
-const fmt = (x: number | undefined, d: number) => (x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
-
-export const METRICS_HEADER =
-  '| model | n | sampler | s | FD-evalnet | IS-evalnet | precision | recall | density | coverage | consistency (chance) |\n|---|---|---|---|---|---|---|---|---|---|---|';
-
-/** One markdown table row of the metrics (under METRICS_HEADER). */
-export function metricsRow(name: string, m: EvalMetrics): string {
-  const c = m.consistency;
-  const cons = c ? `${fmt(c.value, 3)} (${fmt(c.chance, 3)})${c.kind === 'feature-cosine' ? ' cos' : ''}` : 'n/a';
-  return `| ${name} | ${m.n} | ${m.sampler}-${m.steps} | ${m.scale} | ${fmt(m.fd.evalnet, 2)} | ${fmt(m.isEvalnet, 2)} | ${fmt(m.precision, 3)} | ${fmt(m.recall, 3)} | ${fmt(m.density, 3)} | ${fmt(m.coverage, 3)} | ${cons} |`;
-}
+export { METRICS_HEADER, metricsRow } from './format.js';

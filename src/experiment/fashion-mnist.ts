@@ -11,7 +11,6 @@ import type { ImageDataset } from '../data/dataset.js';
 import { loadDataset, type DataSpec } from '../data/spec.js';
 import type { ConditionSpec, TrainConfigInput } from '../diffusion/config.js';
 import { DiffusionFeatures } from '../diffusion/diffusion-features.js';
-import type { SamplerName } from '../diffusion/samplers.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
 import { clusterQuality } from '../eval/cluster-metrics.js';
 import { evaluate, type EvalMetrics } from '../eval/evaluate.js';
@@ -22,96 +21,12 @@ import { EncoderTrainer } from '../features/ssl/encoder-trainer.js';
 import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import { latestCheckpoint, latestStep } from '../train/checkpoint.js';
 import type { Device } from '../torch/index.js';
+import { z } from 'zod';
+import { readJsonFile } from '../util/json-file.js';
+import { Budget, BUDGETS, BudgetName } from './budgets.js';
 import { writeReport, type ReportInput, type RowResult } from './report.js';
 
-export type BudgetName = 'smoke' | 'small' | 'full';
-
-export interface Budget {
-  preset: 'tiny' | 'small';
-  steps: number;
-  batchSize: number;
-  lr: number;
-  warmup: number;
-  emaDecay: number;
-  checkpointEvery: number;
-  samples: number;
-  sampler: SamplerName;
-  sampleSteps: number;
-  scale: number;
-  sweep: number[];
-  encoderSteps: number;
-  evalnetSteps: number;
-  ks: number[];
-  rho: number;
-  /** other seeds for the rows the claims compare (ground truth and the best self-labels, both sets) */
-  replicateSeeds: number[];
-  /** use only the first `limit` training images (the smoke budget) */
-  limit?: number;
-}
-
-export const BUDGETS: Record<BudgetName, Budget> = {
-  // Every stage in a minute or two on 2,000 images: checks the pipeline, measures nothing.
-  smoke: {
-    preset: 'tiny',
-    steps: 8,
-    batchSize: 8,
-    lr: 1e-3,
-    warmup: 2,
-    emaDecay: 0.9,
-    checkpointEvery: 4,
-    samples: 48,
-    sampler: 'ddim',
-    sampleSteps: 3,
-    scale: 2,
-    sweep: [0, 2, 5],
-    encoderSteps: 4,
-    evalnetSteps: 10,
-    ks: [4, 8],
-    rho: 10,
-    replicateSeeds: [1],
-    limit: 2000,
-  },
-  // About 4.2 hours of the 2-core development machine in all, replicates included (see the report's time table).
-  small: {
-    preset: 'tiny',
-    steps: 3000,
-    batchSize: 32,
-    lr: 1e-3,
-    warmup: 100,
-    emaDecay: 0.999,
-    checkpointEvery: 250,
-    samples: 2000,
-    sampler: 'ddim',
-    sampleSteps: 25,
-    scale: 2,
-    sweep: [0, 1, 1.5, 2, 3, 5],
-    encoderSteps: 1500,
-    evalnetSteps: 2000,
-    ks: [10, 50, 100],
-    rho: 100,
-    replicateSeeds: [1],
-  },
-  // The paper's evaluation protocol (10k samples, DDIM-250) with the 2.2M-parameter preset.
-  full: {
-    preset: 'small',
-    steps: 60000,
-    batchSize: 128,
-    lr: 3e-4,
-    warmup: 500,
-    emaDecay: 0.9999,
-    checkpointEvery: 1000,
-    samples: 10000,
-    sampler: 'ddim',
-    sampleSteps: 250,
-    scale: 2,
-    sweep: [0, 1, 1.5, 2, 3, 5],
-    encoderSteps: 6000,
-    evalnetSteps: 4000,
-    ks: [10, 50, 100],
-    rho: 100,
-    replicateSeeds: [1, 2],
-  },
-};
+export { Budget, BUDGETS, BudgetName };
 
 export interface ExperimentOptions {
   budget: BudgetName;
@@ -131,14 +46,16 @@ export interface ExperimentOptions {
   log?: (m: string) => void;
 }
 
-interface Plan {
-  budget: BudgetName;
-  config: Budget;
-  seed: number;
-  encoder: string;
-  evalnet: string;
-  command: string;
-}
+/** plan.json: the budget as planned (settings added since take the budget's value), seed and reused runs. */
+const PlanFile = z.object({
+  budget: BudgetName,
+  config: Budget.partial(),
+  seed: z.number().int().min(0),
+  encoder: z.string(),
+  evalnet: z.string(),
+  command: z.string(),
+});
+type Plan = z.infer<typeof PlanFile> & { config: Budget };
 
 interface RowDef {
   id: string;
@@ -158,7 +75,7 @@ interface RowDef {
 class Timing {
   private readonly t: Record<string, number>;
   constructor(private readonly path: string) {
-    this.t = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Record<string, number>) : {};
+    this.t = existsSync(path) ? readJsonFile(path, z.record(z.string(), z.number())) : {};
   }
   async time<T>(stage: string, f: () => Promise<T> | T): Promise<T> {
     const t0 = performance.now();
@@ -189,11 +106,11 @@ export class FashionMnistExperiment {
     mkdirSync(this.root, { recursive: true });
     const planPath = join(this.root, 'plan.json');
     if (existsSync(planPath)) {
-      this.plan = JSON.parse(readFileSync(planPath, 'utf8')) as Plan;
-      if (this.plan.budget !== o.budget)
-        throw new Error(`${this.root} holds the '${this.plan.budget}' budget; use another --root for '${o.budget}'`);
+      const planned = readJsonFile(planPath, PlanFile);
+      if (planned.budget !== o.budget)
+        throw new Error(`${this.root} holds the '${planned.budget}' budget; use another --root for '${o.budget}'`);
       // A plan written before a budget setting existed takes that setting's value; the others stay as planned.
-      this.plan.config = { ...BUDGETS[this.plan.budget], ...this.plan.config };
+      this.plan = { ...planned, config: { ...BUDGETS[planned.budget], ...planned.config } };
       for (const [flag, given, planned] of [
         ['encoder', o.encoder, this.plan.encoder],
         ['evalnet', o.evalnet, this.plan.evalnet],

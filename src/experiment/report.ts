@@ -5,7 +5,8 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import type { EvalMetrics } from '../eval/evaluate.js';
-import type { Budget, BudgetName } from './fashion-mnist.js';
+import { formatNumber, markdownHeader, metricCells, metricHeaders, type MetricColumn } from '../eval/format.js';
+import type { Budget, BudgetName } from './budgets.js';
 import { renderLineCharts } from './svg-plot.js';
 
 export interface RowResult {
@@ -40,34 +41,23 @@ export interface ReportInput {
   replicas?: { id: string; seeds: { seed: number; metrics: EvalMetrics | null }[] }[];
 }
 
-const f = (x: number | null | undefined, d = 3) =>
-  x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d);
+const f = (x: number | null | undefined, d = 3) => formatNumber(x, d);
 
-function consistencyCell(m: EvalMetrics): string {
-  const c = m.consistency;
-  if (!c) return 'n/a';
-  return c.kind === 'feature-cosine' ? `cos ${f(c.value)} (${f(c.chance)})` : `${f(c.value)} (${f(c.chance)})`;
-}
+const REPORT_COLUMNS: MetricColumn[] = [
+  'fd-evalnet',
+  'fd-ssl',
+  'is-evalnet',
+  'precision',
+  'recall',
+  'density',
+  'coverage',
+  'consistency',
+];
 
-function metricCells(m: EvalMetrics | null): string {
-  if (!m) return Array(8).fill('pending').join(' | ');
-  return [
-    f(m.fd.evalnet, 2),
-    f(m.fd.ssl, 3),
-    f(m.isEvalnet, 2),
-    f(m.precision),
-    f(m.recall),
-    f(m.density),
-    f(m.coverage),
-    consistencyCell(m),
-  ].join(' | ');
-}
-
-const HEADER =
-  '| row | guidance | self-label NMI | FD-evalnet | FD-ssl | IS-evalnet | precision | recall | density | coverage | consistency (chance) |\n|---|---|---|---|---|---|---|---|---|---|---|';
+const HEADER = markdownHeader(['row', 'guidance', 'self-label NMI', ...metricHeaders(REPORT_COLUMNS)]);
 
 function tableRow(r: RowResult): string {
-  return `| ${r.id} | ${r.title} | ${f(r.selfLabelNmi)} | ${metricCells(r.metrics)} |`;
+  return `| ${r.id} | ${r.title} | ${f(r.selfLabelNmi)} | ${metricCells(r.metrics, REPORT_COLUMNS).join(' | ')} |`;
 }
 
 const fd = (r: RowResult | undefined) => r?.metrics?.fd.evalnet;
@@ -160,7 +150,9 @@ export function seedVariation(replicas: NonNullable<ReportInput['replicas']>): s
     '',
     '| row | seed | FD-evalnet | FD-ssl | IS-evalnet | precision | recall | density | coverage | consistency (chance) |',
     '|---|---|---|---|---|---|---|---|---|---|',
-    ...replicas.flatMap((r) => r.seeds.map((s) => `| ${r.id} | ${s.seed} | ${metricCells(s.metrics)} |`)),
+    ...replicas.flatMap((r) =>
+      r.seeds.map((s) => `| ${r.id} | ${s.seed} | ${metricCells(s.metrics, REPORT_COLUMNS).join(' | ')} |`),
+    ),
     '',
   ];
   const fds = (id: string) => replicas.find((r) => r.id === id)?.seeds.map((s) => s.metrics?.fd.evalnet ?? null) ?? [];
@@ -275,7 +267,7 @@ export function writeReport(i: ReportInput): void {
     lines.push(
       '| s | FD-evalnet | FD-ssl | IS-evalnet | precision | recall | density | coverage | consistency (chance) |',
       '|---|---|---|---|---|---|---|---|---|',
-      ...i.sweep.map((s) => `| ${s.scale} | ${metricCells(s.metrics)} |`),
+      ...i.sweep.map((s) => `| ${s.scale} | ${metricCells(s.metrics, REPORT_COLUMNS).join(' | ')} |`),
       '',
     );
     const done = i.sweep.filter((s) => s.metrics);

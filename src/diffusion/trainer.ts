@@ -157,14 +157,7 @@ export class DiffusionTrainer extends TrainingLoop<TrainConfig> {
       generator: this.generator,
       device: this.device,
     });
-    const value = loss.item();
-    this.ensureFinite('loss', value);
-    this.optimizer.zeroGrad();
-    loss.backward();
-    const gradNorm = optim.clipGradNorm_(this.model.parameters(), train.gradClip);
-    this.ensureFinite('gradient norm', gradNorm);
-    this.optimizer.step();
-    this.scheduler.step();
+    const { loss: value, gradNorm } = this.backwardAndStep(loss, { clipGradNorm: train.gradClip });
     this.ema.update(this.model);
     return { loss: value, grad_norm: gradNorm };
   }

@@ -165,12 +165,7 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
     const xf = applyFlips(this.dataset.images(b.indices), b.flips);
     const y = torch.tensor(Int32Array.from(b.indices, (i) => this.dataset.labels[i]!)).long();
     const loss = torch.crossEntropy(this.model.call(xf).logits, y);
-    const value = loss.item();
-    this.ensureFinite('loss', value);
-    this.optimizer.zeroGrad();
-    loss.backward();
-    this.optimizer.step();
-    this.scheduler.step();
+    const { loss: value } = this.backwardAndStep(loss);
     return { loss: value };
   }
 

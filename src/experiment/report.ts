@@ -5,7 +5,14 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import type { EvalMetrics } from '../eval/evaluate.js';
-import { formatNumber, markdownHeader, metricCells, metricHeaders, type MetricColumn } from '../eval/format.js';
+import {
+  EVAL_COLUMNS,
+  formatNumber,
+  markdownHeader,
+  metricCells,
+  metricHeaders,
+  type MetricColumn,
+} from '../eval/format.js';
 import type { Budget, BudgetName } from './budgets.js';
 import { renderLineCharts } from './svg-plot.js';
 
@@ -43,16 +50,8 @@ export interface ReportInput {
 
 const f = (x: number | null | undefined, d = 3) => formatNumber(x, d);
 
-const REPORT_COLUMNS: MetricColumn[] = [
-  'fd-evalnet',
-  'fd-ssl',
-  'is-evalnet',
-  'precision',
-  'recall',
-  'density',
-  'coverage',
-  'consistency',
-];
+/** selfguided eval's columns with FD on the SimCLR features beside FD-evalnet. */
+const REPORT_COLUMNS: MetricColumn[] = ['fd-evalnet', 'fd-ssl', ...EVAL_COLUMNS.slice(1)];
 
 const HEADER = markdownHeader(['row', 'guidance', 'self-label NMI', ...metricHeaders(REPORT_COLUMNS)]);
 

@@ -4,6 +4,7 @@
 // intact checkpoint, and the rule that a run is never lost or silently corrupted.
 import type { z } from 'zod';
 import { StateDictError } from '../nn/module.js';
+import { clipGradNorm_ } from '../optim/clip.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Progress } from '../util/progress.js';
@@ -160,6 +161,27 @@ export abstract class TrainingLoop<C extends RunConfig> {
       ck.dispose();
     }
     this.log(`resumed ${this.runDir} at step ${this.stepCount} from ${ck.path}`);
+  }
+
+  /**
+   * The usual tail of a step: the loss checked finite, zeroGrad, backward, optional gradient clipping
+   * (its norm checked finite), then the optimizer and learning-rate steps. Returns the loss and the
+   * gradient norm before clipping (NaN without clipping).
+   */
+  protected backwardAndStep(loss: Tensor, o: { clipGradNorm?: number } = {}): { loss: number; gradNorm: number } {
+    const { model, optimizer, scheduler } = this.trainingState();
+    const value = loss.item();
+    this.ensureFinite('loss', value);
+    optimizer.zeroGrad();
+    loss.backward();
+    let gradNorm = NaN;
+    if (o.clipGradNorm !== undefined) {
+      gradNorm = clipGradNorm_(model.parameters(), o.clipGradNorm);
+      this.ensureFinite('gradient norm', gradNorm);
+    }
+    optimizer.step();
+    scheduler.step();
+    return { loss: value, gradNorm };
   }
 
   /** One optimisation step, counted; a non-finite loss names the last good checkpoint. */

@@ -124,13 +124,7 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     const z = this.model.call(torch.cat([v1, v2], 0).to(this.device));
     const [z1, z2] = z.chunk(2, 0);
     const loss = ntXent(z1!, z2!, tr.temperature);
-    const value = loss.item();
-    this.ensureFinite('encoder loss', value);
-    this.optimizer.zeroGrad();
-    loss.backward();
-    optim.clipGradNorm_(this.model.parameters(), 5);
-    this.optimizer.step();
-    this.scheduler.step();
+    const { loss: value } = this.backwardAndStep(loss, { clipGradNorm: 5 });
     return { loss: value };
   }
 

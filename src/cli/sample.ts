@@ -1,10 +1,14 @@
 // selfguided sample: images from a checkpoint with classifier-free guidance, as a PNG grid.
 import { dirname, join } from 'node:path';
-import { loadDataset } from '../data/spec.js';
-import { disposeConditions } from '../diffusion/conditions.js';
-import { drawConditions, generate, idConditions, loadModel, type LoadedModel } from '../diffusion/pipeline.js';
-import { SAMPLERS, type SamplerName } from '../diffusion/samplers.js';
-import { buildConditions } from '../diffusion/trainer.js';
+import {
+  ConditionRequestError,
+  generate,
+  loadModel,
+  samplingConditions,
+  type LoadedModel,
+  type SamplingConditions,
+} from '../diffusion/pipeline.js';
+import { numEvaluations, SAMPLERS, type SamplerName } from '../diffusion/samplers.js';
 import type { Tensor } from '../torch/index.js';
 import { saveEach, saveGrid } from '../data/png.js';
 import { ensureWritableDir } from '../util/files.js';
@@ -72,68 +76,37 @@ export async function runSample(a: ParsedArgs): Promise<number> {
 }
 
 async function sampleImages(m: LoadedModel, a: ParsedArgs): Promise<{ images: Tensor; nrow: number }> {
-  const conditional = m.model.config.condDim > 0 || m.model.config.spatialCondChannels > 0;
-  let cond: Tensor | null = null,
-    maps: Tensor | null = null,
-    n: number,
-    nrow: number;
-  if (a.ids !== undefined) {
-    if (!conditional) throw new UsageError('sample', 'this model is unconditional: --ids does not apply');
-    if (m.conditions.numIds === null || !m.conditions.oneHot)
-      throw new UsageError(
-        'sample',
-        `this model's conditions (${m.conditions.source}) are not one-hot ids; leave out --ids to draw them from the training conditions`,
-      );
-    if (m.model.config.spatialCondChannels > 0)
-      throw new UsageError(
-        'sample',
-        'this model also needs spatial maps; leave out --ids to draw them from the training conditions',
-      );
-    const ids = parseIdList('sample', 'ids', a.ids as string);
-    const bad = ids.find((i) => i >= m.conditions.numIds!);
-    if (bad !== undefined)
-      throw new UsageError(
-        'sample',
-        `id ${bad} is out of range: the model knows ${m.conditions.numIds} ids (0-${m.conditions.numIds! - 1})`,
-      );
-    const per = a['per-id'] as number;
-    cond = idConditions(
-      ids.flatMap((i) => Array(per).fill(i) as number[]),
-      m.conditions.numIds,
-    );
-    n = ids.length * per;
-    nrow = per;
-  } else {
-    n = a.n as number;
-    nrow = Math.ceil(Math.sqrt(n));
-    if (conditional) {
-      const ds = await loadDataset(m.config.data);
-      const set = buildConditions(m.config.condition, ds);
-      const drawn = drawConditions(set, n, a.seed as number);
-      cond = drawn.cond;
-      maps = drawn.maps;
-      disposeConditions(set);
-      ds.dispose();
-    }
+  let c: SamplingConditions;
+  try {
+    c = await samplingConditions(m, {
+      ids: a.ids === undefined ? undefined : parseIdList('sample', 'ids', a.ids as string),
+      perId: a['per-id'] as number,
+      n: a.n as number,
+      seed: a.seed as number,
+    });
+  } catch (e) {
+    if (e instanceof ConditionRequestError) throw new UsageError('sample', e.message);
+    throw e;
   }
-  if (n < 1) throw new UsageError('sample', 'nothing to sample (n must be >= 1)');
-  const progress = new Progress(Math.ceil(n / (a.batch as number)) * (a.steps as number), {
+  const sampler = a.sampler as SamplerName;
+  const steps = a.steps as number;
+  const progress = new Progress(Math.ceil(c.n / (a.batch as number)) * numEvaluations(sampler, steps), {
     label: 'sample',
     every: 10,
   });
   const images = generate(m, {
-    n,
-    cond,
-    maps,
+    n: c.n,
+    cond: c.cond,
+    maps: c.maps,
     scale: a.scale as number,
-    sampler: a.sampler as SamplerName,
-    steps: a.steps as number,
+    sampler,
+    steps,
     eta: a.eta as number,
     seed: a.seed as number,
     batchSize: a.batch as number,
     onProgress: (d) => progress.update(d),
   });
-  cond?.dispose();
-  maps?.dispose();
-  return { images, nrow };
+  c.cond?.dispose();
+  c.maps?.dispose();
+  return { images, nrow: c.nrow };
 }

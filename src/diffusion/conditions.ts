@@ -4,6 +4,8 @@
 import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { keep, type Tensor } from '../torch/index.js';
+import type { ImageDataset } from '../data/dataset.js';
+import type { ConditionSpec } from './config.js';
 
 export interface ConditionSet {
   /** [N, D] float32 image-level conditions, or null */
@@ -152,4 +154,21 @@ export function conditionDims(c: ConditionSet): { condDim: number; spatialCondCh
 export function disposeConditions(c: ConditionSet): void {
   c.vectors?.dispose();
   c.maps?.dispose();
+}
+
+/** The condition set a config names: none, the dataset's labels, or a condition file. */
+export function buildConditions(spec: ConditionSpec, ds: ImageDataset): ConditionSet {
+  if (spec.kind === 'none') return noCondition();
+  if (spec.kind === 'label') {
+    if (!ds.labels)
+      throw new Error(
+        `condition 'label' needs ground-truth labels, and ${ds.info.name} has none (use --labels-from-folders for image folders)`,
+      );
+    if (ds.labels.some((l) => l < 0))
+      throw new Error(
+        `condition 'label': some images in ${ds.info.name} have no label (images directly in the root folder)`,
+      );
+    return labelCondition(ds.labels, ds.numClasses!);
+  }
+  return loadConditionFile(spec.path, ds.length);
 }

@@ -1,15 +1,22 @@
 // Sampling a trained model: load a checkpoint (EMA weights by default), choose conditions, and run a
 // sampler with classifier-free guidance in batches, seeded.
+import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { hostRng, torchGenerator } from '../util/streams.js';
-import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
-import { oneHotVectors, type ConditionSet } from './conditions.js';
-import { parseTrainConfig, type TrainConfig } from './config.js';
+import { checkpointMeta, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { loadDataset } from '../data/spec.js';
+import { buildConditions, disposeConditions, oneHotVectors, type ConditionSet } from './conditions.js';
+import { TrainConfig } from './config.js';
 import { guidedEps } from './guidance.js';
 import { numEvaluations, sample, type SamplerName } from './samplers.js';
 import { NoiseSchedule } from './schedule.js';
-import { UNet, type UNetConfig } from './unet.js';
+import { UNet, UNetConfig } from './unet.js';
+
+/** What a diffusion checkpoint says about its conditions. */
+const CheckpointConditions = z
+  .object({ source: z.string(), numIds: z.number().int().positive().nullable(), oneHot: z.boolean().optional() })
+  .default({ source: 'none', numIds: null, oneHot: false });
 
 export interface LoadedModel {
   model: UNet;
@@ -29,16 +36,12 @@ export function loadModel(pathOrRun: string, o: { ema?: boolean; device?: torch.
   const path = resolveCheckpoint(pathOrRun);
   const ck = loadCheckpoint(path);
   try {
-    const config = parseTrainConfig(ck.meta.config, `${path} config`);
-    const model = new UNet(ck.meta.unet as UNetConfig);
+    const config = checkpointMeta(ck, 'config', TrainConfig);
+    const model = new UNet(checkpointMeta(ck, 'unet', UNetConfig));
     model.loadStateDict(o.ema === false ? ck.model : ck.ema);
     model.eval().to(device);
     const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T);
-    const cinfo = (ck.meta.conditions ?? { source: 'none', numIds: null, oneHot: false }) as {
-      source: string;
-      numIds: number | null;
-      oneHot?: boolean;
-    };
+    const cinfo = checkpointMeta(ck, 'conditions', CheckpointConditions);
     return {
       model,
       schedule,
@@ -139,4 +142,72 @@ export function drawConditions(
       rows,
     };
   });
+}
+
+/** A sampling request the model cannot serve (ids of an unconditional model, an id out of range, ...). */
+export class ConditionRequestError extends RangeError {
+  constructor(msg: string) {
+    super(msg);
+    this.name = 'ConditionRequestError';
+  }
+}
+
+export interface SamplingConditions {
+  n: number;
+  /** images per grid row: perId for ids, about sqrt(n) otherwise */
+  nrow: number;
+  cond: Tensor | null;
+  maps: Tensor | null;
+}
+
+/**
+ * The conditions to sample with: `perId` images of each of `ids` (one-hot ids of a class- or
+ * cluster-guided model), or else `n` conditions drawn (seeded) from the model's training annotations, as
+ * the paper samples; none for an unconditional model.
+ */
+export async function samplingConditions(
+  m: LoadedModel,
+  o: { ids?: number[]; perId?: number; n?: number; seed: number },
+): Promise<SamplingConditions> {
+  const conditional = m.model.config.condDim > 0 || m.model.config.spatialCondChannels > 0;
+  if (o.ids !== undefined) {
+    const numIds = m.conditions.numIds;
+    if (!conditional) throw new ConditionRequestError('this model is unconditional: --ids does not apply');
+    if (numIds === null || !m.conditions.oneHot)
+      throw new ConditionRequestError(
+        `this model's conditions (${m.conditions.source}) are not one-hot ids; leave out --ids to draw them from the training conditions`,
+      );
+    if (m.model.config.spatialCondChannels > 0)
+      throw new ConditionRequestError(
+        'this model also needs spatial maps; leave out --ids to draw them from the training conditions',
+      );
+    const bad = o.ids.find((i) => i >= numIds);
+    if (bad !== undefined)
+      throw new ConditionRequestError(`id ${bad} is out of range: the model knows ${numIds} ids (0-${numIds - 1})`);
+    const per = o.perId ?? 1;
+    const n = o.ids.length * per;
+    if (n < 1) throw new ConditionRequestError('nothing to sample (n must be >= 1)');
+    return {
+      n,
+      nrow: per,
+      cond: idConditions(
+        o.ids.flatMap((i) => Array<number>(per).fill(i)),
+        numIds,
+      ),
+      maps: null,
+    };
+  }
+  const n = o.n ?? 1;
+  if (n < 1) throw new ConditionRequestError('nothing to sample (n must be >= 1)');
+  const nrow = Math.ceil(Math.sqrt(n));
+  if (!conditional) return { n, nrow, cond: null, maps: null };
+  const ds = await loadDataset(m.config.data);
+  const set = buildConditions(m.config.condition, ds);
+  try {
+    const drawn = drawConditions(set, n, o.seed);
+    return { n, nrow, cond: drawn.cond, maps: drawn.maps };
+  } finally {
+    disposeConditions(set);
+    ds.dispose();
+  }
 }

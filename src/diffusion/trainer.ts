@@ -4,43 +4,26 @@ import { applyFlips, BatchSampler, type ImageDataset } from '../data/index.js';
 import { loadDataset } from '../data/spec.js';
 import * as optim from '../optim/index.js';
 import * as torch from '../torch/index.js';
-import { CHECKPOINT_FORMAT, type LoadedCheckpoint } from '../train/checkpoint.js';
+import { z } from 'zod';
+import { CHECKPOINT_FORMAT, checkpointMeta, type LoadedCheckpoint } from '../train/checkpoint.js';
 import { NonFiniteLossError, TrainingLoop, type StepMetrics, type TrainResult } from '../train/loop.js';
 import type { OpenRunOptions, RunDir } from '../train/run-dir.js';
 import type { TrainingState } from '../train/state.js';
 import { torchGenerator } from '../util/streams.js';
 import {
+  buildConditions,
   conditionDims,
   disposeConditions,
   dropConditions,
   gatherConditions,
-  labelCondition,
-  loadConditionFile,
-  noCondition,
   type ConditionSet,
 } from './conditions.js';
-import { TrainConfig, type ConditionSpec, type TrainConfigInput } from './config.js';
+import { TrainConfig, type TrainConfigInput } from './config.js';
 import { diffusionLoss } from './loss.js';
 import { NoiseSchedule } from './schedule.js';
 
 export { NonFiniteLossError, type TrainResult };
 import { UNet, unetConfig, type UNetConfig } from './unet.js';
-
-export function buildConditions(spec: ConditionSpec, ds: ImageDataset): ConditionSet {
-  if (spec.kind === 'none') return noCondition();
-  if (spec.kind === 'label') {
-    if (!ds.labels)
-      throw new Error(
-        `condition 'label' needs ground-truth labels, and ${ds.info.name} has none (use --labels-from-folders for image folders)`,
-      );
-    if (ds.labels.some((l) => l < 0))
-      throw new Error(
-        `condition 'label': some images in ${ds.info.name} have no label (images directly in the root folder)`,
-      );
-    return labelCondition(ds.labels, ds.numClasses!);
-  }
-  return loadConditionFile(spec.path, ds.length);
-}
 
 export function buildUNetConfig(
   config: TrainConfig,
@@ -139,7 +122,8 @@ export class DiffusionTrainer extends TrainingLoop<TrainConfig> {
   }
 
   protected override restoreExtras(ck: LoadedCheckpoint): void {
-    this.ema.loadStateDict({ tensors: ck.ema, numUpdates: ck.meta.emaUpdates as number });
+    const numUpdates = checkpointMeta(ck, 'emaUpdates', z.number().int().min(0));
+    this.ema.loadStateDict({ tensors: ck.ema, numUpdates });
   }
 
   /** One optimisation step: the diffusion loss on a batch, clipped gradients, AdamW, EMA. */

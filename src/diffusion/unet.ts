@@ -3,29 +3,32 @@
 // Image-level conditions enter through an MLP joined to the timestep embedding; spatial condition
 // maps are concatenated to the input channels.
 import * as nn from '../nn/index.js';
+import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 
-export interface UNetConfig {
-  imageSize: number;
+/** The UNet's architecture, as a checkpoint records it (validated when a checkpoint is loaded). */
+export const UNetConfig = z.object({
+  imageSize: z.number().int().positive(),
   /** image channels (the output has the same number) */
-  channels: number;
+  channels: z.number().int().positive(),
   /** channels of spatial condition maps concatenated to the input (0 = none) */
-  spatialCondChannels: number;
+  spatialCondChannels: z.number().int().min(0),
   /** size of the image-level condition vector (0 = none) */
-  condDim: number;
+  condDim: z.number().int().min(0),
   /** 'concat' (the paper's): [temb, MLP(c)]; 'add': temb + MLP(c) */
-  condMode: 'concat' | 'add';
-  baseChannels: number;
-  channelMult: number[];
-  numResBlocks: number;
+  condMode: z.enum(['concat', 'add']),
+  baseChannels: z.number().int().positive(),
+  channelMult: z.array(z.number().int().positive()),
+  numResBlocks: z.number().int().positive(),
   /** downsampling factors at which to attend, e.g. [4] = 1/4 resolution */
-  attentionDs: number[];
-  numHeads: number;
-  dropout: number;
-  scaleShiftNorm: boolean;
-  resblockUpdown: boolean;
-}
+  attentionDs: z.array(z.number().int().positive()),
+  numHeads: z.number().int().positive(),
+  dropout: z.number().min(0).max(1),
+  scaleShiftNorm: z.boolean(),
+  resblockUpdown: z.boolean(),
+});
+export type UNetConfig = z.infer<typeof UNetConfig>;
 
 export const UNET_PRESETS: Record<
   'tiny' | 'small' | 'paper',

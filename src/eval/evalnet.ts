@@ -8,7 +8,7 @@ import type { FeatureExtractor } from '../features/extract.js';
 import { sha256File } from '../features/features-file.js';
 import * as nn from '../nn/index.js';
 import * as optim from '../optim/index.js';
-import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { checkpointMeta, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
 import { TrainingLoop, type StepMetrics } from '../train/loop.js';
 import type { OpenRunOptions, RunDir } from '../train/run-dir.js';
 import type { TrainingState } from '../train/state.js';
@@ -201,10 +201,11 @@ export function loadEvalNet(pathOrRun: string): { net: EvalNet; path: string; cl
   const path = resolveCheckpoint(pathOrRun);
   const ck = loadCheckpoint(path, EVALNET_FORMAT);
   try {
-    const net = new EvalNet(ck.meta.inChannels as number, ck.meta.numClasses as number);
+    const meta = checkpointMeta(ck, 'inChannels', z.number().int().positive());
+    const net = new EvalNet(meta, checkpointMeta(ck, 'numClasses', z.number().int().positive()));
     net.loadStateDict(ck.model);
     net.eval();
-    return { net, path, classNames: (ck.meta.classNames as string[] | null) ?? null };
+    return { net, path, classNames: checkpointMeta(ck, 'classNames', z.array(z.string()).nullish()) ?? null };
   } finally {
     ck.dispose();
   }

@@ -4,6 +4,7 @@
 // feature spaces given, precision/recall/density/coverage, the Inception-Score analogue, per-class recall
 // where the data has labels, and condition consistency. The real features are cached per extractor and
 // dataset, so a second evaluation against the same data costs only the sampling.
+import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,13 +13,14 @@ import type { ImageDataset } from '../data/dataset.js';
 import { toPixels } from '../data/dataset.js';
 import { loadDataset } from '../data/spec.js';
 import { drawConditions, generate, loadModel } from '../diffusion/pipeline.js';
-import type { SamplerName } from '../diffusion/samplers.js';
-import { buildConditions } from '../diffusion/trainer.js';
+import { SAMPLERS, type SamplerName } from '../diffusion/samplers.js';
+import { buildConditions } from '../diffusion/conditions.js';
 import type { FeatureExtractor } from '../features/extract.js';
 import { embedImages, extractFeatures } from '../features/extract.js';
 import { loadFeatures } from '../features/features-file.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import { readJsonFile } from '../util/json-file.js';
 import { hostRng } from '../util/streams.js';
 import { inceptionScore, labelJudge, selfLabelJudge, type Consistency, type ConsistencyJudge } from './consistency.js';
 import { EvalNetFeatures, evalnetOutputs } from './evalnet.js';
@@ -80,6 +82,52 @@ export interface EvalMetrics {
   seconds: { sampling: number; metrics: number };
   /** where the samples were drawn ("cpu", "cuda:0"); the seconds depend on it */
   device: string;
+}
+
+/** JSON writes NaN as null; read back it is NaN again. */
+const num = z
+  .number()
+  .nullable()
+  .transform((v) => v ?? NaN);
+
+/** metrics.json as read back (files written before evaluation ran on CUDA have no device: the CPU). */
+export const EvalMetricsFile = z.looseObject({
+  checkpoint: z.string(),
+  step: z.number().int().min(0),
+  condition: z.string(),
+  dataset: z.string(),
+  realImages: z.number().int().min(0),
+  n: z.number().int().positive(),
+  scale: z.number(),
+  sampler: z.enum(SAMPLERS as [SamplerName, ...SamplerName[]]),
+  steps: z.number().int().positive(),
+  seed: z.number().int().min(0),
+  fd: z.object({ evalnet: num }).catchall(num),
+  precision: num,
+  recall: num,
+  density: num,
+  coverage: num,
+  k: z.number().int().positive(),
+  isEvalnet: num,
+  perClassRecall: z
+    .array(z.object({ label: z.number().int(), name: z.string().nullable(), realImages: z.number(), recall: num }))
+    .nullable(),
+  consistency: z
+    .looseObject({
+      kind: z.enum(['evalnet-label', 'self-label', 'feature-cosine']),
+      value: num,
+      chance: num,
+      k: z.number().int().nullable(),
+      method: z.string(),
+    })
+    .nullable(),
+  seconds: z.object({ sampling: z.number(), metrics: z.number() }),
+  device: z.string().default('cpu'),
+});
+
+/** Reads and validates a metrics.json written by evaluate(). */
+export function readEvalMetrics(path: string): EvalMetrics {
+  return readJsonFile(path, EvalMetricsFile) as EvalMetrics;
 }
 
 function cacheKey(ex: FeatureExtractor, data: unknown): string {

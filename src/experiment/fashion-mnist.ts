@@ -3,7 +3,7 @@
 // guidance-scale sweep. Each stage is a file or run directory under the experiment root, so the runner
 // can be stopped at any point and run again to continue; finished rows are skipped. After every row the
 // report in docs/ is rewritten from whatever has finished.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { saveAnnotations, type ConditionKind } from '../annotate/annotations.js';
 import { selfLabels } from '../annotate/self-labels.js';
@@ -13,7 +13,7 @@ import type { ConditionSpec, TrainConfigInput } from '../diffusion/config.js';
 import { DiffusionFeatures } from '../diffusion/diffusion-features.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
 import { clusterQuality } from '../eval/cluster-metrics.js';
-import { evaluate, type EvalMetrics } from '../eval/evaluate.js';
+import { evaluate, readEvalMetrics, type EvalMetrics } from '../eval/evaluate.js';
 import { accuracy, loadEvalNet, trainEvalNet } from '../eval/evalnet.js';
 import { extractFeatures, type FeatureExtractor } from '../features/extract.js';
 import { loadFeatures } from '../features/features-file.js';
@@ -453,10 +453,7 @@ export class FashionMnistExperiment {
 
   private metrics(id: string, scale = this.b.scale, seed = this.plan.seed): EvalMetrics | null {
     const p = join(this.evalDir(id, scale, seed), 'metrics.json');
-    // Metrics written before evaluation could run on CUDA carry no device: they were sampled on the CPU.
-    return existsSync(p)
-      ? { device: 'cpu', ...(JSON.parse(readFileSync(p, 'utf8')) as Omit<EvalMetrics, 'device'> & { device?: string }) }
-      : null;
+    return existsSync(p) ? readEvalMetrics(p) : null;
   }
 
   /** The self-label row with the lowest FD-evalnet, once all of them are evaluated. */
@@ -552,7 +549,7 @@ export class FashionMnistExperiment {
         grid: join(this.evalDir(r.id, this.b.scale), 'samples.png'),
         selfLabelNmi:
           qualityFile && existsSync(qualityFile)
-            ? (JSON.parse(readFileSync(qualityFile, 'utf8')) as { nmi: number }).nmi
+            ? readJsonFile(qualityFile, z.looseObject({ nmi: z.number() })).nmi
             : null,
       };
     });
@@ -574,7 +571,7 @@ export class FashionMnistExperiment {
       encoder: this.plan.encoder,
       evalnet: this.plan.evalnet,
       evalnetAccuracy: existsSync(accPath)
-        ? (JSON.parse(readFileSync(accPath, 'utf8')) as { testAccuracy: number }).testAccuracy
+        ? readJsonFile(accPath, z.looseObject({ testAccuracy: z.number() })).testAccuracy
         : null,
       rows: results,
       sweepRow: best?.id ?? null,

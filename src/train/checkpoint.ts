@@ -6,6 +6,8 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import { parseWith } from '../util/json-file.js';
+import type { z } from 'zod';
 
 export const CHECKPOINT_FORMAT = 'selfguided-diffusion-checkpoint/1';
 
@@ -105,6 +107,14 @@ export function loadNewestIntact(runDir: string, format: string, log: (m: string
   }
   if (bad.length) throw new Error(`no intact checkpoint in ${runDir}: all ${bad.length} are unreadable`);
   return null;
+}
+
+/**
+ * One metadata record of a checkpoint, validated: a missing or malformed record fails with the file
+ * and the field ("invalid X.safetensors (metadata 'unet'): baseChannels: expected number").
+ */
+export function checkpointMeta<S extends z.ZodType>(ck: LoadedCheckpoint, key: string, schema: S): z.output<S> {
+  return parseWith(schema, ck.meta[key], `${ck.path} (metadata '${key}')`);
 }
 
 /** Checkpoint files of a run, oldest first. */

@@ -1,10 +1,14 @@
 // The pieces of a training run that a checkpoint holds, whatever the model: weights, optimizer,
 // learning-rate schedule, data order and the random generators.
 import type { AnyModule } from '../nn/module.js';
-import type { Optimizer, OptimizerState } from '../optim/optimizer.js';
+import type { Optimizer } from '../optim/optimizer.js';
 import type { LRScheduler } from '../optim/schedule.js';
 import { defaultGenerator, type Generator, type Tensor } from '../torch/index.js';
-import type { LoadedCheckpoint } from './checkpoint.js';
+import { z } from 'zod';
+import { checkpointMeta, type LoadedCheckpoint } from './checkpoint.js';
+
+const OptimizerMeta = z.object({ groups: z.array(z.unknown()), steps: z.array(z.number()), kind: z.string() });
+const SchedulerMeta = z.object({ step: z.number().int().min(0) });
 
 /** The pieces of a training run that a checkpoint restores, whatever the model. */
 export interface TrainingState {
@@ -39,9 +43,10 @@ export function captureTrainingState(s: TrainingState): {
 /** Puts a checkpoint back into a training state; returns the step it was taken at. */
 export function restoreTrainingState(ck: LoadedCheckpoint, s: TrainingState): number {
   s.model.loadStateDict(ck.model);
-  s.optimizer.loadStateDict({ tensors: ck.optim, meta: ck.meta.optim as OptimizerState['meta'] });
-  s.scheduler.loadStateDict(ck.meta.scheduler as { step: number });
-  s.loader.loadStateDict(ck.meta.loader as never);
+  s.optimizer.loadStateDict({ tensors: ck.optim, meta: checkpointMeta(ck, 'optim', OptimizerMeta) });
+  s.scheduler.loadStateDict(checkpointMeta(ck, 'scheduler', SchedulerMeta));
+  // Each loader checks its own state (the batch sampler: epoch and cursor in range).
+  s.loader.loadStateDict(checkpointMeta(ck, 'loader', z.looseObject({})) as never);
   const train = ck.rng.get('train'),
     global = ck.rng.get('global');
   if (!train || !global) throw new Error('checkpoint lacks its RNG states (rng.train, rng.global)');

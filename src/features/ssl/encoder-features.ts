@@ -1,7 +1,8 @@
 // The trained self-supervised encoder as a feature extractor: backbone features (before the
 // projection head, SimCLR's usual choice) or the projections the contrastive loss saw, and the
 // backbone's last-stage patch map.
-import { resolveCheckpoint, loadCheckpoint } from '../../train/checkpoint.js';
+import { z } from 'zod';
+import { checkpointMeta, loadCheckpoint, resolveCheckpoint } from '../../train/checkpoint.js';
 import type { Tensor } from '../../torch/index.js';
 import type { FeatureExtractor } from '../extract.js';
 import { sha256File } from '../features-file.js';
@@ -21,8 +22,8 @@ export class SslEncoderFeatures implements FeatureExtractor {
     this.path = resolveCheckpoint(checkpoint);
     const ck = loadCheckpoint(this.path, ENCODER_FORMAT);
     try {
-      const cfg = EncoderConfig.parse(ck.meta.config);
-      this.model = new SimCLR(ck.meta.inChannels as number, cfg.model);
+      const cfg = checkpointMeta(ck, 'config', EncoderConfig);
+      this.model = new SimCLR(checkpointMeta(ck, 'inChannels', z.number().int().positive()), cfg.model);
       this.model.loadStateDict(ck.model);
       this.model.eval();
       this.step = ck.step;

@@ -23,6 +23,7 @@ export interface ConditionSet {
   meta: Record<string, string>;
 }
 
+/** The empty condition set of an unguided model. */
 export function noCondition(): ConditionSet {
   return { vectors: null, maps: null, ids: null, numIds: null, oneHot: false, source: 'none', meta: {} };
 }
@@ -34,6 +35,7 @@ export function oneHotVectors(ids: Int32Array, k: number): Tensor {
   return torch.tidy(() => torch.oneHot(torch.tensor(ids).long(), k).float());
 }
 
+/** One-hot ground-truth labels as the condition set. */
 export function labelCondition(labels: Int32Array, numClasses: number): ConditionSet {
   return {
     vectors: keep(oneHotVectors(labels, numClasses)),
@@ -147,10 +149,12 @@ export function dropConditions(
   });
 }
 
+/** The UNet inputs a condition set needs: vector size and spatial channels. */
 export function conditionDims(c: ConditionSet): { condDim: number; spatialCondChannels: number } {
   return { condDim: c.vectors?.shape[1] ?? 0, spatialCondChannels: c.maps?.shape[1] ?? 0 };
 }
 
+/** Frees a condition set's tensors. */
 export function disposeConditions(c: ConditionSet): void {
   c.vectors?.dispose();
   c.maps?.dispose();

@@ -208,6 +208,11 @@ class Stage extends nn.Module<[Tensor, Tensor]> {
   }
 }
 
+/**
+ * The ADM UNet (Dhariwal & Nichol) with classifier-free guidance inputs. Args: a UNetConfig (see
+ * unetConfig() for the presets). forward(x [B, C, H, W], t [B] int64, cond [B, condDim], maps
+ * [B, K, H, W]) -> [B, C, H, W], the predicted noise (or v).
+ */
 export class UNet extends nn.Module<[Tensor, Tensor, (Tensor | null)?, (Tensor | null)?]> {
   readonly config: UNetConfig;
   readonly timeEmbed: nn.Sequential;

@@ -15,6 +15,7 @@ function defaultInit(weight: Tensor, bias: Tensor | null): void {
   }
 }
 
+/** y = x W^T + b. Args: inFeatures, outFeatures, bias = true. Shapes: [*, in] -> [*, out]. */
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
@@ -77,6 +78,10 @@ abstract class ConvBase extends Module {
   }
 }
 
+/**
+ * 2-D convolution. Args: inChannels, outChannels, kernelSize, { stride, padding, dilation, groups, bias }.
+ * Shapes: [N, C_in, H, W] -> [N, C_out, H', W'].
+ */
 export class Conv2d extends ConvBase {
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, o: Conv2dOptions = {}) {
     super(inChannels, outChannels, kernelSize, o, false);
@@ -91,6 +96,10 @@ export class Conv2d extends ConvBase {
   }
 }
 
+/**
+ * Transposed 2-D convolution (the gradient of Conv2d). Args as Conv2d plus { outputPadding }.
+ * Shapes: [N, C_in, H, W] -> [N, C_out, H', W'].
+ */
 export class ConvTranspose2d extends ConvBase {
   readonly outputPadding: [number, number];
   constructor(
@@ -113,6 +122,7 @@ export class ConvTranspose2d extends ConvBase {
   }
 }
 
+/** Group normalisation over channel groups, with affine weight and bias. Args: numGroups, numChannels, eps = 1e-5, affine = true. Shapes: [N, C, *] -> same. */
 export class GroupNorm extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
@@ -133,6 +143,7 @@ export class GroupNorm extends Module {
   }
 }
 
+/** Layer normalisation over the last dimensions. Args: normalizedShape, eps = 1e-5, elementwiseAffine = true. Shapes: [*, normalizedShape] -> same. */
 export class LayerNorm extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
@@ -152,6 +163,11 @@ export class LayerNorm extends Module {
   }
 }
 
+/**
+ * Batch normalisation with running statistics (used in eval mode). Args: numFeatures, eps = 1e-5, momentum = 0.1,
+ * affine = true.
+ * Shapes: [N, C, H, W] -> same.
+ */
 export class BatchNorm2d extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
@@ -184,6 +200,7 @@ export class BatchNorm2d extends Module {
   }
 }
 
+/** A lookup table. Args: numEmbeddings, embeddingDim, paddingIdx?. Shapes: int64 [*] -> [*, embeddingDim]. */
 export class Embedding extends Module {
   readonly weight: Tensor;
   constructor(
@@ -201,6 +218,7 @@ export class Embedding extends Module {
   }
 }
 
+/** Zeroes elements with probability p in training mode (scaled by 1/(1-p)); identity in eval mode. */
 export class Dropout extends Module {
   constructor(readonly p = 0.5) {
     super();
@@ -271,7 +289,7 @@ export class Upsample extends Lambda {
   }
 }
 
-/** Runs modules in order; intermediates are freed as it goes. */
+/** Runs modules in order (each call() frees its own intermediates). */
 export class Sequential extends Module {
   readonly layers: Module[];
   constructor(...layers: Module[]) {

@@ -3,6 +3,10 @@ import * as torch from '../torch/index.js';
 import { foreach, keep, type Tensor } from '../torch/index.js';
 import type { AnyModule, StateDict } from '../nn/module.js';
 
+/**
+ * Exponential moving average of a model's parameters and buffers: avg <- d avg + (1 - d) p, with the
+ * warm-up d = min(decay, (1 + n) / (10 + n)) when enabled. Args: model, { decay, warmup }.
+ */
 export class EMA {
   private readonly shadow = new Map<string, Tensor>();
   private updates = 0;

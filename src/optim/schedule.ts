@@ -18,6 +18,7 @@ export function warmupCosine(warmup: number, totalSteps: number, minFactor = 0):
   };
 }
 
+/** Sets the optimizer's learning rate to baseLr * lambda(step) at every step(), as torch's LambdaLR. */
 export class LRScheduler {
   private stepCount = 0;
   constructor(

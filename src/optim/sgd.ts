@@ -10,6 +10,7 @@ export interface SGDHyper {
   nesterov: boolean;
 }
 
+/** Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay, as torch.optim.SGD. */
 export class SGD extends Optimizer<SGDHyper> {
   constructor(params: ConstructorParameters<typeof Optimizer<SGDHyper>>[0], o: Partial<SGDHyper> & { lr: number }) {
     super(params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...o });

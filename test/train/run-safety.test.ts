@@ -119,6 +119,50 @@ describe('full disk', () => {
     assert.deepEqual(tmpFiles(dir), []);
   });
 
+  test('selfguided train on a filesystem too small for its checkpoints exits non-zero with the cause', async (t) => {
+    const probeDir = join(tmp(), 'probe');
+    const probe = await DiffusionTrainer.open(probeDir, { config: diffusionConfig(1), log: quiet });
+    await probe.train({ progress: false });
+    probe.dispose();
+    const size = statSync(listCheckpoints(probeDir)[0]!).size;
+    const mnt = tmpfs(`${Math.ceil((2.5 * size) / 4096) * 4096}`);
+    if (!mnt) return t.skip('cannot mount a tmpfs here');
+    const dir = join(mnt, 'run');
+    const r = spawnSync(
+      process.execPath,
+      [
+        'bin/selfguided.mjs',
+        'train',
+        '--limit',
+        '32',
+        '--preset',
+        'tiny',
+        '--condition',
+        'label',
+        '--batch',
+        '4',
+        '--steps',
+        '40',
+        '--checkpoint-every',
+        '10',
+        '--seed',
+        '2',
+        '--run-dir',
+        dir,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /no space left on device \(ENOSPC\)|short write/);
+    assert.doesNotMatch(r.stdout, /trained to step 40/);
+    const left = listCheckpoints(dir);
+    assert.ok(left.length >= 1, 'the last good checkpoint is kept');
+    for (const p of left) {
+      loadCheckpoint(p).dispose();
+    }
+    assert.deepEqual(tmpFiles(dir), []);
+  });
+
   test('resume skips a truncated newest checkpoint and says so', async () => {
     const dir = join(tmp(), 'run');
     const t = await EncoderTrainer.open(dir, { config: encoderConfig(4), log: quiet });

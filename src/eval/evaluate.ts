@@ -4,7 +4,6 @@
 // feature spaces given, precision/recall/density/coverage, the Inception-Score analogue, per-class recall
 // where the data has labels, and condition consistency. The real features are cached per extractor and
 // dataset, so a second evaluation against the same data costs only the sampling.
-import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,15 +12,15 @@ import type { ImageDataset } from '../data/dataset.js';
 import { toPixels } from '../data/dataset.js';
 import { loadDataset } from '../data/spec.js';
 import { drawConditions, generate, loadModel } from '../diffusion/pipeline.js';
-import { SAMPLERS, type SamplerName } from '../diffusion/samplers.js';
+import type { SamplerName } from '../diffusion/samplers.js';
 import { buildConditions } from '../diffusion/conditions.js';
 import type { FeatureExtractor } from '../features/extract.js';
 import { embedImages, extractFeatures } from '../features/extract.js';
 import { loadFeatures } from '../features/features-file.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { readJsonFile } from '../util/json-file.js';
 import { hostRng } from '../util/streams.js';
+import type { EvalMetrics } from './metrics-file.js';
 import { inceptionScore, labelJudge, selfLabelJudge, type Consistency, type ConsistencyJudge } from './consistency.js';
 import { EvalNetFeatures, evalnetOutputs } from './evalnet.js';
 import { disposeStats, featureStats, frechetDistance, loadStats, saveStats, type GaussianStats } from './frechet.js';
@@ -54,80 +53,6 @@ export interface EvaluateOptions {
   /** where the diffusion model samples (the metrics run on the CPU); default cpu */
   device?: torch.Device;
   log?: (msg: string) => void;
-}
-
-export interface EvalMetrics {
-  checkpoint: string;
-  step: number;
-  condition: string;
-  dataset: string;
-  realImages: number;
-  n: number;
-  scale: number;
-  sampler: SamplerName;
-  steps: number;
-  seed: number;
-  /** Frechet distance per feature space: "evalnet" always */
-  fd: { evalnet: number } & Record<string, number>;
-  precision: number;
-  recall: number;
-  density: number;
-  coverage: number;
-  k: number;
-  /** the Inception-Score analogue from the evaluation network */
-  isEvalnet: number;
-  /** recall restricted to the real images of each class (when the data has labels) */
-  perClassRecall: { label: number; name: string | null; realImages: number; recall: number }[] | null;
-  consistency: Consistency | null;
-  seconds: { sampling: number; metrics: number };
-  /** where the samples were drawn ("cpu", "cuda:0"); the seconds depend on it */
-  device: string;
-}
-
-/** JSON writes NaN as null; read back it is NaN again. */
-const num = z
-  .number()
-  .nullable()
-  .transform((v) => v ?? NaN);
-
-/** metrics.json as read back (files written before evaluation ran on CUDA have no device: the CPU). */
-export const EvalMetricsFile = z.looseObject({
-  checkpoint: z.string(),
-  step: z.number().int().min(0),
-  condition: z.string(),
-  dataset: z.string(),
-  realImages: z.number().int().min(0),
-  n: z.number().int().positive(),
-  scale: z.number(),
-  sampler: z.enum(SAMPLERS as [SamplerName, ...SamplerName[]]),
-  steps: z.number().int().positive(),
-  seed: z.number().int().min(0),
-  fd: z.object({ evalnet: num }).catchall(num),
-  precision: num,
-  recall: num,
-  density: num,
-  coverage: num,
-  k: z.number().int().positive(),
-  isEvalnet: num,
-  perClassRecall: z
-    .array(z.object({ label: z.number().int(), name: z.string().nullable(), realImages: z.number(), recall: num }))
-    .nullable(),
-  consistency: z
-    .looseObject({
-      kind: z.enum(['evalnet-label', 'self-label', 'feature-cosine']),
-      value: num,
-      chance: num,
-      k: z.number().int().nullable(),
-      method: z.string(),
-    })
-    .nullable(),
-  seconds: z.object({ sampling: z.number(), metrics: z.number() }),
-  device: z.string().default('cpu'),
-});
-
-/** Reads and validates a metrics.json written by evaluate(). */
-export function readEvalMetrics(path: string): EvalMetrics {
-  return readJsonFile(path, EvalMetricsFile) as EvalMetrics;
 }
 
 function cacheKey(ex: FeatureExtractor, data: unknown): string {
@@ -342,3 +267,4 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
 }
 
 export { METRICS_HEADER, metricsRow } from './format.js';
+export { EvalMetricsFile, readEvalMetrics, type EvalMetrics } from './metrics-file.js';

@@ -1,6 +1,6 @@
 // The one markdown formatter of evaluation metrics: every table (selfguided eval's row, the experiment's
 // report) picks its columns from here, so a metric reads the same everywhere.
-import type { EvalMetrics } from './evaluate.js';
+import type { EvalMetrics } from './metrics-file.js';
 
 const num = (x: number | null | undefined, d: number) =>
   x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d);

@@ -1,0 +1,79 @@
+// metrics.json: what an evaluation measured, as evaluate() writes it and every report reads it back.
+import { z } from 'zod';
+import { SAMPLERS, type SamplerName } from '../diffusion/schedulers.js';
+import { readJsonFile } from '../util/json-file.js';
+import type { Consistency } from './consistency.js';
+
+export interface EvalMetrics {
+  checkpoint: string;
+  step: number;
+  condition: string;
+  dataset: string;
+  realImages: number;
+  n: number;
+  scale: number;
+  sampler: SamplerName;
+  steps: number;
+  seed: number;
+  /** Frechet distance per feature space: "evalnet" always */
+  fd: { evalnet: number } & Record<string, number>;
+  precision: number;
+  recall: number;
+  density: number;
+  coverage: number;
+  k: number;
+  /** the Inception-Score analogue from the evaluation network */
+  isEvalnet: number;
+  /** recall restricted to the real images of each class (when the data has labels) */
+  perClassRecall: { label: number; name: string | null; realImages: number; recall: number }[] | null;
+  consistency: Consistency | null;
+  seconds: { sampling: number; metrics: number };
+  /** where the samples were drawn ("cpu", "cuda:0"); the seconds depend on it */
+  device: string;
+}
+
+/** JSON writes NaN as null; read back it is NaN again. */
+const num = z
+  .number()
+  .nullable()
+  .transform((v) => v ?? NaN);
+
+/** metrics.json as read back (files written before evaluation ran on CUDA have no device: the CPU). */
+export const EvalMetricsFile = z.looseObject({
+  checkpoint: z.string(),
+  step: z.number().int().min(0),
+  condition: z.string(),
+  dataset: z.string(),
+  realImages: z.number().int().min(0),
+  n: z.number().int().positive(),
+  scale: z.number(),
+  sampler: z.enum(SAMPLERS as [SamplerName, ...SamplerName[]]),
+  steps: z.number().int().positive(),
+  seed: z.number().int().min(0),
+  fd: z.object({ evalnet: num }).catchall(num),
+  precision: num,
+  recall: num,
+  density: num,
+  coverage: num,
+  k: z.number().int().positive(),
+  isEvalnet: num,
+  perClassRecall: z
+    .array(z.object({ label: z.number().int(), name: z.string().nullable(), realImages: z.number(), recall: num }))
+    .nullable(),
+  consistency: z
+    .looseObject({
+      kind: z.enum(['evalnet-label', 'self-label', 'feature-cosine']),
+      value: num,
+      chance: num,
+      k: z.number().int().nullable(),
+      method: z.string(),
+    })
+    .nullable(),
+  seconds: z.object({ sampling: z.number(), metrics: z.number() }),
+  device: z.string().default('cpu'),
+});
+
+/** Reads and validates a metrics.json written by evaluate(). */
+export function readEvalMetrics(path: string): EvalMetrics {
+  return readJsonFile(path, EvalMetricsFile) as EvalMetrics;
+}

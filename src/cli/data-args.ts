@@ -6,8 +6,8 @@ export const dataOptions: Record<string, OptionSpec> = {
   data: {
     type: 'string',
     default: 'fashion-mnist',
-    metavar: 'fashion-mnist|DIR',
-    help: 'the built-in Fashion-MNIST, or a folder of PNG/JPEG images',
+    metavar: 'fashion-mnist|fashion-scenes|DIR',
+    help: 'the built-in Fashion-MNIST, its multi-object scenes (generated once, cached in runs/data), or a folder of PNG/JPEG images',
   },
   'data-dir': {
     type: 'string',
@@ -24,6 +24,11 @@ export const dataOptions: Record<string, OptionSpec> = {
   'image-size': { type: 'int', default: 32, help: 'image folders: resize and centre-crop to this size' },
   channels: { type: 'int', default: 3, help: 'image folders: 1 (grayscale) or 3 (RGB)' },
   'labels-from-folders': { type: 'boolean', help: 'image folders: ground-truth labels from subfolder names' },
+  annotations: {
+    type: 'string',
+    metavar: 'FILE',
+    help: 'image folders: an object-annotations file (boxes, classes, masks), as selfguided data scenes writes',
+  },
 };
 
 export function dataSpecFromArgs(cmd: string, a: ParsedArgs): DataSpec {
@@ -42,11 +47,20 @@ export function dataSpecFromArgs(cmd: string, a: ParsedArgs): DataSpec {
     };
   }
   if (a['long-tail'] !== undefined) throw new UsageError(cmd, '--long-tail applies to Fashion-MNIST only');
+  if (a.data === 'fashion-scenes') {
+    return {
+      kind: 'fashion-scenes',
+      dir: a['data-dir'] as string | undefined,
+      split: a.split as 'train' | 'test',
+      limit: a.limit as number | undefined,
+    } as DataSpec;
+  }
   return {
     kind: 'folder',
     path: a.data as string,
     size: a['image-size'] as number,
     channels: ch,
     labelsFromFolders: Boolean(a['labels-from-folders']),
+    annotations: a.annotations as string | undefined,
   };
 }

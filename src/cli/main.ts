@@ -17,6 +17,7 @@ async function commands(): Promise<Record<string, Command>> {
     { evalnetSpec, runEvalnet },
     { evalSpec, runEval },
     { experimentSpec, runExperiment },
+    { dataSpec, runData },
   ] = await Promise.all([
     import('./train.js'),
     import('./sample.js'),
@@ -27,6 +28,7 @@ async function commands(): Promise<Record<string, Command>> {
     import('./evalnet.js'),
     import('./eval.js'),
     import('./experiment.js'),
+    import('./data.js'),
   ]);
   return {
     encoder: { spec: encoderSpec, run: runEncoder },
@@ -38,6 +40,7 @@ async function commands(): Promise<Record<string, Command>> {
     evalnet: { spec: evalnetSpec, run: runEvalnet },
     eval: { spec: evalSpec, run: runEval },
     experiment: { spec: experimentSpec, run: runExperiment },
+    data: { spec: dataSpec, run: runData },
   };
 }
 
@@ -53,7 +56,12 @@ function overview(cmds: Record<string, Command>): string {
   ].join('\n');
 }
 
-const SUBCOMMANDS: Record<string, string> = { encoder: 'train', evalnet: 'train', experiment: 'fashion-mnist' };
+const SUBCOMMANDS: Record<string, string> = {
+  encoder: 'train',
+  evalnet: 'train',
+  experiment: 'fashion-mnist',
+  data: 'scenes',
+};
 
 export async function main(argv: string[]): Promise<number> {
   const cmds = await commands();

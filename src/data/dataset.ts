@@ -2,6 +2,7 @@
 // float in [-1, 1] one batch at a time; ground-truth labels are kept aside and used only on request.
 import * as torch from '../torch/index.js';
 import { keep, type Tensor } from '../torch/index.js';
+import type { SceneAnnotations } from './scenes.js';
 
 export interface DatasetInfo {
   /** e.g. "fashion-mnist/train" or "folder:/path" */
@@ -15,8 +16,16 @@ export class ImageDataset {
   readonly labels: Int32Array | null;
   readonly classNames: string[] | null;
   readonly info: DatasetInfo;
+  /** hidden object annotations (boxes, classes, masks) of multi-object data; evaluation reads them, g and f never */
+  readonly scene: SceneAnnotations | null;
 
-  constructor(pixels: Tensor, labels: Int32Array | null, classNames: string[] | null, info: DatasetInfo) {
+  constructor(
+    pixels: Tensor,
+    labels: Int32Array | null,
+    classNames: string[] | null,
+    info: DatasetInfo,
+    scene: SceneAnnotations | null = null,
+  ) {
     if (pixels.dtype !== 'uint8' || pixels.ndim !== 4) {
       throw new TypeError(
         `ImageDataset needs uint8 pixels [N, C, H, W], got ${pixels.dtype} [${pixels.shape.join(', ')}]`,
@@ -28,6 +37,9 @@ export class ImageDataset {
     this.labels = labels;
     this.classNames = classNames;
     this.info = info;
+    if (scene && (scene.boxes.shape[0] !== pixels.shape[0] || scene.masks.shape[0] !== pixels.shape[0]))
+      throw new RangeError(`scene annotations for ${scene.boxes.shape[0]} images, not ${pixels.shape[0]}`);
+    this.scene = scene;
   }
 
   get length(): number {
@@ -61,14 +73,32 @@ export class ImageDataset {
     const idx = Int32Array.from(indices);
     const px = torch.tidy(() => this.pixels.indexSelect(0, torch.tensor(idx).long()));
     const labels = this.labels ? Int32Array.from(idx, (i) => this.labels![i]!) : null;
-    return new ImageDataset(px, labels, this.classNames, {
-      ...this.info,
-      name: name ?? `${this.info.name}[subset ${idx.length}]`,
-    });
+    const scene = this.scene
+      ? torch.tidy(() => {
+          const t = torch.tensor(idx).long();
+          const sc = this.scene!;
+          return {
+            boxes: keep(sc.boxes.indexSelect(0, t)),
+            classes: keep(sc.classes.indexSelect(0, t)),
+            masks: keep(sc.masks.indexSelect(0, t)),
+            classNames: sc.classNames,
+          };
+        })
+      : null;
+    return new ImageDataset(
+      px,
+      labels,
+      this.classNames,
+      { ...this.info, name: name ?? `${this.info.name}[subset ${idx.length}]` },
+      scene,
+    );
   }
 
   dispose(): void {
     this.pixels.dispose();
+    this.scene?.boxes.dispose();
+    this.scene?.classes.dispose();
+    this.scene?.masks.dispose();
   }
 }
 

@@ -48,7 +48,11 @@ async function decode(path: string, size: number, channels: 1 | 3): Promise<Buff
 export async function loadImageFolder(
   root: string,
   o: ImageFolderOptions = {},
-): Promise<{ dataset: ImageDataset; report: ImageFolderReport }> {
+): Promise<{
+  dataset: ImageDataset;
+  report: ImageFolderReport;
+  /** the loaded images' paths relative to root, in row order */ files: string[];
+}> {
   let files: string[];
   try {
     files = walk(root);
@@ -109,5 +113,5 @@ export async function loadImageFolder(
     name: `folder:${root}`,
     preprocessing: { root, size, channels, fit: 'cover-centre-crop', files: files.length, skipped: skipped.length },
   });
-  return { dataset, report: { loaded: kept.length, skipped } };
+  return { dataset, report: { loaded: kept.length, skipped }, files: kept.map((e) => relative(root, e.f)) };
 }

@@ -1,9 +1,12 @@
 // A dataset described as data (for config files and run directories) and loaded from that description.
 import { z } from 'zod';
+import { parseWith } from '../util/json-file.js';
 import type { ImageDataset } from './dataset.js';
 import { loadFashionMnist } from './fashion-mnist.js';
 import { loadImageFolder } from './image-folder.js';
 import { longTailIndices } from './long-tail.js';
+import { withObjectAnnotations } from './object-annotations.js';
+import { loadOrGenerateScenes, SceneOptions } from './scenes.js';
 
 export const DataSpec = z.discriminatedUnion('kind', [
   z.object({
@@ -13,17 +16,29 @@ export const DataSpec = z.discriminatedUnion('kind', [
     limit: z.number().int().positive().optional(),
     longTail: z.object({ rho: z.number().min(1), seed: z.number().int().default(0) }).optional(),
   }),
+  SceneOptions.extend({
+    kind: z.literal('fashion-scenes'),
+    /** where generated scenes are kept and reused */
+    cache: z.string().default('runs/data'),
+    /** keep only the first n canvases */
+    limit: z.number().int().positive().optional(),
+  }),
   z.object({
     kind: z.literal('folder'),
     path: z.string(),
     size: z.number().int().positive().default(32),
     channels: z.union([z.literal(1), z.literal(3)]).default(3),
     labelsFromFolders: z.boolean().default(false),
+    /** an object-annotations file (boxes, classes, masks) for these images */
+    annotations: z.string().optional(),
   }),
 ]);
 export type DataSpec = z.infer<typeof DataSpec>;
+export type DataSpecInput = z.input<typeof DataSpec>;
 
-export async function loadDataset(spec: DataSpec, log: (msg: string) => void = () => {}): Promise<ImageDataset> {
+/** Loads the dataset a spec describes (defaults filled in and checked first). */
+export async function loadDataset(input: DataSpecInput, log: (msg: string) => void = () => {}): Promise<ImageDataset> {
+  const spec = parseWith(DataSpec, input, 'data spec');
   if (spec.kind === 'fashion-mnist') {
     let ds = loadFashionMnist({ split: spec.split, dir: spec.dir, limit: spec.limit });
     if (spec.longTail) {
@@ -34,7 +49,18 @@ export async function loadDataset(spec: DataSpec, log: (msg: string) => void = (
     }
     return ds;
   }
-  const { dataset, report } = await loadImageFolder(spec.path, {
+  if (spec.kind === 'fashion-scenes') {
+    const { kind: _kind, cache, limit, ...options } = spec;
+    const ds = loadOrGenerateScenes(options, cache);
+    if (!limit || limit >= ds.length) return ds;
+    const sub = ds.subset(
+      Array.from({ length: limit }, (_, i) => i),
+      `${ds.info.name}[:${limit}]`,
+    );
+    ds.dispose();
+    return sub;
+  }
+  const { dataset, report, files } = await loadImageFolder(spec.path, {
     size: spec.size,
     channels: spec.channels,
     labelsFromFolders: spec.labelsFromFolders,
@@ -42,5 +68,8 @@ export async function loadDataset(spec: DataSpec, log: (msg: string) => void = (
   log(`loaded ${report.loaded} images from ${spec.path}; skipped ${report.skipped.length} unreadable`);
   for (const s of report.skipped.slice(0, 10)) log(`  skipped ${s.path}: ${s.reason}`);
   if (report.skipped.length > 10) log(`  ... and ${report.skipped.length - 10} more`);
-  return dataset;
+  if (!spec.annotations) return dataset;
+  const annotated = withObjectAnnotations(dataset, files, spec.annotations);
+  dataset.dispose();
+  return annotated;
 }

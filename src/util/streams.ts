@@ -26,6 +26,8 @@ export const HOST_STREAMS = {
   'annotations.random-ids': 101,
   /** which images a long-tailed subset keeps */
   'long-tail.subset': 7919,
+  /** a scene canvas: its items, their sizes, places and the background (position: canvas index) */
+  'scenes.canvas': 7927,
 } as const;
 export type HostStream = keyof typeof HOST_STREAMS;
 

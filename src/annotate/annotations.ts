@@ -21,9 +21,11 @@ export interface Annotations {
   k: number | null;
   /** [k, D] centroids, when a clustering made the ids */
   centroids: Tensor | null;
-  /** [N, D] continuous conditions, for the vector kinds */
+  /** [N, D] continuous conditions, for the vector kinds (n-hot ids for multi-object conditions) */
   vectors: Tensor | null;
-  kind: ConditionKind;
+  /** [N, K, H, W] spatial conditions: a box channel, or one-hot segment channels */
+  maps?: Tensor | null;
+  kind: ConditionKind | 'boxes' | 'masks';
   /** method and provenance, stored as metadata */
   meta: Record<string, string>;
 }
@@ -112,13 +114,14 @@ export function buildAnnotations(o: BuildOptions, meta: Record<string, string>):
   }
 }
 
-/** Writes the annotations as a condition file (safetensors: assignments, centroids?, vectors?). */
+/** Writes the annotations as a condition file (safetensors: assignments, centroids?, vectors?, maps?). */
 export function saveAnnotations(path: string, a: Annotations): void {
   const ids = a.assignments ? torch.tensor(a.assignments).long() : null;
   const tensors: Record<string, Tensor> = {};
   if (ids) tensors.assignments = ids;
   if (a.centroids) tensors.centroids = a.centroids;
   if (a.vectors) tensors.vectors = a.vectors;
+  if (a.maps) tensors.maps = a.maps;
   const meta: Record<string, string> = { ...a.meta, kind: a.kind };
   if (a.k !== null) meta.k = String(a.k);
   torch.safetensors.saveFile(path, tensors, meta);

@@ -18,6 +18,7 @@ async function commands(): Promise<Record<string, Command>> {
     { evalSpec, runEval },
     { experimentSpec, runExperiment },
     { dataSpec, runData },
+    { boxesSpec, runBoxes },
   ] = await Promise.all([
     import('./train.js'),
     import('./sample.js'),
@@ -29,11 +30,13 @@ async function commands(): Promise<Record<string, Command>> {
     import('./eval.js'),
     import('./experiment.js'),
     import('./data.js'),
+    import('./boxes.js'),
   ]);
   return {
     encoder: { spec: encoderSpec, run: runEncoder },
     features: { spec: featuresSpec, run: runFeatures },
     cluster: { spec: clusterSpec, run: runCluster },
+    boxes: { spec: boxesSpec, run: runBoxes },
     train: { spec: trainSpec, run: runTrain },
     sample: { spec: sampleSpec, run: runSample },
     demo: { spec: demoSpec, run: runDemo },

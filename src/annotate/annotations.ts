@@ -23,8 +23,10 @@ export interface Annotations {
   centroids: Tensor | null;
   /** [N, D] continuous conditions, for the vector kinds (n-hot ids for multi-object conditions) */
   vectors: Tensor | null;
-  /** [N, K, H, W] spatial conditions: a box channel, or one-hot segment channels */
+  /** [N, K, H, W] spatial conditions: a box channel, say */
   maps?: Tensor | null;
+  /** [N, H, W] segment ids in [0, segmentCount) (metadata), expanded to one-hot channels when training */
+  segments?: Tensor | null;
   kind: ConditionKind | 'boxes' | 'masks';
   /** method and provenance, stored as metadata */
   meta: Record<string, string>;
@@ -122,6 +124,7 @@ export function saveAnnotations(path: string, a: Annotations): void {
   if (a.centroids) tensors.centroids = a.centroids;
   if (a.vectors) tensors.vectors = a.vectors;
   if (a.maps) tensors.maps = a.maps;
+  if (a.segments) tensors.segments = a.segments;
   const meta: Record<string, string> = { ...a.meta, kind: a.kind };
   if (a.k !== null) meta.k = String(a.k);
   torch.safetensors.saveFile(path, tensors, meta);

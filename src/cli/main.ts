@@ -19,6 +19,7 @@ async function commands(): Promise<Record<string, Command>> {
     { experimentSpec, runExperiment },
     { dataSpec, runData },
     { boxesSpec, runBoxes },
+    { masksSpec, runMasks },
   ] = await Promise.all([
     import('./train.js'),
     import('./sample.js'),
@@ -31,12 +32,14 @@ async function commands(): Promise<Record<string, Command>> {
     import('./experiment.js'),
     import('./data.js'),
     import('./boxes.js'),
+    import('./masks.js'),
   ]);
   return {
     encoder: { spec: encoderSpec, run: runEncoder },
     features: { spec: featuresSpec, run: runFeatures },
     cluster: { spec: clusterSpec, run: runCluster },
     boxes: { spec: boxesSpec, run: runBoxes },
+    masks: { spec: masksSpec, run: runMasks },
     train: { spec: trainSpec, run: runTrain },
     sample: { spec: sampleSpec, run: runSample },
     demo: { spec: demoSpec, run: runDemo },

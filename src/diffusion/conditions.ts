@@ -12,6 +12,12 @@ export interface ConditionSet {
   vectors: Tensor | null;
   /** [N, K, H, W] spatial conditions (uint8 or float), or null */
   maps: Tensor | null;
+  /**
+   * [N, H, W] integer segment ids in [0, numSegments): a mask kept compact and expanded to numSegments
+   * one-hot channels (after the maps) one batch at a time
+   */
+  segments?: Tensor | null;
+  numSegments?: number;
   /** the discrete id behind each vector when there is one (class or cluster), for per-id sampling */
   ids: Int32Array | null;
   /** number of distinct ids (k) when ids exist */
@@ -69,14 +75,16 @@ export function loadConditionFile(path: string, expectN: number): ConditionSet {
     const assignments = tensors.get('assignments');
     const vectors = tensors.get('vectors');
     const maps = tensors.get('maps');
-    if (!assignments && !vectors && !maps)
+    const segments = tensors.get('segments');
+    if (!assignments && !vectors && !maps && !segments)
       throw new Error(
-        `condition file ${path} has none of 'assignments', 'vectors', 'maps' (found: ${[...tensors.keys()].join(', ') || 'nothing'})`,
+        `condition file ${path} has none of 'assignments', 'vectors', 'maps', 'segments' (found: ${[...tensors.keys()].join(', ') || 'nothing'})`,
       );
     for (const [name, t] of [
       ['assignments', assignments],
       ['vectors', vectors],
       ['maps', maps],
+      ['segments', segments],
     ] as const) {
       if (t && t.shape[0] !== expectN) {
         throw new Error(
@@ -107,19 +115,41 @@ export function loadConditionFile(path: string, expectN: number): ConditionSet {
         throw new Error(`condition file ${path}: 'maps' must be [N, K, H, W], got [${maps.shape.join(', ')}]`);
       out.maps = keep(maps.alias());
     }
+    if (segments) {
+      const k = Number(metadata.segmentCount);
+      if (segments.ndim !== 3 || torch.isFloating(segments.dtype))
+        throw new Error(
+          `condition file ${path}: 'segments' must be integer [N, H, W], got ${segments.dtype} [${segments.shape.join(', ')}]`,
+        );
+      if (!Number.isInteger(k) || k < 1)
+        throw new Error(
+          `condition file ${path}: metadata 'segmentCount' (number of segment ids) is missing or invalid`,
+        );
+      const max = segments.max().item();
+      if (max >= k) throw new Error(`condition file ${path}: a segment id ${max} is not below segmentCount ${k}`);
+      out.segments = keep(segments.alias());
+      out.numSegments = k;
+    }
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
   return out;
 }
 
-/** The rows of a condition set for a batch: [B, D] vectors and [B, K, H, W] float maps (or null). */
+/**
+ * The rows of a condition set for a batch: [B, D] vectors and [B, K, H, W] float maps (the map channels,
+ * then the segments as one-hot channels), or null.
+ */
 export function gatherConditions(c: ConditionSet, indices: Int32Array): { cond: Tensor | null; maps: Tensor | null } {
   return torch.tidy(() => {
     const idx = torch.tensor(indices).long();
+    const parts: Tensor[] = [];
+    if (c.maps) parts.push(c.maps.indexSelect(0, idx).float());
+    if (c.segments)
+      parts.push(torch.oneHot(c.segments.indexSelect(0, idx).long(), c.numSegments!).permute(0, 3, 1, 2).float());
     return {
       cond: c.vectors ? c.vectors.indexSelect(0, idx) : null,
-      maps: c.maps ? c.maps.indexSelect(0, idx).float() : null,
+      maps: parts.length === 0 ? null : parts.length === 1 ? parts[0]! : torch.cat(parts, 1),
     };
   });
 }
@@ -151,13 +181,17 @@ export function dropConditions(
 
 /** The UNet inputs a condition set needs: vector size and spatial channels. */
 export function conditionDims(c: ConditionSet): { condDim: number; spatialCondChannels: number } {
-  return { condDim: c.vectors?.shape[1] ?? 0, spatialCondChannels: c.maps?.shape[1] ?? 0 };
+  return {
+    condDim: c.vectors?.shape[1] ?? 0,
+    spatialCondChannels: (c.maps?.shape[1] ?? 0) + (c.segments ? c.numSegments! : 0),
+  };
 }
 
 /** Frees a condition set's tensors. */
 export function disposeConditions(c: ConditionSet): void {
   c.vectors?.dispose();
   c.maps?.dispose();
+  c.segments?.dispose();
 }
 
 /** The condition set a config names: none, the dataset's labels, or a condition file. */

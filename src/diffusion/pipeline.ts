@@ -6,7 +6,13 @@ import type { Tensor } from '../torch/index.js';
 import { hostRng, torchGenerator } from '../util/streams.js';
 import { checkpointMeta, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
 import { loadDataset } from '../data/spec.js';
-import { buildConditions, disposeConditions, oneHotVectors, type ConditionSet } from './conditions.js';
+import {
+  buildConditions,
+  disposeConditions,
+  gatherConditions,
+  oneHotVectors,
+  type ConditionSet,
+} from './conditions.js';
 import { TrainConfig } from './config.js';
 import { guidedEps } from './guidance.js';
 import { numEvaluations, sample, type SamplerName } from './samplers.js';
@@ -130,18 +136,11 @@ export function drawConditions(
   n: number,
   seed: number,
 ): { cond: Tensor | null; maps: Tensor | null; rows: Int32Array } {
-  const size = c.vectors?.shape[0] ?? c.maps?.shape[0];
+  const size = c.vectors?.shape[0] ?? c.maps?.shape[0] ?? c.segments?.shape[0];
   if (size === undefined) throw new Error('the training conditions are empty (an unconditional model)');
   const rng = hostRng(seed, 'sample.condition-rows');
   const rows = Int32Array.from({ length: n }, () => rng.int(size));
-  return torch.tidy(() => {
-    const idx = torch.tensor(rows).long();
-    return {
-      cond: c.vectors ? c.vectors.indexSelect(0, idx) : null,
-      maps: c.maps ? c.maps.indexSelect(0, idx) : null,
-      rows,
-    };
-  });
+  return { ...gatherConditions(c, rows), rows };
 }
 
 /** A sampling request the model cannot serve (ids of an unconditional model, an id out of range, ...). */

@@ -28,6 +28,8 @@ export const HOST_STREAMS = {
   'long-tail.subset': 7919,
   /** a scene canvas: its items, their sizes, places and the background (position: canvas index) */
   'scenes.canvas': 7927,
+  /** the patches patch k-means is fitted on */
+  'masks.fit-patches': 7933,
 } as const;
 export type HostStream = keyof typeof HOST_STREAMS;
 

@@ -11,7 +11,10 @@ import {
 import { numEvaluations, SAMPLERS, type SamplerName } from '../diffusion/samplers.js';
 import type { Tensor } from '../torch/index.js';
 import { saveEach, saveGrid } from '../data/png.js';
+import { layoutPicture, layoutSampling, LayoutError, type LayoutSampling } from '../diffusion/layout.js';
+import * as torch from '../torch/index.js';
 import { ensureWritableDir } from '../util/files.js';
+import { InvalidFileError } from '../util/json-file.js';
 import { Progress } from '../util/progress.js';
 import { parseIdList, required, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
@@ -26,7 +29,18 @@ export const sampleSpec: CommandSpec = {
       help: 'a run directory (its latest checkpoint) or a checkpoint file (required)',
     },
     ids: { type: 'string', metavar: 'IDS', help: 'class/cluster ids, one grid row each, e.g. 0-9 or 1,4,7' },
-    'per-id': { type: 'int', default: 8, help: 'images per id (grid columns)' },
+    'per-id': { type: 'int', default: 8, help: 'images per id or per layout (grid columns)' },
+    layout: {
+      type: 'string',
+      metavar: 'FILE',
+      help: 'box- or mask-guided models: boxes as JSON ({"units": "pixels"|"fraction", "boxes": [{"box": [x0, y0, x1, y1], "id": 3}]}) or a mask PNG (grey level = segment id)',
+    },
+    'layouts-from': {
+      type: 'string',
+      metavar: 'FILE',
+      help: 'draw real layouts from a condition file of the same kind (e.g. the test set self-boxes)',
+    },
+    layouts: { type: 'int', default: 4, help: 'with --layouts-from: how many layouts (one grid row each)' },
     n: {
       type: 'int',
       default: 64,
@@ -64,7 +78,7 @@ export async function runSample(a: ParsedArgs): Promise<number> {
     // Where the images go is checked before minutes of sampling, not after.
     ensureWritableDir(dirname(out));
     if (a['images-dir']) ensureWritableDir(a['images-dir'] as string);
-    const { images, nrow } = await sampleImages(m, a);
+    const { images, nrow } = a.layout || a['layouts-from'] ? await sampleLayouts(m, a) : await sampleImages(m, a);
     await saveGrid(images, out, { nrow, scale: a['png-scale'] as number });
     if (a['images-dir']) await saveEach(images, a['images-dir'] as string);
     images.dispose();
@@ -109,4 +123,43 @@ async function sampleImages(m: LoadedModel, a: ParsedArgs): Promise<{ images: Te
   c.cond?.dispose();
   c.maps?.dispose();
   return { images, nrow: c.nrow };
+}
+
+/** Samples for each layout, each row the layout's picture and then its samples. */
+async function sampleLayouts(m: LoadedModel, a: ParsedArgs): Promise<{ images: Tensor; nrow: number }> {
+  if (a.ids !== undefined) throw new UsageError('sample', '--ids and a layout do not go together');
+  let l: LayoutSampling;
+  try {
+    l = await layoutSampling(m, {
+      layout: a.layout as string | undefined,
+      layoutsFrom: a['layouts-from'] as string | undefined,
+      count: a.layouts as number,
+      perLayout: a['per-id'] as number,
+      seed: a.seed as number,
+    });
+  } catch (e) {
+    if (e instanceof LayoutError || e instanceof InvalidFileError) throw new UsageError('sample', e.message);
+    throw e;
+  }
+  const samples = generate(m, {
+    n: l.cond.shape[0]!,
+    cond: l.cond,
+    maps: l.maps,
+    scale: a.scale as number,
+    sampler: a.sampler as SamplerName,
+    steps: a.steps as number,
+    eta: a.eta as number,
+    seed: a.seed as number,
+    batchSize: a.batch as number,
+  });
+  const images = torch.tidy(() => {
+    const pics = layoutPicture(l.layouts);
+    const rgb = samples.shape[1] === 3 ? samples : samples.expand([samples.shape[0]!, 3, ...samples.shape.slice(2)]);
+    const rows: Tensor[] = [];
+    for (let i = 0; i < pics.shape[0]!; i++)
+      rows.push(pics.narrow(0, i, 1), rgb.narrow(0, i * l.perLayout, l.perLayout));
+    return torch.cat(rows, 0);
+  });
+  for (const t of [samples, l.cond, l.maps, l.layouts]) t.dispose();
+  return { images, nrow: l.perLayout + 1 };
 }

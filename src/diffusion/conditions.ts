@@ -57,9 +57,9 @@ export function labelCondition(labels: Int32Array, numClasses: number): Conditio
 /**
  * Reads a condition file (safetensors): `assignments` (int [N]) with metadata `k` -> one-hot ids, and/or
  * `vectors` (float [N, D]) -> used as given, and/or `maps` ([N, K, H, W]). This is what the annotation
- * stage (`selfguided cluster`) writes. N must equal the dataset's size.
+ * stage (`selfguided cluster`) writes. N must equal the dataset's size (unless expectN is null).
  */
-export function loadConditionFile(path: string, expectN: number): ConditionSet {
+export function loadConditionFile(path: string, expectN: number | null): ConditionSet {
   if (!existsSync(path)) throw new Error(`condition file not found: ${path}`);
   const { tensors, metadata } = torch.safetensors.loadFile(path);
   const out: ConditionSet = {
@@ -86,7 +86,7 @@ export function loadConditionFile(path: string, expectN: number): ConditionSet {
       ['maps', maps],
       ['segments', segments],
     ] as const) {
-      if (t && t.shape[0] !== expectN) {
+      if (t && expectN !== null && t.shape[0] !== expectN) {
         throw new Error(
           `condition file ${path}: '${name}' has ${t.shape[0]} rows but the dataset has ${expectN} images (was it made for another dataset? its metadata says dataset=${metadata.dataset ?? 'unknown'})`,
         );

@@ -21,7 +21,12 @@ import { UNet, UNetConfig } from './unet.js';
 
 /** What a diffusion checkpoint says about its conditions. */
 const CheckpointConditions = z
-  .object({ source: z.string(), numIds: z.number().int().positive().nullable(), oneHot: z.boolean().optional() })
+  .object({
+    source: z.string(),
+    numIds: z.number().int().positive().nullable(),
+    oneHot: z.boolean().optional(),
+    meta: z.record(z.string(), z.string()).optional(),
+  })
   .default({ source: 'none', numIds: null, oneHot: false });
 
 export interface LoadedModel {
@@ -33,7 +38,7 @@ export interface LoadedModel {
   /** where the network runs; generate() returns its images on the CPU */
   device: torch.Device;
   /** what the model was conditioned on: ids are one-hot of numIds classes/clusters when numIds is set */
-  conditions: { source: string; numIds: number | null; oneHot: boolean };
+  conditions: { source: string; numIds: number | null; oneHot: boolean; meta: Record<string, string> };
   dispose(): void;
 }
 
@@ -55,7 +60,12 @@ export function loadModel(pathOrRun: string, o: { ema?: boolean; device?: torch.
       step: ck.step,
       path,
       device,
-      conditions: { source: cinfo.source, numIds: cinfo.numIds, oneHot: cinfo.oneHot ?? cinfo.numIds !== null },
+      conditions: {
+        source: cinfo.source,
+        numIds: cinfo.numIds,
+        oneHot: cinfo.oneHot ?? cinfo.numIds !== null,
+        meta: cinfo.meta ?? {},
+      },
       dispose: () => {
         model.dispose();
         schedule.dispose();

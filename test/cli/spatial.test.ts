@@ -45,7 +45,7 @@ describe('spatial self-guidance on fashion-scenes', () => {
     assert.ok(existsSync(join(dir, 'boxes.png')) && existsSync(join(dir, 'boxes.json')));
     const masks = cli('masks', '--features', feats, '--K', '4', '--out', join(dir, 'masks.safetensors'));
     ok(masks);
-    assert.match(masks.out, /mIoU [01]\.\d{4}  foreground IoU [01]\.\d{4}/);
+    assert.match(masks.out, /mIoU [01]\.\d{4} {2}foreground IoU [01]\.\d{4}/);
 
     const train = (cond: string, run: string) =>
       cli(

@@ -20,6 +20,7 @@ async function commands(): Promise<Record<string, Command>> {
     { dataSpec, runData },
     { boxesSpec, runBoxes },
     { masksSpec, runMasks },
+    { stegoSpec, runStego },
   ] = await Promise.all([
     import('./train.js'),
     import('./sample.js'),
@@ -33,6 +34,7 @@ async function commands(): Promise<Record<string, Command>> {
     import('./data.js'),
     import('./boxes.js'),
     import('./masks.js'),
+    import('./stego.js'),
   ]);
   return {
     encoder: { spec: encoderSpec, run: runEncoder },
@@ -40,6 +42,7 @@ async function commands(): Promise<Record<string, Command>> {
     cluster: { spec: clusterSpec, run: runCluster },
     boxes: { spec: boxesSpec, run: runBoxes },
     masks: { spec: masksSpec, run: runMasks },
+    stego: { spec: stegoSpec, run: runStego },
     train: { spec: trainSpec, run: runTrain },
     sample: { spec: sampleSpec, run: runSample },
     demo: { spec: demoSpec, run: runDemo },
@@ -67,6 +70,7 @@ const SUBCOMMANDS: Record<string, string> = {
   evalnet: 'train',
   experiment: 'fashion-mnist',
   data: 'scenes',
+  stego: 'train',
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -16,6 +16,11 @@ export const masksSpec: CommandSpec = {
       choices: ['bilinear', 'nearest'],
       help: 'from patches to pixels: upsampled cosine scores, or each patch repeated',
     },
+    stego: {
+      type: 'string',
+      metavar: 'RUN',
+      help: 'segment with a trained STEGO head and probe (selfguided stego train) instead',
+    },
     restarts: { type: 'int', default: 3, help: 'k-means restarts' },
     seed: { type: 'int', default: 0, help: 'random seed' },
     out: { type: 'string', metavar: 'FILE', help: 'condition file (default: beside the features)' },
@@ -32,6 +37,7 @@ export async function runMasks(a: ParsedArgs): Promise<number> {
     fitPatches: a['fit-patches'] as number,
     upsample: a.upsample as 'bilinear' | 'nearest',
     restarts: a.restarts as number,
+    stego: a.stego as string | undefined,
     seed: a.seed as number,
     out: a.out as string | undefined,
   });

@@ -46,6 +46,34 @@ describe('spatial self-guidance on fashion-scenes', () => {
     const masks = cli('masks', '--features', feats, '--K', '4', '--out', join(dir, 'masks.safetensors'));
     ok(masks);
     assert.match(masks.out, /mIoU [01]\.\d{4} {2}foreground IoU [01]\.\d{4}/);
+    ok(
+      cli(
+        'stego',
+        'train',
+        '--features',
+        feats,
+        '--K',
+        '3',
+        '--steps',
+        '3',
+        '--batch',
+        '4',
+        '--run-dir',
+        join(dir, 'stego'),
+      ),
+    );
+    const stego = cli(
+      'masks',
+      '--features',
+      feats,
+      '--stego',
+      join(dir, 'stego'),
+      '--out',
+      join(dir, 'stego.safetensors'),
+    );
+    ok(stego);
+    assert.match(stego.err, /STEGO masks \(K = 3\)/);
+    assert.match(stego.out, /mIoU [01]\.\d{4}/);
 
     const train = (cond: string, run: string) =>
       cli(

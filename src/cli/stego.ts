@@ -1,0 +1,56 @@
+// selfguided stego train: the STEGO segmentation head and cluster probe on a features file's frozen
+// patches, in a run directory (resumable like every trainer).
+import { StegoTrainer, StegoTrainSettings } from '../annotate/stego.js';
+import { schemaDefault } from '../util/json-file.js';
+import { required, type CommandSpec, type ParsedArgs } from './args.js';
+import { resumeOptions } from './resume-args.js';
+
+const d = (key: 'batchSize' | 'lr' | 'knn' | 'seed' | 'checkpointEvery') => schemaDefault(StegoTrainSettings, key);
+
+export const stegoSpec: CommandSpec = {
+  name: 'stego',
+  summary: 'train a STEGO head and cluster probe on frozen patch features (for selfguided masks --stego)',
+  usage: 'selfguided stego train --features FILE [options]',
+  options: {
+    features: { type: 'string', metavar: 'FILE', help: 'features file with patches (selfguided features --patches)' },
+    K: { type: 'int', default: 11, help: 'segments (cluster probe centroids)' },
+    'code-dim': { type: 'int', default: 32, help: "the head's code size" },
+    steps: { type: 'int', default: 1000, help: 'training steps' },
+    batch: { type: 'int', default: d('batchSize'), help: 'images per batch' },
+    lr: { type: 'number', default: d('lr'), help: 'AdamW learning rate' },
+    knn: { type: 'int', default: d('knn'), help: 'neighbours per image for the k-NN term' },
+    seed: { type: 'int', default: d('seed'), help: 'random seed' },
+    'checkpoint-every': { type: 'int', default: d('checkpointEvery'), help: 'checkpoint every N steps' },
+    'run-dir': { type: 'string', default: 'runs/stego', metavar: 'DIR', help: 'run directory' },
+    resume: { type: 'boolean', help: 'continue the run in --run-dir' },
+  },
+  epilog: "The loss's shifts and weights are STEGO's defaults (see StegoTrainSettings); a config.json may change them.",
+};
+
+export async function runStego(a: ParsedArgs, argv: string[]): Promise<number> {
+  const runDir = a['run-dir'] as string;
+  const t = a.resume
+    ? await StegoTrainer.open(runDir, resumeOptions('stego train', a, argv))
+    : await StegoTrainer.open(runDir, {
+        config: {
+          features: required<string>(a, 'stego', 'features'),
+          model: { K: a.K as number, codeDim: a['code-dim'] as number },
+          train: {
+            steps: a.steps as number,
+            batchSize: a.batch as number,
+            lr: a.lr as number,
+            knn: a.knn as number,
+            seed: a.seed as number,
+            checkpointEvery: a['checkpoint-every'] as number,
+          },
+        },
+      });
+  try {
+    const r = await t.train();
+    if (r.status === 'interrupted') return 130;
+    process.stdout.write(`trained STEGO to step ${r.step}; checkpoint ${r.checkpoint}\n`);
+    return 0;
+  } finally {
+    t.dispose();
+  }
+}

@@ -113,5 +113,19 @@ export async function runEval(a: ParsedArgs): Promise<number> {
     `sampling ${m.seconds.sampling.toFixed(1)} s, metrics ${m.seconds.metrics.toFixed(1)} s; wrote ${join(out, 'metrics.json')}${extraFd.length ? `; ${extraFd.join(', ')}` : ''}\n`,
   );
   process.stdout.write(`${METRICS_HEADER}\n${metricsRow((a.name as string | undefined) ?? runDir, m)}\n`);
+  if (m.layout) {
+    const f = m.layout.foreground,
+      sc = m.layout.selfConsistency;
+    process.stdout.write(
+      `layout (${m.layout.kind}): foreground IoU ${f.iou.toFixed(3)} (shuffled ${f.chanceIou.toFixed(3)}, real ${f.realIou.toFixed(3)})` +
+        (f.inside !== null
+          ? `, inside ${f.inside.toFixed(3)} (shuffled ${f.chanceInside!.toFixed(3)}, real ${f.realInside!.toFixed(3)})`
+          : '') +
+        (sc
+          ? `; self-consistency ${sc.value.toFixed(3)} (shuffled ${sc.chance.toFixed(3)}, real ${sc.real.toFixed(3)})`
+          : '') +
+        '\n',
+    );
+  }
   return 0;
 }

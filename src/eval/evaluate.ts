@@ -20,7 +20,9 @@ import { loadFeatures } from '../features/features-file.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { hostRng } from '../util/streams.js';
-import type { EvalMetrics } from './metrics-file.js';
+import type { EvalMetrics, LayoutMetrics } from './metrics-file.js';
+import { derangement, foreground, foregroundScore, layoutsOf, LayoutJudge } from './layout-following.js';
+import type { ConditionSet } from '../diffusion/conditions.js';
 import { inceptionScore, labelJudge, selfLabelJudge, type Consistency, type ConsistencyJudge } from './consistency.js';
 import { EvalNetFeatures, evalnetOutputs } from './evalnet.js';
 import { disposeStats, featureStats, frechetDistance, loadStats, saveStats, type GaussianStats } from './frechet.js';
@@ -197,7 +199,12 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
 
     // 4. Do samples follow their conditions?
     let consistency: Consistency | null = null;
-    if (drawn) {
+    let layout: LayoutMetrics | null = null;
+    const spatialKind = conditions.meta.kind;
+    if (drawn && drawn.maps && (spatialKind === 'boxes' || spatialKind === 'masks')) {
+      log('layout following: foreground and self-consistency against the requested layouts, shuffled, and real');
+      layout = await layoutMetrics(samples, drawn.maps, drawn.rows, spatialKind, conditions, ds, seed);
+    } else if (drawn) {
       judge =
         conditions.source === 'label' ? labelJudge(conditions, evalnet.net) : await selfLabelJudge(conditions, seed);
       if (judge) consistency = judge.score(samples, drawn.rows);
@@ -223,6 +230,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
       isEvalnet,
       perClassRecall,
       consistency,
+      ...(layout ? { layout } : {}),
       seconds: { sampling: samplingSeconds, metrics: (performance.now() - t1) / 1000 },
       device: m.device,
     };
@@ -268,3 +276,60 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
 
 export { METRICS_HEADER, metricsRow } from './format.js';
 export { EvalMetricsFile, readEvalMetrics, type EvalMetrics } from './metrics-file.js';
+
+/** Layout following of samples (see layout-following.ts), with its chance level and the real upper bound. */
+async function layoutMetrics(
+  samples: Tensor,
+  maps: Tensor,
+  rows: Int32Array,
+  kind: 'boxes' | 'masks',
+  conditions: ConditionSet,
+  ds: ImageDataset,
+  seed: number,
+): Promise<LayoutMetrics> {
+  const l = layoutsOf(maps, kind);
+  const n = rows.length;
+  const same = Array.from({ length: n }, (_, i) => i);
+  const shuffled = derangement(n, seed);
+  const real = ds.images(rows);
+  try {
+    const fgS = foreground(samples),
+      fgR = foreground(real);
+    const asked = foregroundScore(fgS, l, same),
+      chance = foregroundScore(fgS, l, shuffled),
+      upper = foregroundScore(fgR, l, same);
+    let self: LayoutMetrics['selfConsistency'] = null;
+    try {
+      const judge = await LayoutJudge.fromConditionFile(conditions.source, conditions.meta);
+      try {
+        self = {
+          value: judge.score(samples, l, same),
+          chance: judge.score(samples, l, shuffled),
+          real: judge.score(real, l, same),
+        };
+      } finally {
+        judge.dispose();
+      }
+    } catch (e) {
+      process.stderr.write(`layout self-consistency not measured: ${(e as Error).message}\n`);
+    }
+    return {
+      kind,
+      foreground: {
+        iou: asked.iou,
+        inside: asked.inside,
+        chanceIou: chance.iou,
+        chanceInside: chance.inside,
+        realIou: upper.iou,
+        realInside: upper.inside,
+      },
+      selfConsistency: self,
+      method:
+        kind === 'boxes'
+          ? 'foreground (pixels above 0.25) bounding box vs the requested box; self-consistency: box IoU of LOST on g(sample)'
+          : "foreground vs the requested mask's non-background segments; self-consistency: per-segment IoU of f(g(sample)) with the requested segments",
+    };
+  } finally {
+    real.dispose();
+  }
+}

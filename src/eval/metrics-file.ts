@@ -4,6 +4,22 @@ import { SAMPLERS, type SamplerName } from '../diffusion/schedulers.js';
 import { readJsonFile } from '../util/json-file.js';
 import type { Consistency } from './consistency.js';
 
+export interface LayoutMetrics {
+  kind: 'boxes' | 'masks';
+  /** the sample's foreground against the requested layout; chance: shuffled layouts; real: real images, own layouts */
+  foreground: {
+    iou: number;
+    inside: number | null;
+    chanceIou: number;
+    chanceInside: number | null;
+    realIou: number;
+    realInside: number | null;
+  };
+  /** the same g and f on the samples against the requested layout (null when g could not be rebuilt) */
+  selfConsistency: { value: number; chance: number; real: number } | null;
+  method: string;
+}
+
 export interface EvalMetrics {
   checkpoint: string;
   step: number;
@@ -27,6 +43,8 @@ export interface EvalMetrics {
   /** recall restricted to the real images of each class (when the data has labels) */
   perClassRecall: { label: number; name: string | null; realImages: number; recall: number }[] | null;
   consistency: Consistency | null;
+  /** box- and mask-guided models: do samples follow their layouts */
+  layout?: LayoutMetrics;
   seconds: { sampling: number; metrics: number };
   /** where the samples were drawn ("cpu", "cuda:0"); the seconds depend on it */
   device: string;

@@ -30,6 +30,8 @@ export const HOST_STREAMS = {
   'scenes.canvas': 7927,
   /** the patches patch k-means is fitted on */
   'masks.fit-patches': 7933,
+  /** the shuffled layouts of the layout-following chance level */
+  'layout.shuffle': 7937,
 } as const;
 export type HostStream = keyof typeof HOST_STREAMS;
 

@@ -3,7 +3,7 @@
 // errors a person would make.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -125,6 +125,35 @@ describe('spatial self-guidance on fashion-scenes', () => {
       ),
     );
     assert.ok(['l.png', 'r.png', 'm.png'].every((f) => existsSync(join(dir, f))));
+
+    ok(cli('evalnet', 'train', '--limit', '64', '--steps', '2', '--batch', '16', '--run-dir', join(dir, 'evalnet')));
+    const ev = cli(
+      'eval',
+      '--checkpoint',
+      join(dir, 'box-run'),
+      '--evalnet',
+      join(dir, 'evalnet'),
+      '--n',
+      '8',
+      '--k',
+      '2',
+      '--steps',
+      '2',
+      '--cache-dir',
+      join(dir, 'cache'),
+      '--out',
+      join(dir, 'eval'),
+    );
+    ok(ev);
+    const metrics = JSON.parse(readFileSync(join(dir, 'eval', 'metrics.json'), 'utf8'));
+    assert.equal(metrics.layout.kind, 'boxes');
+    for (const v of [
+      metrics.layout.foreground.iou,
+      metrics.layout.foreground.chanceIou,
+      metrics.layout.foreground.realIou,
+    ])
+      assert.ok(v >= 0 && v <= 1);
+    assert.ok(metrics.layout.selfConsistency.real >= 0 && metrics.layout.selfConsistency.real <= 1);
 
     const bad = (json: unknown, re: RegExp, run = 'box-run') => {
       const p = join(dir, 'bad.json');

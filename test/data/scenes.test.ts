@@ -122,3 +122,32 @@ describe('fashion-scenes', () => {
     b.dispose();
   });
 });
+
+describe('ground-truth (oracle) conditions of scenes', () => {
+  test('the largest box with its class, the semantic mask as segments, multi-hot labels', async () => {
+    const { groundTruthAnnotations } = await import('../../src/experiment/ground-truth.js');
+    const ds = generateScenes({ count: 5, seed: 2 });
+    const boxes = groundTruthAnnotations(ds, 'boxes');
+    const masks = groundTruthAnnotations(ds, 'masks');
+    const labels = groundTruthAnnotations(ds, 'labels');
+    const b = ds.scene!.boxes.toTypedArray() as Int32Array;
+    const c = ds.scene!.classes.toTypedArray() as Int32Array;
+    for (let i = 0; i < 5; i++) {
+      const areas = [0, 1, 2].map((k) =>
+        c[i * 3 + k]! < 0
+          ? -1
+          : (b[(i * 3 + k) * 4 + 2]! - b[(i * 3 + k) * 4]!) * (b[(i * 3 + k) * 4 + 3]! - b[(i * 3 + k) * 4 + 1]!),
+      );
+      const k = areas.indexOf(Math.max(...areas));
+      assert.equal(boxes.assignments![i], c[i * 3 + k]);
+      assert.equal(boxes.maps!.select(0, i).sum().item(), areas[k]);
+      const classes = new Set([0, 1, 2].map((q) => c[i * 3 + q]!).filter((v) => v >= 0));
+      assert.deepEqual(
+        [...(labels.vectors!.select(0, i).toTypedArray() as Float32Array)].flatMap((v, j) => (v ? [j] : [])),
+        [...classes].sort((x, y) => x - y),
+      );
+      assert.equal(masks.vectors!.select(0, i).select(0, 0).item(), 1, 'background present');
+    }
+    assert.equal(masks.meta.segmentCount, '11');
+  });
+});

@@ -9,7 +9,8 @@ export interface LostOptions {
   /** size of the seed's expansion set: the k lowest-degree patches (100 in the reference code) */
   k?: number;
   /**
-   * centre each image's patch features (subtract their mean) or layer-norm them before the dot products:
+   * layer-norm each patch feature (default; measured better on fashion-scenes, docs/self-annotation.md) or
+   * centre them (subtract the image's mean patch) before the dot products:
    * with a ReLU feature map every dot product is positive and LOST degenerates
    */
   normalize?: 'center' | 'layernorm' | 'none';
@@ -34,7 +35,7 @@ export interface LostBox {
 }
 
 /** The patch-to-patch correlations [B, hw, hw] of patch features [B, h, w, D], after normalisation. */
-export function patchCorrelations(patches: Tensor, normalize: LostOptions['normalize'] = 'center'): Tensor {
+export function patchCorrelations(patches: Tensor, normalize: LostOptions['normalize'] = 'layernorm'): Tensor {
   return torch.tidy(() => {
     const [b, h, w, d] = patches.shape as [number, number, number, number];
     let f = patches.reshape(b, h * w, d).float();
@@ -118,12 +119,20 @@ export function lostBoxes(patches: Tensor, imageSize: number, o: LostOptions = {
   const maxSeedDegree = o.maxSeedDegree ?? 0.5;
   const sy = imageSize / h,
     sx = imageSize / w;
-  const corr = patchCorrelations(patches, o.normalize ?? 'center');
-  const all = corr.toTypedArray() as Float32Array;
-  corr.dispose();
+  // Correlations a chunk of images at a time: hw x hw floats each, at most about 64 MB together.
+  const chunk = Math.max(1, Math.floor((64 * 2 ** 20) / (4 * n * n)));
+  let all: ArrayLike<number> & { subarray(a: number, b: number): Float32Array; length: number } = new Float32Array(0),
+    from = 0;
   const out: LostBox[][] = [];
   for (let i = 0; i < b; i++) {
-    const A = all.subarray(i * n * n, (i + 1) * n * n);
+    if (i === from + all.length / (n * n) || i === 0) {
+      from = i;
+      const len = Math.min(chunk, b - i);
+      const corr = torch.tidy(() => patchCorrelations(patches.narrow(0, i, len), o.normalize ?? 'layernorm'));
+      all = corr.toTypedArray() as Float32Array;
+      corr.dispose();
+    }
+    const A = all.subarray((i - from) * n * n, (i - from + 1) * n * n);
     const alive = new Uint8Array(n).fill(1);
     const found: LostBox[] = [];
     for (let obj = 0; obj < maxObjects; obj++) {

@@ -88,14 +88,14 @@ export function selfBoxes(featuresPath: string, feats: Features, o: SelfBoxOptio
   });
   const p = feats.provenance;
   const meta: Record<string, string> = {
-    method: `LOST (expansion k = ${lost.k ?? 100}, ${lost.normalize ?? 'center'} patch features${objects === 'all' ? `, up to ${lost.maxObjects} objects` : ''}) + k-means (${o.metric ?? 'cosine'}, k = ${o.k}) of the features pooled in each box`,
+    method: `LOST (expansion k = ${lost.k ?? 100}, ${lost.normalize ?? 'layernorm'} patch features${objects === 'all' ? `, up to ${lost.maxObjects} objects` : ''}) + k-means (${o.metric ?? 'cosine'}, k = ${o.k}) of the features pooled in each box`,
     metric: o.metric ?? 'cosine',
     features: featuresPath,
     extractor: p.extractor,
     extractorConfig: p.config,
     dataset: p.dataset,
     objects,
-    lost: JSON.stringify({ k: lost.k ?? 100, normalize: lost.normalize ?? 'center', maxObjects: lost.maxObjects }),
+    lost: JSON.stringify({ k: lost.k ?? 100, normalize: lost.normalize ?? 'layernorm', maxObjects: lost.maxObjects }),
     ...(p.dataSpec ? { dataSpec: p.dataSpec } : {}),
   };
   const mapsTensor = torch.keep(torch.tensor(maps, { shape: [n, 1, S, S] }));

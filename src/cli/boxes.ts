@@ -20,7 +20,7 @@ export const boxesSpec: CommandSpec = {
     'lost-k': { type: 'int', default: 100, help: "LOST's expansion set: the k lowest-degree patches" },
     normalize: {
       type: 'string',
-      default: 'center',
+      default: 'layernorm',
       choices: ['center', 'layernorm', 'none'],
       help: 'patch features before the dot products (none degenerates on ReLU maps)',
     },

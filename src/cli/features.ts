@@ -38,6 +38,11 @@ export const featuresSpec: CommandSpec = {
       choices: ['backbone', 'projection'],
       help: 'encoder: features before the projection head, or its output',
     },
+    'patch-stage': {
+      type: 'int',
+      default: -1,
+      help: 'encoder: the backbone stage of the patch map (-1 the last; 1 of 3 is 24x24 at 48x48, finer and better for boxes and masks)',
+    },
     block: { type: 'string', default: 'middle', help: "diffusion: UNet block ('middle', 'input.N', 'output.N')" },
     t: { type: 'int', default: 100, help: 'diffusion: noise level (timestep) of the forward pass' },
     size: { type: 'int', help: 'torchscript: resize images to SIZE before the network (e.g. 224)' },
@@ -89,7 +94,11 @@ function makeExtractor(a: ParsedArgs): FeatureExtractor {
     case 'pixels-pca':
       return new PixelsPca({ components: a.components as number, whiten: Boolean(a.whiten), seed: a.seed as number });
     case 'encoder':
-      return new SslEncoderFeatures(needCheckpoint(), a['encoder-output'] as 'backbone' | 'projection');
+      return new SslEncoderFeatures(
+        needCheckpoint(),
+        a['encoder-output'] as 'backbone' | 'projection',
+        a['patch-stage'] as number,
+      );
     case 'diffusion':
       return new DiffusionFeatures(needCheckpoint(), {
         block: a.block as string,

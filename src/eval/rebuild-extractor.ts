@@ -14,7 +14,11 @@ import { parseJsonWith } from '../util/json-file.js';
 
 /** The recorded extractor settings, per extractor (what each one's provenance() writes). */
 const CONFIGS = {
-  'ssl-encoder': z.looseObject({ checkpoint: z.string(), output: z.enum(['backbone', 'projection']).optional() }),
+  'ssl-encoder': z.looseObject({
+    checkpoint: z.string(),
+    output: z.enum(['backbone', 'projection']).optional(),
+    patchStage: z.number().int().optional(),
+  }),
   diffusion: z.looseObject({
     checkpoint: z.string(),
     block: z.string(),
@@ -46,7 +50,7 @@ export async function extractorFromProvenance(
   switch (prov.extractor) {
     case 'ssl-encoder': {
       const cfg = parseJsonWith(CONFIGS['ssl-encoder'], prov.config, what);
-      return new SslEncoderFeatures(verifiedFile(cfg.checkpoint, prov), cfg.output ?? 'backbone');
+      return new SslEncoderFeatures(verifiedFile(cfg.checkpoint, prov), cfg.output ?? 'backbone', cfg.patchStage ?? -1);
     }
     case 'diffusion': {
       const cfg = parseJsonWith(CONFIGS['diffusion'], prov.config, what);

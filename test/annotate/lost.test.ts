@@ -30,7 +30,7 @@ function featureMap(objects: [number, number, number, number][], o: { relu?: boo
 describe('LOST', () => {
   test('finds the exact box of a single object (patch units and pixels at stride 4)', () => {
     const f = featureMap([[3, 4, 7, 9]]);
-    const [[box]] = lostBoxes(f, 48, { k: 100 }) as [[ReturnType<typeof lostBoxes>[0][0]]];
+    const [[box]] = lostBoxes(f, 48, { k: 100, normalize: 'center' }) as [[ReturnType<typeof lostBoxes>[0][0]]];
     assert.deepEqual(box.patchBox, [3, 4, 7, 9]);
     assert.deepEqual(box.box, [12, 16, 28, 36]);
     assert.equal(box.patches.length, 4 * 5);
@@ -41,7 +41,7 @@ describe('LOST', () => {
       [1, 1, 4, 3],
       [7, 6, 11, 11],
     ]);
-    const [boxes] = lostBoxes(f, 48, { maxObjects: 4 });
+    const [boxes] = lostBoxes(f, 48, { maxObjects: 4, normalize: 'center' });
     const found = boxes!.map((b) => b.patchBox).sort((a, b) => a[0] - b[0]);
     assert.deepEqual(found, [
       [1, 1, 4, 3],

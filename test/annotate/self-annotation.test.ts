@@ -45,7 +45,12 @@ describe('self-boxes', () => {
   ];
   test('box channels are the LOST boxes, the self-labels separate the two kinds of object, files round-trip', () => {
     const feats = features(rects, [0, 1, 0, 1]);
-    const r = selfBoxes('synthetic.safetensors', feats, { imageSize: 48, k: 2, seed: 0 });
+    const r = selfBoxes('synthetic.safetensors', feats, {
+      imageSize: 48,
+      k: 2,
+      seed: 0,
+      lost: { normalize: 'center' },
+    });
     assert.deepEqual(
       r.boxes.map((l) => l[0]!.box),
       rects.map((b) => b.map((v) => v * 4)),

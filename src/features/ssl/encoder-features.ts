@@ -18,6 +18,8 @@ export class SslEncoderFeatures implements FeatureExtractor {
   constructor(
     checkpoint: string,
     readonly output: 'backbone' | 'projection' = 'backbone',
+    /** the backbone stage the patch map comes from (default the last) */
+    readonly patchStage: number = -1,
   ) {
     this.path = resolveCheckpoint(checkpoint);
     const ck = loadCheckpoint(this.path, ENCODER_FORMAT);
@@ -27,6 +29,9 @@ export class SslEncoderFeatures implements FeatureExtractor {
       this.model.loadStateDict(ck.model);
       this.model.eval();
       this.step = ck.step;
+      const stages = this.model.backbone.stages.length;
+      if (patchStage >= stages || patchStage < -stages)
+        throw new RangeError(`--patch-stage ${patchStage}: the encoder has ${stages} stages (0-${stages - 1})`);
     } finally {
       ck.dispose();
     }
@@ -36,13 +41,18 @@ export class SslEncoderFeatures implements FeatureExtractor {
   provenance() {
     return {
       extractor: this.name,
-      config: JSON.stringify({ checkpoint: this.path, step: this.step, output: this.output }),
+      config: JSON.stringify({
+        checkpoint: this.path,
+        step: this.step,
+        output: this.output,
+        ...(this.patchStage !== -1 ? { patchStage: this.patchStage } : {}),
+      }),
       checkpointHash: this.hash,
     };
   }
 
   embed(images: Tensor): { features: Tensor; patches: Tensor } {
-    const out = this.model.backbone.call(images);
+    const out = this.model.backbone.call(images, this.patchStage);
     if (this.output === 'backbone') return out;
     const projected = this.model.head.call(out.features);
     out.features.dispose();

@@ -36,7 +36,7 @@ class BasicBlock extends nn.Module {
   }
 }
 
-export class SmallResNet extends nn.Module<[Tensor], { features: Tensor; patches: Tensor }> {
+export class SmallResNet extends nn.Module<[Tensor, number?], { features: Tensor; patches: Tensor }> {
   readonly stem: nn.Sequential;
   readonly stages: nn.ModuleList<BasicBlock>;
   constructor(readonly config: ResNetConfig) {
@@ -62,11 +62,21 @@ export class SmallResNet extends nn.Module<[Tensor], { features: Tensor; patches
   get featureDim(): number {
     return this.config.widths.at(-1)!;
   }
-  /** features [B, D] (global average) and patches [B, h, w, D] */
-  forward(x: Tensor): { features: Tensor; patches: Tensor } {
+  /**
+   * features [B, D] (global average of the last stage) and patches [B, h, w, D'] from stage `patchStage`
+   * (default the last; an earlier stage is finer and more local: at 48x48, stage 1 of three is 24x24)
+   */
+  forward(x: Tensor, patchStage = -1): { features: Tensor; patches: Tensor } {
+    const at = patchStage < 0 ? this.stages.length + patchStage : patchStage;
     let h = this.stem.call(x);
-    for (const b of this.stages) h = b.call(h);
-    return { features: h.mean([2, 3]), patches: h.permute(0, 2, 3, 1) };
+    let patches: Tensor | null = null;
+    for (const [i, b] of this.stages.items.entries()) {
+      h = b.call(h);
+      if (i === at) patches = h;
+    }
+    if (!patches)
+      throw new RangeError(`patch stage ${patchStage} does not exist (the encoder has ${this.stages.length})`);
+    return { features: h.mean([2, 3]), patches: patches.permute(0, 2, 3, 1) };
   }
 }
 

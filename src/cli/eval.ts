@@ -58,6 +58,11 @@ export const evalSpec: CommandSpec = {
       metavar: 'FILE',
       help: "also FD on this TorchScript network's output, e.g. a traced InceptionV3 pool3 (real FID)",
     },
+    'shift-layouts': {
+      type: 'int',
+      default: 0,
+      help: 'box- and mask-guided models: move every layout this many pixels right and down before sampling (the shifted-box control)',
+    },
     'fd-size': { type: 'int', help: 'resize images to this size for --fd-torchscript (299 for Inception)' },
     device: {
       ...deviceOption,
@@ -105,6 +110,7 @@ export async function runEval(a: ParsedArgs): Promise<number> {
     out,
     extraFeatures: extra,
     device,
+    shiftLayouts: a['shift-layouts'] as number,
   });
   const extraFd = Object.entries(m.fd)
     .filter(([name]) => name !== 'evalnet')
@@ -124,6 +130,10 @@ export async function runEval(a: ParsedArgs): Promise<number> {
         (sc
           ? `; self-consistency ${sc.value.toFixed(3)} (shuffled ${sc.chance.toFixed(3)}, real ${sc.real.toFixed(3)})`
           : '') +
+        (m.layout.diversity
+          ? `; diversity ${m.layout.diversity.samples.toFixed(3)} (real ${m.layout.diversity.real.toFixed(3)})`
+          : '') +
+        (m.layout.shift ? `; layouts shifted by ${m.layout.shift} px` : '') +
         '\n',
     );
   }

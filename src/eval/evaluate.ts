@@ -21,7 +21,15 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { hostRng } from '../util/streams.js';
 import type { EvalMetrics, LayoutMetrics } from './metrics-file.js';
-import { derangement, foreground, foregroundScore, layoutsOf, LayoutJudge } from './layout-following.js';
+import {
+  derangement,
+  foreground,
+  foregroundScore,
+  groupDiversity,
+  layoutsOf,
+  LayoutJudge,
+  shiftMaps,
+} from './layout-following.js';
 import type { ConditionSet } from '../diffusion/conditions.js';
 import { inceptionScore, labelJudge, selfLabelJudge, type Consistency, type ConsistencyJudge } from './consistency.js';
 import { EvalNetFeatures, evalnetOutputs } from './evalnet.js';
@@ -54,6 +62,8 @@ export interface EvaluateOptions {
   extraFeatures?: FeatureSpace[];
   /** where the diffusion model samples (the metrics run on the CPU); default cpu */
   device?: torch.Device;
+  /** box- and mask-guided models: move every drawn layout by this many pixels right and down before sampling (the shifted-box control) */
+  shiftLayouts?: number;
   log?: (msg: string) => void;
 }
 
@@ -130,6 +140,13 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
       m.model.config.condDim > 0 || m.model.config.spatialCondChannels > 0
         ? drawConditions(conditions, o.n, seed)
         : null;
+    const spatialKind = conditions.meta.kind;
+    const layoutGuided = (spatialKind === 'boxes' || spatialKind === 'masks') && drawn?.maps;
+    if (drawn && layoutGuided && o.shiftLayouts) {
+      const moved = shiftMaps(drawn.maps!, o.shiftLayouts, o.shiftLayouts);
+      drawn.maps!.dispose();
+      drawn.maps = moved;
+    } else if (o.shiftLayouts) throw new Error('--shift-layouts applies to box- and mask-guided models only');
     if (drawn) owned.push(...[drawn.cond, drawn.maps].filter((t): t is Tensor => t !== null));
     log(
       `sampling ${o.n} images from ${m.path} (step ${m.step}, ${o.sampler}-${o.steps}, scale ${o.scale}, conditions: ${conditions.source})`,
@@ -200,10 +217,51 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
     // 4. Do samples follow their conditions?
     let consistency: Consistency | null = null;
     let layout: LayoutMetrics | null = null;
-    const spatialKind = conditions.meta.kind;
-    if (drawn && drawn.maps && (spatialKind === 'boxes' || spatialKind === 'masks')) {
+    if (drawn && drawn.maps && layoutGuided) {
       log('layout following: foreground and self-consistency against the requested layouts, shuffled, and real');
-      layout = await layoutMetrics(samples, drawn.maps, drawn.rows, spatialKind, conditions, ds, seed);
+      layout = await layoutMetrics(
+        samples,
+        drawn.maps,
+        drawn.rows,
+        spatialKind as 'boxes' | 'masks',
+        conditions,
+        ds,
+        seed,
+      );
+      layout.shift = o.shiftLayouts ?? 0;
+      log('diversity: 8 samples for each of 8 layouts, mean pairwise distance of their evaluation-network features');
+      const per = 8,
+        groups = Math.min(8, o.n);
+      const rep = torch.tensor(Int32Array.from({ length: groups * per }, (_, i) => Math.floor(i / per))).long();
+      const cond = drawn.cond ? drawn.cond.indexSelect(0, rep) : null;
+      const maps = drawn.maps.indexSelect(0, rep);
+      const same = generate(m, {
+        n: groups * per,
+        cond,
+        maps,
+        scale: o.scale,
+        sampler: o.sampler,
+        steps: o.steps,
+        seed: seed + 1,
+        batchSize: o.batchSize ?? 32,
+      });
+      const realGroups = ds.images(
+        Array.from(
+          hostRng(seed, 'eval.real-rows')
+            .permutation(ds.length)
+            .slice(0, groups * per),
+        ),
+      );
+      const fSame = evalnetOutputs(evalnet.net, same),
+        fReal = evalnetOutputs(evalnet.net, realGroups);
+      layout.diversity = {
+        samples: groupDiversity(fSame.features, per),
+        real: groupDiversity(fReal.features, per),
+        groups,
+        per,
+      };
+      for (const t of [rep, cond, maps, same, realGroups, fSame.features, fSame.logits, fReal.features, fReal.logits])
+        t?.dispose();
     } else if (drawn) {
       judge =
         conditions.source === 'label' ? labelJudge(conditions, evalnet.net) : await selfLabelJudge(conditions, seed);

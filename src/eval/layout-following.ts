@@ -245,3 +245,37 @@ export class LayoutJudge {
     this.g.dispose?.();
   }
 }
+
+/**
+ * Layouts moved by (dx, dy) pixels: spatial conditions [N, K, S, S] shifted with zero fill (what leaves
+ * the canvas is lost). The shifted-box control samples with these: the samples must move with them.
+ */
+export function shiftMaps(maps: Tensor, dx: number, dy: number): Tensor {
+  return torch.tidy(() => {
+    const [, , h, w] = maps.shape as [number, number, number, number];
+    if (Math.abs(dx) >= w || Math.abs(dy) >= h)
+      throw new RangeError(`a shift of (${dx}, ${dy}) leaves the ${w}x${h} canvas`);
+    // Pad on the side the content moves towards, then cut the canvas back out.
+    const padded = torch.pad(maps, [Math.max(dx, 0), Math.max(-dx, 0), Math.max(dy, 0), Math.max(-dy, 0)]);
+    return padded.narrow(3, Math.max(-dx, 0), w).narrow(2, Math.max(-dy, 0), h).contiguous();
+  });
+}
+
+/**
+ * Diversity of samples that share a layout: the mean pairwise Euclidean distance of their features
+ * [G * per, D] within each group of `per`, averaged over the G groups.
+ */
+export function groupDiversity(features: Tensor, per: number): number {
+  return torch.tidy(() => {
+    const [n, d] = features.shape as [number, number];
+    if (per < 2 || n % per !== 0) throw new RangeError(`${n} features do not split into groups of ${per} >= 2`);
+    const g = features.reshape(n / per, per, d);
+    const dist = torch.cdist(g, g);
+    // Each group's off-diagonal mean: the diagonal is zero, so divide the sum by per * (per - 1).
+    return dist
+      .sum([1, 2])
+      .div(per * (per - 1))
+      .mean()
+      .item();
+  });
+}

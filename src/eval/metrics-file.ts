@@ -17,6 +17,10 @@ export interface LayoutMetrics {
   };
   /** the same g and f on the samples against the requested layout (null when g could not be rebuilt) */
   selfConsistency: { value: number; chance: number; real: number } | null;
+  /** mean pairwise evaluation-network feature distance of samples sharing a layout, and of random real images */
+  diversity?: { samples: number; real: number; groups: number; per: number };
+  /** pixels every layout was moved right and down before sampling (the shifted-box control) */
+  shift?: number;
   method: string;
 }
 

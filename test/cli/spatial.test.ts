@@ -154,6 +154,29 @@ describe('spatial self-guidance on fashion-scenes', () => {
     ])
       assert.ok(v >= 0 && v <= 1);
     assert.ok(metrics.layout.selfConsistency.real >= 0 && metrics.layout.selfConsistency.real <= 1);
+    assert.ok(metrics.layout.diversity.samples >= 0 && metrics.layout.diversity.real > 0);
+    assert.match(ev.out, /layout \(boxes\): foreground IoU .* diversity /);
+    const shifted = cli(
+      'eval',
+      '--checkpoint',
+      join(dir, 'box-run'),
+      '--evalnet',
+      join(dir, 'evalnet'),
+      '--n',
+      '8',
+      '--k',
+      '2',
+      '--steps',
+      '2',
+      '--cache-dir',
+      join(dir, 'cache'),
+      '--out',
+      join(dir, 'eval-shift'),
+      '--shift-layouts',
+      '3',
+    );
+    ok(shifted);
+    assert.match(shifted.out, /layouts shifted by 3 px/);
 
     const bad = (json: unknown, re: RegExp, run = 'box-run') => {
       const p = join(dir, 'bad.json');

@@ -58,3 +58,22 @@ describe('layout following', () => {
     for (const n of [2, 5, 50]) assert.ok(derangement(n, 3).every((v, i) => v !== i));
   });
 });
+
+describe('the shifted-box control and diversity', () => {
+  test('shiftMaps moves a box with zero fill; leaving the canvas is refused', async () => {
+    const { shiftMaps } = await import('../../src/eval/layout-following.js');
+    const { maps } = scene();
+    const moved = layoutsOf(shiftMaps(maps, 3, -1), 'boxes');
+    assert.deepEqual(moved.boxes[0], [5, 1, 11, 9]);
+    assert.deepEqual(moved.boxes[1], [12, 0, 16, 5], 'cut at the canvas edge');
+    assert.throws(() => shiftMaps(maps, 16, 0), /leaves the 16x16 canvas/);
+  });
+
+  test('group diversity: identical samples 0; two points at distance 2 in each group give 2', async () => {
+    const { groupDiversity } = await import('../../src/eval/layout-following.js');
+    assert.equal(groupDiversity(torch.ones([6, 3]), 3), 0);
+    const f = torch.tensor([0, 0, 2, 0, 5, 5, 5, 7], { shape: [4, 2] });
+    assert.equal(groupDiversity(f, 2), 2);
+    assert.throws(() => groupDiversity(f, 3), /do not split into groups of 3/);
+  });
+});

@@ -8,9 +8,7 @@ import { selfBoxes, type SelfBoxOptions } from '../annotate/self-boxes.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { overlay } from '../data/overlay.js';
 import { saveGrid } from '../data/png.js';
-import { DataSpec, loadDataset } from '../data/spec.js';
-import { loadFeatures } from '../features/features-file.js';
-import { parseJsonWith } from '../util/json-file.js';
+import { openPatchFeatures } from './patch-features.js';
 
 export interface SelfBoxesFileOptions extends Omit<SelfBoxOptions, 'imageSize'> {
   /** the condition file (default: beside the features) */
@@ -36,13 +34,8 @@ export async function selfBoxesFile(
   o: SelfBoxesFileOptions,
 ): Promise<{ out: string; report: Record<string, unknown>; lines: string[] }> {
   const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  const feats = loadFeatures(path, { patches: true });
-  const spec = feats.provenance.dataSpec;
-  const ds = spec ? await loadDataset(parseJsonWith(DataSpec, spec, `${path} (its dataSpec)`)) : null;
+  const { feats, ds, imageSize, dispose } = await openPatchFeatures(path);
   try {
-    const imageSize = ds?.size ?? Number(JSON.parse(feats.provenance.preprocessing).size);
-    if (!Number.isInteger(imageSize) || imageSize < 1)
-      throw new Error(`${path}: cannot tell the image size (no dataSpec to reload the images from)`);
     const t0 = performance.now();
     const r = selfBoxes(path, feats, { ...o, imageSize });
     const seconds = (performance.now() - t0) / 1000;
@@ -84,8 +77,6 @@ export async function selfBoxesFile(
     r.annotations.centroids?.dispose();
     return { out, report, lines };
   } finally {
-    feats.features.dispose();
-    feats.patches?.dispose();
-    ds?.dispose();
+    dispose();
   }
 }

@@ -11,11 +11,10 @@ import { extractorFromProvenance } from '../eval/rebuild-extractor.js';
 import type { FeatureExtractor } from '../features/extract.js';
 import { overlay } from '../data/overlay.js';
 import { saveGrid } from '../data/png.js';
-import { DataSpec, loadDataset } from '../data/spec.js';
+import { openPatchFeatures } from './patch-features.js';
 import { maskQuality } from '../eval/segmentation.js';
-import { loadFeatures, type Features } from '../features/features-file.js';
+import type { Features } from '../features/features-file.js';
 import * as torch from '../torch/index.js';
-import { parseJsonWith } from '../util/json-file.js';
 
 export interface SelfMasksFileOptions extends Omit<PatchMaskOptions, 'imageSize'> {
   /** a trained STEGO run: its head and cluster probe make the segments (K is the probe's) */
@@ -29,13 +28,8 @@ export async function selfMasksFile(
   o: SelfMasksFileOptions,
 ): Promise<{ out: string; report: Record<string, unknown>; lines: string[] }> {
   const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  const feats = loadFeatures(path, { patches: true });
-  const spec = feats.provenance.dataSpec;
-  const ds = spec ? await loadDataset(parseJsonWith(DataSpec, spec, `${path} (its dataSpec)`)) : null;
+  const { feats, ds, imageSize, dispose } = await openPatchFeatures(path);
   try {
-    const imageSize = ds?.size ?? Number(JSON.parse(feats.provenance.preprocessing).size);
-    if (!Number.isInteger(imageSize) || imageSize < 1)
-      throw new Error(`${path}: cannot tell the image size (no dataSpec to reload the images from)`);
     const t0 = performance.now();
     const annotations = o.stego
       ? await stegoMasks(path, feats, o.stego, imageSize, ds, log)
@@ -81,9 +75,7 @@ export async function selfMasksFile(
     for (const t of [annotations.vectors, annotations.centroids, annotations.segments]) t?.dispose();
     return { out, report, lines };
   } finally {
-    feats.features.dispose();
-    feats.patches?.dispose();
-    ds?.dispose();
+    dispose();
   }
 }
 

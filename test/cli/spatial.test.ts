@@ -127,23 +127,26 @@ describe('spatial self-guidance on fashion-scenes', () => {
     assert.ok(['l.png', 'r.png', 'm.png'].every((f) => existsSync(join(dir, f))));
 
     ok(cli('evalnet', 'train', '--limit', '64', '--steps', '2', '--batch', '16', '--run-dir', join(dir, 'evalnet')));
-    const ev = cli(
-      'eval',
-      '--checkpoint',
-      join(dir, 'box-run'),
-      '--evalnet',
-      join(dir, 'evalnet'),
-      '--n',
-      '8',
-      '--k',
-      '2',
-      '--steps',
-      '2',
-      '--cache-dir',
-      join(dir, 'cache'),
-      '--out',
-      join(dir, 'eval'),
-    );
+    const evalBoxRun = (out: string, ...extra: string[]) =>
+      cli(
+        'eval',
+        '--checkpoint',
+        join(dir, 'box-run'),
+        '--evalnet',
+        join(dir, 'evalnet'),
+        '--n',
+        '8',
+        '--k',
+        '2',
+        '--steps',
+        '2',
+        '--cache-dir',
+        join(dir, 'cache'),
+        '--out',
+        join(dir, out),
+        ...extra,
+      );
+    const ev = evalBoxRun('eval');
     ok(ev);
     const metrics = JSON.parse(readFileSync(join(dir, 'eval', 'metrics.json'), 'utf8'));
     assert.equal(metrics.layout.kind, 'boxes');
@@ -156,25 +159,7 @@ describe('spatial self-guidance on fashion-scenes', () => {
     assert.ok(metrics.layout.selfConsistency.real >= 0 && metrics.layout.selfConsistency.real <= 1);
     assert.ok(metrics.layout.diversity.samples >= 0 && metrics.layout.diversity.real > 0);
     assert.match(ev.out, /layout \(boxes\): foreground IoU .* diversity /);
-    const shifted = cli(
-      'eval',
-      '--checkpoint',
-      join(dir, 'box-run'),
-      '--evalnet',
-      join(dir, 'evalnet'),
-      '--n',
-      '8',
-      '--k',
-      '2',
-      '--steps',
-      '2',
-      '--cache-dir',
-      join(dir, 'cache'),
-      '--out',
-      join(dir, 'eval-shift'),
-      '--shift-layouts',
-      '3',
-    );
+    const shifted = evalBoxRun('eval-shift', '--shift-layouts', '3');
     ok(shifted);
     assert.match(shifted.out, /layouts shifted by 3 px/);
 

@@ -17,6 +17,11 @@ export interface SelfBoxOptions {
   k: number;
   /** 'main': LOST's one box per image (the paper); 'all': every object found, as an n-hot label and a union channel */
   objects?: 'main' | 'all';
+  /**
+   * false: no box channel, only the image-level label (with objects 'all': the paper's multi-object n-hot
+   * self-labels); default true
+   */
+  channel?: boolean;
   metric?: KMeansMetric;
   restarts?: number;
   seed?: number;
@@ -98,7 +103,7 @@ export function selfBoxes(featuresPath: string, feats: Features, o: SelfBoxOptio
     lost: JSON.stringify({ k: lost.k ?? 100, normalize: lost.normalize ?? 'layernorm', maxObjects: lost.maxObjects }),
     ...(p.dataSpec ? { dataSpec: p.dataSpec } : {}),
   };
-  const mapsTensor = torch.keep(torch.tensor(maps, { shape: [n, 1, S, S] }));
+  const mapsTensor = o.channel === false ? null : torch.keep(torch.tensor(maps, { shape: [n, 1, S, S] }));
   let annotations: Annotations;
   if (objects === 'main') {
     annotations = {
@@ -107,7 +112,7 @@ export function selfBoxes(featuresPath: string, feats: Features, o: SelfBoxOptio
       centroids: km.centroids,
       vectors: null,
       maps: mapsTensor,
-      kind: 'boxes',
+      kind: mapsTensor ? 'boxes' : 'onehot',
       meta,
     };
   } else {
@@ -119,7 +124,7 @@ export function selfBoxes(featuresPath: string, feats: Features, o: SelfBoxOptio
       centroids: km.centroids,
       vectors: torch.keep(torch.tensor(nhot, { shape: [n, o.k] })),
       maps: mapsTensor,
-      kind: 'boxes',
+      kind: mapsTensor ? 'boxes' : 'feature',
       meta,
     };
   }

@@ -16,6 +16,11 @@ export const boxesSpec: CommandSpec = {
       choices: ['main', 'all'],
       help: "main: LOST's one box per image (the paper); all: every object found (union channel, n-hot labels)",
     },
+    channel: {
+      type: 'boolean',
+      default: true,
+      help: 'the box channel (--no-channel: image-level labels only; with --objects all the n-hot multi-object self-labels)',
+    },
     'max-objects': { type: 'int', default: 4, help: 'with --objects all: at most this many per image' },
     'lost-k': { type: 'int', default: 100, help: "LOST's expansion set: the k lowest-degree patches" },
     normalize: {
@@ -38,6 +43,7 @@ export async function runBoxes(a: ParsedArgs): Promise<number> {
   const r = await selfBoxesFile(path, {
     k: a.k as number,
     objects: a.objects as 'main' | 'all',
+    channel: Boolean(a.channel),
     lost: {
       k: a['lost-k'] as number,
       normalize: a.normalize as 'center' | 'layernorm' | 'none',

@@ -85,6 +85,21 @@ describe('self-boxes', () => {
     );
   });
 
+  test('labels only: --objects all without the channel gives the n-hot multi-object self-labels', () => {
+    const feats = features(rects, [0, 1, 0, 1]);
+    const r = selfBoxes('synthetic.safetensors', feats, {
+      imageSize: 48,
+      k: 2,
+      objects: 'all',
+      channel: false,
+      lost: { normalize: 'center' },
+    });
+    assert.equal(r.annotations.maps, null);
+    assert.deepEqual(r.annotations.vectors!.shape, [4, 2]);
+    const v = r.annotations.vectors!.toTypedArray() as Float32Array;
+    r.boxLabels.forEach((labels, i) => labels.forEach((c) => assert.equal(v[i * 2 + c], 1)));
+  });
+
   test('the features file must carry patches', () => {
     const feats = features(rects, [0, 1, 0, 1]);
     assert.throws(

@@ -100,6 +100,8 @@ export function selfBoxes(featuresPath: string, feats: Features, o: SelfBoxOptio
     extractorConfig: p.config,
     dataset: p.dataset,
     objects,
+    // Image-level n-hot labels over boxes: no nearest-centroid judge of whole images applies to them.
+    ...(o.channel === false ? { multiLabel: 'true' } : {}),
     lost: JSON.stringify({ k: lost.k ?? 100, normalize: lost.normalize ?? 'layernorm', maxObjects: lost.maxObjects }),
     ...(p.dataSpec ? { dataSpec: p.dataSpec } : {}),
   };

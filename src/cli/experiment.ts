@@ -1,5 +1,6 @@
 // selfguided experiment fashion-mnist: the reproduction table, resumable across sessions.
 import { BUDGETS, FashionMnistExperiment, type BudgetName } from '../experiment/fashion-mnist.js';
+import { FashionScenesExperiment } from '../experiment/fashion-scenes.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
 
@@ -7,7 +8,7 @@ export const experimentSpec: CommandSpec = {
   name: 'experiment',
   summary:
     'the reproduction experiment: every guidance row trained and evaluated alike, long-tail rows, scale sweep, report',
-  usage: 'selfguided experiment fashion-mnist [options]',
+  usage: 'selfguided experiment fashion-mnist|fashion-scenes [options]',
   options: {
     budget: {
       type: 'string',
@@ -40,6 +41,15 @@ export const experimentSpec: CommandSpec = {
 export async function runExperiment(a: ParsedArgs, argv: string[]): Promise<number> {
   const budget = a.budget as BudgetName;
   const device = deviceFromArgs('experiment', a);
+  if (a.$sub === 'fashion-scenes') {
+    return new FashionScenesExperiment({
+      budget,
+      root: (a.root as string | undefined) ?? `runs/experiments/fashion-scenes-${budget}`,
+      docs: a.docs as string,
+      seed: a.seed as number,
+      device,
+    }).run();
+  }
   const exp = new FashionMnistExperiment({
     budget,
     root: (a.root as string | undefined) ?? `runs/experiments/fashion-mnist-${budget}`,

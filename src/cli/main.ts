@@ -65,12 +65,13 @@ function overview(cmds: Record<string, Command>): string {
   ].join('\n');
 }
 
-const SUBCOMMANDS: Record<string, string> = {
-  encoder: 'train',
-  evalnet: 'train',
-  experiment: 'fashion-mnist',
-  data: 'scenes',
-  stego: 'train',
+/** Commands with a required subcommand (or experiment name); the chosen one reaches the command as args.$sub. */
+const SUBCOMMANDS: Record<string, string[]> = {
+  encoder: ['train'],
+  evalnet: ['train'],
+  experiment: ['fashion-mnist', 'fashion-scenes'],
+  data: ['scenes'],
+  stego: ['train'],
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -81,14 +82,15 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   const cmd = cmds[name];
-  // Commands with one required subcommand (or experiment name).
-  const sub = SUBCOMMANDS[name];
-  if (sub && (rest[0] === '--help' || rest[0] === '-h')) {
+  // Commands with a required subcommand (or experiment name).
+  const subs = SUBCOMMANDS[name];
+  let chosen: string | undefined;
+  if (subs && (rest[0] === '--help' || rest[0] === '-h')) {
     // help below
-  } else if (sub && rest[0] === sub) rest.shift();
-  else if (sub) {
+  } else if (subs && subs.includes(rest[0]!)) chosen = rest.shift();
+  else if (subs) {
     process.stderr.write(
-      `selfguided ${name}: expected 'selfguided ${name} ${sub} [options]'${rest[0] && !rest[0].startsWith('-') ? `, got '${rest[0]}'` : ''} (see selfguided ${name} --help)\n`,
+      `selfguided ${name}: expected 'selfguided ${name} ${subs.join('|')} [options]'${rest[0] && !rest[0].startsWith('-') ? `, got '${rest[0]}'` : ''} (see selfguided ${name} --help)\n`,
     );
     return 2;
   }
@@ -102,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${helpText(cmd.spec)}\n`);
       return 0;
     }
+    if (chosen) args.$sub = chosen;
     return await cmd.run(args, rest);
   } catch (e) {
     if (e instanceof UsageError) {

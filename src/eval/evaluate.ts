@@ -262,7 +262,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
       };
       for (const t of [rep, cond, maps, same, realGroups, fSame.features, fSame.logits, fReal.features, fReal.logits])
         t?.dispose();
-    } else if (drawn) {
+    } else if (drawn && conditions.meta.multiLabel !== 'true') {
       judge =
         conditions.source === 'label' ? labelJudge(conditions, evalnet.net) : await selfLabelJudge(conditions, seed);
       if (judge) consistency = judge.score(samples, drawn.rows);

@@ -90,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
   } else if (subs && subs.includes(rest[0]!)) chosen = rest.shift();
   else if (subs) {
     process.stderr.write(
-      `selfguided ${name}: expected 'selfguided ${name} ${subs.join('|')} [options]'${rest[0] && !rest[0].startsWith('-') ? `, got '${rest[0]}'` : ''} (see selfguided ${name} --help)\n`,
+      `selfguided ${name}: expected ${subs.map((x) => `'selfguided ${name} ${x} [options]'`).join(' or ')}${rest[0] && !rest[0].startsWith('-') ? `, got '${rest[0]}'` : ''} (see selfguided ${name} --help)\n`,
     );
     return 2;
   }

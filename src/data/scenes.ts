@@ -49,6 +49,19 @@ export interface SceneAnnotations {
   classNames: string[];
 }
 
+/** The hidden boxes of each image (or of the given rows), padding dropped. */
+export function sceneBoxes(scene: SceneAnnotations, rows?: ArrayLike<number>): number[][][] {
+  const [n, m] = scene.boxes.shape as [number, number];
+  const b = scene.boxes.to('int32').toTypedArray() as Int32Array;
+  const c = scene.classes.to('int32').toTypedArray() as Int32Array;
+  const pick = rows ? Array.from(rows) : Array.from({ length: n }, (_, i) => i);
+  return pick.map((i) =>
+    Array.from({ length: m }, (_, k) => k)
+      .filter((k) => c[i * m + k]! >= 0)
+      .map((k) => [...b.subarray((i * m + k) * 4, (i * m + k) * 4 + 4)]),
+  );
+}
+
 /** An item pixel brighter than this is the item (its mask and its tight crop). */
 const ITEM_THRESHOLD = 32;
 

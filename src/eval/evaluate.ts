@@ -21,6 +21,8 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { hostRng } from '../util/streams.js';
 import type { EvalMetrics, LayoutMetrics } from './metrics-file.js';
+import { foregroundObjects, objectCrops } from './object-fd.js';
+import { sceneBoxes } from '../data/scenes.js';
 import {
   derangement,
   foreground,
@@ -212,6 +214,24 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
       } finally {
         ex.dispose?.();
       }
+    }
+
+    // 3b. Object-level FD on scenes: the samples' foreground objects against the hidden objects of real canvases.
+    if (ds.scene) {
+      const realImgs = ds.images(realRows);
+      const realCrops = objectCrops(realImgs, sceneBoxes(ds.scene, realRows));
+      const sampleCrops = objectCrops(samples, foregroundObjects(foreground(samples), samples.shape[0]!, ds.size));
+      if (realCrops && sampleCrops && realCrops.shape[0]! > 1 && sampleCrops.shape[0]! > 1) {
+        const fr = evalnetOutputs(evalnet.net, realCrops),
+          fs = evalnetOutputs(evalnet.net, sampleCrops);
+        const sr = featureStats(fr.features),
+          ss = featureStats(fs.features);
+        fd.objects = frechetDistance(sr, ss);
+        disposeStats(sr);
+        disposeStats(ss);
+        for (const t of [fr.features, fr.logits, fs.features, fs.logits]) t.dispose();
+      }
+      for (const t of [realImgs, realCrops, sampleCrops]) t?.dispose();
     }
 
     // 4. Do samples follow their conditions?

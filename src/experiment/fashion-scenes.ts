@@ -388,6 +388,8 @@ export class FashionScenesExperiment {
       out,
       device: this.o.device,
       shiftLayouts: shift || undefined,
+      // FD on the canvas encoder's own features (g), beside FD-evalnet.
+      extraFeatures: [{ name: 'canvas', make: async () => new SslEncoderFeatures(await this.encoder(), 'backbone') }],
       log: this.log,
     });
   }
@@ -462,11 +464,11 @@ export class FashionScenesExperiment {
       '',
       `Written by \`bin/selfguided.mjs experiment fashion-scenes --budget ${this.o.budget}\` (root ${this.root}); every row: the \`${this.b.preset}\` UNet, ${this.b.steps} steps at batch ${this.b.batchSize} on the first ${this.b.trainCount} training canvases, seed ${this.seed}; ${this.b.samples} samples DDIM-${this.b.sampleSteps} at s = ${this.b.scale}, conditions drawn from the row's training annotations.`,
       '',
-      '| row | guidance | f quality | FD-evalnet | precision | recall | layout: foreground IoU (shuffled, real) | self-consistency (shuffled) | diversity (real) |',
-      '|---|---|---|---|---|---|---|---|---|',
+      '| row | guidance | f quality | FD-evalnet | FD-canvas | FD-objects | precision | recall | layout: foreground IoU (shuffled, real) | self-consistency (shuffled) | diversity (real) |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows.map(
         ({ row, m }) =>
-          `| ${row.id} | ${row.title} | ${row.quality()} | ${f(m.fd.evalnet, 2)} | ${f(m.precision)} | ${f(m.recall)} | ${lay(m).join(' | ')} |`,
+          `| ${row.id} | ${row.title} | ${row.quality()} | ${f(m.fd.evalnet, 2)} | ${f(m.fd.canvas, 3)} | ${f(m.fd.objects, 2)} | ${f(m.precision)} | ${f(m.recall)} | ${lay(m).join(' | ')} |`,
       ),
       '',
       ...(sweep.length

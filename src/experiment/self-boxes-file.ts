@@ -7,6 +7,7 @@ import { corLoc } from '../annotate/lost.js';
 import { selfBoxes, type SelfBoxOptions } from '../annotate/self-boxes.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { overlay } from '../data/overlay.js';
+import { sceneBoxes } from '../data/scenes.js';
 import { saveGrid } from '../data/png.js';
 import { openPatchFeatures } from './patch-features.js';
 
@@ -18,15 +19,7 @@ export interface SelfBoxesFileOptions extends Omit<SelfBoxOptions, 'imageSize'> 
 
 /** The hidden ground-truth boxes of a dataset with scene annotations, per image. */
 export function truthBoxes(ds: ImageDataset): number[][][] {
-  const sc = ds.scene!;
-  const [n, m] = sc.boxes.shape as [number, number];
-  const b = sc.boxes.to('int32').toTypedArray() as Int32Array;
-  const c = sc.classes.to('int32').toTypedArray() as Int32Array;
-  return Array.from({ length: n }, (_, i) =>
-    Array.from({ length: m }, (_, k) => k)
-      .filter((k) => c[i * m + k]! >= 0)
-      .map((k) => [...b.subarray((i * m + k) * 4, (i * m + k) * 4 + 4)]),
-  );
+  return sceneBoxes(ds.scene!);
 }
 
 export async function selfBoxesFile(

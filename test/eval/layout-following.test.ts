@@ -77,3 +77,21 @@ describe('the shifted-box control and diversity', () => {
     assert.throws(() => groupDiversity(f, 3), /do not split into groups of 3/);
   });
 });
+
+describe('object-level FD pieces', () => {
+  test('foreground objects are the connected components; crops are square, padded with background', async () => {
+    const { foregroundObjects, objectCrops } = await import('../../src/eval/object-fd.js');
+    const { images } = scene();
+    const objects = foregroundObjects(foreground(images), 3, S, 4);
+    assert.deepEqual(
+      objects,
+      boxes.map((b) => [b]),
+    );
+    const crops = objectCrops(images, objects, 8)!;
+    assert.deepEqual(crops.shape, [3, 1, 8, 8]);
+    // Box 0 is 6 wide and 8 tall: the square crop has background columns on both sides, the object between.
+    const c0 = crops.select(0, 0).select(0, 0).toTypedArray() as Float32Array;
+    assert.ok(c0[4 * 8 + 0]! < 0 && c0[4 * 8 + 7]! < 0 && c0[4 * 8 + 4]! > 0.9);
+    assert.equal(objectCrops(images, [[], [], []], 8), null);
+  });
+});

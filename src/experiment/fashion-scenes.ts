@@ -3,7 +3,7 @@
 // under the root (encoder, patch features, annotations with their quality reports, STEGO, one run and one
 // evaluation per row), so the same command continues where it stopped; after every row the report is
 // rewritten. The report says which of the issue's claims held.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { saveAnnotations } from '../annotate/annotations.js';
@@ -409,6 +409,25 @@ export class FashionScenesExperiment {
     return 0;
   }
 
+  /** Copies each spatial row's layouts-beside-samples grid into the docs; markdown lines that show them. */
+  private grids(ids: string[]): string[] {
+    const dir = join(this.o.docs, 'fashion-scenes');
+    const lines: string[] = [];
+    for (const id of ids) {
+      const src = this.path('eval', `${id}-s${this.b.scale}`, 'layouts.png');
+      if (!existsSync(src)) continue;
+      mkdirSync(dir, { recursive: true });
+      copyFileSync(src, join(dir, `${id}.png`));
+      lines.push(
+        `**${id}**: each requested layout beside the sample made from it`,
+        '',
+        `![${id}](fashion-scenes/${id}.png)`,
+        '',
+      );
+    }
+    return lines.length ? ['## Layouts and samples', '', ...lines] : [];
+  }
+
   private report(
     rows: { row: Row; m: EvalMetrics }[],
     sweep: { scale: number; m: EvalMetrics }[],
@@ -491,6 +510,7 @@ export class FashionScenesExperiment {
             '',
           ]
         : []),
+      ...this.grids(rows.map((r) => r.row.id)),
       '## What held',
       '',
       ...(claims.length ? claims : ['- pending']),

@@ -1,7 +1,7 @@
 // The fashion-scenes experiment end to end on the smoke budget: every stage runs, the report has every
 // row and the claims, and a second invocation reruns nothing and writes the same report.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -29,6 +29,8 @@ test('fashion-scenes smoke budget: all rows, the sweep, the shifted-box control,
   assert.match(report, /\| self-masks-stego \| .* \| mIoU [01]\.\d{3}, fg IoU [01]\.\d{3} \|/);
   assert.match(report, /## Shifted-box control\n\nEvery self-box moved 3 px/);
   assert.match(report, /self-boxes followed \(foreground box IoU >= 0\.6 and >= 3x shuffled\)/);
+  assert.match(report, /## Layouts and samples[\s\S]*!\[self-boxes\]\(fashion-scenes\/self-boxes\.png\)/);
+  assert.ok(existsSync(join(docs, 'fashion-scenes', 'self-masks-stego.png')));
   const metrics = join(root, 'exp', 'eval', 'self-boxes-s3', 'metrics.json');
   const before = statSync(metrics).mtimeMs;
   assert.equal(await run(), 0);

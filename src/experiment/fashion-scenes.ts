@@ -24,6 +24,7 @@ import { readJsonFile, writeJsonFile } from '../util/json-file.js';
 import { groundTruthAnnotations } from './ground-truth.js';
 import { selfBoxesFile } from './self-boxes-file.js';
 import { selfMasksFile } from './self-masks-file.js';
+import { renderLineCharts } from './svg-plot.js';
 
 export const ScenesBudget = z.object({
   /** training canvases used (the first n) */
@@ -409,6 +410,47 @@ export class FashionScenesExperiment {
     return 0;
   }
 
+  /** The sweep as an SVG (layout following and diversity against the guidance scale); markdown that shows it. */
+  private sweepPlot(sweep: { scale: number; m: EvalMetrics }[]): string[] {
+    const done = sweep.filter((x) => x.m.layout);
+    if (done.length < 2) return [];
+    const svg = renderLineCharts([
+      {
+        title: 'layout following vs guidance scale (self-boxes)',
+        xLabel: 'guidance scale s',
+        yLabel: 'box IoU',
+        series: [
+          { name: 'foreground IoU', points: done.map(({ scale, m }) => [scale, m.layout!.foreground.iou]) },
+          { name: 'shuffled', points: done.map(({ scale, m }) => [scale, m.layout!.foreground.chanceIou]) },
+          ...(done.every((x) => x.m.layout!.selfConsistency)
+            ? [
+                {
+                  name: 'self-consistency',
+                  points: done.map(({ scale, m }) => [scale, m.layout!.selfConsistency!.value] as [number, number]),
+                },
+              ]
+            : []),
+        ],
+      },
+      {
+        title: 'diversity vs guidance scale',
+        xLabel: 'guidance scale s',
+        yLabel: 'mean pairwise feature distance',
+        series: [
+          {
+            name: 'samples sharing a layout',
+            points: done
+              .map(({ scale, m }) => [scale, m.layout!.diversity?.samples ?? NaN] as [number, number])
+              .filter(([, y]) => Number.isFinite(y)),
+          },
+        ],
+      },
+    ]);
+    mkdirSync(join(this.o.docs, 'fashion-scenes'), { recursive: true });
+    writeFileSync(join(this.o.docs, 'fashion-scenes', 'sweep.svg'), svg);
+    return ['![layout following and diversity vs guidance scale](fashion-scenes/sweep.svg)', ''];
+  }
+
   /** Copies each spatial row's layouts-beside-samples grid into the docs; markdown lines that show them. */
   private grids(ids: string[]): string[] {
     const dir = join(this.o.docs, 'fashion-scenes');
@@ -490,6 +532,7 @@ export class FashionScenesExperiment {
           `| ${row.id} | ${row.title} | ${row.quality()} | ${f(m.fd.evalnet, 2)} | ${f(m.fd.canvas, 3)} | ${f(m.fd.objects, 2)} | ${f(m.precision)} | ${f(m.recall)} | ${lay(m).join(' | ')} |`,
       ),
       '',
+      ...this.sweepPlot(sweep),
       ...(sweep.length
         ? [
             '## Guidance scale (self-boxes)',

@@ -31,6 +31,10 @@ test('fashion-scenes smoke budget: all rows, the sweep, the shifted-box control,
   assert.match(report, /self-boxes followed \(foreground box IoU >= 0\.6 and >= 3x shuffled\)/);
   assert.match(report, /## Layouts and samples[\s\S]*!\[self-boxes\]\(fashion-scenes\/self-boxes\.png\)/);
   assert.ok(existsSync(join(docs, 'fashion-scenes', 'self-masks-stego.png')));
+  assert.match(
+    readFileSync(join(docs, 'fashion-scenes', 'sweep.svg'), 'utf8'),
+    /^<svg [\s\S]*foreground IoU[\s\S]*<\/svg>/,
+  );
   const metrics = join(root, 'exp', 'eval', 'self-boxes-s3', 'metrics.json');
   const before = statSync(metrics).mtimeMs;
   assert.equal(await run(), 0);

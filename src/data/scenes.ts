@@ -73,21 +73,31 @@ function resolve(o: SceneOptions): Resolved {
   return { ...r, count: r.count ?? (r.split === 'train' ? 20000 : 2000) };
 }
 
-/** Tight box of the pixels above the threshold in a w x w item (the whole item when it is blank). */
-function tightBox(px: Uint8Array, w: number): [number, number, number, number] {
+/** Bounding box (x0, y0, x1, y1; end exclusive) of the cells of a w x h mask where `on` holds; null if none. */
+export function maskBox(
+  mask: ArrayLike<number>,
+  w: number,
+  h: number,
+  on: (v: number) => boolean = (v) => v > 0,
+): [number, number, number, number] | null {
   let x0 = w,
-    y0 = w,
+    y0 = h,
     x1 = 0,
     y1 = 0;
-  for (let y = 0; y < w; y++)
+  for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++)
-      if (px[y * w + x]! > ITEM_THRESHOLD) {
+      if (on(mask[y * w + x]!)) {
         x0 = Math.min(x0, x);
         y0 = Math.min(y0, y);
         x1 = Math.max(x1, x + 1);
         y1 = Math.max(y1, y + 1);
       }
-  return x1 > x0 ? [x0, y0, x1, y1] : [0, 0, w, w];
+  return x1 > x0 ? [x0, y0, x1, y1] : null;
+}
+
+/** Tight box of the pixels above the threshold in a w x w item (the whole item when it is blank). */
+function tightBox(px: Uint8Array, w: number): [number, number, number, number] {
+  return maskBox(px, w, w, (v) => v > ITEM_THRESHOLD) ?? [0, 0, w, w];
 }
 
 /** Bilinear resize (half-pixel centres, as torch's align_corners=False) of a crop to outW x outH. */

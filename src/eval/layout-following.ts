@@ -12,6 +12,7 @@ import type { FeatureExtractor } from '../features/extract.js';
 import { loadFeatures } from '../features/features-file.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import { maskBox } from '../data/scenes.js';
 import { hostRng } from '../util/streams.js';
 import { extractorFromProvenance } from './rebuild-extractor.js';
 
@@ -54,21 +55,7 @@ export function layoutsOf(maps: Tensor, kind: 'boxes' | 'masks'): Layouts {
   return { kind, boxes: [], segments, background: border.indexOf(Math.max(...border)), size: s };
 }
 
-function tightBox(mask: ArrayLike<number>, s: number): [number, number, number, number] | null {
-  let x0 = s,
-    y0 = s,
-    x1 = 0,
-    y1 = 0;
-  for (let y = 0; y < s; y++)
-    for (let x = 0; x < s; x++)
-      if (mask[y * s + x]) {
-        x0 = Math.min(x0, x);
-        y0 = Math.min(y0, y);
-        x1 = Math.max(x1, x + 1);
-        y1 = Math.max(y1, y + 1);
-      }
-  return x1 > x0 ? [x0, y0, x1, y1] : null;
-}
+const tightBox = (mask: ArrayLike<number>, s: number) => maskBox(mask, s, s);
 
 /** Foreground masks of images [N, C, H, W] in [-1, 1]: mean over channels above the threshold. */
 export function foreground(images: Tensor, threshold = FOREGROUND_THRESHOLD): Uint8Array {

@@ -3,6 +3,7 @@
 
 static Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   using namespace sg;
+  InitCpuAllocator(env, exports);
   InitTensor(env, exports);
   InitDispatch(env, exports);
   InitAutograd(env, exports);

@@ -44,5 +44,6 @@ void InitTensor(Napi::Env env, Napi::Object exports);
 void InitDispatch(Napi::Env env, Napi::Object exports);
 void InitAutograd(Napi::Env env, Napi::Object exports);
 void InitJit(Napi::Env env, Napi::Object exports);
+void InitCpuAllocator(Napi::Env env, Napi::Object exports);
 
 }  // namespace sg

@@ -33,6 +33,10 @@ export interface NativeAddon {
   cudaAvailable(): boolean;
   cudaDeviceCount(): number;
   cudaSynchronize(): void;
+  cpuAllocatorStats(): CpuMemoryStats;
+  cpuAllocatorEmptyCache(): void;
+  cpuAllocatorResetPeak(): void;
+  cpuAllocatorSetFloor(mb: number): void;
   config(): { torchVersion: string; parallelInfo: string; cxx11Abi: boolean };
   lookupOp(name: string, overload: string): number;
   opSchema(index: number): string;
@@ -52,6 +56,24 @@ export interface NativeAddon {
   jitTrain(m: Handle, on: boolean): void;
   jitTo(m: Handle, device: string): void;
   jitNamedParameters(m: Handle): Record<string, Handle>;
+}
+
+/** The CPU allocator's figures; the byte counts are absent when c10's default allocator is in use. */
+export interface CpuMemoryStats {
+  allocator: 'caching' | 'default';
+  /** bytes of large blocks held by live tensors */
+  inUseBytes?: number;
+  peakInUseBytes?: number;
+  /** bytes of freed large blocks kept for reuse */
+  cachedBytes?: number;
+  /** inUse + cached: what the large blocks take from the machine */
+  mappedBytes?: number;
+  /** the cache may always hold this much, more when more was once in use */
+  cacheFloorBytes?: number;
+  /** requests served from the cache, blocks mapped from and returned to the kernel */
+  hits?: number;
+  maps?: number;
+  unmaps?: number;
 }
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

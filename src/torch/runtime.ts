@@ -1,6 +1,9 @@
 // Process-wide engine settings: threads, CUDA, build facts.
 import { availableParallelism } from 'node:os';
 import { native } from './native.js';
+import type { CpuMemoryStats } from './native.js';
+
+export type { CpuMemoryStats };
 import type { Device } from './tensor.js';
 
 /**
@@ -42,6 +45,28 @@ export function parseDevice(name: string): Device {
       `device '${name}': this machine has ${count} CUDA device${count === 1 ? '' : 's'} (cuda:0${count > 1 ? `..cuda:${count - 1}` : ''})`,
     );
   return name as Device;
+}
+
+/**
+ * The CPU allocator. Large buffers (64 KiB and up) come from a caching allocator that the addon registers
+ * with c10 when it loads: freed blocks are kept and reused by size class, so a loop that asks for the
+ * same sizes every step maps no new memory after its first step and the resident size cannot creep up
+ * (docs/benchmarks.md, "CPU memory"). The cache holds at most max(floor, peak bytes in use).
+ * `SELFGUIDED_CPU_ALLOCATOR=default` in the environment keeps c10's default (glibc malloc) instead.
+ */
+export const cpuMemory = {
+  stats: (): CpuMemoryStats => native.cpuAllocatorStats(),
+  /** Returns every cached block to the kernel (blocks in use stay). */
+  emptyCache: (): void => native.cpuAllocatorEmptyCache(),
+  /** Starts a new peak (and so a new cache bound) from the bytes in use now. */
+  resetPeak: (): void => native.cpuAllocatorResetPeak(),
+  /** The cache may always hold this many MB (default 256), whatever the peak in use. */
+  setCacheFloor: (mb: number): void => native.cpuAllocatorSetFloor(mb),
+};
+
+const allocatorChoice = process.env.SELFGUIDED_CPU_ALLOCATOR;
+if (allocatorChoice !== undefined && allocatorChoice !== 'caching' && allocatorChoice !== 'default') {
+  throw new Error(`SELFGUIDED_CPU_ALLOCATOR must be 'caching' or 'default' (got '${allocatorChoice}')`);
 }
 
 /** Number of live native tensors (not yet disposed or collected). */

@@ -377,6 +377,8 @@ export class FashionScenesExperiment {
   private async evaluateRow(id: string, scale: number, shift = 0): Promise<EvalMetrics> {
     const out = this.path('eval', `${id}-s${scale}${shift ? `-shift${shift}` : ''}`);
     if (existsSync(join(out, 'metrics.json'))) return readEvalMetrics(join(out, 'metrics.json'));
+    // Trained before sampling: an interruption while training g would otherwise lose the samples.
+    const encoder = await this.encoder();
     return evaluate({
       checkpoint: this.path('runs', id),
       evalnet: await this.evalnet(),
@@ -390,7 +392,7 @@ export class FashionScenesExperiment {
       device: this.o.device,
       shiftLayouts: shift || undefined,
       // FD on the canvas encoder's own features (g), beside FD-evalnet.
-      extraFeatures: [{ name: 'canvas', make: async () => new SslEncoderFeatures(await this.encoder(), 'backbone') }],
+      extraFeatures: [{ name: 'canvas', make: async () => new SslEncoderFeatures(encoder, 'backbone') }],
       log: this.log,
     });
   }

@@ -1,9 +1,8 @@
 // One engine-benchmark measurement of selfguided, printed as one JSON line (same fields as the anchor).
 // Run by bench/engine.ts; alone: node --import tsx bench/engine-worker.ts --threads 2 --batch 64
 import { parseArgs } from 'node:util';
-import * as optim from '../src/optim/index.js';
 import * as torch from '../src/torch/index.js';
-import { AnchorUNet } from './anchor-unet.js';
+import { anchorWorkload } from './anchor-workload.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -24,24 +23,7 @@ const sync = () => torch.cuda.synchronize();
 const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
 const now = () => performance.now() / 1000;
 
-const model = new AnchorUNet().to(dev);
-const x0 = torch.keep(torch.rand([batch, 1, 32, 32], { device: dev }).mul(2).sub(1));
-const abar = torch.keep(torch.linspace(1e-4, 0.02, 1000, { device: dev }).rsub(1).cumprod(0));
-const opt = new optim.Adam(model.parameters(), { lr: 2e-4 });
-
-function step(): number {
-  return torch.tidy(() => {
-    const t = torch.randint(0, 1000, [batch], { device: dev });
-    const eps = torch.randnLike(x0);
-    const ab = abar.index([t]).reshape(batch, 1, 1, 1);
-    const xt = ab.sqrt().mul(x0).add(ab.rsub(1).sqrt().mul(eps));
-    const loss = torch.mseLoss(model.call(xt, t), eps);
-    opt.zeroGrad();
-    loss.backward();
-    opt.step();
-    return loss.item();
-  });
-}
+const w = anchorWorkload(dev, batch);
 
 const warm = Number(a.warmup),
   steps = Number(a.steps);
@@ -49,29 +31,25 @@ const train: number[] = [];
 for (let i = 0; i < warm + steps; i++) {
   sync();
   const s = now();
-  step();
+  w.step();
   sync();
   if (i >= warm) train.push(now() - s);
 }
-model.eval();
 const fwd: number[] = [];
-const t = torch.keep(torch.randint(0, 1000, [batch], { device: dev }));
-torch.noGrad(() => {
-  for (let i = 0; i < warm + steps; i++) {
-    sync();
-    const s = now();
-    torch.tidy(() => model.call(x0, t));
-    sync();
-    if (i >= warm) fwd.push(now() - s);
-  }
-});
+for (let i = 0; i < warm + steps; i++) {
+  sync();
+  const s = now();
+  w.forward();
+  sync();
+  if (i >= warm) fwd.push(now() - s);
+}
 console.log(
   JSON.stringify({
     engine: `selfguided (libtorch ${torch.buildInfo().torchVersion})`,
     device: dev,
     threads: torch.getNumThreads(),
     batch,
-    params: model.numParameters(),
+    params: w.model.numParameters(),
     train_s_per_step: median(train),
     forward_s: median(fwd),
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,

@@ -1,6 +1,8 @@
 // Engine benchmark: the anchor UNet's training step and forward in selfguided and in PyTorch, run
 // alternately in fresh processes (so peak RSS is each engine's own), ratios of medians over rounds.
-//   npm run bench:engine -- [--rounds 3] [--threads 2] [--batch 64] [--device cpu|cuda] [--blas-threads N]
+// The order alternates between rounds (PyTorch first in even rounds, ours first in odd ones), so that
+// whatever the first run of a round pays (a cold page cache, a CPU that has not clocked up) falls on both.
+//   npm run bench:engine -- [--rounds 5] [--threads 2] [--batch 64] [--device cpu|cuda] [--blas-threads N]
 // Last line: engine-bench: train_ratio=<ours/pytorch> forward_ratio=<ours/pytorch> rss_ratio=<ours/pytorch>
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -11,7 +13,7 @@ import { parseArgs } from 'node:util';
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: a } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     threads: { type: 'string', default: '2' },
     batch: { type: 'string', default: '64' },
     steps: { type: 'string', default: '10' },
@@ -85,10 +87,21 @@ const why = anchorUsable();
 const ours: Result[] = [];
 const theirs: Result[] = [];
 for (let i = 0; i < Number(a.rounds); i++) {
-  if (!why) theirs.push(runAnchor());
-  ours.push(runOurs());
+  if (why) ours.push(runOurs());
+  else if (i % 2 === 0) {
+    theirs.push(runAnchor());
+    ours.push(runOurs());
+  } else {
+    ours.push(runOurs());
+    theirs.push(runAnchor());
+  }
 }
 const m = (rs: Result[], k: keyof Result) => median(rs.map((r) => r[k]));
+/** The ratio within each round, as "min-max" over rounds: how far one round can be trusted. */
+const spread = (k: keyof Result) => {
+  const rs = ours.map((o, i) => o[k] / theirs[i]![k]);
+  return `${Math.min(...rs).toFixed(3)}-${Math.max(...rs).toFixed(3)}`;
+};
 console.log(
   `selfguided medians: train ${m(ours, 'train_s_per_step').toFixed(4)} s/step, forward ${m(ours, 'forward_s').toFixed(4)} s, peak RSS ${m(ours, 'peak_rss_mb').toFixed(0)} MB`,
 );
@@ -100,6 +113,9 @@ if (why) {
     `pytorch medians:    train ${m(theirs, 'train_s_per_step').toFixed(4)} s/step, forward ${m(theirs, 'forward_s').toFixed(4)} s, peak RSS ${m(theirs, 'peak_rss_mb').toFixed(0)} MB`,
   );
   const r = (k: keyof Result) => (m(ours, k) / m(theirs, k)).toFixed(3);
+  console.log(
+    `ratio within each round (min-max over ${ours.length}): train ${spread('train_s_per_step')}, forward ${spread('forward_s')}, rss ${spread('peak_rss_mb')}`,
+  );
   console.log(
     `engine-bench: train_ratio=${r('train_s_per_step')} forward_ratio=${r('forward_s')} rss_ratio=${r('peak_rss_mb')}`,
   );

@@ -8,6 +8,7 @@ static Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   InitDispatch(env, exports);
   InitAutograd(env, exports);
   InitJit(env, exports);
+  InitProfiler(env, exports);
   return exports;
 }
 

@@ -9,11 +9,15 @@
 namespace sg {
 
 // One native tensor owned by one JS handle. `Dispose` frees the storage reference at once; the GC
-// finalizer frees the box itself. Bytes are reported to V8 so it knows the handle is heavy.
+// finalizer frees the box itself. A tensor that no scope owns reports its bytes to V8 (`reported`), so
+// that a handle the user drops is collected for its weight; tensors inside scopes do not: they are freed
+// when their scope ends, and reporting every activation made V8 run a full collection several times per
+// forward pass (docs/benchmarks.md, "Where the time goes").
 struct TensorBox {
   at::Tensor t;
   int64_t bytes = 0;
   bool disposed = false;
+  bool reported = false;
 };
 
 Napi::Value WrapTensor(Napi::Env env, at::Tensor t);
@@ -45,5 +49,6 @@ void InitDispatch(Napi::Env env, Napi::Object exports);
 void InitAutograd(Napi::Env env, Napi::Object exports);
 void InitJit(Napi::Env env, Napi::Object exports);
 void InitCpuAllocator(Napi::Env env, Napi::Object exports);
+void InitProfiler(Napi::Env env, Napi::Object exports);
 
 }  // namespace sg

@@ -119,6 +119,24 @@ Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), box == nullptr || box->disposed);
 }
 
+std::atomic<int64_t> reportedBytes{0};
+
+// Called by the scope layer when a tensor is owned by no scope (see TensorBox).
+Napi::Value ReportExternal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TensorBox* box = UnwrapBox(env, info[0]);
+  if (box != nullptr && !box->disposed && !box->reported) {
+    box->reported = true;
+    reportedBytes.fetch_add(box->bytes);
+    if (box->bytes > 0) Napi::MemoryManagement::AdjustExternalMemory(env, box->bytes);
+  }
+  return env.Undefined();
+}
+
+Napi::Value ReportedBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(reportedBytes.load()));
+}
+
 Napi::Value Live(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(LiveTensors())); }
 
 Napi::Value SameData(const Napi::CallbackInfo& info) {
@@ -248,10 +266,9 @@ std::string ShapeString(const at::Tensor& t) {
 }
 
 Napi::Value WrapTensor(Napi::Env env, at::Tensor t) {
-  auto* box = new TensorBox{std::move(t), 0, false};
+  auto* box = new TensorBox{std::move(t), 0, false, false};
   box->bytes = ByteSize(box->t);
   live.fetch_add(1);
-  if (box->bytes > 0) Napi::MemoryManagement::AdjustExternalMemory(env, box->bytes);
   auto ext = Napi::External<TensorBox>::New(env, box, [](Napi::Env env, TensorBox* b) {
     if (!b->disposed) DisposeBox(env, b);
     delete b;
@@ -278,7 +295,10 @@ void DisposeBox(Napi::Env env, TensorBox* box) {
   box->disposed = true;
   box->t = at::Tensor();
   live.fetch_sub(1);
-  if (box->bytes > 0) Napi::MemoryManagement::AdjustExternalMemory(env, -box->bytes);
+  if (box->reported) {
+    reportedBytes.fetch_sub(box->bytes);
+    if (box->bytes > 0) Napi::MemoryManagement::AdjustExternalMemory(env, -box->bytes);
+  }
 }
 
 int64_t LiveTensors() { return live.load(); }
@@ -294,6 +314,8 @@ void InitTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("dispose", Napi::Function::New(env, Dispose));
   exports.Set("isDisposed", Napi::Function::New(env, IsDisposed));
   exports.Set("liveTensors", Napi::Function::New(env, Live));
+  exports.Set("reportExternal", Napi::Function::New(env, ReportExternal));
+  exports.Set("reportedBytes", Napi::Function::New(env, ReportedBytes));
   exports.Set("sameData", Napi::Function::New(env, SameData));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   exports.Set("newGenerator", Napi::Function::New(env, NewGenerator));

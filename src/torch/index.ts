@@ -12,3 +12,4 @@ export { Op } from './op.js';
 export * as linalg from './linalg.js';
 export * as foreach from './foreach.js';
 export * as safetensors from './safetensors.js';
+export * as profiler from './profiler.js';

@@ -20,6 +20,8 @@ export interface NativeAddon {
   dispose(t: Handle): void;
   isDisposed(t: Handle): boolean;
   liveTensors(): number;
+  reportExternal(t: Handle): void;
+  reportedBytes(): number;
   sameData(a: Handle, b: Handle): boolean;
   manualSeed(seed: number | bigint): void;
   newGenerator(seed: number | bigint): Handle;
@@ -37,6 +39,8 @@ export interface NativeAddon {
   cpuAllocatorEmptyCache(): void;
   cpuAllocatorResetPeak(): void;
   cpuAllocatorSetFloor(mb: number): void;
+  profilerStart(): void;
+  profilerStop(): Record<string, [calls: number, totalUs: number, selfUs: number]>;
   config(): { torchVersion: string; parallelInfo: string; cxx11Abi: boolean };
   lookupOp(name: string, overload: string): number;
   opSchema(index: number): string;

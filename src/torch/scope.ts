@@ -5,6 +5,8 @@ export interface Tracked {
   dispose(): void;
   /** @internal the scope that owns this object, if any */
   _scope?: Scope;
+  /** @internal called when no scope owns the object any more: it now lives until disposed or collected */
+  _unscoped?(): void;
 }
 
 class Scope {
@@ -28,13 +30,14 @@ export function track(t: Tracked): void {
   if (s !== undefined) {
     s.items.add(t);
     t._scope = s;
-  }
+  } else t._unscoped?.();
 }
 
 /** Removes t from any scope: it lives until disposed by hand (or garbage collected). */
 export function keep<T extends Tracked>(t: T): T {
   t._scope?.items.delete(t);
   t._scope = undefined;
+  t._unscoped?.();
   return t;
 }
 
@@ -88,7 +91,7 @@ export function tidy<T>(fn: () => T): T {
       if (parent) {
         parent.items.add(t);
         t._scope = parent;
-      }
+      } else t._unscoped?.();
     } else {
       t.dispose();
     }

@@ -235,6 +235,11 @@ export class Tensor implements Tracked {
     track(this);
   }
 
+  /** @internal no scope owns it: its bytes count towards V8's collection heuristics from now on */
+  _unscoped(): void {
+    native.reportExternal(this.handle);
+  }
+
   // ---- lifetime
   /** Frees the native tensor now. Using it afterwards throws. Idempotent. */
   dispose(): void {

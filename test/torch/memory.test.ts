@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as torch from '../../src/torch/index.js';
+import { native } from '../../src/torch/native.js';
 
 describe('memory scopes', () => {
   test('tidy frees what it does not return and keeps what it returns', () => {
@@ -144,5 +145,25 @@ describe('randomness', () => {
     const a = torch.randn([4]).toArray();
     g.setState(s);
     assert.deepEqual(torch.randn([4]).toArray(), a);
+  });
+});
+
+describe('bytes reported to V8', () => {
+  // Reporting every activation made V8 run full collections several times per forward pass; only
+  // tensors that no scope owns are reported, since only they wait for the collector.
+  test('tensors inside a scope report nothing; a tensor that leaves every scope reports its bytes until disposed', () => {
+    const base = native.reportedBytes();
+    torch.tidy(() => {
+      torch.zeros([1000]).add(1);
+      assert.equal(native.reportedBytes(), base);
+    });
+    const loose = torch.zeros([1000]);
+    assert.equal(native.reportedBytes(), base + 4000);
+    const returned = torch.tidy(() => torch.ones([500]));
+    assert.equal(native.reportedBytes(), base + 6000);
+    const kept = torch.tidy(() => torch.keep(torch.ones([250])));
+    assert.equal(native.reportedBytes(), base + 7000);
+    for (const t of [loose, returned, kept]) t.dispose();
+    assert.equal(native.reportedBytes(), base);
   });
 });

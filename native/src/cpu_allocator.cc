@@ -7,10 +7,12 @@
 // fresh pages every step (1.8x slower, mostly system time). Here large buffers are mapped once and
 // reused: a freed block waits in a cache keyed by its size class and is handed to the next request of
 // that class, the way PyTorch's CUDA caching allocator reuses device memory. A diffusion step asks for
-// the same sizes every time, so after the first step no large buffer is mapped or faulted in again.
+// the same sizes every time, so after the first steps no large buffer is mapped or faulted in again.
+// A request takes the smallest cached block of its class or of a larger one (up to kMaxFit times).
 //
-// Bound: cached (free) bytes never exceed max(floor, the peak of bytes in use), so the resident size
-// stays below about twice the peak in use; the oldest cached blocks are unmapped first.
+// Bounds: cached (free) bytes never exceed max(floor, kCacheFactor x the peak of bytes in use), the
+// oldest cached blocks unmapped first; and a block that no request took back for kIdleAllocations
+// large allocations is unmapped, so a finished phase's sizes do not stay.
 // Small requests (below kLargeBytes) go to c10's default allocator: they cannot fragment much.
 // SELFGUIDED_CPU_ALLOCATOR=default leaves c10's default allocator in place (for comparisons).
 #include "common.h"
@@ -20,6 +22,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -29,6 +32,15 @@ namespace {
 
 constexpr size_t kLargeBytes = 64 << 10;
 constexpr size_t kPage = 4096;
+constexpr size_t kMaxFit = 2;
+// The cache may hold this many times the peak in use: blocks freed in one size class wait while other
+// classes peak, so a UNet sampling step measured 2.1x its peak in use mapped at steady state; a tighter
+// bound unmaps blocks the next step needs, and every step maps again (most of the time in the kernel).
+constexpr uint64_t kCacheFactor = 3;
+// A cached block not taken back within this many large allocations is returned to the kernel, so that
+// the blocks of a finished phase (another batch size, another model) do not stay for good.
+constexpr uint64_t kIdleAllocations = 16384;
+constexpr uint64_t kSweepEvery = 4096;
 
 // Size classes an eighth of a power of two apart (at most 12.5% rounding, pages at least), so that
 // requests of nearly the same size share blocks.
@@ -42,7 +54,7 @@ size_t SizeClass(size_t n) {
 struct Block {
   void* ptr;
   size_t size;
-  uint64_t freedAt;  // logical clock of the free that cached it (eviction order)
+  uint64_t freedAt;  // allocation clock when it was cached (eviction order, idleness)
 };
 
 struct Stats {
@@ -101,18 +113,22 @@ class CachingCpuAllocator final : public at::Allocator {
     Block* b = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = free_.find(size);
-      if (it != free_.end() && !it->second.empty()) {
+      if (++clock_ % kSweepEvery == 0) SweepIdle();
+      // Best fit: the smallest cached block of this class or a larger one, up to kMaxFit times the
+      // request; without it blocks freed in one class sit idle while the next class maps new memory.
+      for (auto it = free_.lower_bound(size); it != free_.end() && it->first <= size * kMaxFit; ++it) {
+        if (it->second.empty()) continue;
         b = it->second.back();
         it->second.pop_back();
-        stats_.cached -= size;
+        stats_.cached -= b->size;
         stats_.hits++;
+        break;
       }
     }
     if (b == nullptr) b = Map(size);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      stats_.inUse += size;
+      stats_.inUse += b->size;
       stats_.peakInUse = std::max(stats_.peakInUse, stats_.inUse);
       live_.emplace(b->ptr, b);
     }
@@ -155,15 +171,27 @@ class CachingCpuAllocator final : public at::Allocator {
     Block* b = it->second;
     live_.erase(it);
     stats_.inUse -= b->size;
-    b->freedAt = ++clock_;
+    b->freedAt = clock_;
     free_[b->size].push_back(b);
     stats_.cached += b->size;
     Trim();
   }
 
+  // Unmaps cached blocks that no allocation took back for kIdleAllocations. mu_ held.
+  void SweepIdle() {
+    for (auto& [size, blocks] : free_) {
+      size_t keep = 0;
+      for (Block* b : blocks) {
+        if (clock_ - b->freedAt > kIdleAllocations) Unmap(b);
+        else blocks[keep++] = b;
+      }
+      blocks.resize(keep);
+    }
+  }
+
   // Unmaps the oldest cached blocks until the cache fits its bound. mu_ held.
   void Trim() {
-    uint64_t bound = std::max(floor_, stats_.peakInUse);
+    uint64_t bound = std::max(floor_, kCacheFactor * stats_.peakInUse);
     while (stats_.cached > bound) {
       std::vector<Block*>* oldestList = nullptr;
       uint64_t oldest = UINT64_MAX;
@@ -183,7 +211,7 @@ class CachingCpuAllocator final : public at::Allocator {
 
   at::Allocator* small_;
   std::mutex mu_;
-  std::unordered_map<size_t, std::vector<Block*>> free_;
+  std::map<size_t, std::vector<Block*>> free_;
   std::unordered_map<void*, Block*> live_;
   Stats stats_;
   uint64_t clock_ = 0;

@@ -48,7 +48,7 @@ describe('caching CPU allocator', { skip: !caching && 'SELFGUIDED_CPU_ALLOCATOR=
     w.dispose();
   });
 
-  test('the cache never holds more than max(floor, peak in use); emptyCache returns it all', () => {
+  test('the cache never holds more than max(floor, 3 x peak in use); emptyCache returns it all', () => {
     torch.cpuMemory.setCacheFloor(0);
     try {
       torch.cpuMemory.resetPeak();
@@ -58,11 +58,11 @@ describe('caching CPU allocator', { skip: !caching && 'SELFGUIDED_CPU_ALLOCATOR=
       assert.equal(peak - base.inUseBytes!, 7 * MB);
       for (const t of ts) t.dispose();
       const s = torch.cpuMemory.stats();
-      assert.ok(s.cachedBytes! >= 7 * MB && s.cachedBytes! <= peak, `cached ${s.cachedBytes} within peak ${peak}`);
+      assert.ok(s.cachedBytes! >= 7 * MB && s.cachedBytes! <= 3 * peak, `cached ${s.cachedBytes} within 3 x ${peak}`);
       // A lower peak lowers the bound: the oldest blocks go back to the kernel first.
       torch.cpuMemory.resetPeak();
       const after = torch.cpuMemory.stats();
-      assert.ok(after.cachedBytes! <= Math.max(after.peakInUseBytes!, 0));
+      assert.ok(after.cachedBytes! <= 3 * after.peakInUseBytes!);
       assert.ok(after.unmaps! > s.unmaps!);
       torch.cpuMemory.emptyCache();
       const e = torch.cpuMemory.stats();
@@ -71,6 +71,30 @@ describe('caching CPU allocator', { skip: !caching && 'SELFGUIDED_CPU_ALLOCATOR=
     } finally {
       torch.cpuMemory.setCacheFloor(256);
     }
+  });
+
+  test('a request takes a larger cached block (up to 2x) rather than mapping a new one', () => {
+    const big = torch.zeros([3 * 262144]); // 3 MiB
+    big.dispose();
+    const s0 = torch.cpuMemory.stats();
+    const small = torch.zeros([2 * 262144]); // 2 MiB: a smaller class, served by the 3 MiB block
+    const s1 = torch.cpuMemory.stats();
+    assert.equal(s1.maps, s0.maps);
+    assert.equal(s1.inUseBytes! - s0.inUseBytes!, 3 * MB);
+    small.dispose();
+  });
+
+  test('a cached block that no request takes back for a long while is returned to the kernel', () => {
+    const idle = torch.zeros([5 * 262144]); // 5 MiB, a class nothing else here uses
+    idle.dispose();
+    assert.ok(torch.cpuMemory.stats().cachedBytes! >= 5 * MB);
+    const u0 = torch.cpuMemory.stats().unmaps!;
+    for (let i = 0; i < 16384 + 4096; i++) torch.empty([16384]).dispose(); // 64 KiB each
+    const s = torch.cpuMemory.stats();
+    assert.ok(s.unmaps! > u0, 'the idle block was unmapped');
+    const again = torch.zeros([5 * 262144]);
+    assert.ok(torch.cpuMemory.stats().maps! > s.maps!, 'so the next request of its class maps anew');
+    again.dispose();
   });
 
   test('kernels that allocate raw workspace (convolution backward) work through it', () => {

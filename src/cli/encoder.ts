@@ -28,6 +28,11 @@ export const encoderSpec: CommandSpec = {
     widths: { type: 'string', default: '32,64,128', help: 'ResNet stage widths (the last is the feature size)' },
     seed: { type: 'int', default: d('seed'), help: 'random seed' },
     'checkpoint-every': { type: 'int', default: d('checkpointEvery'), help: 'checkpoint every N steps' },
+    'preview-every': {
+      type: 'int',
+      default: 200,
+      help: "every N steps a grid of 8 fixed images and their nearest neighbours by g's features, into previews/ and the TensorBoard file; 0: none",
+    },
     'run-dir': { type: 'string', default: 'runs/encoder', metavar: 'DIR', help: 'run directory' },
     resume: { type: 'boolean', help: 'continue the run in --run-dir (--steps may extend it)' },
     device: deviceOption,
@@ -62,7 +67,7 @@ export async function runEncoder(a: ParsedArgs, argv: string[]): Promise<number>
     process.stderr.write(
       `training SimCLR encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, on ${device}\n`,
     );
-    const r = await t.train();
+    const r = await t.train({ previewEvery: a['preview-every'] as number });
     if (r.status === 'interrupted') {
       process.stderr.write(
         `interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided encoder train --run-dir ${runDir} --resume\n`,

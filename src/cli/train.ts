@@ -63,7 +63,16 @@ export const trainSpec: CommandSpec = {
       default: trainDefault('checkpointEvery'),
       help: 'write a checkpoint every N steps',
     },
-    'log-every': { type: 'int', default: trainDefault('logEvery'), help: 'metrics.jsonl line every N steps' },
+    'log-every': {
+      type: 'int',
+      default: trainDefault('logEvery'),
+      help: 'a metrics.jsonl line and TensorBoard scalars every N steps',
+    },
+    'preview-every': {
+      type: 'int',
+      default: 500,
+      help: 'every N steps 16 samples (fixed noise and conditions, EMA weights, DDIM-10) into previews/ and the TensorBoard file; 0: none',
+    },
     'run-dir': {
       type: 'string',
       default: 'runs/train',
@@ -129,7 +138,7 @@ export async function runTrain(a: ParsedArgs, argv: string[]): Promise<number> {
     process.stderr.write(
       `training ${c.model.preset} UNet (${(trainer.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${trainer.dataset.info.name} (${trainer.dataset.length} images), condition ${trainer.conditions.source}, steps ${trainer.step}->${c.train.steps}, batch ${c.train.batchSize}, on ${device}\n`,
     );
-    const r = await trainer.train();
+    const r = await trainer.train({ previewEvery: a['preview-every'] as number });
     if (r.status === 'interrupted') {
       process.stderr.write(
         `interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided train --run-dir ${runDir} --resume\n`,

@@ -1,5 +1,5 @@
 // Writing images: a grid of a batch as one PNG, or each image alone, through sharp.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { toPixels } from './dataset.js';
 import * as torch from '../torch/index.js';
@@ -27,18 +27,28 @@ export function makeGrid(images: Tensor, nrow: number, padding = 2, padValue = 2
   });
 }
 
-/** Writes a [C, H, W] uint8 tensor (C = 1 or 3) as PNG, scaled up by an integer factor. */
-export async function savePng(chw: Tensor, path: string, scale = 1): Promise<void> {
+/** A [C, H, W] uint8 tensor (C = 1 or 3) encoded as PNG, scaled up by an integer factor. */
+export async function encodePng(
+  chw: Tensor,
+  scale = 1,
+): Promise<{ png: Buffer; height: number; width: number; channels: 1 | 3 }> {
   const [c, h, w] = chw.shape as [number, number, number];
+  if (c !== 1 && c !== 3) throw new RangeError(`PNG: 1 or 3 channels, got ${c}`);
   const hwc = torch.tidy(() => chw.permute(1, 2, 0).contiguous());
   const data = Buffer.from((hwc.toTypedArray() as Uint8Array).buffer);
   hwc.dispose();
-  mkdirSync(dirname(path), { recursive: true });
   // Loaded on first use: training and sampling into tensors need neither sharp nor libvips.
   const { default: sharp } = await import('sharp');
-  let img = sharp(data, { raw: { width: w, height: h, channels: c as 1 | 3 } });
+  let img = sharp(data, { raw: { width: w, height: h, channels: c } });
   if (scale !== 1) img = img.resize(w * scale, h * scale, { kernel: 'nearest' });
-  await img.png().toFile(path);
+  return { png: await img.png().toBuffer(), height: h * scale, width: w * scale, channels: c };
+}
+
+/** Writes a [C, H, W] uint8 tensor (C = 1 or 3) as PNG, scaled up by an integer factor. */
+export async function savePng(chw: Tensor, path: string, scale = 1): Promise<void> {
+  const { png } = await encodePng(chw, scale);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, png);
 }
 
 export async function saveGrid(

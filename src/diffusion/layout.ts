@@ -111,6 +111,17 @@ export async function readLayout(m: LoadedModel, path: string): Promise<{ cond: 
 }
 
 /** A picture of spatial conditions [B, K, H, W] (a box channel, or one-hot segments) as [B, 3, H, W] in [-1, 1]. */
+/** The first `count` layouts, each as a picture beside the sample made from it: [2 * count, 3, H, W]. */
+export function layoutsBesideSamples(maps: Tensor, samples: Tensor, count: number): Tensor {
+  return torch.tidy(() => {
+    const n = Math.min(count, samples.shape[0]!);
+    const pics = layoutPicture(maps.narrow(0, 0, n));
+    const s = samples.narrow(0, 0, n);
+    const rgb = s.shape[1] === 3 ? s : s.expand([n, 3, s.shape[2]!, s.shape[3]!]);
+    return torch.stack([pics, rgb], 1).reshape(2 * n, 3, s.shape[2]!, s.shape[3]!);
+  });
+}
+
 export function layoutPicture(maps: Tensor): Tensor {
   return torch.tidy(() => {
     const [b, k, h, w] = maps.shape as [number, number, number, number];

@@ -1,12 +1,13 @@
 // Training a guided diffusion model: the diffusion step, its state (UNet, EMA, AdamW, conditions) and its
 // checkpoint extras. The run directory, signals, metrics, checkpoints and resume are the training loop's.
 import { applyFlips, BatchSampler, type ImageDataset } from '../data/index.js';
+import { encodePng, makeGrid } from '../data/png.js';
 import { loadDataset } from '../data/spec.js';
 import * as optim from '../optim/index.js';
 import * as torch from '../torch/index.js';
 import { z } from 'zod';
 import { CHECKPOINT_FORMAT, checkpointMeta, type LoadedCheckpoint } from '../train/checkpoint.js';
-import { NonFiniteLossError, TrainingLoop, type StepMetrics, type TrainResult } from '../train/loop.js';
+import { NonFiniteLossError, TrainingLoop, type Preview, type StepMetrics, type TrainResult } from '../train/loop.js';
 import type { OpenRunOptions, RunDir } from '../train/run-dir.js';
 import type { TrainingState } from '../train/state.js';
 import { torchGenerator } from '../util/streams.js';
@@ -19,7 +20,9 @@ import {
   type ConditionSet,
 } from './conditions.js';
 import { TrainConfig, type TrainConfigInput } from './config.js';
+import { layoutsBesideSamples } from './layout.js';
 import { diffusionLoss } from './loss.js';
+import { drawConditions, generate, type LoadedModel } from './pipeline.js';
 import { NoiseSchedule } from './schedule.js';
 
 export { NonFiniteLossError, type TrainResult };
@@ -37,6 +40,8 @@ export function buildUNetConfig(
 
 export class DiffusionTrainer extends TrainingLoop<TrainConfig> {
   protected readonly format = CHECKPOINT_FORMAT;
+  /** the network previews sample with, loaded with the EMA weights each time */
+  private previewNet: UNet | null = null;
 
   private constructor(
     run: RunDir<TrainConfig>,
@@ -146,7 +151,59 @@ export class DiffusionTrainer extends TrainingLoop<TrainConfig> {
     return { loss: value, grad_norm: gradNorm };
   }
 
+  /**
+   * 16 samples from the EMA weights with fixed noise and fixed conditions drawn from the training
+   * annotations (DDIM-10, s = 2), so that previews compare over the run; a spatial model's layouts
+   * beside its samples.
+   */
+  protected override async preview(): Promise<Preview> {
+    const n = 16;
+    const seed = this.config.train.seed;
+    const net = (this.previewNet ??= new UNet(this.model.config).to(this.device));
+    net.loadStateDict(this.ema.stateDict().tensors);
+    net.eval();
+    const cfg = this.model.config;
+    const drawn = cfg.condDim > 0 || cfg.spatialCondChannels > 0 ? drawConditions(this.conditions, n, seed) : null;
+    const m: LoadedModel = {
+      model: net,
+      schedule: this.schedule,
+      config: this.config,
+      step: this.step,
+      path: this.runDir,
+      device: this.device,
+      conditions: {
+        source: this.conditions.source,
+        numIds: this.conditions.numIds,
+        oneHot: this.conditions.oneHot,
+        meta: {},
+      },
+      dispose: () => {},
+    };
+    const grid = torch.tidy(() => {
+      const images = generate(m, {
+        n,
+        cond: drawn?.cond ?? null,
+        maps: drawn?.maps ?? null,
+        scale: 2,
+        sampler: 'ddim',
+        steps: 10,
+        seed,
+        batchSize: n,
+      });
+      return makeGrid(drawn?.maps ? layoutsBesideSamples(drawn.maps, images, n) : images, 8);
+    });
+    try {
+      const { png, height, width, channels } = await encodePng(grid, 2);
+      return { png, size: { height, width, channels } };
+    } finally {
+      grid.dispose();
+      drawn?.cond?.dispose();
+      drawn?.maps?.dispose();
+    }
+  }
+
   protected disposeState(): void {
+    this.previewNet?.dispose();
     this.model.dispose();
     this.ema.dispose();
     this.optimizer.dispose();

@@ -23,7 +23,7 @@ import { hostRng } from '../util/streams.js';
 import type { EvalMetrics, LayoutMetrics } from './metrics-file.js';
 import { foregroundObjects, objectCrops } from './object-fd.js';
 import { sceneBoxes } from '../data/scenes.js';
-import { layoutPicture } from '../diffusion/layout.js';
+import { layoutsBesideSamples } from '../diffusion/layout.js';
 import {
   derangement,
   foreground,
@@ -337,13 +337,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
         await saveGrid(gridImages, join(o.out, 'samples.png'), { nrow: 8, scale: 2 });
         if (layout && drawn?.maps) {
           // The first 16 layouts, each beside the sample made from it.
-          const pairs = torch.tidy(() => {
-            const count = Math.min(16, samples.shape[0]!);
-            const pics = layoutPicture(drawn.maps!.narrow(0, 0, count));
-            const s = samples.narrow(0, 0, count);
-            const rgb = s.shape[1] === 3 ? s : s.expand([count, 3, s.shape[2]!, s.shape[3]!]);
-            return torch.stack([pics, rgb], 1).reshape(2 * count, 3, s.shape[2]!, s.shape[3]!);
-          });
+          const pairs = layoutsBesideSamples(drawn.maps, samples, 16);
           await saveGrid(pairs, join(o.out, 'layouts.png'), { nrow: 8, scale: 2 });
           pairs.dispose();
         }

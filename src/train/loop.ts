@@ -1,13 +1,18 @@
 // The one training loop. A trainer extends TrainingLoop and supplies its step, its state and its
 // checkpoint extras; the loop owns everything a run shares: the run directory and its lock, stop signals,
-// progress, metrics.jsonl, checkpoint cadence, naming and pruning, bit-exact resume from the newest
-// intact checkpoint, and the rule that a run is never lost or silently corrupted.
+// progress, metrics.jsonl and a TensorBoard event file, previews, checkpoint cadence, naming and pruning,
+// bit-exact resume from the newest intact checkpoint, and the rule that a run is never lost or silently
+// corrupted.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { z } from 'zod';
 import { StateDictError } from '../nn/module.js';
 import { clipGradNorm_ } from '../optim/clip.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import { writeFileAtomic } from '../util/files.js';
 import { Progress } from '../util/progress.js';
+import { EventWriter, type ImageSize } from '../util/tensorboard/event-writer.js';
 import {
   checkpointPath,
   latestCheckpoint,
@@ -42,6 +47,15 @@ export interface TrainOptions {
   progress?: boolean;
   /** called after every step with its metrics (previews, a live view) */
   onStep?: (step: number, metrics: StepMetrics) => void;
+  /** every this many steps (and at the end) the trainer's preview, if it has one, goes to previews/ and
+   * the TensorBoard event file; 0 or absent: none */
+  previewEvery?: number;
+}
+
+/** An encoded picture of the model's progress (a grid of samples, of neighbours...). */
+export interface Preview {
+  png: Uint8Array;
+  size: ImageSize;
 }
 
 /**
@@ -67,6 +81,7 @@ export function trapStopSignals(onStop: (signal: string) => void): () => void {
 export abstract class TrainingLoop<C extends RunConfig> {
   private stepCount = 0;
   private stopRequested: string | null = null;
+  private eventWriter: EventWriter | null = null;
 
   /** the checkpoint format this trainer writes and reads */
   protected abstract readonly format: string;
@@ -102,6 +117,31 @@ export abstract class TrainingLoop<C extends RunConfig> {
   }
   /** Restores what checkpointExtras saved. */
   protected restoreExtras(_ck: LoadedCheckpoint): void {}
+  /** A picture of the model now (fixed inputs, so that previews compare over time); null: none. */
+  protected async preview(): Promise<Preview | null> {
+    return null;
+  }
+
+  /**
+   * This process's TensorBoard event file (train() opens it, so a run that fails to open writes none).
+   * It starts with the config as text; a resumed run's file first purges what the interrupted process
+   * logged after the checkpoint it resumed from.
+   */
+  get events(): EventWriter {
+    if (!this.eventWriter) {
+      this.eventWriter = new EventWriter(this.runDir, this.stepCount > 0 ? { purgeFrom: this.stepCount + 1 } : {});
+      this.eventWriter.text('config', `\`\`\`json\n${JSON.stringify(this.config, null, 2)}\n\`\`\``, this.stepCount);
+    }
+    return this.eventWriter;
+  }
+
+  private async writePreview(): Promise<void> {
+    const p = await this.preview();
+    if (!p) return;
+    mkdirSync(join(this.runDir, 'previews'), { recursive: true });
+    writeFileAtomic(join(this.runDir, 'previews', `step-${String(this.stepCount).padStart(8, '0')}.png`), p.png);
+    this.events.image('preview', p.png, p.size, this.stepCount);
+  }
 
   /** Throws NonFiniteLossError (the run stops, its last good checkpoint kept) unless value is finite. */
   protected ensureFinite(what: string, value: number): void {
@@ -236,6 +276,9 @@ export abstract class TrainingLoop<C extends RunConfig> {
    */
   async train(o: TrainOptions = {}): Promise<TrainResult> {
     const s = this.config.train;
+    const every = o.previewEvery ?? 0;
+    if (!Number.isInteger(every) || every < 0)
+      throw new RangeError(`preview every ${every} steps: give a whole number >= 0 (0: no previews)`);
     const target = Math.min(o.untilStep ?? s.steps, s.steps);
     const untrap = trapStopSignals((sig) => {
       this.stopRequested = sig;
@@ -244,6 +287,7 @@ export abstract class TrainingLoop<C extends RunConfig> {
     const label = this.constructor.name.replace(/Trainer$/, '').toLowerCase() || 'train';
     const progress = o.progress === false ? null : new Progress(s.steps, { label, every: s.logEvery }, this.stepCount);
     const state = this.trainingState();
+    const events = this.events;
     const window = new MetricWindow();
     let smooth = NaN;
     let last: string | null = null;
@@ -257,9 +301,14 @@ export abstract class TrainingLoop<C extends RunConfig> {
         progress?.update(this.stepCount, { loss: smooth, 'img/s': ips });
         o.onStep?.(this.stepCount, m);
         if (this.stepCount % s.logEvery === 0 || this.stepCount === target) {
-          const record = { step: this.stepCount, ...window.means(), lr: state.optimizer.lr, images_per_s: ips };
-          this.run.appendMetrics({ ...record, time: new Date().toISOString() });
+          const values = { ...window.means(), lr: state.optimizer.lr, images_per_s: ips };
+          this.run.appendMetrics({ step: this.stepCount, ...values, time: new Date().toISOString() });
+          events.scalars(values, this.stepCount, 'train/');
           window.reset();
+        }
+        if (every > 0 && (this.stepCount % every === 0 || this.stepCount === target)) {
+          await this.writePreview();
+          state.model.train();
         }
         if (this.stepCount % s.checkpointEvery === 0) last = this.saveCheckpoint();
         // Yield so signal handlers can run between steps.

@@ -92,8 +92,12 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
 
 /** Appends a line; a failure names the file and the cause. */
 export function appendLine(path: string, line: string): void {
+  appendBytes(path, `${line}\n`);
+}
+
+export function appendBytes(path: string, data: Uint8Array | string): void {
   try {
-    fs.appendFileSync(path, `${line}\n`);
+    fs.appendFileSync(path, data);
   } catch (e) {
     throw describe(e, 'append to', path);
   }

@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import { BatchSampler, type ImageDataset } from '../../data/index.js';
 import { DataSpec, loadDataset } from '../../data/spec.js';
-import { TrainingLoop, type StepMetrics } from '../../train/loop.js';
+import { encodePng, makeGrid } from '../../data/png.js';
+import { TrainingLoop, type Preview, type StepMetrics } from '../../train/loop.js';
 import type { OpenRunOptions, RunDir } from '../../train/run-dir.js';
 import type { TrainingState } from '../../train/state.js';
 import * as nn from '../../nn/index.js';
@@ -126,6 +127,38 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     const loss = ntXent(z1!, z2!, tr.temperature);
     const { loss: value } = this.backwardAndStep(loss, { clipGradNorm: 5 });
     return { loss: value };
+  }
+
+  /**
+   * Eight fixed images, each followed by its seven nearest neighbours (cosine on the backbone's features)
+   * among a fixed pool of up to 1,024 training images: neighbours that share shape and class show g
+   * learning.
+   */
+  protected override async preview(): Promise<Preview> {
+    const poolSize = Math.min(1024, this.dataset.length);
+    const queries = Array.from({ length: 8 }, (_, i) => Math.floor((i * poolSize) / 8));
+    this.model.eval();
+    const grid = torch.noGrad(() =>
+      torch.tidy(() => {
+        const pool = this.dataset.images(Array.from({ length: poolSize }, (_, i) => i));
+        const feats: torch.Tensor[] = [];
+        for (let s = 0; s < poolSize; s += 256) {
+          const x = pool.narrow(0, s, Math.min(256, poolSize - s)).to(this.device);
+          feats.push(this.model.backbone.call(x).features.cpu());
+        }
+        const f = torch.normalize(torch.cat(feats, 0));
+        const q = f.index([torch.tensor(Int32Array.from(queries)).long()]);
+        // Rank 0 is the query itself (similarity 1); the rest are its neighbours.
+        const nearest = q.matmul(f.t()).topk(Math.min(8, poolSize)).indices;
+        return makeGrid(pool.index([nearest.flatten()]), nearest.shape[1]!);
+      }),
+    );
+    try {
+      const { png, height, width, channels } = await encodePng(grid, 2);
+      return { png, size: { height, width, channels } };
+    } finally {
+      grid.dispose();
+    }
   }
 
   protected disposeState(): void {

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Idempotent bootstrap for a fresh machine: the Debian packages (as root it installs them, otherwise
 // it prints the command), the npm dependencies, and the native addon. Plain Node, no dependencies.
-//   node scripts/setup.mjs [--with-anchor]   (--with-anchor adds python3-torch for the engine benchmark)
+//   node scripts/setup.mjs [--with-anchor] [--with-browser]
+//   (--with-anchor adds python3-torch for the engine benchmark; --with-browser adds Debian's chromium, which
+//   the web app's browser tests drive through playwright-core)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -10,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const packages = ['libtorch-dev', 'libopenblas0-pthread', 'dataset-fashion-mnist'];
 if (process.argv.includes('--with-anchor')) packages.push('python3-torch');
+if (process.argv.includes('--with-browser')) packages.push('chromium');
 
 function installed(pkg) {
   try {
@@ -53,7 +56,11 @@ if (toInstall.length) {
   }
 }
 
-if (['tsx', 'node-addon-api', 'eslint', 'prettier'].some((m) => !existsSync(join(root, 'node_modules', m)))) {
+if (
+  ['tsx', 'node-addon-api', 'eslint', 'prettier', 'playwright-core', 'protobufjs'].some(
+    (m) => !existsSync(join(root, 'node_modules', m)),
+  )
+) {
   console.log('setup: installing npm dependencies');
   sh('npm', [existsSync(join(root, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund']);
 }

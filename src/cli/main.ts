@@ -21,6 +21,7 @@ async function commands(): Promise<Record<string, Command>> {
     { boxesSpec, runBoxes },
     { masksSpec, runMasks },
     { stegoSpec, runStego },
+    { serveSpec, runServe },
   ] = await Promise.all([
     import('./train.js'),
     import('./sample.js'),
@@ -35,6 +36,7 @@ async function commands(): Promise<Record<string, Command>> {
     import('./boxes.js'),
     import('./masks.js'),
     import('./stego.js'),
+    import('./serve.js'),
   ]);
   return {
     encoder: { spec: encoderSpec, run: runEncoder },
@@ -50,6 +52,7 @@ async function commands(): Promise<Record<string, Command>> {
     eval: { spec: evalSpec, run: runEval },
     experiment: { spec: experimentSpec, run: runExperiment },
     data: { spec: dataSpec, run: runData },
+    serve: { spec: serveSpec, run: runServe },
   };
 }
 

@@ -1,6 +1,6 @@
 // The safetensors format (https://github.com/huggingface/safetensors): an 8-byte little-endian header
 // length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__: {str: str}}, then raw bytes.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { writeFileAtomic } from '../util/files.js';
 import { dtypeCode, elementSize, type DType } from './dtype.js';
 import { native } from './native.js';
@@ -157,4 +157,29 @@ export function loadFile(path: string, opts: { device?: Device } = {}): Safetens
     throw new SafetensorsError(path, `cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   return deserialize(buf, { device: opts.device, source: path });
+}
+
+/** The string metadata of a safetensors file, read from its header alone (the tensors stay on disk). */
+export function readMetadata(path: string): Metadata {
+  const fd = openSync(path, 'r');
+  try {
+    const len = Buffer.alloc(8);
+    if (readSync(fd, len, 0, 8, 0) !== 8) throw new SafetensorsError(path, 'file too short for a header');
+    const n = len.readBigUInt64LE(0);
+    if (n > BigInt(MAX_HEADER)) throw new SafetensorsError(path, `header length ${n} is not plausible`);
+    const header = Buffer.alloc(Number(n));
+    if (readSync(fd, header, 0, header.length, 8) !== header.length)
+      throw new SafetensorsError(path, 'header is truncated');
+    let parsed: { __metadata__?: Record<string, unknown> };
+    try {
+      parsed = JSON.parse(header.toString('utf8')) as typeof parsed;
+    } catch (e) {
+      throw new SafetensorsError(path, `header is not valid JSON (${(e as Error).message})`);
+    }
+    const out: Metadata = {};
+    for (const [k, v] of Object.entries(parsed.__metadata__ ?? {})) if (typeof v === 'string') out[k] = v;
+    return out;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -79,3 +79,10 @@ function readOwner(path: string): { pid: number; host: string; started: string }
     return null;
   }
 }
+
+/** Who holds the lock of a run directory, and whether that process still runs (null: no lock). */
+export function lockOwner(dir: string): { pid: number; host: string; started: string; alive: boolean } | null {
+  const owner = readOwner(join(dir, '.lock'));
+  if (!owner) return null;
+  return { ...owner, alive: owner.host !== hostname() || alive(owner.pid) };
+}

@@ -1,0 +1,201 @@
+// Sampling jobs of the web app's playground. Each job runs `selfguided sample` in a child process, so the
+// server stays responsive, a job can be cancelled by killing it, and a job that crashes reports its error
+// without taking the server down. One job per model runs at a time; the others wait in order.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { SAMPLERS } from '../diffusion/schedulers.js';
+
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'selfguided.mjs');
+
+/** What the playground may ask for; bounded so that one request cannot occupy the machine for hours. */
+export const SampleRequest = z
+  .object({
+    run: z.string().min(1),
+    ids: z.array(z.number().int().min(0)).max(64).optional(),
+    perId: z.number().int().min(1).max(16).default(4),
+    n: z.number().int().min(1).max(64).default(16),
+    scale: z.number().min(0).max(20).default(2),
+    sampler: z.enum(SAMPLERS as [string, ...string[]]).default('ddim'),
+    steps: z.number().int().min(1).max(1000).default(25),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(0),
+    /** box layouts in fractions of the canvas, each box with a self-label id */
+    boxes: z
+      .array(
+        z.object({
+          box: z.tuple([
+            z.number().min(0).max(1),
+            z.number().min(0).max(1),
+            z.number().min(0).max(1),
+            z.number().min(0).max(1),
+          ]),
+          id: z.number().int().min(0),
+        }),
+      )
+      .min(1)
+      .max(16)
+      .optional(),
+  })
+  .strict();
+export type SampleRequest = z.infer<typeof SampleRequest>;
+
+export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface JobView {
+  id: string;
+  run: string;
+  state: JobState;
+  /** network evaluations done and in all, from the sampler's progress lines */
+  progress: [number, number] | null;
+  /** the grid, relative to the runs folder, once done */
+  output: string | null;
+  error: string | null;
+  request: SampleRequest;
+}
+
+interface Job extends JobView {
+  child: ChildProcess | null;
+  listeners: Set<(j: JobView) => void>;
+}
+
+function view(j: Job): JobView {
+  const { child: _c, listeners: _l, ...v } = j;
+  return v;
+}
+
+export class JobQueue {
+  private readonly jobs = new Map<string, Job>();
+
+  constructor(
+    private readonly root: string,
+    private readonly log: (m: string) => void = () => {},
+  ) {}
+
+  /** Queues a request for a run (an absolute run directory under the root); returns its id at once. */
+  submit(runDir: string, req: SampleRequest): JobView {
+    const id = randomBytes(6).toString('hex');
+    const run = relative(this.root, runDir).split(sep).join('/') || '.';
+    const job: Job = {
+      id,
+      run,
+      state: 'queued',
+      progress: null,
+      output: null,
+      error: null,
+      request: req,
+      child: null,
+      listeners: new Set(),
+    };
+    this.jobs.set(id, job);
+    this.next(run);
+    return view(job);
+  }
+
+  get(id: string): JobView | null {
+    const j = this.jobs.get(id);
+    return j ? view(j) : null;
+  }
+
+  /** Calls fn on every change of the job until it ends; returns the function that stops listening. */
+  watch(id: string, fn: (j: JobView) => void): () => void {
+    const j = this.jobs.get(id);
+    if (!j) return () => {};
+    j.listeners.add(fn);
+    fn(view(j));
+    return () => j.listeners.delete(fn);
+  }
+
+  cancel(id: string): JobView | null {
+    const j = this.jobs.get(id);
+    if (!j) return null;
+    if (j.state === 'queued') this.finish(j, 'cancelled', null);
+    else if (j.state === 'running') {
+      j.child?.kill('SIGKILL');
+      this.finish(j, 'cancelled', null);
+    }
+    return view(j);
+  }
+
+  /** Stops every running job (the server is closing). */
+  closeAll(): void {
+    for (const j of this.jobs.values()) if (j.state === 'running' || j.state === 'queued') this.cancel(j.id);
+  }
+
+  private update(j: Job): void {
+    const v = view(j);
+    for (const fn of j.listeners) fn(v);
+  }
+
+  private finish(j: Job, state: JobState, error: string | null): void {
+    if (j.state === 'done' || j.state === 'failed' || j.state === 'cancelled') return;
+    j.state = state;
+    j.error = error;
+    j.child = null;
+    this.update(j);
+    j.listeners.clear();
+    this.next(j.run);
+  }
+
+  private next(run: string): void {
+    const all = [...this.jobs.values()].filter((j) => j.run === run);
+    if (all.some((j) => j.state === 'running')) return;
+    const j = all.find((x) => x.state === 'queued');
+    if (j) this.start(j);
+  }
+
+  private start(j: Job): void {
+    const runDir = join(this.root, j.run);
+    const outRel = `${j.run === '.' ? '' : `${j.run}/`}samples/playground-${j.id}.png`;
+    const r = j.request;
+    const args = [CLI, 'sample', '--checkpoint', runDir, '--out', join(this.root, outRel)];
+    args.push('--scale', String(r.scale), '--sampler', r.sampler, '--steps', String(r.steps), '--seed', String(r.seed));
+    if (r.boxes) {
+      const layout = join(runDir, 'samples', `playground-${j.id}.layout.json`);
+      mkdirSync(dirname(layout), { recursive: true });
+      writeFileSync(layout, JSON.stringify({ units: 'fraction', boxes: r.boxes }));
+      args.push('--layout', layout, '--per-id', String(r.perId));
+    } else if (r.ids) args.push('--ids', r.ids.join(','), '--per-id', String(r.perId));
+    else args.push('--n', String(r.n));
+    j.state = 'running';
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    j.child = child;
+    this.update(j);
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => {
+      const text = c.toString();
+      stderr = (stderr + text).slice(-4000);
+      const m = /sample (\d+)\/(\d+)/g;
+      let last: RegExpExecArray | null = null;
+      for (let x = m.exec(text); x; x = m.exec(text)) last = x;
+      if (last) {
+        j.progress = [Number(last[1]), Number(last[2])];
+        this.update(j);
+      }
+    });
+    child.on('error', (e) => this.finish(j, 'failed', `could not start the sampler: ${e.message}`));
+    child.on('exit', (code, signal) => {
+      if (j.state !== 'running') return;
+      if (code === 0) {
+        j.output = outRel;
+        this.finish(j, 'done', null);
+      } else {
+        // The CLI's own message (a bad id, a model that takes no ids...) is its last stderr line.
+        const lines = stderr
+          .trim()
+          .split('\n')
+          .filter((l) => !/^sample \d+\//.test(l));
+        const why = lines.pop() ?? `the sampler exited with ${code ?? signal}`;
+        this.log(`serve: job ${j.id} on ${j.run} failed: ${why}`);
+        this.finish(j, 'failed', why.replace(/^selfguided sample: (error: )?/, ''));
+      }
+    });
+  }
+}

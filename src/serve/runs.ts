@@ -1,0 +1,168 @@
+// What the web app knows about runs: every run directory under a root folder (a config.json beside
+// checkpoints/ or metrics.jsonl), its kind, state, progress, metrics and previews, read from the files the
+// training loop writes, so runs started from the CLI, the library or another machine all show.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { readMetadata } from '../torch/safetensors.js';
+import { latestCheckpoint } from '../train/checkpoint.js';
+import { lockOwner } from '../train/lock.js';
+
+export type RunState = 'running' | 'finished' | 'stopped';
+
+export interface RunSummary {
+  /** relative to the root, '/'-separated */
+  path: string;
+  /** diffusion, encoder, evalnet, stego (from the checkpoint format), or unknown before a checkpoint */
+  kind: string;
+  state: RunState;
+  /** the last step logged or checkpointed */
+  step: number;
+  /** the step the run trains to (config.json), if it says */
+  steps: number | null;
+  loss: number | null;
+  /** when metrics or a checkpoint were last written (ISO) */
+  updated: string;
+  /** relative paths of previews/*.png, oldest first */
+  previews: string[];
+}
+
+export interface MetricRecord {
+  step: number;
+  loss?: number;
+  [k: string]: unknown;
+}
+
+const SKIP = new Set(['checkpoints', 'previews', 'node_modules', 'cache', 'eval']);
+const MAX_DEPTH = 5;
+
+function isRunDir(dir: string): boolean {
+  return (
+    existsSync(join(dir, 'config.json')) &&
+    (existsSync(join(dir, 'checkpoints')) || existsSync(join(dir, 'metrics.jsonl')))
+  );
+}
+
+/** The run directories under root (root itself included), sorted by path. */
+export function findRuns(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    if (isRunDir(dir)) out.push(dir);
+    if (depth >= MAX_DEPTH) return;
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.startsWith('.') || SKIP.has(e)) continue;
+      const p = join(dir, e);
+      try {
+        if (statSync(p).isDirectory()) walk(p, depth + 1);
+      } catch {
+        // vanished while listing: a run being removed
+      }
+    }
+  };
+  walk(root, 0);
+  return out.sort();
+}
+
+/** metrics.jsonl's complete records; a line being written (no newline yet) is left for the next read. */
+export function readMetrics(dir: string, fromByte = 0): { records: MetricRecord[]; nextByte: number } {
+  const path = join(dir, 'metrics.jsonl');
+  if (!existsSync(path)) return { records: [], nextByte: 0 };
+  const buf = readFileSync(path);
+  const end = buf.lastIndexOf(0x0a) + 1;
+  if (end <= fromByte) return { records: [], nextByte: Math.min(fromByte, buf.length) };
+  const records: MetricRecord[] = [];
+  for (const line of buf.subarray(fromByte, end).toString('utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line) as MetricRecord;
+      if (typeof r.step === 'number') records.push(r);
+    } catch {
+      // a damaged line: skip it rather than lose the rest
+    }
+  }
+  return { records, nextByte: end };
+}
+
+function configSteps(dir: string): number | null {
+  try {
+    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { train?: { steps?: unknown } };
+    return typeof c.train?.steps === 'number' ? c.train.steps : null;
+  } catch {
+    return null;
+  }
+}
+
+function kindOf(checkpoint: string | null): string {
+  if (!checkpoint) return 'unknown';
+  try {
+    const m = /^selfguided-([a-z]+)-checkpoint/.exec(readMetadata(checkpoint).format ?? '');
+    return m ? m[1]! : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function summarizeRun(root: string, dir: string): RunSummary {
+  const rel = relative(root, dir).split(sep).join('/') || '.';
+  const ck = latestCheckpoint(dir);
+  const { records } = readMetrics(dir);
+  const last = records[records.length - 1];
+  const ckStep = ck ? Number(/step-(\d+)/.exec(ck)?.[1] ?? 0) : 0;
+  const step = Math.max(ckStep, last?.step ?? 0);
+  const steps = configSteps(dir);
+  const owner = lockOwner(dir);
+  const state: RunState = owner?.alive ? 'running' : steps !== null && step >= steps ? 'finished' : 'stopped';
+  const times = [join(dir, 'metrics.jsonl'), ck]
+    .filter((p): p is string => !!p && existsSync(p))
+    .map((p) => statSync(p).mtimeMs);
+  const previewDir = join(dir, 'previews');
+  const previews = existsSync(previewDir)
+    ? readdirSync(previewDir)
+        .filter((f) => /^step-\d+\.png$/.test(f))
+        .sort()
+        .map((f) => `${rel === '.' ? '' : `${rel}/`}previews/${f}`)
+    : [];
+  return {
+    path: rel,
+    kind: kindOf(ck),
+    state,
+    step,
+    steps,
+    loss: typeof last?.loss === 'number' ? last.loss : null,
+    updated: new Date(times.length ? Math.max(...times) : statSync(dir).mtimeMs).toISOString(),
+    previews,
+  };
+}
+
+export function listRuns(root: string): RunSummary[] {
+  return findRuns(root).map((d) => summarizeRun(root, d));
+}
+
+/** What a diffusion run's newest checkpoint was trained on, as the playground needs it. */
+export interface ModelInfo {
+  /** one-hot ids (classes or self-labels) the model takes, or null */
+  numIds: number | null;
+  source: string;
+  /** channels of spatial condition maps: 1 for boxes, K for masks, 0 for none */
+  spatialChannels: number;
+  imageSize: number;
+}
+
+export function modelInfo(dir: string): ModelInfo {
+  const ck = latestCheckpoint(dir);
+  if (!ck) throw new Error(`${dir} has no checkpoint yet`);
+  const meta = readMetadata(ck);
+  const cond = JSON.parse(meta.conditions ?? '{}') as { source?: string; numIds?: number | null; oneHot?: boolean };
+  const unet = JSON.parse(meta.unet ?? '{}') as { spatialCondChannels?: number; imageSize?: number };
+  return {
+    numIds: cond.oneHot === false ? null : (cond.numIds ?? null),
+    source: cond.source ?? 'none',
+    spatialChannels: unet.spatialCondChannels ?? 0,
+    imageSize: unet.imageSize ?? 0,
+  };
+}

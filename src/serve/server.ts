@@ -1,0 +1,257 @@
+// `selfguided serve`: a local web app over a runs folder. Binds 127.0.0.1 unless told otherwise; on any
+// other interface every request needs the printed token. Only files under the runs folder are served.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join, resolve } from 'node:path';
+import { JobQueue, SampleRequest } from './jobs.js';
+import { playgroundPage, runPage, runsPage, escapeHtml, layout } from './pages.js';
+import { findRuns, listRuns, modelInfo, readMetrics, summarizeRun } from './runs.js';
+import { HttpError, resolveUnder } from './safe-path.js';
+
+export interface ServeOptions {
+  /** the runs folder */
+  root: string;
+  host?: string;
+  /** 0 picks a free port */
+  port?: number;
+  /** how often event streams look for new metrics and previews (ms) */
+  pollMs?: number;
+  log?: (msg: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  /** set when the server listens beyond this machine: requests must carry it */
+  token: string | null;
+  close(): Promise<void>;
+}
+
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
+const CONTENT_TYPES: Record<string, string> = {
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.json': 'application/json',
+  '.jsonl': 'application/x-ndjson',
+  '.md': 'text/markdown; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, value: unknown): void {
+  send(res, 200, 'application/json', JSON.stringify(value));
+}
+
+/** The run directory a `path` query parameter names (400 without one, 404 if it is not a run). */
+function runFromQuery(root: string, url: URL): string {
+  const rel = url.searchParams.get('path');
+  if (rel === null || rel === '')
+    throw new HttpError(400, 'missing query parameter: path (a run, relative to the runs folder)');
+  const dir = resolveUnder(root, rel);
+  if (!findRuns(root).includes(dir)) throw new HttpError(404, `not a run: ${rel}`);
+  return dir;
+}
+
+function serveFile(root: string, rel: string, res: ServerResponse): void {
+  const abs = resolveUnder(root, rel);
+  const type = CONTENT_TYPES[extname(abs).toLowerCase()];
+  if (!type || !statSync(abs).isFile()) throw new HttpError(403, `not a file this app serves: ${rel}`);
+  res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+  createReadStream(abs).pipe(res);
+}
+
+/** Server-sent events: the metrics so far, then new records and state changes as they appear. */
+function streamRun(root: string, dir: string, req: IncomingMessage, res: ServerResponse, pollMs: number): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+  let byte = 0;
+  let lastState = '';
+  const tick = () => {
+    try {
+      const { records, nextByte } = readMetrics(dir, byte);
+      byte = nextByte;
+      if (records.length) res.write(`event: metrics\ndata: ${JSON.stringify(records)}\n\n`);
+      const s = summarizeRun(root, dir);
+      const state = JSON.stringify({ state: s.state, step: s.step, previews: s.previews });
+      if (state !== lastState) res.write(`event: state\ndata: ${state}\n\n`);
+      lastState = state;
+    } catch (e) {
+      res.write(`event: error\ndata: ${JSON.stringify((e as Error).message)}\n\n`);
+    }
+  };
+  tick();
+  const timer = setInterval(tick, pollMs);
+  req.on('close', () => clearInterval(timer));
+}
+
+const MAX_BODY = 64 * 1024;
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((ok, bad) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      // Past the limit the rest is read and dropped, so the client still gets its 413.
+      if (size <= MAX_BODY) chunks.push(c);
+    });
+    req.on('end', () =>
+      size > MAX_BODY
+        ? bad(new HttpError(413, `request body over ${MAX_BODY} bytes`))
+        : ok(Buffer.concat(chunks).toString('utf8')),
+    );
+    req.on('error', bad);
+  });
+}
+
+/** A diffusion run named by the request, for sampling. */
+function diffusionRun(root: string, rel: string): string {
+  if (rel === '') throw new HttpError(400, 'missing the run: give its path, relative to the runs folder');
+  const dir = resolveUnder(root, rel);
+  if (!findRuns(root).includes(dir)) throw new HttpError(404, `not a run: ${rel}`);
+  if (summarizeRun(root, dir).kind !== 'diffusion')
+    throw new HttpError(400, `${rel} is not a diffusion model with a checkpoint; only those can sample`);
+  return dir;
+}
+
+async function submitSample(root: string, jobs: JobQueue, req: IncomingMessage): Promise<unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(await readBody(req));
+  } catch (e) {
+    if (e instanceof HttpError) throw e;
+    throw new HttpError(400, 'the body must be JSON');
+  }
+  const parsed = SampleRequest.safeParse(body);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new HttpError(400, `bad request: ${i.path.join('.') || 'body'}: ${i.message}`);
+  }
+  return jobs.submit(diffusionRun(root, parsed.data.run), parsed.data);
+}
+
+function streamJob(jobs: JobQueue, id: string, req: IncomingMessage, res: ServerResponse): void {
+  if (!jobs.get(id)) throw new HttpError(404, `no job ${id}`);
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+  const stop = jobs.watch(id, (j) => {
+    res.write(`event: job\ndata: ${JSON.stringify(j)}\n\n`);
+    if (j.state !== 'queued' && j.state !== 'running') res.end();
+  });
+  req.on('close', stop);
+}
+
+function authorized(req: IncomingMessage, url: URL, token: string | null, res: ServerResponse): boolean {
+  if (token === null) return true;
+  const given = url.searchParams.get('token') ?? /(?:^|;\s*)sg_token=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
+  const ok =
+    given !== undefined && given.length === token.length && timingSafeEqual(Buffer.from(given), Buffer.from(token));
+  if (ok && url.searchParams.has('token'))
+    res.setHeader('set-cookie', `sg_token=${token}; HttpOnly; SameSite=Strict; Path=/`);
+  return ok;
+}
+
+export async function startServer(o: ServeOptions): Promise<RunningServer> {
+  const root = resolve(o.root);
+  statSync(root);
+  const host = o.host ?? '127.0.0.1';
+  const token = LOCAL_HOSTS.has(host) ? null : randomBytes(16).toString('hex');
+  const pollMs = o.pollMs ?? 1000;
+  const log = o.log ?? (() => {});
+  const jobs = new JobQueue(root, log);
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return send(res, 400, 'text/plain; charset=utf-8', 'bad request URL');
+    }
+    try {
+      if (!authorized(req, url, token, res))
+        throw new HttpError(401, 'this server needs the token it printed: add ?token=... to the address');
+      const p = url.pathname;
+      if (req.method === 'POST') {
+        if (p === '/api/sample')
+          return send(res, 202, 'application/json', JSON.stringify(await submitSample(root, jobs, req)));
+        const cancel = /^\/api\/jobs\/([0-9a-f]+)\/cancel$/.exec(p);
+        if (cancel) {
+          const j = jobs.cancel(cancel[1]!);
+          if (!j) throw new HttpError(404, `no job ${cancel[1]}`);
+          return sendJson(res, j);
+        }
+        throw new HttpError(405, `POST is not allowed at ${p}`);
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed here`);
+      if (p === '/') return send(res, 200, 'text/html; charset=utf-8', runsPage(root, listRuns(root)));
+      if (p === '/run') {
+        const dir = runFromQuery(root, url);
+        const config = readFileSync(join(dir, 'config.json'), 'utf8');
+        return send(res, 200, 'text/html; charset=utf-8', runPage(summarizeRun(root, dir), config));
+      }
+      if (p === '/playground') {
+        const dir = diffusionRun(root, url.searchParams.get('path') ?? '');
+        return send(res, 200, 'text/html; charset=utf-8', playgroundPage(summarizeRun(root, dir), modelInfo(dir)));
+      }
+      const job = /^\/api\/jobs\/([0-9a-f]+)(\/stream)?$/.exec(p);
+      if (job) {
+        if (job[2]) return streamJob(jobs, job[1]!, req, res);
+        const j = jobs.get(job[1]!);
+        if (!j) throw new HttpError(404, `no job ${job[1]}`);
+        return sendJson(res, j);
+      }
+      if (p === '/api/runs') return sendJson(res, listRuns(root));
+      if (p === '/api/metrics') return sendJson(res, readMetrics(runFromQuery(root, url)).records);
+      if (p === '/api/stream') return streamRun(root, runFromQuery(root, url), req, res, pollMs);
+      if (p.startsWith('/files/')) {
+        let rel: string;
+        try {
+          rel = decodeURIComponent(p.slice('/files/'.length));
+        } catch {
+          throw new HttpError(400, 'bad percent-encoding in the path');
+        }
+        return serveFile(root, rel, res);
+      }
+      throw new HttpError(404, `no page at ${p}`);
+    } catch (e) {
+      const status = e instanceof HttpError ? e.status : 500;
+      if (status === 500) log(`serve: ${req.method} ${req.url}: ${(e as Error).stack ?? e}`);
+      const msg = e instanceof HttpError ? e.message : `internal error: ${(e as Error).message}`;
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      if ((req.headers.accept ?? '').includes('text/html'))
+        return send(
+          res,
+          status,
+          'text/html; charset=utf-8',
+          layout(`Error ${status}`, `<h1>${status}</h1><p>${escapeHtml(msg)}</p>`),
+        );
+      return send(res, status, 'application/json', JSON.stringify({ error: msg }));
+    }
+  };
+  await new Promise<void>((ok, bad) => {
+    server.once('error', bad);
+    server.listen(o.port ?? 8080, host, () => ok());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${shown}:${port}/${token ? `?token=${token}` : ''}`,
+    port,
+    token,
+    close: () =>
+      new Promise<void>((ok) => {
+        jobs.closeAll();
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
+  };
+}

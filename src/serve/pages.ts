@@ -29,13 +29,15 @@ form.play { display: grid; grid-template-columns: 140px 260px; gap: 8px 12px; al
 #boxes .box { position: absolute; border: 2px solid #ffcc33; color: #ffcc33; font-size: 11px; }
 #result { image-rendering: pixelated; max-width: 100%; margin-top: 12px; }
 .play-area { display: flex; gap: 24px; flex-wrap: wrap; }
+.report img { max-width: 100%; image-rendering: pixelated; } .report table { width: auto; } .report td, .report th { font-size: 13px; }
+.report code { background: #eef1f5; padding: 0 3px; }
 `;
 
 export function layout(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} - selfguided</title><style>${STYLE}</style></head>
-<body><header><b>selfguided</b><a href="/">Runs</a></header><main>${body}</main></body></html>`;
+<body><header><b>selfguided</b><a href="/">Runs</a><a href="/reports">Reports</a></header><main>${body}</main></body></html>`;
 }
 
 const fmt = (x: number | null, d = 4) => (x === null ? '' : x.toPrecision(d));

@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { extname, join, resolve } from 'node:path';
 import { JobQueue, SampleRequest } from './jobs.js';
+import { DEFAULT_REPORTS, reportPage, reportsPage } from './reports.js';
 import { playgroundPage, runPage, runsPage, escapeHtml, layout } from './pages.js';
 import { findRuns, listRuns, modelInfo, readMetrics, summarizeRun } from './runs.js';
 import { HttpError, resolveUnder } from './safe-path.js';
@@ -16,6 +17,8 @@ export interface ServeOptions {
   host?: string;
   /** 0 picks a free port */
   port?: number;
+  /** the experiment reports' folder (default: this checkout's docs/results) */
+  reports?: string;
   /** how often event streams look for new metrics and previews (ms) */
   pollMs?: number;
   log?: (msg: string) => void;
@@ -163,6 +166,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const pollMs = o.pollMs ?? 1000;
   const log = o.log ?? (() => {});
   const jobs = new JobQueue(root, log);
+  const reports = resolve(o.reports ?? DEFAULT_REPORTS);
   const server = createServer((req, res) => {
     void handle(req, res);
   });
@@ -205,6 +209,18 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
         const j = jobs.get(job[1]!);
         if (!j) throw new HttpError(404, `no job ${job[1]}`);
         return sendJson(res, j);
+      }
+      if (p === '/reports') return send(res, 200, 'text/html; charset=utf-8', reportsPage(reports));
+      if (p.startsWith('/reports/')) {
+        let rel: string;
+        try {
+          rel = decodeURIComponent(p.slice('/reports/'.length));
+        } catch {
+          throw new HttpError(400, 'bad percent-encoding in the path');
+        }
+        if (rel.endsWith('.md') && !rel.includes('/'))
+          return send(res, 200, 'text/html; charset=utf-8', reportPage(reports, rel));
+        return serveFile(reports, rel, res);
       }
       if (p === '/api/runs') return sendJson(res, listRuns(root));
       if (p === '/api/metrics') return sendJson(res, readMetrics(runFromQuery(root, url)).records);

@@ -2,7 +2,15 @@
 // server-sent events, files under the runs folder only (traversal and symlink escapes refused), bad
 // parameters answered 400 with a message, and the token beyond localhost.
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -239,5 +247,32 @@ describe('selfguided serve', () => {
     const next = await waitForJob(server.port, second.id, (x) => x.state === 'done' || x.state === 'failed');
     assert.equal(next.state, 'done', next.error ?? '');
     assert.equal((await post(server.port, '/api/jobs/ffff/cancel', {})).status, 404);
+  });
+
+  test('the experiment reports as pages, with their tables and pictures; nothing outside their folder', async () => {
+    const reports = mkdtempSync(join(tmpdir(), 'sg-reports-'));
+    mkdirSync(join(reports, 'exp'));
+    copyFileSync(join(root, 'fm', 'a', 'previews', 'step-00000002.png'), join(reports, 'exp', 'grid.png'));
+    writeFileSync(
+      join(reports, 'exp.md'),
+      '# An experiment\n\n| row | FD |\n|---|---|\n| none | 161.09 |\n\n![grid](exp/grid.png)\n',
+    );
+    const s = await startServer({ root, reports, port: 0 });
+    try {
+      const list = (await get(s.port, '/reports')).body.toString();
+      assert.match(list, /<a href="\/reports\/exp.md">An experiment<\/a>/);
+      const page = await get(s.port, '/reports/exp.md');
+      assert.equal(page.status, 200);
+      const html = page.body.toString();
+      assert.match(html, /<table>[\s\S]*<td>none<\/td>[\s\S]*<td>161.09<\/td>/);
+      assert.match(html, /<img src="exp\/grid.png" alt="grid">/);
+      const img = await get(s.port, '/reports/exp/grid.png');
+      assert.equal(img.status, 200);
+      assert.equal(img.headers['content-type'], 'image/png');
+      assert.equal((await get(s.port, '/reports/..%2f..%2fetc%2fpasswd')).status, 403);
+      assert.equal((await get(s.port, '/reports/nope.md')).status, 404);
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -61,6 +61,15 @@ function runFromQuery(root: string, url: URL): string {
   return dir;
 }
 
+/** The percent-decoded rest of a URL path after its route prefix. */
+function pathAfter(p: string, prefix: string): string {
+  try {
+    return decodeURIComponent(p.slice(prefix.length));
+  } catch {
+    throw new HttpError(400, 'bad percent-encoding in the path');
+  }
+}
+
 function serveFile(root: string, rel: string, res: ServerResponse): void {
   const abs = resolveUnder(root, rel);
   const type = CONTENT_TYPES[extname(abs).toLowerCase()];
@@ -212,12 +221,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       }
       if (p === '/reports') return send(res, 200, 'text/html; charset=utf-8', reportsPage(reports));
       if (p.startsWith('/reports/')) {
-        let rel: string;
-        try {
-          rel = decodeURIComponent(p.slice('/reports/'.length));
-        } catch {
-          throw new HttpError(400, 'bad percent-encoding in the path');
-        }
+        const rel = pathAfter(p, '/reports/');
         if (rel.endsWith('.md') && !rel.includes('/'))
           return send(res, 200, 'text/html; charset=utf-8', reportPage(reports, rel));
         return serveFile(reports, rel, res);
@@ -225,15 +229,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       if (p === '/api/runs') return sendJson(res, listRuns(root));
       if (p === '/api/metrics') return sendJson(res, readMetrics(runFromQuery(root, url)).records);
       if (p === '/api/stream') return streamRun(root, runFromQuery(root, url), req, res, pollMs);
-      if (p.startsWith('/files/')) {
-        let rel: string;
-        try {
-          rel = decodeURIComponent(p.slice('/files/'.length));
-        } catch {
-          throw new HttpError(400, 'bad percent-encoding in the path');
-        }
-        return serveFile(root, rel, res);
-      }
+      if (p.startsWith('/files/')) return serveFile(root, pathAfter(p, '/files/'), res);
       throw new HttpError(404, `no page at ${p}`);
     } catch (e) {
       const status = e instanceof HttpError ? e.status : 500;

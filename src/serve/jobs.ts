@@ -43,8 +43,21 @@ export const SampleRequest = z
       .min(1)
       .max(16)
       .optional(),
+    /** a mask layout at the model's resolution: rows of segment ids */
+    mask: z
+      .array(z.array(z.number().int().min(0).max(255)).min(1).max(256))
+      .min(1)
+      .max(256)
+      .refine(
+        (rows) => rows.every((r) => r.length === rows.length),
+        'the mask must be square (as many rows as columns)',
+      )
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => [r.boxes, r.mask, r.ids].filter((x) => x !== undefined).length <= 1, {
+    message: 'give at most one of ids, boxes and mask',
+  });
 export type SampleRequest = z.infer<typeof SampleRequest>;
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -152,22 +165,36 @@ export class JobQueue {
   }
 
   private start(j: Job): void {
+    // Running from here on, so that no second job of the model starts while this one writes its layout.
+    j.state = 'running';
+    this.update(j);
+    this.launch(j).catch((e: Error) => this.finish(j, 'failed', e.message));
+  }
+
+  private async launch(j: Job): Promise<void> {
     const runDir = join(this.root, j.run);
     const outRel = `${j.run === '.' ? '' : `${j.run}/`}samples/playground-${j.id}.png`;
     const r = j.request;
     const args = [CLI, 'sample', '--checkpoint', runDir, '--out', join(this.root, outRel)];
     args.push('--scale', String(r.scale), '--sampler', r.sampler, '--steps', String(r.steps), '--seed', String(r.seed));
-    if (r.boxes) {
-      const layout = join(runDir, 'samples', `playground-${j.id}.layout.json`);
+    if (r.boxes || r.mask) {
+      const layout = join(runDir, 'samples', `playground-${j.id}.layout.${r.boxes ? 'json' : 'png'}`);
       mkdirSync(dirname(layout), { recursive: true });
-      writeFileSync(layout, JSON.stringify({ units: 'fraction', boxes: r.boxes }));
+      if (r.boxes) writeFileSync(layout, JSON.stringify({ units: 'fraction', boxes: r.boxes }));
+      else {
+        // One grey level per segment id, as `selfguided sample --layout` reads masks.
+        const size = r.mask!.length;
+        const { default: sharp } = await import('sharp');
+        await sharp(Buffer.from(r.mask!.flat()), { raw: { width: size, height: size, channels: 1 } })
+          .png()
+          .toFile(layout);
+      }
       args.push('--layout', layout, '--per-id', String(r.perId));
     } else if (r.ids) args.push('--ids', r.ids.join(','), '--per-id', String(r.perId));
     else args.push('--n', String(r.n));
-    j.state = 'running';
+    if (j.state !== 'running') return; // cancelled while its layout was written
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     j.child = child;
-    this.update(j);
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => {
       const text = c.toString();

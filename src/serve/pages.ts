@@ -135,6 +135,26 @@ if (area) {
     const id = Number($('box-id').value); el.textContent = id; boxes.push({ box: JSON.parse(el.dataset.box), id }); $('box-count').textContent = boxes.length; });
   $('clear-boxes').addEventListener('click', () => { boxes.length = 0; area.querySelectorAll('.box').forEach((b) => b.remove()); $('box-count').textContent = 0; });
 }
+const maskCanvas = $('mask');
+const mask = maskCanvas ? new Uint8Array(Number(maskCanvas.dataset.size) ** 2) : null;
+if (maskCanvas) {
+  const S = Number(maskCanvas.dataset.size), ctx = maskCanvas.getContext('2d');
+  const palette = ['#000000', '#e6334d', '#33b34d', '#ffe61a', '#0080cc', '#f58033', '#991ab3', '#4de6e6', '#e6e6e6', '#33e633'];
+  let down = false, painted = 0;
+  const paint = (e) => {
+    const r = maskCanvas.getBoundingClientRect(), id = Number($('segment').value), b = Number($('brush').value);
+    const cx = ((e.clientX - r.left) / r.width) * S, cy = ((e.clientY - r.top) / r.height) * S;
+    ctx.fillStyle = palette[id % palette.length];
+    for (let y = Math.max(0, Math.floor(cy - b)); y < Math.min(S, Math.ceil(cy + b)); y++)
+      for (let x = Math.max(0, Math.floor(cx - b)); x < Math.min(S, Math.ceil(cx + b)); x++)
+        if ((x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2 <= b * b) { mask[y * S + x] = id; ctx.fillRect(x, y, 1, 1); painted++; }
+    $('painted').textContent = painted;
+  };
+  maskCanvas.addEventListener('mousedown', (e) => { down = true; paint(e); });
+  maskCanvas.addEventListener('mousemove', (e) => { if (down) paint(e); });
+  window.addEventListener('mouseup', () => { down = false; });
+  $('clear-mask').addEventListener('click', () => { mask.fill(0); painted = 0; ctx.clearRect(0, 0, S, S); $('painted').textContent = 0; });
+}
 $('scale').addEventListener('input', () => { $('scale-value').textContent = $('scale').value; });
 let current = null;
 $('form').addEventListener('submit', async (e) => {
@@ -142,6 +162,11 @@ $('form').addEventListener('submit', async (e) => {
   const req = { run, scale: Number($('scale').value), sampler: $('sampler').value, steps: Number($('steps').value), seed: Number($('seed').value) };
   const ids = $('ids') ? $('ids').value.trim() : '';
   if (boxes.length) { req.boxes = boxes; req.perId = Number($('per-id').value); }
+  else if (mask && Number($('painted').textContent) > 0) {
+    const S = Number(maskCanvas.dataset.size);
+    req.mask = Array.from({ length: S }, (_, y) => Array.from(mask.subarray(y * S, (y + 1) * S)));
+    req.perId = Number($('per-id').value);
+  }
   else if (ids) { req.ids = ids.split(',').map((x) => Number(x.trim())); req.perId = Number($('per-id').value); }
   else req.n = Number($('n').value);
   $('status').textContent = 'submitting'; $('progress').value = 0;
@@ -173,9 +198,13 @@ export function playgroundPage(r: RunSummary, m: ModelInfo): string {
 <div id="boxes"></div><p>box id <input id="box-id" type="number" min="0" max="${Math.max(0, (m.numIds ?? 1) - 1)}" value="0" style="width:60px">
 <button type="button" id="clear-boxes">clear</button> <span id="box-count">0</span> boxes</p></div>`
       : m.spatialChannels > 1
-        ? '<p class="muted">A mask-guided model: layouts are drawn from its training annotations.</p>'
+        ? `<div><h2>Mask</h2><p class="muted">Paint segments (nothing painted: layouts drawn from the training annotations).</p>
+<canvas id="mask" width="${m.imageSize}" height="${m.imageSize}" data-size="${m.imageSize}" style="width:${m.imageSize * 6}px;height:${m.imageSize * 6}px;image-rendering:pixelated;background:#000;cursor:crosshair"></canvas>
+<p>segment <select id="segment">${Array.from({ length: m.spatialChannels }, (_, i) => `<option${i === 1 ? ' selected' : ''}>${i}</option>`).join('')}</select>
+brush <input id="brush" type="number" min="1" max="12" value="3" style="width:50px">
+<button type="button" id="clear-mask">clear</button> <span id="painted">0</span> px painted</p></div>`
         : '';
-  const perId = ids || m.spatialChannels !== 1 ? '' : '<input id="per-id" type="hidden" value="4">';
+  const perId = ids || m.spatialChannels === 0 ? '' : '<input id="per-id" type="hidden" value="4">';
   const form = `<form id="form" class="play">
 ${ids}${perId}
 <label for="n">images${ids ? ' (without ids)' : ''}</label><input id="n" type="number" min="1" max="64" value="16">

@@ -34,23 +34,25 @@ describe('the web app in chromium', { skip }, () => {
     });
     await t.train({ progress: false, previewEvery: 2 });
     t.dispose();
-    // A box-guided model: ground-truth boxes of a few fashion-scenes canvases, two steps.
     const scenes = { kind: 'fashion-scenes' as const, split: 'test' as const, limit: 16 };
     const ds = await loadDataset(scenes);
-    const boxes = join(root, 'boxes.safetensors');
-    saveAnnotations(boxes, groundTruthAnnotations(ds, 'boxes'));
+    // Box- and mask-guided models: ground-truth boxes and masks of a few fashion-scenes canvases, two steps.
+    for (const kind of ['boxes', 'masks'] as const) {
+      const file = join(root, `${kind}.safetensors`);
+      saveAnnotations(file, groundTruthAnnotations(ds, kind));
+      const b = await DiffusionTrainer.open(join(root, kind), {
+        config: {
+          data: scenes,
+          condition: { kind: 'file', path: file },
+          model: { preset: 'tiny' },
+          train: { steps: 2, batchSize: 4, checkpointEvery: 2, logEvery: 2 },
+        },
+        log: () => {},
+      });
+      await b.train({ progress: false });
+      b.dispose();
+    }
     ds.dispose();
-    const b = await DiffusionTrainer.open(join(root, 'boxes'), {
-      config: {
-        data: scenes,
-        condition: { kind: 'file', path: boxes },
-        model: { preset: 'tiny' },
-        train: { steps: 2, batchSize: 4, checkpointEvery: 2, logEvery: 2 },
-      },
-      log: () => {},
-    });
-    await b.train({ progress: false });
-    b.dispose();
     server = await startServer({ root, port: 0, pollMs: 100 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
@@ -149,6 +151,29 @@ describe('the web app in chromium', { skip }, () => {
       assert.ok(Math.abs(got - want) < 0.02, `${got} ~ ${want}`);
     await page.locator('#status', { hasText: 'done' }).waitFor({ timeout: 120_000 });
     assert.ok(existsSync(join(root, 'boxes', 'samples')));
+    await page.close();
+  });
+
+  test('on a mask-guided model, segments painted on the canvas are the mask sampled', async () => {
+    const page = await browser.newPage();
+    await page.goto(new URL('/playground?path=masks', server.url).href);
+    const canvas = page.locator('#mask');
+    const r = (await canvas.boundingBox())!;
+    await page.locator('#segment').selectOption('2');
+    await page.mouse.move(r.x + 0.3 * r.width, r.y + 0.5 * r.height);
+    await page.mouse.down();
+    await page.mouse.move(r.x + 0.7 * r.width, r.y + 0.5 * r.height, { steps: 10 });
+    await page.mouse.up();
+    assert.ok(Number(await page.locator('#painted').innerText()) > 0);
+    await page.locator('#steps').fill('2');
+    const submitted = page.waitForRequest((q) => q.url().endsWith('/api/sample') && q.method() === 'POST');
+    await page.locator('#sample').click();
+    const body = JSON.parse((await submitted).postData()!) as { mask: number[][] };
+    assert.equal(body.mask.length, 48);
+    assert.ok(body.mask.every((row) => row.length === 48));
+    assert.equal(body.mask[24]![24], 2, 'the stroke across the middle');
+    assert.equal(body.mask[0]![0], 0, 'unpainted is segment 0');
+    await page.locator('#status', { hasText: 'done' }).waitFor({ timeout: 120_000 });
     await page.close();
   });
 

@@ -220,6 +220,8 @@ describe('selfguided serve', () => {
       [{ run: 'fm/a', scale: 'high' }, /scale/],
       [{ run: 'fm/a', colour: 'red' }, /colour|unrecognized/i],
       [{ steps: 2 }, /run/],
+      [{ run: 'fm/a', mask: [[0, 1], [1]] }, /square/],
+      [{ run: 'fm/a', ids: [0], boxes: [{ box: [0, 0, 0.5, 0.5], id: 0 }] }, /at most one of ids, boxes and mask/],
     ] as const) {
       const r = await post(server.port, '/api/sample', body);
       assert.equal(r.status, 400, JSON.stringify(body));

@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'native/build/**', 'runs/**', '.gpu/**'] },
+  { ignores: ['node_modules/**', 'native/build/**', 'runs/**', '.gpu/**', 'dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

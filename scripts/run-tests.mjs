@@ -17,5 +17,8 @@ function find(dir) {
 }
 const only = process.argv.slice(2);
 const files = (only.length ? only.map((f) => resolve(f)) : find(join(root, 'test'))).map((f) => relative(root, f));
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], { stdio: 'inherit', cwd: root });
+const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', '--test', ...files], {
+  stdio: 'inherit',
+  cwd: root,
+});
 process.exit(r.status ?? 1);

@@ -1,4 +1,5 @@
 // Loads the libtorch addon. Every other module reaches native code through `native` only.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -89,8 +90,23 @@ export function addonPath(): string {
   );
 }
 
+/**
+ * An installed package has no addon until it is compiled against this machine's libtorch (npm does not
+ * run dependencies' install scripts unless approved), so the first use builds it, once, with the same
+ * script and messages as `npm run setup`.
+ */
+function buildOnFirstUse(path: string): void {
+  const script = join(root, 'scripts', 'build-native.mjs');
+  if (existsSync(path) || process.env.SELFGUIDED_ADDON || !existsSync(script)) return;
+  process.stderr.write(
+    `selfguided: building the native addon for this machine's libtorch (first use, about a minute)\n`,
+  );
+  spawnSync(process.execPath, [script], { stdio: ['ignore', 'inherit', 'inherit'], cwd: root });
+}
+
 function load(): NativeAddon {
   const path = addonPath();
+  buildOnFirstUse(path);
   if (!existsSync(path)) {
     throw new Error(
       `selfguided: the native addon is not built (${path} is missing). Run \`npm run setup\` (installs libtorch and builds it).`,

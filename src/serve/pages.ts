@@ -33,11 +33,12 @@ form.play { display: grid; grid-template-columns: 140px 260px; gap: 8px 12px; al
 .report code { background: #eef1f5; padding: 0 3px; }
 `;
 
-export function layout(title: string, body: string): string {
+/** A page; `run` marks the body with the run its script works on. */
+export function layout(title: string, body: string, run?: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} - selfguided</title><style>${STYLE}</style></head>
-<body><header><b>selfguided</b><a href="/">Runs</a><a href="/reports">Reports</a></header><main>${body}</main></body></html>`;
+<body${run === undefined ? '' : ` data-run="${escapeHtml(run)}"`}><header><b>selfguided</b><a href="/">Runs</a><a href="/reports">Reports</a></header><main>${body}</main></body></html>`;
 }
 
 const fmt = (x: number | null, d = 4) => (x === null ? '' : x.toPrecision(d));
@@ -113,7 +114,7 @@ ${r.kind === 'diffusion' ? `<p><a id="play" href="/playground?path=${encodeURICo
 <h2>Previews</h2><div id="previews" class="previews">${previews}</div>
 <h2>Configuration</h2><pre>${escapeHtml(config)}</pre>
 <script>${RUN_SCRIPT}</script>`;
-  return layout(r.path, body).replace('<body>', `<body data-run="${escapeHtml(r.path)}">`);
+  return layout(r.path, body, r.path);
 }
 
 // The playground's client side: posts a sampling request, follows the job's event stream (progress,
@@ -219,5 +220,5 @@ ${ids}${perId}
 <p class="muted">Guided by ${escapeHtml(m.source)}${m.numIds !== null ? ` (${m.numIds} ids)` : ''}; ${m.imageSize}x${m.imageSize} images, step ${r.step}. Each request samples in its own process, one at a time per model.</p>
 <div class="play-area"><div>${form}<img id="result" alt="samples" hidden></div>${boxes}</div>
 <script>${PLAY_SCRIPT}</script>`;
-  return layout(`Playground ${r.path}`, body).replace('<body>', `<body data-run="${escapeHtml(r.path)}">`);
+  return layout(`Playground ${r.path}`, body, r.path);
 }

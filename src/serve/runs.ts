@@ -1,10 +1,10 @@
 // What the web app knows about runs: every run directory under a root folder (a config.json beside
 // checkpoints/ or metrics.jsonl), its kind, state, progress, metrics and previews, read from the files the
 // training loop writes, so runs started from the CLI, the library or another machine all show.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { readMetadata } from '../torch/safetensors.js';
-import { latestCheckpoint } from '../train/checkpoint.js';
+import { latestCheckpoint, latestStep } from '../train/checkpoint.js';
 import { lockOwner } from '../train/lock.js';
 
 export type RunState = 'running' | 'finished' | 'stopped';
@@ -35,7 +35,7 @@ export interface MetricRecord {
 const SKIP = new Set(['checkpoints', 'previews', 'node_modules', 'cache', 'eval']);
 const MAX_DEPTH = 5;
 
-function isRunDir(dir: string): boolean {
+export function isRunDir(dir: string): boolean {
   return (
     existsSync(join(dir, 'config.json')) &&
     (existsSync(join(dir, 'checkpoints')) || existsSync(join(dir, 'metrics.jsonl')))
@@ -68,15 +68,24 @@ export function findRuns(root: string): string[] {
   return out.sort();
 }
 
-/** metrics.jsonl's complete records; a line being written (no newline yet) is left for the next read. */
+/**
+ * metrics.jsonl's complete records from byte `fromByte` on (only that part is read, so polling a long
+ * run stays cheap); a line being written (no newline yet) is left for the next read.
+ */
 export function readMetrics(dir: string, fromByte = 0): { records: MetricRecord[]; nextByte: number } {
   const path = join(dir, 'metrics.jsonl');
   if (!existsSync(path)) return { records: [], nextByte: 0 };
-  const buf = readFileSync(path);
+  const fd = openSync(path, 'r');
+  let buf: Buffer;
+  try {
+    buf = Buffer.alloc(Math.max(0, fstatSync(fd).size - fromByte));
+    buf = buf.subarray(0, readSync(fd, buf, 0, buf.length, fromByte));
+  } finally {
+    closeSync(fd);
+  }
   const end = buf.lastIndexOf(0x0a) + 1;
-  if (end <= fromByte) return { records: [], nextByte: Math.min(fromByte, buf.length) };
   const records: MetricRecord[] = [];
-  for (const line of buf.subarray(fromByte, end).toString('utf8').split('\n')) {
+  for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
     if (!line.trim()) continue;
     try {
       const r = JSON.parse(line) as MetricRecord;
@@ -85,7 +94,7 @@ export function readMetrics(dir: string, fromByte = 0): { records: MetricRecord[
       // a damaged line: skip it rather than lose the rest
     }
   }
-  return { records, nextByte: end };
+  return { records, nextByte: fromByte + end };
 }
 
 function configSteps(dir: string): number | null {
@@ -97,7 +106,9 @@ function configSteps(dir: string): number | null {
   }
 }
 
-function kindOf(checkpoint: string | null): string {
+/** diffusion, encoder, evalnet or stego, from the newest checkpoint's format; unknown before one. */
+export function runKind(dir: string): string {
+  const checkpoint = latestCheckpoint(dir);
   if (!checkpoint) return 'unknown';
   try {
     const m = /^selfguided-([a-z]+)-checkpoint/.exec(readMetadata(checkpoint).format ?? '');
@@ -107,19 +118,18 @@ function kindOf(checkpoint: string | null): string {
   }
 }
 
-export function summarizeRun(root: string, dir: string): RunSummary {
-  const rel = relative(root, dir).split(sep).join('/') || '.';
-  const ck = latestCheckpoint(dir);
-  const { records } = readMetrics(dir);
-  const last = records[records.length - 1];
-  const ckStep = ck ? Number(/step-(\d+)/.exec(ck)?.[1] ?? 0) : 0;
-  const step = Math.max(ckStep, last?.step ?? 0);
+const relPath = (root: string, dir: string) => relative(root, dir).split(sep).join('/') || '.';
+
+/** What changes while a run trains (cheap enough to poll), given the last step its metrics logged. */
+export function runProgress(
+  root: string,
+  dir: string,
+  lastLoggedStep: number,
+): Pick<RunSummary, 'state' | 'step' | 'steps' | 'previews'> {
+  const rel = relPath(root, dir);
+  const step = Math.max(latestStep(dir), lastLoggedStep);
   const steps = configSteps(dir);
-  const owner = lockOwner(dir);
-  const state: RunState = owner?.alive ? 'running' : steps !== null && step >= steps ? 'finished' : 'stopped';
-  const times = [join(dir, 'metrics.jsonl'), ck]
-    .filter((p): p is string => !!p && existsSync(p))
-    .map((p) => statSync(p).mtimeMs);
+  const state: RunState = lockOwner(dir)?.alive ? 'running' : steps !== null && step >= steps ? 'finished' : 'stopped';
   const previewDir = join(dir, 'previews');
   const previews = existsSync(previewDir)
     ? readdirSync(previewDir)
@@ -127,15 +137,21 @@ export function summarizeRun(root: string, dir: string): RunSummary {
         .sort()
         .map((f) => `${rel === '.' ? '' : `${rel}/`}previews/${f}`)
     : [];
+  return { state, step, steps, previews };
+}
+
+export function summarizeRun(root: string, dir: string): RunSummary {
+  const { records } = readMetrics(dir);
+  const last = records[records.length - 1];
+  const times = [join(dir, 'metrics.jsonl'), latestCheckpoint(dir)]
+    .filter((p): p is string => !!p && existsSync(p))
+    .map((p) => statSync(p).mtimeMs);
   return {
-    path: rel,
-    kind: kindOf(ck),
-    state,
-    step,
-    steps,
+    path: relPath(root, dir),
+    kind: runKind(dir),
+    ...runProgress(root, dir, last?.step ?? 0),
     loss: typeof last?.loss === 'number' ? last.loss : null,
     updated: new Date(times.length ? Math.max(...times) : statSync(dir).mtimeMs).toISOString(),
-    previews,
   };
 }
 

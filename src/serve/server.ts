@@ -8,7 +8,7 @@ import { extname, join, resolve } from 'node:path';
 import { JobQueue, SampleRequest } from './jobs.js';
 import { DEFAULT_REPORTS, reportPage, reportsPage } from './reports.js';
 import { playgroundPage, runPage, runsPage, escapeHtml, layout } from './pages.js';
-import { findRuns, listRuns, modelInfo, readMetrics, summarizeRun } from './runs.js';
+import { isRunDir, listRuns, modelInfo, readMetrics, runKind, runProgress, summarizeRun } from './runs.js';
 import { HttpError, resolveUnder } from './safe-path.js';
 
 export interface ServeOptions {
@@ -51,15 +51,16 @@ function sendJson(res: ServerResponse, value: unknown): void {
   send(res, 200, 'application/json', JSON.stringify(value));
 }
 
-/** The run directory a `path` query parameter names (400 without one, 404 if it is not a run). */
-function runFromQuery(root: string, url: URL): string {
-  const rel = url.searchParams.get('path');
+/** The run directory rel names under root: 400 without one, 403 outside root, 404 if it is not a run. */
+function runAt(root: string, rel: string | null): string {
   if (rel === null || rel === '')
     throw new HttpError(400, 'missing query parameter: path (a run, relative to the runs folder)');
   const dir = resolveUnder(root, rel);
-  if (!findRuns(root).includes(dir)) throw new HttpError(404, `not a run: ${rel}`);
+  if (!isRunDir(dir)) throw new HttpError(404, `not a run: ${rel}`);
   return dir;
 }
+
+const runFromQuery = (root: string, url: URL) => runAt(root, url.searchParams.get('path'));
 
 /** The percent-decoded rest of a URL path after its route prefix. */
 function pathAfter(p: string, prefix: string): string {
@@ -82,13 +83,17 @@ function serveFile(root: string, rel: string, res: ServerResponse): void {
 function streamRun(root: string, dir: string, req: IncomingMessage, res: ServerResponse, pollMs: number): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
   let byte = 0;
+  let lastStep = 0;
   let lastState = '';
   const tick = () => {
     try {
       const { records, nextByte } = readMetrics(dir, byte);
       byte = nextByte;
-      if (records.length) res.write(`event: metrics\ndata: ${JSON.stringify(records)}\n\n`);
-      const s = summarizeRun(root, dir);
+      if (records.length) {
+        lastStep = records[records.length - 1]!.step;
+        res.write(`event: metrics\ndata: ${JSON.stringify(records)}\n\n`);
+      }
+      const s = runProgress(root, dir, lastStep);
       const state = JSON.stringify({ state: s.state, step: s.step, previews: s.previews });
       if (state !== lastState) res.write(`event: state\ndata: ${state}\n\n`);
       lastState = state;
@@ -122,11 +127,9 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /** A diffusion run named by the request, for sampling. */
-function diffusionRun(root: string, rel: string): string {
-  if (rel === '') throw new HttpError(400, 'missing the run: give its path, relative to the runs folder');
-  const dir = resolveUnder(root, rel);
-  if (!findRuns(root).includes(dir)) throw new HttpError(404, `not a run: ${rel}`);
-  if (summarizeRun(root, dir).kind !== 'diffusion')
+function diffusionRun(root: string, rel: string | null): string {
+  const dir = runAt(root, rel);
+  if (runKind(dir) !== 'diffusion')
     throw new HttpError(400, `${rel} is not a diffusion model with a checkpoint; only those can sample`);
   return dir;
 }
@@ -209,7 +212,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
         return send(res, 200, 'text/html; charset=utf-8', runPage(summarizeRun(root, dir), config));
       }
       if (p === '/playground') {
-        const dir = diffusionRun(root, url.searchParams.get('path') ?? '');
+        const dir = diffusionRun(root, url.searchParams.get('path'));
         return send(res, 200, 'text/html; charset=utf-8', playgroundPage(summarizeRun(root, dir), modelInfo(dir)));
       }
       const job = /^\/api\/jobs\/([0-9a-f]+)(\/stream)?$/.exec(p);

@@ -11,6 +11,7 @@ import { saveAnnotations } from '../../src/annotate/annotations.js';
 import { loadDataset } from '../../src/data/spec.js';
 import { DiffusionTrainer } from '../../src/diffusion/index.js';
 import { groundTruthAnnotations } from '../../src/experiment/ground-truth.js';
+import { trainTinyRun } from '../helpers/tiny-run.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -23,17 +24,7 @@ let browser: Browser;
 describe('the web app in chromium', { skip }, () => {
   before(async () => {
     root = join(mkdtempSync(join(tmpdir(), 'sg-browser-')), 'runs');
-    const t = await DiffusionTrainer.open(join(root, 'tiny'), {
-      config: {
-        data: { kind: 'fashion-mnist', limit: 64 },
-        condition: { kind: 'label' },
-        model: { preset: 'tiny' },
-        train: { steps: 4, batchSize: 8, checkpointEvery: 2, logEvery: 2 },
-      },
-      log: () => {},
-    });
-    await t.train({ progress: false, previewEvery: 2 });
-    t.dispose();
+    await trainTinyRun(join(root, 'tiny'));
     const scenes = { kind: 'fashion-scenes' as const, split: 'test' as const, limit: 16 };
     const ds = await loadDataset(scenes);
     // Box- and mask-guided models: ground-truth boxes and masks of a few fashion-scenes canvases, two steps.

@@ -15,7 +15,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DiffusionTrainer } from '../../src/diffusion/index.js';
+import { trainTinyRun } from '../helpers/tiny-run.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import type { JobView } from '../../src/serve/jobs.js';
 import type { RunSummary } from '../../src/serve/runs.js';
@@ -62,17 +62,7 @@ let server: RunningServer;
 
 before(async () => {
   root = join(mkdtempSync(join(tmpdir(), 'sg-serve-')), 'runs');
-  const t = await DiffusionTrainer.open(join(root, 'fm', 'a'), {
-    config: {
-      data: { kind: 'fashion-mnist', limit: 64 },
-      condition: { kind: 'label' },
-      model: { preset: 'tiny' },
-      train: { steps: 4, batchSize: 8, checkpointEvery: 2, logEvery: 2 },
-    },
-    log: () => {},
-  });
-  await t.train({ progress: false, previewEvery: 2 });
-  t.dispose();
+  await trainTinyRun(join(root, 'fm', 'a'));
   server = await startServer({ root, port: 0, pollMs: 50 });
 });
 after(() => server.close());

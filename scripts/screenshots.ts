@@ -1,9 +1,10 @@
 // Screenshots of the web app for the README and docs/app/: trains a small label-guided run with previews
 // (or reuses it), serves it, and photographs the runs page, the run page and the playground after a
-// sample, in Debian's chromium.
-//   node --import tsx scripts/screenshots.ts [--runs runs/screenshots] [--steps 600]
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+// sample, in Debian's chromium; with --condition, also the self-annotation view of that condition file
+// (copied under the runs folder).
+//   node --import tsx scripts/screenshots.ts [--runs runs/screenshots] [--steps 600] [--condition FILE]
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { DiffusionTrainer } from '../src/diffusion/index.js';
@@ -15,6 +16,7 @@ const { values: a } = parseArgs({
     runs: { type: 'string', default: 'runs/screenshots' },
     steps: { type: 'string', default: '600' },
     out: { type: 'string', default: 'docs/app' },
+    condition: { type: 'string' },
   },
 });
 const steps = Number(a.steps);
@@ -34,6 +36,10 @@ if (latestStep(run) < steps) {
   t.dispose();
 }
 mkdirSync(a.out!, { recursive: true });
+if (a.condition) {
+  mkdirSync(join(a.runs!, 'annotations'), { recursive: true });
+  copyFileSync(a.condition, join(a.runs!, 'annotations', basename(a.condition)));
+}
 const server = await startServer({ root: a.runs!, port: 0 });
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -54,6 +60,12 @@ try {
   await page.locator('#status', { hasText: 'done' }).waitFor({ timeout: 600_000 });
   await page.waitForTimeout(500);
   await page.screenshot({ path: join(a.out!, 'playground.png'), fullPage: true });
+  if (a.condition) {
+    await page.goto(new URL(`/annotation?path=annotations/${basename(a.condition)}`, server.url).href);
+    await page.locator('#pictures img').last().waitFor({ timeout: 600_000 });
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: join(a.out!, 'annotations.png'), fullPage: true });
+  }
   console.log(`screenshots in ${a.out}`);
 } finally {
   await browser.close();

@@ -22,6 +22,7 @@ async function commands(): Promise<Record<string, Command>> {
     { masksSpec, runMasks },
     { stegoSpec, runStego },
     { serveSpec, runServe },
+    { inspectSpec, runInspect },
   ] = await Promise.all([
     import('./train.js'),
     import('./sample.js'),
@@ -37,6 +38,7 @@ async function commands(): Promise<Record<string, Command>> {
     import('./masks.js'),
     import('./stego.js'),
     import('./serve.js'),
+    import('./inspect.js'),
   ]);
   return {
     encoder: { spec: encoderSpec, run: runEncoder },
@@ -45,6 +47,7 @@ async function commands(): Promise<Record<string, Command>> {
     boxes: { spec: boxesSpec, run: runBoxes },
     masks: { spec: masksSpec, run: runMasks },
     stego: { spec: stegoSpec, run: runStego },
+    inspect: { spec: inspectSpec, run: runInspect },
     train: { spec: trainSpec, run: runTrain },
     sample: { spec: sampleSpec, run: runSample },
     demo: { spec: demoSpec, run: runDemo },

@@ -209,7 +209,8 @@ export class FashionScenesExperiment {
     const ds = await loadDataset(this.data);
     try {
       const a = groundTruthAnnotations(ds, kind);
-      saveAnnotations(out, a);
+      // The data spec lets `selfguided inspect` and the web app reload the images these annotate.
+      saveAnnotations(out, { ...a, meta: { ...a.meta, dataSpec: JSON.stringify(this.data) } });
       for (const t of [a.vectors, a.maps, a.segments]) t?.dispose();
     } finally {
       ds.dispose();

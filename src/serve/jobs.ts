@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { SAMPLERS } from '../diffusion/schedulers.js';
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'selfguided.mjs');
+/** The command line the app's child processes run. */
+export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'selfguided.mjs');
 
 /** What the playground may ask for; bounded so that one request cannot occupy the machine for hours. */
 export const SampleRequest = z

@@ -20,6 +20,7 @@ th { background: #eef1f5; font-weight: 600; }
 .previews { display: flex; flex-wrap: wrap; gap: 12px; }
 .previews figure { margin: 0; background: #fff; padding: 6px; border: 1px solid #e3e6eb; }
 .previews img { image-rendering: pixelated; max-width: 100%; }
+.pictures figure { margin: 0 0 12px; } .pictures img { image-rendering: pixelated; max-width: 100%; }
 .thumb { height: 40px; image-rendering: pixelated; }
 pre { background: #fff; border: 1px solid #e3e6eb; padding: 10px; overflow: auto; max-height: 360px; }
 #chart { background: #fff; border: 1px solid #e3e6eb; }
@@ -38,11 +39,11 @@ export function layout(title: string, body: string, run?: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} - selfguided</title><style>${STYLE}</style></head>
-<body${run === undefined ? '' : ` data-run="${escapeHtml(run)}"`}><header><b>selfguided</b><a href="/">Runs</a><a href="/reports">Reports</a></header><main>${body}</main></body></html>`;
+<body${run === undefined ? '' : ` data-run="${escapeHtml(run)}"`}><header><b>selfguided</b><a href="/">Runs</a><a href="/annotations">Self-annotations</a><a href="/reports">Reports</a></header><main>${body}</main></body></html>`;
 }
 
 const fmt = (x: number | null, d = 4) => (x === null ? '' : x.toPrecision(d));
-const fileUrl = (rel: string) => `/files/${rel.split('/').map(encodeURIComponent).join('/')}`;
+export const fileUrl = (rel: string) => `/files/${rel.split('/').map(encodeURIComponent).join('/')}`;
 const runUrl = (rel: string) => `/run?path=${encodeURIComponent(rel)}`;
 
 export function runsPage(root: string, runs: RunSummary[]): string {
@@ -99,7 +100,8 @@ es.addEventListener('state', (e) => {
 draw();
 `;
 
-export function runPage(r: RunSummary, config: string): string {
+/** `condition`: the run's condition file relative to the root, when it lies under it. */
+export function runPage(r: RunSummary, config: string, condition: string | null = null): string {
   const previews = [...r.previews]
     .reverse()
     .map(
@@ -110,6 +112,7 @@ export function runPage(r: RunSummary, config: string): string {
   const body = `<h1>${escapeHtml(r.path)} <span id="state" class="state ${r.state}">${r.state}</span></h1>
 <p class="muted">${escapeHtml(r.kind)} run, trained to step ${r.step}${r.steps !== null ? ` of ${r.steps}` : ''}. <span id="last"></span></p>
 ${r.kind === 'diffusion' ? `<p><a id="play" href="/playground?path=${encodeURIComponent(r.path)}">Sample in the playground</a></p>` : ''}
+${condition ? `<p><a id="condition" href="/annotation?path=${encodeURIComponent(condition)}">Its self-annotations: ${escapeHtml(condition)}</a></p>` : ''}
 <h2>Loss</h2><svg id="chart" width="720" height="260" role="img" aria-label="loss against step"></svg>
 <h2>Previews</h2><div id="previews" class="previews">${previews}</div>
 <h2>Configuration</h2><pre>${escapeHtml(config)}</pre>

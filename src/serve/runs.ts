@@ -6,6 +6,7 @@ import { join, relative, sep } from 'node:path';
 import { readMetadata } from '../torch/safetensors.js';
 import { latestCheckpoint, latestStep } from '../train/checkpoint.js';
 import { lockOwner } from '../train/lock.js';
+import { walkFolder } from './walk.js';
 
 export type RunState = 'running' | 'finished' | 'stopped';
 
@@ -45,26 +46,7 @@ export function isRunDir(dir: string): boolean {
 /** The run directories under root (root itself included), sorted by path. */
 export function findRuns(root: string): string[] {
   const out: string[] = [];
-  const walk = (dir: string, depth: number) => {
-    if (isRunDir(dir)) out.push(dir);
-    if (depth >= MAX_DEPTH) return;
-    let entries: string[];
-    try {
-      entries = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (e.startsWith('.') || SKIP.has(e)) continue;
-      const p = join(dir, e);
-      try {
-        if (statSync(p).isDirectory()) walk(p, depth + 1);
-      } catch {
-        // vanished while listing: a run being removed
-      }
-    }
-  };
-  walk(root, 0);
+  walkFolder(root, { maxDepth: MAX_DEPTH, skip: SKIP, dir: (d) => isRunDir(d) && out.push(d) });
   return out.sort();
 }
 

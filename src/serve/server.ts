@@ -4,7 +4,9 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, resolve } from 'node:path';
+import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { annotationPage, annotationsPage } from './annotation-pages.js';
+import { isConditionFile, listConditionFiles, viewRel, ViewRenderer } from './annotations.js';
 import { JobQueue, SampleRequest } from './jobs.js';
 import { DEFAULT_REPORTS, reportPage, reportsPage } from './reports.js';
 import { playgroundPage, runPage, runsPage, escapeHtml, layout } from './pages.js';
@@ -61,6 +63,29 @@ function runAt(root: string, rel: string | null): string {
 }
 
 const runFromQuery = (root: string, url: URL) => runAt(root, url.searchParams.get('path'));
+
+/** A run's condition file relative to root, when it is one under root (for a link to its view). */
+function conditionOfRun(root: string, config: string): string | null {
+  try {
+    const c = JSON.parse(config) as { condition?: { kind?: string; path?: string } };
+    if (c.condition?.kind !== 'file' || !c.condition.path) return null;
+    const abs = resolve(c.condition.path);
+    const rel = relative(root, abs);
+    return !rel.startsWith('..') && !isAbsolute(rel) && isConditionFile(abs) ? rel.split(sep).join('/') : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The condition file a request names: 400 without one, 403 outside root, 404 if it is not one. */
+function conditionFromQuery(root: string, url: URL): { abs: string; rel: string } {
+  const rel = url.searchParams.get('path');
+  if (rel === null || rel === '')
+    throw new HttpError(400, 'missing query parameter: path (a condition file, relative to the runs folder)');
+  const abs = resolveUnder(root, rel);
+  if (!isConditionFile(abs)) throw new HttpError(404, `not a condition file: ${rel}`);
+  return { abs, rel };
+}
 
 /** The percent-decoded rest of a URL path after its route prefix. */
 function pathAfter(p: string, prefix: string): string {
@@ -178,6 +203,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const pollMs = o.pollMs ?? 1000;
   const log = o.log ?? (() => {});
   const jobs = new JobQueue(root, log);
+  const views = new ViewRenderer(root, log);
   const reports = resolve(o.reports ?? DEFAULT_REPORTS);
   const server = createServer((req, res) => {
     void handle(req, res);
@@ -209,7 +235,12 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       if (p === '/run') {
         const dir = runFromQuery(root, url);
         const config = readFileSync(join(dir, 'config.json'), 'utf8');
-        return send(res, 200, 'text/html; charset=utf-8', runPage(summarizeRun(root, dir), config));
+        return send(
+          res,
+          200,
+          'text/html; charset=utf-8',
+          runPage(summarizeRun(root, dir), config, conditionOfRun(root, config)),
+        );
       }
       if (p === '/playground') {
         const dir = diffusionRun(root, url.searchParams.get('path'));
@@ -221,6 +252,14 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
         const j = jobs.get(job[1]!);
         if (!j) throw new HttpError(404, `no job ${job[1]}`);
         return sendJson(res, j);
+      }
+      if (p === '/annotations')
+        return send(res, 200, 'text/html; charset=utf-8', annotationsPage(root, listConditionFiles(root)));
+      if (p === '/annotation' || p === '/api/annotation') {
+        const { abs, rel } = conditionFromQuery(root, url);
+        const state = views.state(abs, url.searchParams.get('retry') === '1');
+        if (p === '/api/annotation') return sendJson(res, state);
+        return send(res, 200, 'text/html; charset=utf-8', annotationPage(rel, viewRel(root, abs), state));
       }
       if (p === '/reports') return send(res, 200, 'text/html; charset=utf-8', reportsPage(reports));
       if (p.startsWith('/reports/')) {
@@ -265,6 +304,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     close: () =>
       new Promise<void>((ok) => {
         jobs.closeAll();
+        views.close();
         server.closeAllConnections();
         server.close(() => ok());
       }),

@@ -32,6 +32,8 @@ export const HOST_STREAMS = {
   'masks.fit-patches': 7933,
   /** the shuffled layouts of the layout-following chance level */
   'layout.shuffle': 7937,
+  /** the example images of each self-label in an annotation view */
+  'annotation-view.examples': 7949,
 } as const;
 export type HostStream = keyof typeof HOST_STREAMS;
 

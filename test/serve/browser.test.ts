@@ -87,6 +87,25 @@ describe('the web app in chromium', { skip }, () => {
     await page.close();
   });
 
+  test('self-annotations: from a run to its condition file, rendered, with its boxes over the images', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.url}run?path=boxes`);
+    await page.locator('#condition').click();
+    await page.waitForURL(/\/annotation\?path=boxes.safetensors/);
+    // Rendered in a child process; the page reloads itself when the view is ready.
+    await page.locator('#pictures img').first().waitFor({ timeout: 60_000 });
+    assert.match(await page.locator('#quality').innerText(), /hidden boxes\s+IoU of the box areas/);
+    assert.ok((await page.locator('#pictures figure').count()) >= 2, 'an overview and the ids');
+    for (const img of await page.locator('#pictures img').all())
+      assert.ok(await img.evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth > 0));
+    await page.goto(`${server.url}annotations`);
+    assert.equal(await page.locator('#conditions tr[data-file]').count(), 2, 'the boxes and masks files');
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
   test('the playground: move the scale slider, sample, and see the images appear', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];

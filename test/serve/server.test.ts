@@ -15,6 +15,10 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { saveAnnotations } from '../../src/annotate/annotations.js';
+import { loadFashionMnist } from '../../src/data/fashion-mnist.js';
+import type { AnnotationView } from '../../src/eval/annotation-view.js';
+import type { RenderState } from '../../src/serve/annotations.js';
 import { trainTinyRun } from '../helpers/tiny-run.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import type { JobView } from '../../src/serve/jobs.js';
@@ -63,6 +67,24 @@ let server: RunningServer;
 before(async () => {
   root = join(mkdtempSync(join(tmpdir(), 'sg-serve-')), 'runs');
   await trainTinyRun(join(root, 'fm', 'a'));
+  // Self-labels of the run's 64 images (their hidden labels), and a file that names a dataset of another size.
+  const ds = loadFashionMnist({ limit: 64 });
+  const ids = {
+    assignments: Int32Array.from(ds.labels!),
+    k: 10,
+    centroids: null,
+    vectors: null,
+    kind: 'onehot' as const,
+  };
+  saveAnnotations(join(root, 'fm', 'ids.safetensors'), {
+    ...ids,
+    meta: { dataSpec: '{"kind":"fashion-mnist","limit":64}' },
+  });
+  saveAnnotations(join(root, 'fm', 'bad.safetensors'), {
+    ...ids,
+    meta: { dataSpec: '{"kind":"fashion-mnist","limit":32}' },
+  });
+  ds.dispose();
   server = await startServer({ root, port: 0, pollMs: 50 });
 });
 after(() => server.close());
@@ -239,6 +261,54 @@ describe('selfguided serve', () => {
     const next = await waitForJob(server.port, second.id, (x) => x.state === 'done' || x.state === 'failed');
     assert.equal(next.state, 'done', next.error ?? '');
     assert.equal((await post(server.port, '/api/jobs/ffff/cancel', {})).status, 404);
+  });
+
+  test('self-annotations: the condition files are listed; a view renders in a child process and is served', async () => {
+    const list = (await get(server.port, '/annotations')).body.toString();
+    assert.match(list, /href="\/annotation\?path=fm%2Fids.safetensors"/);
+    assert.doesNotMatch(list, /checkpoints/, 'checkpoints are not condition files');
+    const first = await get(server.port, '/annotation?path=fm%2Fids.safetensors');
+    assert.equal(first.status, 200);
+    assert.match(first.body.toString(), /rendering the view/);
+    let s: RenderState = { state: 'rendering' };
+    for (let i = 0; i < 300 && s.state === 'rendering'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      s = JSON.parse(
+        (await get(server.port, '/api/annotation?path=fm/ids.safetensors')).body.toString(),
+      ) as RenderState;
+    }
+    assert.equal(s.state, 'ready', JSON.stringify(s));
+    const v = (s as { view: AnnotationView }).view;
+    assert.equal(
+      v.ids!.sizes.reduce((a, b) => a + b, 0),
+      64,
+    );
+    assert.ok(Math.abs(v.quality.labels!.nmi - 1) < 1e-9, 'self-labels equal to the labels');
+    const html = (await get(server.port, '/annotation?path=fm%2Fids.safetensors')).body.toString();
+    assert.match(html, /NMI 1.0000/);
+    const src = /<img alt="id 0" src="([^"]+)"/.exec(html)![1]!;
+    const png = await get(server.port, src);
+    assert.equal(png.status, 200);
+    assert.equal(png.headers['content-type'], 'image/png');
+    const run = (await get(server.port, '/run?path=fm%2Fa')).body.toString();
+    assert.doesNotMatch(run, /id="condition"/, 'the tiny run is label-guided, not from a file');
+  });
+
+  test('self-annotations: a view that cannot render says why; bad paths get 400, 403 or 404', async () => {
+    let s: RenderState = { state: 'rendering' };
+    for (let i = 0; i < 300 && s.state === 'rendering'; i++) {
+      s = JSON.parse(
+        (await get(server.port, '/api/annotation?path=fm/bad.safetensors')).body.toString(),
+      ) as RenderState;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(s.state, 'failed');
+    assert.match((s as { error: string }).error, /annotates 64 images but the dataset .* has 32/);
+    assert.equal((await get(server.port, '/api/runs')).status, 200, 'the server carries on');
+    assert.equal((await get(server.port, '/annotation')).status, 400);
+    assert.equal((await get(server.port, '/annotation?path=..%2F..%2Fetc%2Fpasswd')).status, 403);
+    assert.equal((await get(server.port, '/annotation?path=fm/a/checkpoints/step-00000004.safetensors')).status, 404);
+    assert.equal((await get(server.port, '/annotation?path=fm/none.safetensors')).status, 404);
   });
 
   test('the experiment reports as pages, with their tables and pictures; nothing outside their folder', async () => {

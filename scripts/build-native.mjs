@@ -91,6 +91,8 @@ async function main() {
   const jobs = Number(process.env.JOBS ?? 2);
   const libs = ['torch', 'torch_cpu', 'c10'];
   for (const opt of ['torch_cuda', 'c10_cuda']) if (existsSync(join(torch.libDir, `lib${opt}.so`))) libs.push(opt);
+  // c10d's Gloo process group: its headers need gloo's (Debian: libgloo-dev) and USE_C10D_GLOO.
+  const glooHeaders = [...torch.includes, '/usr/include'].some((d) => existsSync(join(d, 'gloo', 'config.h')));
   const cflags = [
     '-O2',
     '-std=c++17',
@@ -105,6 +107,7 @@ async function main() {
     `-I${findNodeHeaders()}`,
     `-I${findAddonApi()}`,
     ...torch.includes.flatMap((d) => ['-isystem', d]),
+    ...(glooHeaders ? ['-DSELFGUIDED_GLOO=1', '-DUSE_C10D_GLOO'] : ['-DSELFGUIDED_GLOO=0']),
   ];
   const ldflags = [
     '-shared',
@@ -135,7 +138,7 @@ async function main() {
     return;
   }
   console.log(
-    `build-native: libtorch ${torch.where}, C++11 ABI ${abi}, compiling ${stale.length} file(s) with ${jobs} job(s)`,
+    `build-native: libtorch ${torch.where}, C++11 ABI ${abi}, c10d Gloo ${glooHeaders ? 'on' : 'off (no gloo headers: apt-get install libgloo-dev)'}, compiling ${stale.length} file(s) with ${jobs} job(s)`,
   );
   const t0 = Date.now();
   const queue = [...stale];

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const packages = ['libtorch-dev', 'libopenblas0-pthread', 'dataset-fashion-mnist'];
+const packages = ['libtorch-dev', 'libgloo-dev', 'libopenblas0-pthread', 'dataset-fashion-mnist'];
 if (process.argv.includes('--with-anchor')) packages.push('python3-torch');
 if (process.argv.includes('--with-browser')) packages.push('chromium');
 
@@ -39,7 +39,7 @@ if (major < 20) {
 }
 
 const missing = process.env.LIBTORCH
-  ? packages.filter((p) => p !== 'libtorch-dev' && p !== 'libopenblas0-pthread')
+  ? packages.filter((p) => p !== 'libtorch-dev' && p !== 'libgloo-dev' && p !== 'libopenblas0-pthread')
   : packages;
 const toInstall = missing.filter((p) => !installed(p));
 if (toInstall.length) {

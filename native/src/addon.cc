@@ -9,6 +9,7 @@ static Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   InitAutograd(env, exports);
   InitJit(env, exports);
   InitProfiler(env, exports);
+  InitDistributed(env, exports);
   return exports;
 }
 

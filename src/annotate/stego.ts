@@ -234,7 +234,7 @@ export class StegoTrainer extends TrainingLoop<StegoConfig> {
     const stego = self.mul(t.weights.self).add(knn.mul(t.weights.knn)).add(random.mul(t.weights.random));
     // The probe learns from the codes without pushing them (STEGO detaches them).
     const probe = this.model.probe.call(c.reshape(-1, c.shape[2]!).detach()).loss;
-    const { loss } = this.backwardAndStep(stego.add(probe));
+    const loss = this.backward(stego.add(probe));
     return {
       loss,
       stego: stego.item(),

@@ -5,6 +5,7 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 import { resumeOptions } from './resume-args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
+import { joinGroup, maybeLaunch, parallelOptions, processesNote } from './parallel-args.js';
 
 const d = (key: 'batchSize' | 'lr' | 'warmup' | 'temperature' | 'seed' | 'checkpointEvery') =>
   schemaDefault(EncoderTrainSettings, key);
@@ -36,47 +37,60 @@ export const encoderSpec: CommandSpec = {
     'run-dir': { type: 'string', default: 'runs/encoder', metavar: 'DIR', help: 'run directory' },
     resume: { type: 'boolean', help: 'continue the run in --run-dir (--steps may extend it)' },
     device: deviceOption,
+    ...parallelOptions,
   },
   epilog: 'Ctrl-C stops after the current step with a checkpoint; --resume continues exactly.',
 };
 
 export async function runEncoder(a: ParsedArgs, argv: string[]): Promise<number> {
+  const launched = await maybeLaunch('encoder train', a);
+  if (launched !== null) return launched;
   const runDir = a['run-dir'] as string;
   const widths = String(a.widths).split(',').map(Number);
-  const device = deviceFromArgs('encoder', a);
-  const t = a.resume
-    ? await EncoderTrainer.open(runDir, { ...resumeOptions('encoder train', a, argv), device })
-    : await EncoderTrainer.open(runDir, {
-        config: {
-          data: dataSpecFromArgs('encoder', a),
-          model: { widths },
-          train: {
-            steps: a.steps as number,
-            batchSize: a.batch as number,
-            lr: a.lr as number,
-            warmup: a.warmup as number,
-            temperature: a.temperature as number,
-            cropScale: [a['crop-min'] as number, 1],
-            seed: a.seed as number,
-            checkpointEvery: a['checkpoint-every'] as number,
+  const { parallel, device } = await joinGroup('encoder train', a, deviceFromArgs('encoder', a));
+  const t = await (
+    a.resume
+      ? EncoderTrainer.open(runDir, { ...resumeOptions('encoder train', a, argv), device, parallel })
+      : EncoderTrainer.open(runDir, {
+          config: {
+            data: dataSpecFromArgs('encoder', a),
+            model: { widths },
+            train: {
+              steps: a.steps as number,
+              batchSize: a.batch as number,
+              lr: a.lr as number,
+              warmup: a.warmup as number,
+              temperature: a.temperature as number,
+              cropScale: [a['crop-min'] as number, 1],
+              seed: a.seed as number,
+              checkpointEvery: a['checkpoint-every'] as number,
+            },
           },
-        },
-        device,
-      });
+          device,
+          parallel,
+        })
+  ).catch((e: unknown) => {
+    parallel?.destroy();
+    throw e;
+  });
+  const speak = !parallel || parallel.isWriter;
   try {
-    process.stderr.write(
-      `training SimCLR encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, on ${device}\n`,
-    );
+    if (speak)
+      process.stderr.write(
+        `training SimCLR encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, batch ${t.config.train.batchSize}${processesNote(parallel, t.config.train.batchSize)}, on ${device}\n`,
+      );
     const r = await t.train({ previewEvery: a['preview-every'] as number });
     if (r.status === 'interrupted') {
-      process.stderr.write(
-        `interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided encoder train --run-dir ${runDir} --resume\n`,
-      );
+      if (speak)
+        process.stderr.write(
+          `interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided encoder train --run-dir ${runDir} --resume\n`,
+        );
       return 130;
     }
-    process.stdout.write(`trained encoder to step ${r.step}; checkpoint ${r.checkpoint}\n`);
+    if (speak) process.stdout.write(`trained encoder to step ${r.step}; checkpoint ${r.checkpoint}\n`);
     return 0;
   } finally {
     t.dispose();
+    parallel?.destroy();
   }
 }

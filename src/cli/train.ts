@@ -7,6 +7,7 @@ import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { resumeOptions } from './resume-args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
+import { joinGroup, maybeLaunch, parallelOptions, processesNote } from './parallel-args.js';
 
 const trainDefault = (key: Exclude<keyof typeof TrainSettings.shape, 'steps'>) =>
   schemaDefault(TrainSettings, key) as number;
@@ -85,9 +86,10 @@ export const trainSpec: CommandSpec = {
     },
     config: { type: 'string', metavar: 'FILE', help: 'read the whole configuration from a JSON file instead of flags' },
     device: deviceOption,
+    ...parallelOptions,
   },
   epilog:
-    'Ctrl-C (SIGINT) or SIGTERM stops after the current step and writes a checkpoint; --resume continues exactly.',
+    'Ctrl-C (SIGINT) or SIGTERM stops after the current step and writes a checkpoint; --resume continues exactly, with any number of processes. Data-parallel runs: docs/distributed.md.',
 };
 
 export function configFromArgs(a: ParsedArgs): TrainConfigInput {
@@ -127,27 +129,38 @@ export function configFromArgs(a: ParsedArgs): TrainConfigInput {
 }
 
 export async function runTrain(a: ParsedArgs, argv: string[]): Promise<number> {
+  const launched = await maybeLaunch('train', a);
+  if (launched !== null) return launched;
   const runDir = a['run-dir'] as string;
   const resume = Boolean(a.resume);
-  const device = deviceFromArgs('train', a);
-  const trainer = resume
-    ? await DiffusionTrainer.open(runDir, { ...resumeOptions('train', a, argv), device })
-    : await DiffusionTrainer.open(runDir, { config: configFromArgs(a), device });
+  const { parallel, device } = await joinGroup('train', a, deviceFromArgs('train', a));
+  const trainer = await DiffusionTrainer.open(
+    runDir,
+    resume ? { ...resumeOptions('train', a, argv), device, parallel } : { config: configFromArgs(a), device, parallel },
+  ).catch((e: unknown) => {
+    parallel?.destroy();
+    throw e;
+  });
   try {
     const c = trainer.config;
-    process.stderr.write(
-      `training ${c.model.preset} UNet (${(trainer.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${trainer.dataset.info.name} (${trainer.dataset.length} images), condition ${trainer.conditions.source}, steps ${trainer.step}->${c.train.steps}, batch ${c.train.batchSize}, on ${device}\n`,
-    );
-    const r = await trainer.train({ previewEvery: a['preview-every'] as number });
-    if (r.status === 'interrupted') {
+    const procs = processesNote(parallel, c.train.batchSize);
+    if (!parallel || parallel.isWriter)
       process.stderr.write(
-        `interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided train --run-dir ${runDir} --resume\n`,
+        `training ${c.model.preset} UNet (${(trainer.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${trainer.dataset.info.name} (${trainer.dataset.length} images), condition ${trainer.conditions.source}, steps ${trainer.step}->${c.train.steps}, batch ${c.train.batchSize}${procs}, on ${device}\n`,
       );
+    const r = await trainer.train({ previewEvery: a['preview-every'] as number });
+    const speak = !parallel || parallel.isWriter;
+    if (r.status === 'interrupted') {
+      if (speak)
+        process.stderr.write(
+          `interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided train --run-dir ${runDir} --resume\n`,
+        );
       return 130;
     }
-    process.stdout.write(`trained to step ${r.step}; checkpoint ${r.checkpoint}\n`);
+    if (speak) process.stdout.write(`trained to step ${r.step}; checkpoint ${r.checkpoint}\n`);
     return 0;
   } finally {
     trainer.dispose();
+    parallel?.destroy();
   }
 }

@@ -3,6 +3,7 @@
 // condition is all zeros; condition dropout swaps it in per sample.
 import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
+import { wholeBatch, type BatchSlice } from '../train/data-parallel.js';
 import { keep, type Tensor } from '../torch/index.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { ConditionSpec } from './config.js';
@@ -163,13 +164,17 @@ export function dropConditions(
   maps: Tensor | null,
   p: number,
   generator?: torch.Generator,
+  /** these rows are a slice of a larger batch: the draws are made for the whole batch and sliced */
+  slice?: BatchSlice,
 ): { cond: Tensor | null; maps: Tensor | null } {
   if (!(p >= 0 && p <= 1)) throw new RangeError(`condition dropout must be in [0, 1], got ${p}`);
   const b = cond?.shape[0] ?? maps?.shape[0];
   if (b === undefined) return { cond: null, maps: null };
+  const s = slice ?? wholeBatch(b);
   return torch.tidy(() => {
     const keepMask = torch
-      .rand([b], { generator, device: (cond ?? maps)!.device })
+      .rand([s.total], { generator, device: (cond ?? maps)!.device })
+      .narrow(0, s.offset, b)
       .ge(p)
       .float();
     return {

@@ -4,6 +4,7 @@ import * as torch from '../torch/index.js';
 import type { Device, Generator, Tensor } from '../torch/index.js';
 import type { NoiseSchedule, Prediction } from './schedule.js';
 import type { DenoiserFn } from './guidance.js';
+import { wholeBatch, type BatchSlice } from '../train/data-parallel.js';
 
 export interface DiffusionLossOptions {
   /** [B, D] condition vectors (already dropped to the null condition where trained so), or null */
@@ -15,6 +16,8 @@ export interface DiffusionLossOptions {
   generator?: Generator;
   /** where the network runs; the batch is moved there */
   device?: Device;
+  /** x0 is these rows of a larger batch: t and the noise are drawn for the whole batch and sliced */
+  slice?: BatchSlice;
 }
 
 /**
@@ -33,8 +36,11 @@ export function diffusionLoss(
   const denoise: DenoiserFn = typeof model === 'function' ? model : (x, t, c, m) => model.call(x, t, c, m);
   const device = o.device ?? 'cpu';
   const b = x0.shape[0]!;
-  const t = torch.randint(0, schedule.T, [b], { generator: o.generator });
-  const noise = torch.randn(x0.shape, { generator: o.generator });
+  const s = o.slice ?? wholeBatch(b);
+  if (s.size !== b) throw new RangeError(`a slice of ${s.size} rows for a batch of ${b}`);
+  const [, ...rest] = x0.shape;
+  const t = torch.randint(0, schedule.T, [s.total], { generator: o.generator }).narrow(0, s.offset, b);
+  const noise = torch.randn([s.total, ...rest], { generator: o.generator }).narrow(0, s.offset, b);
   const x0d = x0.to(device),
     td = t.to(device),
     noised = noise.to(device);

@@ -131,24 +131,33 @@ export class DiffusionTrainer extends TrainingLoop<TrainConfig> {
     this.ema.loadStateDict({ tensors: ck.ema, numUpdates });
   }
 
-  /** One optimisation step: the diffusion loss on a batch, clipped gradients, AdamW, EMA. */
+  /**
+   * The diffusion loss on this process's rows of the global batch (its random draws taken from the global
+   * batch's, so the number of processes does not change them) and backward; the loop clips and steps.
+   */
   protected optimizationStep(): StepMetrics {
     const { train, diffusion } = this.config;
-    const batch = this.loader.next();
-    const x0 = applyFlips(this.dataset.images(batch.indices), batch.flips);
-    const gathered = gatherConditions(this.conditions, batch.indices);
-    const maps = gathered.maps ? applyFlips(gathered.maps, batch.flips) : null;
-    const { cond, maps: dropped } = dropConditions(gathered.cond, maps, train.condDrop, this.generator);
+    const global = this.loader.next();
+    const slice = this.batchSlice(global.indices.length);
+    const indices = global.indices.subarray(slice.offset, slice.offset + slice.size);
+    const flips = global.flips.slice(slice.offset, slice.offset + slice.size);
+    const x0 = applyFlips(this.dataset.images(indices), flips);
+    const gathered = gatherConditions(this.conditions, indices);
+    const maps = gathered.maps ? applyFlips(gathered.maps, flips) : null;
+    const { cond, maps: dropped } = dropConditions(gathered.cond, maps, train.condDrop, this.generator, slice);
     const loss = diffusionLoss(this.model, this.schedule, x0, {
       cond,
       maps: dropped,
       prediction: diffusion.prediction,
       generator: this.generator,
       device: this.device,
+      slice,
     });
-    const { loss: value, gradNorm } = this.backwardAndStep(loss, { clipGradNorm: train.gradClip });
+    return { loss: this.backward(loss, { clipGradNorm: train.gradClip }) };
+  }
+
+  protected override afterUpdate(): void {
     this.ema.update(this.model);
-    return { loss: value, grad_norm: gradNorm };
   }
 
   /**

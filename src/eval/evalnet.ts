@@ -165,8 +165,7 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
     const xf = applyFlips(this.dataset.images(b.indices), b.flips);
     const y = torch.tensor(Int32Array.from(b.indices, (i) => this.dataset.labels[i]!)).long();
     const loss = torch.crossEntropy(this.model.call(xf).logits, y);
-    const { loss: value } = this.backwardAndStep(loss);
-    return { loss: value };
+    return { loss: this.backward(loss) };
   }
 
   protected disposeState(): void {

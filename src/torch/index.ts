@@ -13,3 +13,4 @@ export * as linalg from './linalg.js';
 export * as foreach from './foreach.js';
 export * as safetensors from './safetensors.js';
 export * as profiler from './profiler.js';
+export * as distributed from './distributed.js';

@@ -40,6 +40,13 @@ export interface NativeAddon {
   cpuAllocatorEmptyCache(): void;
   cpuAllocatorResetPeak(): void;
   cpuAllocatorSetFloor(mb: number): void;
+  distInit(o: { host: string; port: number; rank: number; worldSize: number; timeoutMs: number }): Promise<Handle>;
+  distAllReduce(pg: Handle, tensors: Handle[], op: string): Promise<void>;
+  distBroadcast(pg: Handle, tensors: Handle[], root: number): Promise<void>;
+  distBarrier(pg: Handle): Promise<void>;
+  distDestroy(pg: Handle): void;
+  /** the c10d backends this build has, comma-separated ('' for none) */
+  distBackends: string;
   profilerStart(): void;
   profilerStop(): Record<string, [calls: number, totalUs: number, selfUs: number]>;
   config(): { torchVersion: string; parallelInfo: string; cxx11Abi: boolean };

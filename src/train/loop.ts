@@ -21,6 +21,7 @@ import {
   saveCheckpoint,
   type LoadedCheckpoint,
 } from './checkpoint.js';
+import { wholeBatch, type BatchSlice, type DataParallel } from './data-parallel.js';
 import { RunDir, type OpenRunOptions, type RunConfig } from './run-dir.js';
 import { captureTrainingState, restoreTrainingState, type TrainingState } from './state.js';
 
@@ -82,6 +83,8 @@ export abstract class TrainingLoop<C extends RunConfig> {
   private stepCount = 0;
   private stopRequested: string | null = null;
   private eventWriter: EventWriter | null = null;
+  /** the clipping that backward() asked for, applied once the gradients are final */
+  private pendingClip: number | undefined = undefined;
 
   /** the checkpoint format this trainer writes and reads */
   protected abstract readonly format: string;
@@ -104,11 +107,26 @@ export abstract class TrainingLoop<C extends RunConfig> {
   protected get log(): (msg: string) => void {
     return this.run.log;
   }
+  /** the data-parallel group this process trains in, or null */
+  get parallel(): DataParallel | null {
+    return this.run.parallel;
+  }
+
+  /** This process's rows of a global batch of `total` (all of them without data parallelism). */
+  protected batchSlice(total: number): BatchSlice {
+    return this.parallel ? this.parallel.slice(total) : wholeBatch(total);
+  }
 
   /** Model, optimizer, lr schedule, data order and generator: what every checkpoint restores. */
   protected abstract trainingState(): TrainingState;
-  /** One optimisation step (inside a memory scope). Call ensureFinite on the loss before stepping. */
+  /**
+   * The forward and backward half of a step (inside a memory scope): compute the loss and call
+   * backward(loss). The loop then averages the gradients over the ranks, clips, steps the optimizer and
+   * the schedule, and calls afterUpdate().
+   */
   protected abstract optimizationStep(): StepMetrics;
+  /** What follows the optimizer step (an EMA update). */
+  protected afterUpdate(): void {}
   /** Frees the trainer's model, optimizer and data. */
   protected abstract disposeState(): void;
   /** An EMA and metadata saved beside the training state. */
@@ -204,31 +222,23 @@ export abstract class TrainingLoop<C extends RunConfig> {
   }
 
   /**
-   * The usual tail of a step: the loss checked finite, zeroGrad, backward, optional gradient clipping
-   * (its norm checked finite), then the optimizer and learning-rate steps. Returns the loss and the
-   * gradient norm before clipping (NaN without clipping).
+   * The loss checked finite, zeroGrad, backward; `clipGradNorm` clips the gradients once they are final
+   * (averaged over the ranks). Returns the loss.
    */
-  protected backwardAndStep(loss: Tensor, o: { clipGradNorm?: number } = {}): { loss: number; gradNorm: number } {
-    const { model, optimizer, scheduler } = this.trainingState();
+  protected backward(loss: Tensor, o: { clipGradNorm?: number } = {}): number {
+    const { optimizer } = this.trainingState();
     const value = loss.item();
     this.ensureFinite('loss', value);
     optimizer.zeroGrad();
     loss.backward();
-    let gradNorm = NaN;
-    if (o.clipGradNorm !== undefined) {
-      gradNorm = clipGradNorm_(model.parameters(), o.clipGradNorm);
-      this.ensureFinite('gradient norm', gradNorm);
-    }
-    optimizer.step();
-    scheduler.step();
-    return { loss: value, gradNorm };
+    this.pendingClip = o.clipGradNorm;
+    return value;
   }
 
-  /** One optimisation step, counted; a non-finite loss names the last good checkpoint. */
-  trainStep(): StepMetrics {
-    let m: StepMetrics;
+  /** The forward-backward half, counted against a non-finite loss that names the last good checkpoint. */
+  private computeGradients(): StepMetrics {
     try {
-      m = torch.tidy(() => this.optimizationStep());
+      return torch.tidy(() => this.optimizationStep());
     } catch (e) {
       if (!(e instanceof NonFiniteLossError)) throw e;
       const last = latestCheckpoint(this.runDir);
@@ -236,8 +246,54 @@ export abstract class TrainingLoop<C extends RunConfig> {
         `${e.message}; training stopped. Last good checkpoint: ${last ?? 'none'}. Try a lower --lr.`,
       );
     }
+  }
+
+  /** Clipping (its norm checked finite and reported as grad_norm), the optimizer and schedule steps, afterUpdate. */
+  private applyUpdate(m: StepMetrics): StepMetrics {
+    const { model, optimizer, scheduler } = this.trainingState();
+    const clip = this.pendingClip;
+    this.pendingClip = undefined;
+    torch.tidy(() => {
+      if (clip !== undefined) {
+        const gradNorm = clipGradNorm_(model.parameters(), clip);
+        this.ensureFinite('gradient norm', gradNorm);
+        m.grad_norm = gradNorm;
+      }
+      optimizer.step();
+      scheduler.step();
+      this.afterUpdate();
+    });
     this.stepCount++;
     return m;
+  }
+
+  /** One optimisation step of a single-process run, counted. */
+  trainStep(): StepMetrics {
+    if (this.parallel)
+      throw new Error('a data-parallel trainer steps inside train(), which waits for the gradient all-reduce');
+    return this.applyUpdate(this.computeGradients());
+  }
+
+  /**
+   * One step of a data-parallel run: gradients averaged over the ranks in the same round as each rank's
+   * stop request and loss, so that all ranks stop after the same step and log the mean loss.
+   */
+  private async parallelStep(dp: DataParallel): Promise<StepMetrics> {
+    const m = this.computeGradients();
+    const [stops, lossSum] = await dp.syncGradients(this.trainingState().model.parameters(), [
+      this.stopRequested ? 1 : 0,
+      m.loss,
+    ]);
+    if (stops! > 0 && !this.stopRequested) this.stopRequested = 'a peer process stopped';
+    m.loss = lossSum! / dp.worldSize;
+    return this.applyUpdate(m);
+  }
+
+  /** Rank 0's weights on every rank: parameters, buffers and the EMA (the loop's first act in parallel). */
+  private async broadcastState(dp: DataParallel): Promise<void> {
+    const { model } = this.trainingState();
+    const ema = this.checkpointExtras().ema;
+    await dp.broadcast([...model.parameters(), ...model.buffers(), ...(ema ? ema.values() : [])]);
   }
 
   /**
@@ -246,6 +302,8 @@ export abstract class TrainingLoop<C extends RunConfig> {
    */
   saveCheckpoint(): string {
     const path = checkpointPath(this.runDir, this.stepCount);
+    // Every rank holds the same state; rank 0 writes it.
+    if (!this.run.isWriter) return path;
     const state = captureTrainingState(this.trainingState());
     const extras = this.checkpointExtras();
     try {
@@ -285,28 +343,33 @@ export abstract class TrainingLoop<C extends RunConfig> {
       this.log(`\n${sig}: stopping after this step and writing a checkpoint (send again to exit at once)`);
     });
     const label = this.constructor.name.replace(/Trainer$/, '').toLowerCase() || 'train';
-    const progress = o.progress === false ? null : new Progress(s.steps, { label, every: s.logEvery }, this.stepCount);
+    const writer = this.run.isWriter;
+    const dp = this.parallel;
+    const progress =
+      o.progress === false || !writer ? null : new Progress(s.steps, { label, every: s.logEvery }, this.stepCount);
     const state = this.trainingState();
-    const events = this.events;
+    const events = writer ? this.events : null;
     const window = new MetricWindow();
     let smooth = NaN;
     let last: string | null = null;
     state.model.train();
     try {
+      if (dp) await this.broadcastState(dp);
       while (this.stepCount < target && !this.stopRequested) {
-        const m = this.trainStep();
+        const m = dp ? await this.parallelStep(dp) : this.trainStep();
         window.add(m);
         smooth = Number.isNaN(smooth) ? m.loss : 0.98 * smooth + 0.02 * m.loss;
+        // The batch is the global one, however many processes share it.
         const ips = (window.steps * s.batchSize) / window.seconds();
         progress?.update(this.stepCount, { loss: smooth, 'img/s': ips });
         o.onStep?.(this.stepCount, m);
         if (this.stepCount % s.logEvery === 0 || this.stepCount === target) {
           const values = { ...window.means(), lr: state.optimizer.lr, images_per_s: ips };
           this.run.appendMetrics({ step: this.stepCount, ...values, time: new Date().toISOString() });
-          events.scalars(values, this.stepCount, 'train/');
+          events?.scalars(values, this.stepCount, 'train/');
           window.reset();
         }
-        if (every > 0 && (this.stepCount % every === 0 || this.stepCount === target)) {
+        if (writer && every > 0 && (this.stepCount % every === 0 || this.stepCount === target)) {
           await this.writePreview();
           state.model.train();
         }

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { appendLine, ensureWritableDir, readText } from '../util/files.js';
 import { parseJsonWith, parseWith, writeJsonFile } from '../util/json-file.js';
 import { listCheckpoints } from './checkpoint.js';
+import type { DataParallel } from './data-parallel.js';
 import { RunLock } from './lock.js';
 
 /** What the loop reads from every trainer's config (its `train` section). */
@@ -31,6 +32,8 @@ export interface OpenRunOptions {
   /** a new total step count (extends a resumed run) */
   steps?: number;
   log?: (msg: string) => void;
+  /** data-parallel training: this process's rank in the group (only rank 0 writes the run's files) */
+  parallel?: DataParallel | null;
 }
 
 const STALE_TMP = /\.tmp-\d+$/;
@@ -40,10 +43,17 @@ export class RunDir<C extends RunConfig> {
     readonly dir: string,
     readonly config: C,
     readonly log: (msg: string) => void,
-    private readonly lock: RunLock,
+    /** null for a data-parallel rank other than 0: it reads the run but writes nothing */
+    private readonly lock: RunLock | null,
     /** this process created the directory, so a failed start may remove it */
     private readonly created: boolean,
+    readonly parallel: DataParallel | null = null,
   ) {}
+
+  /** Whether this process writes the run's files (config, metrics, events, previews, checkpoints). */
+  get isWriter(): boolean {
+    return this.lock !== null;
+  }
 
   get configPath(): string {
     return join(this.dir, 'config.json');
@@ -74,6 +84,13 @@ export class RunDir<C extends RunConfig> {
         );
       }
     }
+    const parallel = o.parallel ?? null;
+    if (parallel && config.train.batchSize % parallel.worldSize !== 0)
+      throw new Error(
+        `the batch (${config.train.batchSize}, the global batch) does not split evenly over ${parallel.worldSize} processes`,
+      );
+    // The other ranks of a data-parallel run leave the directory, its lock and its files to rank 0.
+    if (parallel && !parallel.isWriter) return new RunDir(dir, config, () => {}, null, false, parallel);
     const created = !existsSync(dir);
     ensureWritableDir(join(dir, 'checkpoints'));
     let lock: RunLock;
@@ -86,16 +103,16 @@ export class RunDir<C extends RunConfig> {
     for (const d of [dir, join(dir, 'checkpoints')]) {
       for (const f of readdirSync(d)) if (STALE_TMP.test(f)) rmSync(join(d, f), { force: true });
     }
-    return new RunDir(dir, config, log, lock, created);
+    return new RunDir(dir, config, log, lock, created, parallel);
   }
 
   /** Writes config.json; called once the run has been built and its checkpoint (if any) restored. */
   writeConfig(): void {
-    writeJsonFile(this.configPath, this.config);
+    if (this.isWriter) writeJsonFile(this.configPath, this.config);
   }
 
   appendMetrics(record: Record<string, unknown>): void {
-    appendLine(join(this.dir, 'metrics.jsonl'), JSON.stringify(record));
+    if (this.isWriter) appendLine(join(this.dir, 'metrics.jsonl'), JSON.stringify(record));
   }
 
   /**
@@ -103,13 +120,13 @@ export class RunDir<C extends RunConfig> {
    * nothing worth keeping); otherwise the directory stays as it was.
    */
   abandon(): void {
-    if (this.created && listCheckpoints(this.dir).length === 0) {
+    if (this.lock && this.created && listCheckpoints(this.dir).length === 0) {
       this.lock.release();
       rmSync(this.dir, { recursive: true, force: true });
     }
   }
 
   release(): void {
-    this.lock.release();
+    this.lock?.release();
   }
 }

@@ -95,7 +95,10 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
         config.train.lr,
         optim.warmupCosine(config.train.warmup, config.train.steps, 0.05),
       );
-      const loader = new BatchSampler(ds.length, { batchSize: config.train.batchSize, seed: config.train.seed });
+      const loader = new BatchSampler(ds.length, {
+        batchSize: config.train.batchSize,
+        seed: config.train.seed,
+      });
       const generator = torchGenerator(config.train.seed, 'train.noise');
       return new EncoderTrainer(run, ds, model, opt, sched, loader, generator, device);
     });
@@ -114,19 +117,25 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     };
   }
 
-  /** One SimCLR step: two augmented views of a batch, NT-Xent, clipped AdamW. */
+  /**
+   * One SimCLR step: two augmented views of a batch, NT-Xent, backward (the loop clips and steps). In a
+   * data-parallel run every rank augments the global batch (one generator stream for all) and keeps its
+   * rows; the negatives of NT-Xent and BatchNorm's statistics are those of its own rows, as in
+   * DistributedDataParallel without SyncBatchNorm or a gathered loss.
+   */
   protected optimizationStep(): StepMetrics {
     const tr = this.config.train;
     const batch = this.loader.next();
+    const s = this.batchSlice(batch.indices.length);
     const x = this.dataset.images(batch.indices);
     const aug = { scale: tr.cropScale };
-    const v1 = augment(x, this.generator, aug),
-      v2 = augment(x, this.generator, aug);
+    const mine = (v: torch.Tensor) => (s.size === s.total ? v : v.narrow(0, s.offset, s.size));
+    const v1 = mine(augment(x, this.generator, aug)),
+      v2 = mine(augment(x, this.generator, aug));
     const z = this.model.call(torch.cat([v1, v2], 0).to(this.device));
     const [z1, z2] = z.chunk(2, 0);
     const loss = ntXent(z1!, z2!, tr.temperature);
-    const { loss: value } = this.backwardAndStep(loss, { clipGradNorm: 5 });
-    return { loss: value };
+    return { loss: this.backward(loss, { clipGradNorm: 5 }) };
   }
 
   /**

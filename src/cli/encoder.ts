@@ -1,5 +1,5 @@
-// selfguided encoder train: SimCLR self-supervised training of the in-project feature extractor.
-import { EncoderTrainer, EncoderTrainSettings } from '../features/ssl/encoder-trainer.js';
+// selfguided encoder train: self-supervised training of the in-project feature extractor (SimCLR or DINO).
+import { DinoSettings, EncoderTrainer, EncoderTrainSettings } from '../features/ssl/encoder-trainer.js';
 import { schemaDefault } from '../util/json-file.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { resumeOptions } from './resume-args.js';
@@ -12,7 +12,7 @@ const d = (key: 'batchSize' | 'lr' | 'warmup' | 'temperature' | 'seed' | 'checkp
 
 export const encoderSpec: CommandSpec = {
   name: 'encoder',
-  summary: 'train the self-supervised feature encoder (SimCLR) on unlabeled images',
+  summary: 'train the self-supervised feature encoder (SimCLR or DINO) on unlabeled images',
   usage: 'selfguided encoder train [options]',
   options: {
     ...dataOptions,
@@ -20,7 +20,23 @@ export const encoderSpec: CommandSpec = {
     batch: { type: 'int', default: d('batchSize'), help: 'images per batch (two views each)' },
     lr: { type: 'number', default: d('lr'), help: 'AdamW learning rate (cosine schedule after warm-up)' },
     warmup: { type: 'int', default: d('warmup'), help: 'warm-up steps' },
-    temperature: { type: 'number', default: d('temperature'), help: 'NT-Xent temperature' },
+    objective: {
+      type: 'string',
+      default: 'simclr',
+      choices: ['simclr', 'dino'],
+      help: "SimCLR's contrastive loss, or DINO's self-distillation (a moving-average teacher, multi-crop)",
+    },
+    temperature: { type: 'number', default: d('temperature'), help: 'NT-Xent temperature (simclr)' },
+    'local-crops': {
+      type: 'int',
+      default: schemaDefault(DinoSettings, 'localCrops') as number,
+      help: 'dino: small views per image beside the two global ones',
+    },
+    'dino-out': {
+      type: 'int',
+      default: schemaDefault(DinoSettings, 'outDim') as number,
+      help: "dino: prototypes in the head's last layer",
+    },
     'crop-min': {
       type: 'number',
       default: (schemaDefault(EncoderTrainSettings, 'cropScale') as [number, number])[0],
@@ -54,7 +70,11 @@ export async function runEncoder(a: ParsedArgs, argv: string[]): Promise<number>
       : EncoderTrainer.open(runDir, {
           config: {
             data: dataSpecFromArgs('encoder', a),
-            model: { widths },
+            model: {
+              widths,
+              objective: a.objective as 'simclr' | 'dino',
+              dino: { localCrops: a['local-crops'] as number, outDim: a['dino-out'] as number },
+            },
             train: {
               steps: a.steps as number,
               batchSize: a.batch as number,
@@ -77,7 +97,7 @@ export async function runEncoder(a: ParsedArgs, argv: string[]): Promise<number>
   try {
     if (speak)
       process.stderr.write(
-        `training SimCLR encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, batch ${t.config.train.batchSize}${processesNote(parallel, t.config.train.batchSize)}, on ${device}\n`,
+        `training ${t.config.model.objective === 'dino' ? 'DINO' : 'SimCLR'} encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, batch ${t.config.train.batchSize}${processesNote(parallel, t.config.train.batchSize)}, on ${device}\n`,
       );
     const r = await t.train({ previewEvery: a['preview-every'] as number });
     if (r.status === 'interrupted') {

@@ -210,6 +210,25 @@ describe('data-parallel training (c10d Gloo, loopback)', { skip }, () => {
     const r = cli(tiny(join(root, 'odd'), 2, ['--nproc-per-node', '3']));
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /does not split evenly over 3 processes/);
+    const dino = cli([
+      'bin/selfguided.mjs',
+      'encoder',
+      'train',
+      '--objective',
+      'dino',
+      '--limit',
+      '64',
+      '--steps',
+      '1',
+      '--batch',
+      '16',
+      '--run-dir',
+      join(root, 'dino'),
+      '--nproc-per-node',
+      '2',
+    ]);
+    assert.notEqual(dino.status, 0);
+    assert.match(dino.stderr, /DINO trains in one process for now/);
     await assert.rejects(launchWorkers({ command: ['true'], nprocPerNode: 0 }), /positive integer/);
     await assert.rejects(
       launchWorkers({ command: ['true'], nprocPerNode: 1, nnodes: 2, nodeRank: 2 }),

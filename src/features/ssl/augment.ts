@@ -15,6 +15,8 @@ export interface AugmentOptions {
   grayscaleP?: number;
   blurP?: number;
   noiseStd?: number;
+  /** output size of the crops (default: the input's), e.g. DINO's small local views */
+  size?: number;
 }
 
 function uniform(n: number, lo: number, hi: number, g: Generator): Tensor {
@@ -40,7 +42,7 @@ export function randomResizedCrop(x: Tensor, g: Generator, o: AugmentOptions = {
     const flip = o.flip === false ? torch.ones([b]) : torch.rand([b], { generator: g }).lt(0.5).float().mul(2).sub(1);
     const zero = torch.zeros([b]);
     const theta = torch.stack([torch.stack([sw.mul(flip), zero, cx], 1), torch.stack([zero, sh, cy], 1)], 1);
-    const grid = torch.affineGrid(theta, [b, c, h, w], false);
+    const grid = torch.affineGrid(theta, [b, c, o.size ?? h, o.size ?? w], false);
     return torch.gridSample(x, grid, { mode: 'bilinear', paddingMode: 'border' });
   });
 }

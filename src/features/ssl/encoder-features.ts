@@ -1,16 +1,16 @@
-// The trained self-supervised encoder as a feature extractor: backbone features (before the
-// projection head, SimCLR's usual choice) or the projections the contrastive loss saw, and the
-// backbone's last-stage patch map.
+// The trained self-supervised encoder as a feature extractor: backbone features (before the head,
+// SimCLR's and DINO's usual choice) or what the head makes of them (SimCLR's projection, DINO's
+// normalised bottleneck), and the backbone's patch map. A DINO run's features are its teacher's.
 import { z } from 'zod';
 import { checkpointMeta, loadCheckpoint, resolveCheckpoint } from '../../train/checkpoint.js';
 import type { Tensor } from '../../torch/index.js';
 import type { FeatureExtractor } from '../extract.js';
 import { sha256File } from '../features-file.js';
-import { ENCODER_FORMAT, EncoderConfig, SimCLR } from './encoder-trainer.js';
+import { ENCODER_FORMAT, EncoderConfig, SslEncoder, teacherState } from './encoder-trainer.js';
 
 export class SslEncoderFeatures implements FeatureExtractor {
   readonly name = 'ssl-encoder';
-  readonly model: SimCLR;
+  readonly model: SslEncoder;
   readonly path: string;
   readonly step: number;
   private readonly hash: string;
@@ -25,8 +25,9 @@ export class SslEncoderFeatures implements FeatureExtractor {
     const ck = loadCheckpoint(this.path, ENCODER_FORMAT);
     try {
       const cfg = checkpointMeta(ck, 'config', EncoderConfig);
-      this.model = new SimCLR(checkpointMeta(ck, 'inChannels', z.number().int().positive()), cfg.model);
-      this.model.loadStateDict(ck.model);
+      this.model = new SslEncoder(checkpointMeta(ck, 'inChannels', z.number().int().positive()), cfg.model);
+      // DINO's features are its teacher's (the moving average), as Caron et al. evaluate them.
+      this.model.loadStateDict(cfg.model.objective === 'dino' ? teacherState(ck.ema) : ck.model);
       this.model.eval();
       this.step = ck.step;
       const stages = this.model.backbone.stages.length;
@@ -54,7 +55,7 @@ export class SslEncoderFeatures implements FeatureExtractor {
   embed(images: Tensor): { features: Tensor; patches: Tensor } {
     const out = this.model.backbone.call(images, this.patchStage);
     if (this.output === 'backbone') return out;
-    const projected = this.model.head.call(out.features);
+    const projected = this.model.projection(out.features);
     out.features.dispose();
     return { features: projected, patches: out.patches };
   }

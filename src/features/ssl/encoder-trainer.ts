@@ -1,5 +1,6 @@
-// `selfguided encoder train`: SimCLR on the unlabeled training images. This file holds the SimCLR step,
-// its state and its config; the run directory, checkpoints and resume are the training loop's.
+// `selfguided encoder train`: a self-supervised encoder g on the unlabeled training images, by SimCLR's
+// contrastive loss or DINO's self-distillation. This file holds the steps, their state and the config;
+// the run directory, checkpoints and resume are the training loop's.
 import { z } from 'zod';
 import { BatchSampler, type ImageDataset } from '../../data/index.js';
 import { DataSpec, loadDataset } from '../../data/spec.js';
@@ -7,15 +8,23 @@ import { encodePng, makeGrid } from '../../data/png.js';
 import { TrainingLoop, type Preview, type StepMetrics } from '../../train/loop.js';
 import type { OpenRunOptions, RunDir } from '../../train/run-dir.js';
 import type { TrainingState } from '../../train/state.js';
+import type { LoadedCheckpoint } from '../../train/checkpoint.js';
 import * as nn from '../../nn/index.js';
 import * as optim from '../../optim/index.js';
 import { torchGenerator } from '../../util/streams.js';
 import * as torch from '../../torch/index.js';
-import { augment } from './augment.js';
+import { augment, type AugmentOptions } from './augment.js';
+import { DinoHead, dinoLoss, teacherMomentum, teacherTemperature, updateCenter, updateTeacher } from './dino.js';
 import { ntXent } from './ntxent.js';
 import { ProjectionHead, SmallResNet } from './resnet.js';
 
 export const ENCODER_FORMAT = 'selfguided-encoder-checkpoint/1';
+const TEACHER = 'teacher.';
+
+/** A DINO checkpoint's teacher weights, from its moving-average part. */
+export function teacherState(ema: Map<string, torch.Tensor>): Map<string, torch.Tensor> {
+  return new Map([...ema].filter(([k]) => k.startsWith(TEACHER)).map(([k, t]) => [k.slice(TEACHER.length), t]));
+}
 
 /** The optimisation and run settings (the CLI's defaults are read from here). */
 export const EncoderTrainSettings = z.object({
@@ -31,6 +40,28 @@ export const EncoderTrainSettings = z.object({
   logEvery: z.number().int().positive().default(20),
 });
 
+/** DINO's settings (used when model.objective is 'dino'); defaults after Caron et al., sized for small images. */
+export const DinoSettings = z.object({
+  /** prototypes K of the head's last layer */
+  outDim: z.number().int().min(2).default(1024),
+  hidden: z.number().int().positive().default(512),
+  bottleneck: z.number().int().positive().default(128),
+  studentTemp: z.number().positive().default(0.1),
+  /** the teacher's temperature warms up from teacherTempStart to teacherTemp over teacherTempWarmup steps */
+  teacherTempStart: z.number().positive().default(0.04),
+  teacherTemp: z.number().positive().default(0.07),
+  teacherTempWarmup: z.number().int().min(0).default(300),
+  centerMomentum: z.number().min(0).max(1).default(0.9),
+  /** the teacher's EMA momentum rises from this to 1 along a cosine */
+  momentum: z.number().min(0).max(1).default(0.996),
+  /** small views per image (the two global views are the trainer's usual crops) */
+  localCrops: z.number().int().min(0).default(4),
+  localScale: z.tuple([z.number().gt(0).max(1), z.number().gt(0).max(1)]).default([0.15, 0.45]),
+  /** side of the local views as a fraction of the image's */
+  localSize: z.number().gt(0).max(1).default(0.5),
+});
+export type DinoSettings = z.infer<typeof DinoSettings>;
+
 export const EncoderConfig = z.object({
   data: DataSpec,
   model: z
@@ -39,27 +70,46 @@ export const EncoderConfig = z.object({
       blocksPerStage: z.number().int().positive().default(1),
       projHidden: z.number().int().positive().default(256),
       projDim: z.number().int().positive().default(128),
+      objective: z.enum(['simclr', 'dino']).default('simclr'),
+      dino: DinoSettings.default(DinoSettings.parse({})),
     })
-    .default({ widths: [32, 64, 128], blocksPerStage: 1, projHidden: 256, projDim: 128 }),
+    .default({
+      widths: [32, 64, 128],
+      blocksPerStage: 1,
+      projHidden: 256,
+      projDim: 128,
+      objective: 'simclr',
+      dino: DinoSettings.parse({}),
+    }),
   train: EncoderTrainSettings,
 });
 export type EncoderConfig = z.infer<typeof EncoderConfig>;
 export type EncoderConfigInput = z.input<typeof EncoderConfig>;
 
-/** Backbone + projection head; only the backbone is used for features. */
-export class SimCLR extends nn.Module<[torch.Tensor], torch.Tensor> {
+/** Backbone + head (SimCLR's projection or DINO's prototypes); features come from the backbone. */
+export class SslEncoder extends nn.Module<[torch.Tensor], torch.Tensor> {
   readonly backbone: SmallResNet;
-  readonly head: ProjectionHead;
+  readonly head: ProjectionHead | DinoHead;
   constructor(inChannels: number, m: EncoderConfig['model']) {
     super();
     this.backbone = this.registerModule(
       'backbone',
       new SmallResNet({ inChannels, widths: m.widths, blocksPerStage: m.blocksPerStage }),
     );
-    this.head = this.registerModule('head', new ProjectionHead(this.backbone.featureDim, m.projHidden, m.projDim));
+    const dim = this.backbone.featureDim;
+    this.head = this.registerModule(
+      'head',
+      m.objective === 'dino'
+        ? new DinoHead(dim, m.dino.hidden, m.dino.bottleneck, m.dino.outDim)
+        : new ProjectionHead(dim, m.projHidden, m.projDim),
+    );
   }
   forward(x: torch.Tensor): torch.Tensor {
     return this.head.call(this.backbone.call(x).features);
+  }
+  /** What the head makes of backbone features as a feature: SimCLR's projection, DINO's normalised bottleneck. */
+  projection(features: torch.Tensor): torch.Tensor {
+    return this.head instanceof DinoHead ? this.head.embed(features).bottleneck : this.head.call(features);
   }
 }
 
@@ -69,12 +119,15 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
   private constructor(
     run: RunDir<EncoderConfig>,
     readonly dataset: ImageDataset,
-    readonly model: SimCLR,
+    readonly model: SslEncoder,
     readonly optimizer: optim.AdamW,
     readonly scheduler: optim.LRScheduler,
     readonly loader: BatchSampler,
     readonly generator: torch.Generator,
     device: torch.Device,
+    /** DINO: the teacher (the student's moving average) and the centre of its outputs */
+    readonly teacher: SslEncoder | null = null,
+    readonly center: torch.Tensor | null = null,
   ) {
     super(run, device);
   }
@@ -88,7 +141,19 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
       const { config } = run;
       const ds = await loadDataset(config.data, run.log);
       torch.manualSeed(config.train.seed);
-      const model = new SimCLR(ds.channels, config.model).to(device);
+      const model = new SslEncoder(ds.channels, config.model).to(device);
+      let teacher: SslEncoder | null = null;
+      let center: torch.Tensor | null = null;
+      if (config.model.objective === 'dino') {
+        if (run.parallel)
+          throw new Error(
+            'DINO trains in one process for now: its centre is a statistic of the whole batch, not yet all-reduced over processes (use --objective simclr, or drop --nproc-per-node)',
+          );
+        teacher = new SslEncoder(ds.channels, config.model).to(device);
+        teacher.loadStateDict(model.stateDict());
+        for (const p of teacher.parameters()) p.requiresGrad_(false);
+        center = torch.keep(torch.zeros([config.model.dino.outDim], { device }));
+      }
       const opt = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: config.train.weightDecay });
       const sched = new optim.LRScheduler(
         opt,
@@ -100,7 +165,7 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
         seed: config.train.seed,
       });
       const generator = torchGenerator(config.train.seed, 'train.noise');
-      return new EncoderTrainer(run, ds, model, opt, sched, loader, generator, device);
+      return new EncoderTrainer(run, ds, model, opt, sched, loader, generator, device, teacher, center);
     });
   }
 
@@ -109,7 +174,15 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
   }
 
   protected override checkpointExtras() {
+    // DINO's teacher and centre travel as the checkpoint's moving-average part: the teacher is one.
+    const ema = this.teacher
+      ? new Map<string, torch.Tensor>([
+          ...[...this.teacher.stateDict()].map(([k, t]) => [`${TEACHER}${k}`, t] as const),
+          ['center', this.center!],
+        ])
+      : undefined;
     return {
+      ema,
       meta: {
         inChannels: this.dataset.channels,
         dataset: { name: this.dataset.info.name, n: this.dataset.length },
@@ -117,25 +190,62 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     };
   }
 
+  protected override restoreExtras(ck: LoadedCheckpoint): void {
+    if (!this.teacher) return;
+    const center = ck.ema.get('center');
+    if (!center) throw new Error(`${ck.path} is a DINO run's checkpoint without its teacher's centre`);
+    this.teacher.loadStateDict(teacherState(ck.ema));
+    torch.noGrad(() => this.center!.copy_(center));
+  }
+
   /**
-   * One SimCLR step: two augmented views of a batch, NT-Xent, backward (the loop clips and steps). In a
-   * data-parallel run every rank augments the global batch (one generator stream for all) and keeps its
-   * rows; the negatives of NT-Xent and BatchNorm's statistics are those of its own rows, as in
-   * DistributedDataParallel without SyncBatchNorm or a gathered loss.
+   * One step: SimCLR's (two views, NT-Xent) or DINO's (two global and several local views, the student
+   * against the teacher), then backward; the loop clips and steps. In a data-parallel run (SimCLR) every
+   * rank augments the global batch (one generator stream for all) and keeps its rows; the negatives of
+   * NT-Xent and BatchNorm's statistics are those of its own rows, as in DistributedDataParallel without
+   * SyncBatchNorm or a gathered loss.
    */
   protected optimizationStep(): StepMetrics {
     const tr = this.config.train;
     const batch = this.loader.next();
     const s = this.batchSlice(batch.indices.length);
     const x = this.dataset.images(batch.indices);
-    const aug = { scale: tr.cropScale };
     const mine = (v: torch.Tensor) => (s.size === s.total ? v : v.narrow(0, s.offset, s.size));
-    const v1 = mine(augment(x, this.generator, aug)),
-      v2 = mine(augment(x, this.generator, aug));
+    const view = (o: AugmentOptions) => mine(augment(x, this.generator, o));
+    if (this.teacher) return this.dinoStep(view);
+    const v1 = view({ scale: tr.cropScale }),
+      v2 = view({ scale: tr.cropScale });
     const z = this.model.call(torch.cat([v1, v2], 0).to(this.device));
     const [z1, z2] = z.chunk(2, 0);
     const loss = ntXent(z1!, z2!, tr.temperature);
     return { loss: this.backward(loss, { clipGradNorm: 5 }) };
+  }
+
+  private dinoStep(view: (o: AugmentOptions) => torch.Tensor): StepMetrics {
+    const d = this.config.model.dino;
+    const size = Math.max(8, Math.round(this.dataset.size * d.localSize));
+    const globals = torch.cat([
+      view({ scale: this.config.train.cropScale }),
+      view({ scale: this.config.train.cropScale }),
+    ]);
+    const locals = Array.from({ length: d.localCrops }, () => view({ scale: d.localScale, size }));
+    const g = globals.to(this.device);
+    const outs = [this.model.call(g)];
+    if (locals.length) outs.push(this.model.call(torch.cat(locals).to(this.device)));
+    const teacherOut = torch.noGrad(() => this.teacher!.call(g));
+    const teacherTemp = teacherTemperature(d.teacherTempStart, d.teacherTemp, d.teacherTempWarmup, this.step);
+    const loss = dinoLoss(torch.cat(outs), teacherOut, this.center!, { studentTemp: d.studentTemp, teacherTemp });
+    // The teacher's entropy: near 0 or near log K would be the two ways of collapsing.
+    const p = torch.softmax(teacherOut.sub(this.center!).div(teacherTemp), 1);
+    const entropy = p.mul(p.clampMin(1e-12).log()).sum(1).neg().mean().item();
+    updateCenter(this.center!, teacherOut, d.centerMomentum);
+    return { loss: this.backward(loss, { clipGradNorm: 3 }), teacher_entropy: entropy };
+  }
+
+  protected override afterUpdate(): void {
+    if (!this.teacher) return;
+    const m = teacherMomentum(this.config.model.dino.momentum, this.step, this.config.train.steps);
+    updateTeacher(this.teacher, this.model, m);
   }
 
   /**
@@ -172,6 +282,8 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
 
   protected disposeState(): void {
     this.model.dispose();
+    this.teacher?.dispose();
+    this.center?.dispose();
     this.optimizer.dispose();
     this.dataset.dispose();
   }

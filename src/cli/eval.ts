@@ -25,6 +25,7 @@ export const evalSpec: CommandSpec = {
     scale: { type: 'number', default: 2, help: 'guidance scale s' },
     sampler: { type: 'string', default: 'ddim', choices: SAMPLERS, help: 'sampler' },
     steps: { type: 'int', default: 25, help: 'sampling steps' },
+    eta: { type: 'number', default: 0, help: 'DDIM stochasticity: 0 deterministic, 1 as DDPM' },
     seed: { type: 'int', default: 0, help: 'seed of the drawn conditions, the noise and the real subset' },
     batch: {
       type: 'int',
@@ -93,7 +94,7 @@ export async function runEval(a: ParsedArgs): Promise<number> {
       make: () =>
         new TorchScriptEncoder(a['fd-torchscript'] as string, { size: a['fd-size'] as number | undefined, rgb: true }),
     });
-  const tag = `${a.sampler}${a.steps}-s${a.scale}-n${a.n}-seed${a.seed}`;
+  const tag = `${a.sampler}${a.steps}${a.eta ? `-eta${a.eta}` : ''}-s${a.scale}-n${a.n}-seed${a.seed}`;
   const runDir = checkpoint.replace(/\/checkpoints\/[^/]+$/, '').replace(/\/$/, '');
   const out = (a.out as string | undefined) ?? join(runDir, 'eval', tag);
   const m = await evaluate({
@@ -103,6 +104,7 @@ export async function runEval(a: ParsedArgs): Promise<number> {
     scale: a.scale as number,
     sampler: a.sampler as SamplerName,
     steps: a.steps as number,
+    eta: a.eta as number,
     seed: a.seed as number,
     batchSize: a.batch as number,
     k: a.k as number,

@@ -67,6 +67,14 @@ export function inceptionScore(logits: Tensor): number {
   });
 }
 
+/**
+ * Mean over samples of the evaluation network's largest class probability: a fidelity measure (how
+ * recognisable samples are) that, unlike k-NN precision, does not depend on a neighbourhood radius.
+ */
+export function meanMaxSoftmax(logits: Tensor): number {
+  return torch.tidy(() => torch.softmax(logits.double(), 1).max(1).values.mean().item());
+}
+
 export interface Consistency {
   kind: 'evalnet-label' | 'self-label' | 'feature-cosine';
   /** agreement rate (label kinds) or mean cosine (feature kind) */

@@ -34,7 +34,14 @@ import {
   shiftMaps,
 } from './layout-following.js';
 import type { ConditionSet } from '../diffusion/conditions.js';
-import { inceptionScore, labelJudge, selfLabelJudge, type Consistency, type ConsistencyJudge } from './consistency.js';
+import {
+  inceptionScore,
+  labelJudge,
+  meanMaxSoftmax,
+  selfLabelJudge,
+  type Consistency,
+  type ConsistencyJudge,
+} from './consistency.js';
 import { EvalNetFeatures, evalnetOutputs } from './evalnet.js';
 import { disposeStats, featureStats, frechetDistance, loadStats, saveStats, type GaussianStats } from './frechet.js';
 import { prdc } from './prdc.js';
@@ -53,6 +60,8 @@ export interface EvaluateOptions {
   scale: number;
   sampler: SamplerName;
   steps: number;
+  /** DDIM's stochasticity (0 deterministic, 1 DDPM-like); other samplers ignore it */
+  eta?: number;
   seed?: number;
   batchSize?: number;
   /** k of the k-NN balls of precision/recall/density/coverage */
@@ -162,6 +171,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
       scale: o.scale,
       sampler: o.sampler,
       steps: o.steps,
+      eta: o.eta ?? 0,
       seed,
       batchSize: o.batchSize ?? 32,
     });
@@ -183,6 +193,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
     owned.push(realSubset);
     const pr = prdc(realSubset, fake, k);
     const isEvalnet = inceptionScore(logits);
+    const confidence = meanMaxSoftmax(logits);
     let perClassRecall: EvalMetrics['perClassRecall'] = null;
     if (ds.labels && ds.numClasses) {
       const count = new Array<number>(ds.numClasses).fill(0),
@@ -263,6 +274,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
         scale: o.scale,
         sampler: o.sampler,
         steps: o.steps,
+        eta: o.eta ?? 0,
         seed: seed + 1,
         batchSize: o.batchSize ?? 32,
       });
@@ -299,6 +311,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
       scale: o.scale,
       sampler: o.sampler,
       steps: o.steps,
+      eta: o.eta ?? 0,
       seed,
       fd,
       precision: pr.precision,
@@ -307,6 +320,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
       coverage: pr.coverage,
       k,
       isEvalnet,
+      confidence,
       perClassRecall,
       consistency,
       ...(layout ? { layout } : {}),

@@ -34,6 +34,8 @@ export interface EvalMetrics {
   scale: number;
   sampler: SamplerName;
   steps: number;
+  /** DDIM's eta (0 for the deterministic sampler) */
+  eta: number;
   seed: number;
   /** Frechet distance per feature space: "evalnet" always */
   fd: { evalnet: number } & Record<string, number>;
@@ -44,6 +46,8 @@ export interface EvalMetrics {
   k: number;
   /** the Inception-Score analogue from the evaluation network */
   isEvalnet: number;
+  /** the evaluation network's mean largest class probability on the samples (a stable fidelity measure) */
+  confidence: number;
   /** recall restricted to the real images of each class (when the data has labels) */
   perClassRecall: { label: number; name: string | null; realImages: number; recall: number }[] | null;
   consistency: Consistency | null;
@@ -71,6 +75,8 @@ export const EvalMetricsFile = z.looseObject({
   scale: z.number(),
   sampler: z.enum(SAMPLERS as [SamplerName, ...SamplerName[]]),
   steps: z.number().int().positive(),
+  // files written before these measures existed
+  eta: z.number().min(0).default(0),
   seed: z.number().int().min(0),
   fd: z.object({ evalnet: num }).catchall(num),
   precision: num,
@@ -79,6 +85,11 @@ export const EvalMetricsFile = z.looseObject({
   coverage: num,
   k: z.number().int().positive(),
   isEvalnet: num,
+  confidence: z
+    .number()
+    .nullable()
+    .optional()
+    .transform((v) => v ?? NaN),
   perClassRecall: z
     .array(z.object({ label: z.number().int(), name: z.string().nullable(), realImages: z.number(), recall: num }))
     .nullable(),

@@ -59,6 +59,8 @@ describe('evaluate', () => {
     for (const k of ['precision', 'recall', 'density', 'coverage'] as const)
       assert.ok(a[k] >= 0 && a[k] <= (k === 'density' ? 24 / 5 + 1 : 1), `${k} ${a[k]}`);
     assert.ok(a.isEvalnet >= 1 && a.isEvalnet <= 10);
+    assert.ok(a.confidence >= 0.1 && a.confidence <= 1, `confidence ${a.confidence}`);
+    assert.equal(a.eta, 0);
     assert.equal(a.consistency?.kind, 'evalnet-label');
     assert.ok(a.consistency!.value >= 0 && a.consistency!.value <= 1 && a.consistency!.chance > 0);
     assert.equal(a.perClassRecall!.length, 10);

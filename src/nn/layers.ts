@@ -200,6 +200,14 @@ export class BatchNorm2d extends Module {
   }
 }
 
+/** Batch normalisation of features [N, C] (as BatchNorm2d, over the batch only). */
+export class BatchNorm1d extends BatchNorm2d {
+  override forward(x: Tensor): Tensor {
+    if (x.ndim !== 2) throw new RangeError(`BatchNorm1d expects [N, C] input, got shape [${x.shape.join(', ')}]`);
+    return super.forward(x.unsqueeze(2).unsqueeze(3)).flatten(1);
+  }
+}
+
 /** A lookup table. Args: numEmbeddings, embeddingDim, paddingIdx?. Shapes: int64 [*] -> [*, embeddingDim]. */
 export class Embedding extends Module {
   readonly weight: Tensor;

@@ -123,6 +123,17 @@ describe('nn.Module', () => {
     bn.eval();
     const y = bn.forward(torch.tensor([[[[0.2]], [[0.4]]]]));
     close(y, [0, 0], 1e-4);
+    // BatchNorm1d: the same statistics over [N, C]; other shapes refused.
+    const bn1 = new nn.BatchNorm1d(2);
+    const z = bn1.forward(
+      torch.tensor([
+        [1, 2],
+        [3, 6],
+      ]),
+    );
+    close(z, [-1, -1, 1, 1], 1e-3);
+    close(bn1.runningMean, [0.2, 0.4]);
+    assert.throws(() => bn1.forward(torch.ones([2, 2, 1, 1])), /BatchNorm1d expects \[N, C\]/);
     const drop = new nn.Dropout(0.9).eval();
     assert.deepEqual(drop.forward(torch.ones([3])).toArray(), [1, 1, 1]);
   });

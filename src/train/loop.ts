@@ -85,6 +85,11 @@ export abstract class TrainingLoop<C extends RunConfig> {
   private eventWriter: EventWriter | null = null;
   /** the clipping that backward() asked for, applied once the gradients are final */
   private pendingClip: number | undefined = undefined;
+  /**
+   * Sums a step wants over the whole global batch (DINO's teacher outputs for its centre): set by
+   * optimizationStep as this process's sums, they hold every process's total by afterUpdate.
+   */
+  protected stepSums: number[] | null = null;
 
   /** the checkpoint format this trainer writes and reads */
   protected abstract readonly format: string;
@@ -280,12 +285,14 @@ export abstract class TrainingLoop<C extends RunConfig> {
    */
   private async parallelStep(dp: DataParallel): Promise<StepMetrics> {
     const m = this.computeGradients();
-    const [stops, lossSum] = await dp.syncGradients(this.trainingState().model.parameters(), [
+    const [stops, lossSum, ...sums] = await dp.syncGradients(this.trainingState().model.parameters(), [
       this.stopRequested ? 1 : 0,
       m.loss,
+      ...(this.stepSums ?? []),
     ]);
     if (stops! > 0 && !this.stopRequested) this.stopRequested = 'a peer process stopped';
     m.loss = lossSum! / dp.worldSize;
+    if (this.stepSums) this.stepSums = sums;
     return this.applyUpdate(m);
   }
 

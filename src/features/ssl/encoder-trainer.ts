@@ -145,10 +145,6 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
       let teacher: SslEncoder | null = null;
       let center: torch.Tensor | null = null;
       if (config.model.objective === 'dino') {
-        if (run.parallel)
-          throw new Error(
-            'DINO trains in one process for now: its centre is a statistic of the whole batch, not yet all-reduced over processes (use --objective simclr, or drop --nproc-per-node)',
-          );
         teacher = new SslEncoder(ds.channels, config.model).to(device);
         teacher.loadStateDict(model.stateDict());
         for (const p of teacher.parameters()) p.requiresGrad_(false);
@@ -238,14 +234,23 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     // The teacher's entropy: near 0 or near log K would be the two ways of collapsing.
     const p = torch.softmax(teacherOut.sub(this.center!).div(teacherTemp), 1);
     const entropy = p.mul(p.clampMin(1e-12).log()).sum(1).neg().mean().item();
-    updateCenter(this.center!, teacherOut, d.centerMomentum);
+    // The centre follows the teacher's mean over the whole global batch: the loop sums it over processes.
+    this.stepSums = [...(teacherOut.sum(0).double().toTypedArray() as Float64Array), teacherOut.shape[0]!];
     return { loss: this.backward(loss, { clipGradNorm: 3 }), teacher_entropy: entropy };
   }
 
   protected override afterUpdate(): void {
     if (!this.teacher) return;
-    const m = teacherMomentum(this.config.model.dino.momentum, this.step, this.config.train.steps);
-    updateTeacher(this.teacher, this.model, m);
+    const d = this.config.model.dino;
+    const sums = this.stepSums!;
+    this.stepSums = null;
+    const rows = sums[sums.length - 1]!;
+    const mean = torch
+      .tensor(Float64Array.from(sums.slice(0, -1), (x) => x / rows))
+      .float()
+      .to(this.center!.device);
+    updateCenter(this.center!, mean.unsqueeze(0), d.centerMomentum);
+    updateTeacher(this.teacher, this.model, teacherMomentum(d.momentum, this.step, this.config.train.steps));
   }
 
   /**

@@ -562,6 +562,9 @@ export class FashionScenesExperiment {
       ...(claims.length ? claims : ['- pending']),
       '',
     ];
+    // The hand-written reading of the results, kept in its own file so that rewriting the report keeps it.
+    const notes = join(this.o.docs, 'fashion-scenes.notes.md');
+    if (existsSync(notes)) lines.push(readFileSync(notes, 'utf8').trim(), '');
     mkdirSync(this.o.docs, { recursive: true });
     writeFileSync(join(this.o.docs, 'fashion-scenes.md'), lines.join('\n'));
   }

@@ -35,8 +35,8 @@ export const featuresSpec: CommandSpec = {
     'encoder-output': {
       type: 'string',
       default: 'backbone',
-      choices: ['backbone', 'projection'],
-      help: 'encoder: features before the projection head, or its output',
+      choices: ['backbone', 'projection', 'grid'],
+      help: "encoder: the backbone's global average, the head's output, or the last stage averaged over a 2x2 grid (4x wider; keeps layout)",
     },
     'patch-stage': {
       type: 'int',
@@ -96,7 +96,7 @@ function makeExtractor(a: ParsedArgs): FeatureExtractor {
     case 'encoder':
       return new SslEncoderFeatures(
         needCheckpoint(),
-        a['encoder-output'] as 'backbone' | 'projection',
+        a['encoder-output'] as 'backbone' | 'projection' | 'grid',
         a['patch-stage'] as number,
       );
     case 'diffusion':

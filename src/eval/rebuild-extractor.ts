@@ -16,7 +16,7 @@ import { parseJsonWith } from '../util/json-file.js';
 const CONFIGS = {
   'ssl-encoder': z.looseObject({
     checkpoint: z.string(),
-    output: z.enum(['backbone', 'projection']).optional(),
+    output: z.enum(['backbone', 'projection', 'grid']).optional(),
     patchStage: z.number().int().optional(),
   }),
   diffusion: z.looseObject({

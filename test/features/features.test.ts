@@ -186,6 +186,12 @@ describe('feature extractors', () => {
     const f = extractFeatures(ds, enc, { patches: true, progress: false });
     assert.deepEqual(f.features.shape, [300, 16]);
     assert.deepEqual(f.patches!.shape, [300, 8, 8, 16]);
+    // The 2x2 grid readout: each quadrant's mean of the last stage's patches, channels first.
+    const g = extractFeatures(ds, new SslEncoderFeatures(bdir, 'grid'), { progress: false }).features;
+    assert.deepEqual(g.shape, [300, 64]);
+    // (patches files hold float16: compare at its precision)
+    const quadrant = f.patches!.float().narrow(1, 4, 4).narrow(2, 0, 4).mean([1, 2]); // bottom-left: row 1, column 0
+    close(g.float().reshape(300, 16, 2, 2).select(2, 1).select(2, 0).contiguous(), flat(quadrant.contiguous()), 5e-3);
   });
 });
 

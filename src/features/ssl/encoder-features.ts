@@ -3,10 +3,13 @@
 // normalised bottleneck), and the backbone's patch map. A DINO run's features are its teacher's.
 import { z } from 'zod';
 import { checkpointMeta, loadCheckpoint, resolveCheckpoint } from '../../train/checkpoint.js';
+import * as torch from '../../torch/index.js';
 import type { Tensor } from '../../torch/index.js';
 import type { FeatureExtractor } from '../extract.js';
 import { sha256File } from '../features-file.js';
 import { ENCODER_FORMAT, EncoderConfig, SslEncoder, teacherState } from './encoder-trainer.js';
+
+export type EncoderOutput = 'backbone' | 'projection' | 'grid';
 
 export class SslEncoderFeatures implements FeatureExtractor {
   readonly name = 'ssl-encoder';
@@ -17,7 +20,12 @@ export class SslEncoderFeatures implements FeatureExtractor {
 
   constructor(
     checkpoint: string,
-    readonly output: 'backbone' | 'projection' = 'backbone',
+    /**
+     * backbone: the last stage's global average; projection: what the head makes of it; grid: the last
+     * stage averaged over a 2x2 grid of the image (4 x D; keeps where things are, which on aligned
+     * items such as Fashion-MNIST's separates classes that differ in layout)
+     */
+    readonly output: EncoderOutput = 'backbone',
     /** the backbone stage the patch map comes from (default the last) */
     readonly patchStage: number = -1,
   ) {
@@ -55,6 +63,16 @@ export class SslEncoderFeatures implements FeatureExtractor {
   embed(images: Tensor): { features: Tensor; patches: Tensor } {
     const out = this.model.backbone.call(images, this.patchStage);
     if (this.output === 'backbone') return out;
+    if (this.output === 'grid') {
+      // From the last stage whatever patch stage is asked for: the patch map stays as requested.
+      const lastOut = this.patchStage === -1 ? null : this.model.backbone.call(images);
+      const last = lastOut?.patches ?? out.patches;
+      const grid = torch.tidy(() => torch.adaptiveAvgPool2d(last.permute(0, 3, 1, 2), [2, 2]).flatten(1));
+      out.features.dispose();
+      lastOut?.features.dispose();
+      lastOut?.patches.dispose();
+      return { features: grid, patches: out.patches };
+    }
     const projected = this.model.projection(out.features);
     out.features.dispose();
     return { features: projected, patches: out.patches };

@@ -79,7 +79,7 @@ function start(args: string[]) {
   return { child, exited, stderr: () => stderr };
 }
 
-async function until(what: string, fn: () => boolean, ms = 60_000): Promise<void> {
+async function until(what: string, fn: () => boolean, ms = 180_000): Promise<void> {
   const t0 = Date.now();
   while (!fn()) {
     if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);

@@ -82,6 +82,12 @@ export function trapStopSignals(onStop: (signal: string) => void): () => void {
 export abstract class TrainingLoop<C extends RunConfig> {
   private stepCount = 0;
   private stopRequested: string | null = null;
+  /**
+   * Data-parallel runs stop on the ranks' agreed decision only (any stop request seen in a step's
+   * all-reduce): a signal that reaches one rank between the all-reduce and the next step must not stop it
+   * alone, or the others would wait for it in their next all-reduce.
+   */
+  private agreedStop = false;
   private eventWriter: EventWriter | null = null;
   /** the clipping that backward() asked for, applied once the gradients are final */
   private pendingClip: number | undefined = undefined;
@@ -290,7 +296,10 @@ export abstract class TrainingLoop<C extends RunConfig> {
       m.loss,
       ...(this.stepSums ?? []),
     ]);
-    if (stops! > 0 && !this.stopRequested) this.stopRequested = 'a peer process stopped';
+    if (stops! > 0) {
+      this.agreedStop = true;
+      this.stopRequested ??= 'a peer process stopped';
+    }
     m.loss = lossSum! / dp.worldSize;
     if (this.stepSums) this.stepSums = sums;
     return this.applyUpdate(m);
@@ -362,7 +371,7 @@ export abstract class TrainingLoop<C extends RunConfig> {
     state.model.train();
     try {
       if (dp) await this.broadcastState(dp);
-      while (this.stepCount < target && !this.stopRequested) {
+      while (this.stepCount < target && !(dp ? this.agreedStop : this.stopRequested)) {
         const m = dp ? await this.parallelStep(dp) : this.trainStep();
         window.add(m);
         smooth = Number.isNaN(smooth) ? m.loss : 0.98 * smooth + 0.02 * m.loss;
@@ -391,7 +400,8 @@ export abstract class TrainingLoop<C extends RunConfig> {
     } finally {
       untrap();
     }
-    const status = this.stopRequested ? 'interrupted' : this.stepCount >= s.steps ? 'done' : 'paused';
+    const stopped = dp ? this.agreedStop : this.stopRequested !== null;
+    const status = stopped ? 'interrupted' : this.stepCount >= s.steps ? 'done' : 'paused';
     return { step: this.stepCount, status, checkpoint: last };
   }
 

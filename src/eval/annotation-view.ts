@@ -13,6 +13,7 @@ import type { Tensor } from '../torch/index.js';
 import { writeFileAtomic } from '../util/files.js';
 import { hostRng } from '../util/streams.js';
 import { clusterQuality, linearSumAssignment, type ClusterQuality } from './cluster-metrics.js';
+import { borderSegment } from './layout-following.js';
 import { maskQuality } from './segmentation.js';
 
 export const VIEW_FORMAT = 'selfguided-annotation-view/1';
@@ -140,15 +141,6 @@ function idSets(l: Loaded): { sets: number[][]; count: number; multiLabel: boole
     return s;
   });
   return { sets, count: d, multiLabel: sets.some((s) => s.length !== 1) };
-}
-
-/** The segment covering the canvas borders most, taken as background. */
-function borderSegment(seg: Uint8Array, n: number, s: number, K: number): number {
-  const border = new Array<number>(K).fill(0);
-  for (let i = 0; i < n; i++)
-    for (let j = 0; j < s; j++)
-      for (const p of [j, (s - 1) * s + j, j * s, j * s + s - 1]) border[seg[i * s * s + p]!]!++;
-  return border.indexOf(Math.max(...border));
 }
 
 /**

@@ -47,12 +47,16 @@ export function layoutsOf(maps: Tensor, kind: 'boxes' | 'masks'): Layouts {
   const ids = torch.tidy(() => maps.argmax(1).to('uint8'));
   const segments = ids.toTypedArray() as Uint8Array;
   ids.dispose();
-  // The background is the segment that covers the canvas borders most.
+  return { kind, boxes: [], segments, background: borderSegment(segments, n, s, k), size: s };
+}
+
+/** The segment id (of K) that covers the borders of n s x s segment maps most: taken as the background. */
+export function borderSegment(segments: ArrayLike<number>, n: number, s: number, k: number): number {
   const border = new Array<number>(k).fill(0);
   for (let i = 0; i < n; i++)
     for (let j = 0; j < s; j++)
       for (const p of [j, (s - 1) * s + j, j * s, j * s + s - 1]) border[segments[i * s * s + p]!]!++;
-  return { kind, boxes: [], segments, background: border.indexOf(Math.max(...border)), size: s };
+  return border.indexOf(Math.max(...border));
 }
 
 const tightBox = (mask: ArrayLike<number>, s: number) => maskBox(mask, s, s);

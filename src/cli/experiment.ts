@@ -14,7 +14,7 @@ export const experimentSpec: CommandSpec = {
       type: 'string',
       default: 'small',
       choices: Object.keys(BUDGETS),
-      help: "smoke: every stage in minutes on 2,000 images (a pipeline check); small: about 4.2 h on a 2-core CPU (tiny UNet, 3,000 steps, 2,000 samples DDIM-25, 4 seed replicates); full: the paper's protocol (10k samples, DDIM-250, the small preset for 60,000 steps): days on a 2-core CPU, meant for --device cuda",
+      help: "smoke: every stage in minutes on 2,000 images (a pipeline check); small: about 4 h on a 2-core CPU (tiny UNet, 3,000 steps, 2,000 samples at 25 network evaluations with the sampler a study picks, long-tailed rows at k = 10, 30, 100 and balanced, 3 seeds for the long-tail pair, 3 evaluation seeds per sweep point; g trained here for 6,000 steps unless --encoder); full: the paper's protocol (10k samples, DDIM-250, the small preset for 60,000 steps): days on a 2-core CPU, meant for --device cuda",
     },
     root: {
       type: 'string',

@@ -10,6 +10,7 @@ const COLUMNS = {
   'fd-ssl': { header: 'FD-ssl', cell: (m: EvalMetrics) => num(m.fd.ssl, 3) },
   'is-evalnet': { header: 'IS-evalnet', cell: (m: EvalMetrics) => num(m.isEvalnet, 2) },
   precision: { header: 'precision', cell: (m: EvalMetrics) => num(m.precision, 3) },
+  confidence: { header: 'confidence', cell: (m: EvalMetrics) => num(m.confidence, 3) },
   recall: { header: 'recall', cell: (m: EvalMetrics) => num(m.recall, 3) },
   density: { header: 'density', cell: (m: EvalMetrics) => num(m.density, 3) },
   coverage: { header: 'coverage', cell: (m: EvalMetrics) => num(m.coverage, 3) },

@@ -1,6 +1,7 @@
 // The reproduction experiment on Fashion-MNIST: every row of the paper's main table trained with the same
-// model preset, steps, batch and seed and evaluated the same way, plus the long-tailed rows and the
-// guidance-scale sweep. Each stage is a file or run directory under the experiment root, so the runner
+// model preset, steps, batch and seed and evaluated the same way, plus the long-tailed rows (several k,
+// Sinkhorn-balanced clusters, replicate seeds), a sampler study that picks the table's sampler, and the
+// guidance-scale sweep with several evaluation seeds per scale. Each stage is a file or run directory under the experiment root, so the runner
 // can be stopped at any point and run again to continue; finished rows are skipped. After every row the
 // report in docs/ is rewritten from whatever has finished.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -23,8 +24,8 @@ import { latestCheckpoint, latestStep } from '../train/checkpoint.js';
 import type { Device } from '../torch/index.js';
 import { z } from 'zod';
 import { readJsonFile } from '../util/json-file.js';
-import { Budget, BUDGETS, BudgetName } from './budgets.js';
-import { writeReport, type ReportInput, type RowResult } from './report.js';
+import { Budget, BUDGETS, BudgetName, SamplerChoice, samplerTag } from './budgets.js';
+import { writeReport, type ReportInput, type RowResult, type SamplerStudyRow } from './report.js';
 
 export { Budget, BUDGETS, BudgetName };
 
@@ -166,12 +167,11 @@ export class FashionMnistExperiment {
   async run(): Promise<number> {
     try {
       await this.prerequisites();
-      for (const row of this.rows().filter((r) => r.group === 'balanced')) await this.runRow(row);
-      // The long-tailed self-label row uses the best k, known only now.
-      for (const row of this.rows().filter((r) => r.group === 'long-tail')) await this.runRow(row);
+      await this.samplerStudy();
+      for (const row of this.rows()) await this.runRow(row);
       const best = this.bestSelfLabelRow();
       if (best) {
-        for (const s of this.b.sweep) await this.evalRow(best, s);
+        for (const s of this.b.sweep) for (const seed of this.sweepSeeds) await this.evalRow(best, s, seed);
       }
       for (const row of this.replicas().flatMap((r) => r.copies)) await this.runRow(row);
       this.report();
@@ -233,7 +233,14 @@ export class FashionMnistExperiment {
                 config: {
                   data: this.full,
                   model: { widths: [16, 32, 64] },
-                  train: { steps: this.b.encoderSteps, cropScale: [0.6, 1], seed, checkpointEvery: 100 },
+                  // docs/self-labels.md, round 2: batch 256, crops of at least 60% of the area, 6,000 steps
+                  train: {
+                    steps: this.b.encoderSteps,
+                    batchSize: 256,
+                    cropScale: [0.6, 1],
+                    seed,
+                    checkpointEvery: 250,
+                  },
                 },
                 device: this.device,
                 log: this.log,
@@ -280,6 +287,7 @@ export class FashionMnistExperiment {
     data: DataSpec,
     kind: ConditionKind,
     k: number | null,
+    balanced = false,
   ): Promise<ConditionSpec> {
     const path = join(this.root, 'annotations', `${name}.safetensors`);
     if (existsSync(path)) return Promise.resolve({ kind: 'file', path });
@@ -288,11 +296,14 @@ export class FashionMnistExperiment {
       const ds = await this.dataset(data);
       const feats = loadFeatures(featuresPath, { dataset: ds });
       try {
-        if (kind === 'onehot') this.log(`clustering ${featuresPath} into k = ${k} (spherical k-means, 3 restarts)`);
+        if (kind === 'onehot')
+          this.log(
+            `clustering ${featuresPath} into k = ${k} (spherical k-means${balanced ? ', Sinkhorn-balanced' : ''}, 3 restarts)`,
+          );
         const { annotations: ann } = selfLabels(
           featuresPath,
           { ...feats, provenance: { ...feats.provenance, dataset: ds.info.name, dataSpec: JSON.stringify(data) } },
-          { kind, k: k ?? undefined, metric: 'cosine', restarts: 3, seed: this.plan.seed },
+          { kind, k: k ?? undefined, metric: 'cosine', restarts: 3, seed: this.plan.seed, balanced },
         );
         saveAnnotations(path, ann);
         if (ann.assignments && ann.k !== null && ds.labels) {
@@ -313,44 +324,23 @@ export class FashionMnistExperiment {
   private rows(): RowDef[] {
     const ssl = (name: string, data: DataSpec) =>
       this.features(name, data, () => new SslEncoderFeatures(this.plan.encoder, 'backbone'));
-    const selfRow = (k: number, group: RowDef['group']): RowDef => {
+    const selfRow = (k: number, group: RowDef['group'], balanced = false): RowDef => {
       const lt = group === 'long-tail';
       const data = lt ? this.ltData : this.full;
       const feats = lt ? `ssl-backbone-lt${this.b.rho}` : 'ssl-backbone';
-      const annotation = `${feats}-k${k}`;
+      const annotation = `${feats}${balanced ? '-balanced' : ''}-k${k}`;
       return {
-        id: `${lt ? 'lt-' : ''}self-k${k}`,
-        title: `self-labels, SimCLR backbone, k = ${k}`,
+        id: `${lt ? 'lt-' : ''}self-${balanced ? 'balanced-' : ''}k${k}`,
+        title: `self-labels, SimCLR backbone, k = ${k}${balanced ? ', Sinkhorn-balanced clusters' : ''}${lt ? `, long-tailed (rho = ${this.b.rho})` : ''}`,
         group,
         kind: 'self-label',
         k,
         data,
         annotation,
-        condition: async () => this.annotations(annotation, await ssl(feats, data), data, 'onehot', k),
+        condition: async () => this.annotations(annotation, await ssl(feats, data), data, 'onehot', k, balanced),
       };
     };
-    const rows: RowDef[] = [
-      {
-        id: 'none',
-        title: 'no guidance',
-        group: 'balanced',
-        kind: 'none',
-        k: null,
-        data: this.full,
-        annotation: null,
-        condition: async () => ({ kind: 'none' }),
-      },
-      {
-        id: 'gt-labels',
-        title: 'ground-truth labels (10 classes)',
-        group: 'balanced',
-        kind: 'ground-truth',
-        k: 10,
-        data: this.full,
-        annotation: null,
-        condition: async () => ({ kind: 'label' }),
-      },
-      ...this.b.ks.map((k) => selfRow(k, 'balanced')),
+    const controls: RowDef[] = [
       {
         id: 'diffusion-k10',
         title: 'self-labels, diffusion features (unguided model, middle block, t = 100), k = 10',
@@ -391,6 +381,30 @@ export class FashionMnistExperiment {
         condition: async () =>
           this.annotations('random-k10', await ssl('ssl-backbone', this.full), this.full, 'random', 10),
       },
+    ];
+    return [
+      {
+        id: 'none',
+        title: 'no guidance',
+        group: 'balanced',
+        kind: 'none',
+        k: null,
+        data: this.full,
+        annotation: null,
+        condition: async () => ({ kind: 'none' }),
+      },
+      {
+        id: 'gt-labels',
+        title: 'ground-truth labels (10 classes)',
+        group: 'balanced',
+        kind: 'ground-truth',
+        k: 10,
+        data: this.full,
+        annotation: null,
+        condition: async () => ({ kind: 'label' }),
+      },
+      ...this.b.ks.map((k) => selfRow(k, 'balanced')),
+      ...(this.b.controls ? controls : []),
       {
         id: 'lt-none',
         title: `no guidance, long-tailed (rho = ${this.b.rho})`,
@@ -411,118 +425,165 @@ export class FashionMnistExperiment {
         annotation: null,
         condition: async () => ({ kind: 'label' }),
       },
+      ...this.b.ltKs.map((k) => selfRow(k, 'long-tail')),
+      ...(this.b.ltBalancedK !== null ? [selfRow(this.b.ltBalancedK, 'long-tail', true)] : []),
     ];
-    const best = this.bestSelfLabelRow();
-    if (best)
-      rows.push({
-        ...selfRow(best.k, 'long-tail'),
-        title: `self-labels, SimCLR backbone, k = ${best.k}, long-tailed (rho = ${this.b.rho})`,
-      });
-    return rows;
+  }
+
+  private row(id: string): RowDef {
+    const r = this.rows().find((x) => x.id === id);
+    if (!r) throw new Error(`no row '${id}'`);
+    return r;
   }
 
   /**
-   * The rows the claims compare most closely (ground truth and the best self-labels, balanced and
-   * long-tailed), each with copies trained and evaluated with the budget's other seeds; the condition
-   * files stay the same, so the spread is that of training and sampling.
+   * The long-tailed rows the claims compare (ground truth and the best long-tailed self-labels), each with
+   * copies trained and evaluated with the budget's other seeds; the condition files stay the same, so the
+   * spread is that of training and sampling.
    */
   private replicas(): { row: RowDef; copies: RowDef[] }[] {
-    const best = this.bestSelfLabelRow();
+    const best = this.bestSelfLabelRow('long-tail');
     if (!best) return [];
-    const rows = this.rows();
-    return ['gt-labels', best.id, 'lt-gt-labels', `lt-${best.id}`]
-      .map((id) => rows.find((r) => r.id === id))
-      .filter((r): r is RowDef => r !== undefined)
-      .map((row) => ({
-        row,
-        copies: this.b.replicateSeeds.map((seed) => ({ ...row, id: `${row.id}-seed${seed}`, seed })),
-      }));
+    return ['lt-gt-labels', best.id].map((id) => {
+      const row = this.row(id);
+      return { row, copies: this.b.replicateSeeds.map((seed) => ({ ...row, id: `${row.id}-seed${seed}`, seed })) };
+    });
   }
 
   private rowDir(id: string): string {
     return join(this.root, 'rows', id);
   }
 
-  private evalDir(id: string, scale: number, seed = this.plan.seed): string {
+  // --- the sampler: the budget's, or the study's choice once the study has run ---
+
+  private get samplerChoicePath(): string {
+    return join(this.root, 'sampler-choice.json');
+  }
+
+  /** The table's sampler; null while the sampler study has not chosen yet. */
+  private get sampler(): SamplerChoice | null {
+    if (this.b.samplerStudy.length === 0) return { sampler: this.b.sampler, eta: 0 };
+    return existsSync(this.samplerChoicePath) ? readJsonFile(this.samplerChoicePath, SamplerChoice) : null;
+  }
+
+  /** The rows the study compares the samplers on: the unguided row and the first self-label row. */
+  private get studyRows(): RowDef[] {
+    return ['none', `self-k${this.b.ks[0]}`].map((id) => this.row(id));
+  }
+
+  // Every sampler of the study at sampleSteps network evaluations on the two rows (same seed, so the same
+  // starting noise and conditions); the lowest mean FD-evalnet chooses the sampler of everything after.
+  private async samplerStudy(): Promise<void> {
+    if (this.b.samplerStudy.length === 0 || this.sampler) return;
+    for (const row of this.studyRows) await this.train(row);
+    for (const c of this.b.samplerStudy)
+      for (const row of this.studyRows) await this.evalRow(row, this.b.scale, this.plan.seed, c);
+    const mean = (c: SamplerChoice) =>
+      this.studyRows.reduce((a, r) => a + this.metrics(r.id, this.b.scale, this.plan.seed, c)!.fd.evalnet, 0) /
+      this.studyRows.length;
+    const best = this.b.samplerStudy.reduce((a, c) => (mean(c) < mean(a) ? c : a));
+    this.log(`sampler study: ${samplerTag(best)} has the lowest mean FD-evalnet (${mean(best).toFixed(2)})`);
+    writeFileSync(this.samplerChoicePath, `${JSON.stringify(best)}\n`);
+  }
+
+  private evalDir(id: string, scale: number, seed: number, c: SamplerChoice): string {
+    const eta = c.sampler === 'ddim' && c.eta > 0 ? `-eta${c.eta}` : '';
     return join(
       this.rowDir(id),
       'eval',
-      `${this.b.sampler}${this.b.sampleSteps}-s${scale}-n${this.b.samples}-seed${seed}`,
+      `${c.sampler}${this.b.sampleSteps}${eta}-s${scale}-n${this.b.samples}-seed${seed}`,
     );
   }
 
-  private metrics(id: string, scale = this.b.scale, seed = this.plan.seed): EvalMetrics | null {
-    const p = join(this.evalDir(id, scale, seed), 'metrics.json');
+  private metrics(id: string, scale: number, seed: number, c = this.sampler): EvalMetrics | null {
+    if (!c) return null;
+    const p = join(this.evalDir(id, scale, seed, c), 'metrics.json');
     return existsSync(p) ? readEvalMetrics(p) : null;
   }
 
-  /** The self-label row with the lowest FD-evalnet, once all of them are evaluated. */
-  private bestSelfLabelRow(): { id: string; k: number } | null {
-    const ids = this.b.ks.map((k) => `self-k${k}`);
-    const ms = ids.map((id) => this.metrics(id));
-    if (ms.some((m) => m === null)) return null;
+  /** A row's metrics at the table's scale with its own seed. */
+  private rowMetrics(r: Pick<RowDef, 'id' | 'seed'>): EvalMetrics | null {
+    return this.metrics(r.id, this.b.scale, r.seed ?? this.plan.seed);
+  }
+
+  /** The self-label row of a group with the lowest FD-evalnet, once all of them are evaluated. */
+  private bestSelfLabelRow(group: RowDef['group'] = 'balanced'): RowDef | null {
+    const rows = this.rows().filter((r) => r.group === group && r.kind === 'self-label' && r.id.includes('self-'));
+    const ms = rows.map((r) => this.rowMetrics(r));
+    if (rows.length === 0 || ms.some((m) => m === null)) return null;
     let bi = 0;
     ms.forEach((m, i) => {
       if (m!.fd.evalnet < ms[bi]!.fd.evalnet) bi = i;
     });
-    const k = this.b.ks[bi]!;
-    return { id: ids[bi]!, k };
+    return rows[bi]!;
+  }
+
+  private get sweepSeeds(): number[] {
+    return Array.from({ length: this.b.sweepEvals }, (_, i) => this.plan.seed + i);
   }
 
   private async runRow(row: RowDef): Promise<void> {
-    const seed = row.seed ?? this.plan.seed;
-    if (this.metrics(row.id, this.b.scale, seed)) return;
-    const dir = this.rowDir(row.id);
-    const condition = await row.condition();
-    if (latestStep(dir) < this.b.steps)
-      await this.timing.time(this.stage(`train ${row.id}`), async () => {
-        const config: TrainConfigInput = {
-          data: row.data,
-          condition,
-          model: { preset: this.b.preset },
-          train: {
-            steps: this.b.steps,
-            batchSize: this.b.batchSize,
-            lr: this.b.lr,
-            warmup: this.b.warmup,
-            emaDecay: this.b.emaDecay,
-            seed,
-            checkpointEvery: this.b.checkpointEvery,
-            logEvery: 100,
-          },
-        };
-        const t = await DiffusionTrainer.open(
-          dir,
-          existsSync(join(dir, 'config.json'))
-            ? { resume: true, device: this.device, log: this.log }
-            : { config, device: this.device, log: this.log },
-        );
-        try {
-          if (t.step < this.b.steps) this.log(`row ${row.id}: training (${t.step}/${this.b.steps} steps done)`);
-          const r = await t.train();
-          if (r.status !== 'done') throw new Interrupted();
-        } finally {
-          t.dispose();
-        }
-      });
-    await this.evalRow(row, this.b.scale);
-    this.report();
+    if (this.rowMetrics(row)) return;
+    await this.train(row);
+    await this.evalRow(row, this.b.scale, row.seed ?? this.plan.seed);
   }
 
-  private async evalRow(row: Pick<RowDef, 'id' | 'seed'>, scale: number): Promise<void> {
-    const seed = row.seed ?? this.plan.seed;
-    const out = this.evalDir(row.id, scale, seed);
+  private async train(row: RowDef): Promise<void> {
+    const dir = this.rowDir(row.id);
+    if (latestStep(dir) >= this.b.steps) return;
+    const condition = await row.condition();
+    await this.timing.time(this.stage(`train ${row.id}`), async () => {
+      const config: TrainConfigInput = {
+        data: row.data,
+        condition,
+        model: { preset: this.b.preset },
+        train: {
+          steps: this.b.steps,
+          batchSize: this.b.batchSize,
+          lr: this.b.lr,
+          warmup: this.b.warmup,
+          emaDecay: this.b.emaDecay,
+          seed: row.seed ?? this.plan.seed,
+          checkpointEvery: this.b.checkpointEvery,
+          logEvery: 100,
+        },
+      };
+      const t = await DiffusionTrainer.open(
+        dir,
+        existsSync(join(dir, 'config.json'))
+          ? { resume: true, device: this.device, log: this.log }
+          : { config, device: this.device, log: this.log },
+      );
+      try {
+        if (t.step < this.b.steps) this.log(`row ${row.id}: training (${t.step}/${this.b.steps} steps done)`);
+        const r = await t.train();
+        if (r.status !== 'done') throw new Interrupted();
+      } finally {
+        t.dispose();
+      }
+    });
+  }
+
+  private async evalRow(
+    row: Pick<RowDef, 'id' | 'seed'>,
+    scale: number,
+    seed: number,
+    c: SamplerChoice = this.sampler!,
+  ): Promise<void> {
+    const out = this.evalDir(row.id, scale, seed, c);
     if (existsSync(join(out, 'metrics.json'))) return;
-    await this.timing.time(this.stage(`eval ${row.id} s${scale}`), () =>
+    const other = seed !== (row.seed ?? this.plan.seed) ? ` seed${seed}` : '';
+    await this.timing.time(this.stage(`eval ${row.id} s${scale} ${samplerTag(c)}${other}`), () =>
       evaluate({
         checkpoint: this.rowDir(row.id),
         evalnet: this.plan.evalnet,
         n: this.b.samples,
         scale,
-        sampler: this.b.sampler,
+        sampler: c.sampler,
+        eta: c.eta,
         steps: this.b.sampleSteps,
-        // Small batches were fastest for the tiny UNet on the 2-core CPU; a GPU wants large ones.
         seed,
+        // Small batches were fastest for the tiny UNet on the 2-core CPU; a GPU wants large ones.
         batchSize: this.device === 'cpu' ? 16 : 250,
         cacheDir: join(this.root, 'cache'),
         out,
@@ -535,8 +596,8 @@ export class FashionMnistExperiment {
   }
 
   private report(): void {
-    const rows = this.rows();
-    const results: RowResult[] = rows.map((r) => {
+    const sampler = this.sampler;
+    const results: RowResult[] = this.rows().map((r) => {
       const qualityFile =
         r.kind === 'self-label' && r.annotation ? join(this.root, 'annotations', `${r.annotation}.quality.json`) : null;
       return {
@@ -545,8 +606,8 @@ export class FashionMnistExperiment {
         group: r.group,
         kind: r.kind,
         k: r.k,
-        metrics: this.metrics(r.id),
-        grid: join(this.evalDir(r.id, this.b.scale), 'samples.png'),
+        metrics: this.rowMetrics(r),
+        grid: sampler ? join(this.evalDir(r.id, this.b.scale, this.plan.seed, sampler), 'samples.png') : '',
         selfLabelNmi:
           qualityFile && existsSync(qualityFile)
             ? readJsonFile(qualityFile, z.looseObject({ nmi: z.number() })).nmi
@@ -557,10 +618,21 @@ export class FashionMnistExperiment {
     const sweep = best
       ? this.b.sweep.map((s) => ({
           scale: s,
-          metrics: this.metrics(best.id, s),
-          grid: join(this.evalDir(best.id, s), 'samples.png'),
+          runs: this.sweepSeeds.map((seed) => ({ seed, metrics: this.metrics(best.id, s, seed) })),
+          grid: sampler ? join(this.evalDir(best.id, s, this.plan.seed, sampler), 'samples.png') : '',
         }))
       : [];
+    const study: SamplerStudyRow[] = this.b.samplerStudy.flatMap((c) =>
+      this.studyRows.map((r) => {
+        const dir = this.evalDir(r.id, this.b.scale, this.plan.seed, c);
+        return {
+          sampler: c,
+          row: r.id,
+          metrics: this.metrics(r.id, this.b.scale, this.plan.seed, c),
+          grid: join(dir, 'samples.png'),
+        };
+      }),
+    );
     const accPath = this.evalnetAccuracyPath;
     const input: ReportInput = {
       budgetName: this.plan.budget,
@@ -573,6 +645,8 @@ export class FashionMnistExperiment {
       evalnetAccuracy: existsSync(accPath)
         ? readJsonFile(accPath, z.looseObject({ testAccuracy: z.number() })).testAccuracy
         : null,
+      sampler,
+      samplerStudy: study,
       rows: results,
       sweepRow: best?.id ?? null,
       sweep,
@@ -581,8 +655,8 @@ export class FashionMnistExperiment {
       replicas: this.replicas().map(({ row, copies }) => ({
         id: row.id,
         seeds: [
-          { seed: this.plan.seed, metrics: this.metrics(row.id) },
-          ...copies.map((c) => ({ seed: c.seed!, metrics: this.metrics(c.id, this.b.scale, c.seed) })),
+          { seed: this.plan.seed, metrics: this.rowMetrics(row) },
+          ...copies.map((c) => ({ seed: c.seed!, metrics: this.rowMetrics(c) })),
         ],
       })),
     };

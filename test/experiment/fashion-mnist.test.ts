@@ -1,4 +1,5 @@
-// The reproduction experiment's runner on the smoke budget: every row trained and evaluated, the report
+// The reproduction experiment's runner on the smoke budget: the sampler study choosing by its rule, every
+// row trained and evaluated, the sweep with two seeds per scale, the long-tail replicates, the report
 // written with every row and no pending claim, and a second run skipping finished work; an evaluation
 // removed and redone gives the same numbers (resuming equals not stopping).
 import assert from 'node:assert/strict';
@@ -26,37 +27,64 @@ describe('experiment fashion-mnist', () => {
       'random-k10',
       'lt-none',
       'lt-gt-labels',
+      'lt-self-k4',
+      'lt-self-k8',
+      'lt-self-balanced-k4',
     ];
     for (const id of ids) {
       assert.match(report, new RegExp(`^\\| ${id} \\| .* \\| \\d+\\.\\d\\d \\| \\d+\\.\\d{3} \\|`, 'm'), id);
       assert.ok(existsSync(join(dir, 'docs', 'fashion-mnist', `${id}.png`)), `${id}.png`);
     }
-    assert.match(report, /^\| lt-self-k(4|8) \|/m);
     assert.doesNotMatch(report, /pending/);
+    // The sampler study: both samplers on both rows, and the choice is the lowest mean FD-evalnet.
+    const rowsDir = join(dir, 'root', 'rows');
+    const fdOf = (id: string, d: string) =>
+      JSON.parse(readFileSync(join(rowsDir, id, 'eval', d, 'metrics.json'), 'utf8')).fd.evalnet as number;
+    const meanFd = (d: string) => (fdOf('none', d) + fdOf('self-k4', d)) / 2;
+    const [ddim, eta1] = ['ddim3-s2-n48-seed0', 'ddim3-eta1-s2-n48-seed0'];
+    const choice = JSON.parse(readFileSync(join(dir, 'root', 'sampler-choice.json'), 'utf8'));
+    assert.deepEqual(choice, meanFd(eta1) < meanFd(ddim) ? { sampler: 'ddim', eta: 1 } : { sampler: 'ddim', eta: 0 });
+    const evalName = (scale: number, seed: number) => `ddim3${choice.eta ? '-eta1' : ''}-s${scale}-n48-seed${seed}`;
+    assert.match(report, /## Sampler study[\s\S]*\| DDIM-3 \(eta 1\) \| self-k4 \| \d+\.\d\d \|/);
+    assert.match(
+      report,
+      new RegExp(`evaluates every other number on this page: \\*\\*DDIM-3 \\(eta ${choice.eta}\\)\\*\\*`),
+    );
+    // The sweep: every scale evaluated with two seeds, shown as mean ± sd.
     assert.ok(existsSync(join(dir, 'docs', 'fashion-mnist', 'fd-vs-scale.svg')));
-    assert.match(report, /## Guidance-scale sweep \(self-k(4|8)\)\n\n\| s \|.*\n.*\n\| 0 \| \d/);
-    // The rows the claims compare, again with seed 1: their own run directories, trained with that seed.
-    for (const id of ['gt-labels', 'lt-gt-labels']) {
-      assert.match(report, new RegExp(`^\\| ${id} \\| 1 \\| \\d+\\.\\d\\d \\|`, 'm'), `${id} seed 1`);
-      const cfg = JSON.parse(readFileSync(join(dir, 'root', 'rows', `${id}-seed1`, 'config.json'), 'utf8'));
+    const best = /## Guidance-scale sweep \((self-k(?:4|8))\)/.exec(report)?.[1];
+    assert.ok(best);
+    for (const s of [0, 2, 5])
+      for (const seed of [0, 1])
+        assert.ok(
+          existsSync(join(rowsDir, best, 'eval', evalName(s, seed), 'metrics.json')),
+          `sweep s${s} seed${seed}`,
+        );
+    assert.match(report, /\n\| 0 \| \d+\.\d\d ± \d+\.\d\d \|/);
+    // The long-tail rows the claim compares, again with seed 1: their own run directories, trained with that seed.
+    const ltBest = /^\| (lt-self-(?:balanced-)?k(?:4|8)) \| 1 \| \d/m.exec(report)?.[1];
+    assert.ok(ltBest, 'best long-tailed self-label row with seed 1');
+    for (const id of ['lt-gt-labels', ltBest]) {
+      const cfg = JSON.parse(readFileSync(join(rowsDir, `${id}-seed1`, 'config.json'), 'utf8'));
       assert.equal(cfg.train.seed, 1);
-      assert.ok(existsSync(join(dir, 'root', 'rows', `${id}-seed1`, 'eval', 'ddim3-s2-n48-seed1', 'metrics.json')));
+      assert.ok(existsSync(join(rowsDir, `${id}-seed1`, 'eval', evalName(2, 1), 'metrics.json')));
     }
-    assert.match(report, /^\| (lt-)?self-k(4|8) \| 1 \| \d/m);
+    assert.match(report, /2b\. .*FD-evalnet over 2 seeds/);
     const timing = () => JSON.parse(readFileSync(join(dir, 'root', 'timing.json'), 'utf8')) as Record<string, number>;
     const before = timing();
 
-    const evalDir = join(dir, 'root', 'rows', 'self-k8', 'eval', 'ddim3-s2-n48-seed0');
+    const evalDir = join(rowsDir, 'self-k8', 'eval', evalName(2, 0));
+    const stage = `eval self-k8 s2 ${choice.eta ? 'ddim-eta1' : 'ddim'}`;
     const first = JSON.parse(readFileSync(join(evalDir, 'metrics.json'), 'utf8'));
     rmSync(evalDir, { recursive: true });
     assert.equal(await new FashionMnistExperiment(o).run(), 0);
     const after = timing();
     const redone = JSON.parse(readFileSync(join(evalDir, 'metrics.json'), 'utf8'));
     assert.deepEqual({ ...redone, seconds: null }, { ...first, seconds: null });
-    for (const [stage, s] of Object.entries(before)) {
-      if (stage !== 'eval self-k8 s2') assert.equal(after[stage], s, `${stage} ran again`);
+    for (const [name, sec] of Object.entries(before)) {
+      if (name !== stage) assert.equal(after[name], sec, `${name} ran again`);
     }
-    assert.ok(after['eval self-k8 s2']! > before['eval self-k8 s2']!);
+    assert.ok(after[stage]! > before[stage]!);
     await assert.rejects(async () => new FashionMnistExperiment({ ...o, budget: 'small' }), /holds the 'smoke' budget/);
   });
 });

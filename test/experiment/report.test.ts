@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { EvalMetrics } from '../../src/eval/evaluate.js';
-import { claims, seedVariation, type RowResult } from '../../src/experiment/report.js';
+import { claims, seedVariation, tailRecall, type RowResult } from '../../src/experiment/report.js';
 import { niceTicks, renderLineCharts } from '../../src/experiment/svg-plot.js';
 
 function metrics(fd: number, o: Partial<EvalMetrics> = {}): EvalMetrics {
@@ -124,34 +124,48 @@ describe('claims', () => {
       row('lt-gt-labels', 'ground-truth', metrics(40), 'long-tail'),
       row('lt-self-k10', 'self-label', metrics(38), 'long-tail'),
     ];
-    const sweep = [0, 1, 2, 5].map((s, i) => ({
-      scale: s,
+    // Two evaluation seeds per scale: confidence differs by 0.02 between them (sd 0.014), the rest agree.
+    const point = (scale: number, o: (seed: number) => Partial<EvalMetrics>) => ({
+      scale,
       grid: '',
-      metrics: metrics([40, 25, 21, 28][i]!, {
-        precision: [0.9, 0.3, 0.5, 0.7][i]!,
-        recall: [0.1, 0.6, 0.5, 0.3][i]!,
-        isEvalnet: [1, 2, 3, 4][i]!,
-      }),
-    }));
+      runs: [0, 1].map((seed) => ({ seed, metrics: metrics(0, o(seed)) as EvalMetrics | null })),
+    });
+    const at = (i: number, seed: number): Partial<EvalMetrics> => ({
+      fd: { evalnet: [40, 25, 21, 28][i]! },
+      precision: [0.9, 0.3, 0.5, 0.7][i]!,
+      recall: [0.1, 0.6, 0.5, 0.3][i]!,
+      confidence: [0.5, 0.6, 0.7, 0.8][i]! + 0.02 * seed,
+      isEvalnet: [1, 2, 3, 4][i]!,
+    });
+    const sweep = [0, 1, 2, 5].map((s, i) => point(s, (seed) => at(i, seed)));
     const c = claims({ rows, sweep });
     assert.match(c[0]!, /held in part\*\* for 1 of 2 self-label rows/);
     assert.match(
       c[1]!,
       /held \(within 10%\)\*\*: best self-label row self-k10 FD-evalnet 21\.00 against 20\.00 .*ratio 1\.05/,
     );
-    assert.match(c[2]!, /2b.*\*\*held\*\*: lt-self-k10 FD-evalnet 38\.00 against 40\.00/);
+    assert.match(
+      c[2]!,
+      /2b.*lt-self-k10\): \*\*held with the first seed\*\* \(replicate seeds pending\): lt-self-k10 FD-evalnet 38\.00 against 40\.00/,
+    );
     assert.match(
       c[3]!,
       /\*\*held\*\*: self-k10 0\.600 vs chance 0\.100 \(6\.0x\); self-k50 0\.100 vs chance 0\.020 \(5\.0x\)/,
     );
     assert.match(
       c[4]!,
-      /\*\*held\*\*: from s = 1 to s = 5 precision goes 0\.300 -> 0\.700, recall 0\.600 -> 0\.300, IS-evalnet 2\.00 -> 4\.00; FD-evalnet is lowest at s = 2 \(21\.00\), between the ends\. At s = 0 \(the unconditional branch alone\): FD-evalnet 40\.00, precision 0\.900, recall 0\.100\./,
+      /over 2 evaluation seeds\): \*\*held\*\*: from s = 1 to s = 5 confidence goes 0\.610 ± 0\.014 -> 0\.810 ± 0\.014, recall 0\.600 ± 0\.000 -> 0\.300 ± 0\.000; k-NN precision 0\.300 ± 0\.000 -> 0\.700 ± 0\.000; FD-evalnet is lowest at s = 2 \(21\.00 ± 0\.00\), between the ends\. At s = 0 \(the unconditional branch alone\): FD-evalnet 40\.00 ± 0\.00, confidence 0\.510 ± 0\.014, precision 0\.900 ± 0\.000, recall 0\.100 ± 0\.000\./,
     );
-    // s = 0 is not the low end of the trade-off: its precision 0.9 would otherwise turn the verdict.
-    const flat = claims({ rows, sweep: sweep.map((s) => ({ ...s, metrics: { ...s.metrics, precision: 0.5 } })) });
-    assert.match(flat[4]!, /\*\*did not hold\*\*: from s = 1 to s = 5 precision goes 0\.500 -> 0\.500/);
-    const partial = claims({ rows, sweep: [...sweep.slice(0, 3), { scale: 5, grid: '', metrics: null }] });
+    // Fidelity is the confidence: flat confidence turns the verdict whatever precision does.
+    const flat = claims({
+      rows,
+      sweep: [0, 1, 2, 5].map((s, i) => point(s, (seed) => ({ ...at(i, seed), confidence: 0.7 }))),
+    });
+    assert.match(flat[4]!, /\*\*did not hold\*\*: from s = 1 to s = 5 confidence goes 0\.700 ± 0\.000 -> 0\.700/);
+    const partial = claims({
+      rows,
+      sweep: [...sweep.slice(0, 3), { ...sweep[3]!, runs: [sweep[3]!.runs[0]!, { seed: 1, metrics: null }] }],
+    });
     assert.match(partial[4]!, /pending/);
     const short = claims({ rows, sweep: sweep.slice(0, 2) });
     assert.match(short[4]!, /not measured: the sweep has fewer than two scales s >= 1/);
@@ -166,6 +180,85 @@ describe('claims', () => {
     assert.match(worse[0]!, /did not hold\*\* for 0 of 1/);
     assert.match(worse[1]!, /did not hold\*\*/);
     assert.match(worse[3]!, /did not hold for every row/);
+  });
+});
+
+describe('the long-tail claim over replicate seeds', () => {
+  const rows = [
+    row('lt-none', 'none', metrics(60), 'long-tail'),
+    row('lt-gt-labels', 'ground-truth', metrics(40), 'long-tail'),
+    row('lt-self-k10', 'self-label', metrics(41), 'long-tail'),
+    row('lt-self-k30', 'self-label', metrics(38), 'long-tail'),
+  ];
+  const reps = (gt: number[], self: number[]) => [
+    { id: 'lt-gt-labels', seeds: gt.map((v, i) => ({ seed: i, metrics: metrics(v) })) },
+    { id: 'lt-self-k30', seeds: self.map((v, i) => ({ seed: i, metrics: metrics(v) })) },
+  ];
+  const claim = (replicas: ReturnType<typeof reps>) => claims({ rows, sweep: [], replicas })[2]!;
+
+  test('the best long-tailed self-label row is compared; every seed ahead is held', () => {
+    assert.match(
+      claim(reps([40, 42, 44], [38, 41, 43])),
+      /row lt-self-k30\): \*\*held\*\* \(with every seed\): FD-evalnet over 3 seeds 40\.67 ± 2\.52 against 42\.00 ± 2\.00 \(ground truth\); per seed, self minus ground truth -2\.00, -1\.00, -1\.00/,
+    );
+  });
+  test('ahead on average but not with every seed is not shown; behind did not hold', () => {
+    assert.match(
+      claim(reps([40, 42, 44], [38, 43, 43])),
+      /\*\*not shown\*\* \(lower on average, but not with every seed\)/,
+    );
+    assert.match(claim(reps([40, 42, 44], [38, 45, 46])), /\*\*did not hold\*\*: FD-evalnet over 3 seeds/);
+  });
+  test('the first seed alone while replicates are pending; tail recall beside it', () => {
+    const pc = (recalls: number[]) =>
+      recalls.map((recall, label) => ({ label, name: null, realImages: 100 - 10 * label, recall }));
+    const withTail = rows.map((r) =>
+      r.metrics
+        ? {
+            ...r,
+            metrics: {
+              ...r.metrics,
+              perClassRecall: pc(r.id === 'lt-gt-labels' ? [1, 1, 0.5, 0.1] : [1, 1, 0.9, 0.3]),
+            },
+          }
+        : r,
+    );
+    const c = claims({
+      rows: withTail,
+      sweep: [],
+      replicas: [
+        {
+          id: 'lt-gt-labels',
+          seeds: [
+            { seed: 0, metrics: metrics(40) },
+            { seed: 1, metrics: null },
+          ],
+        },
+      ],
+    })[2]!;
+    // The rarer half is classes 2 and 3 (fewest real images): (0.9 + 0.3) / 2 against (0.5 + 0.1) / 2.
+    assert.match(
+      c,
+      /held with the first seed\*\* \(replicate seeds pending\).*tail recall \(rarer half of the classes\) 0\.600 against 0\.300 and 0\.600 without guidance/,
+    );
+  });
+  test('tail recall: the rarer half of the classes present in the real subset', () => {
+    const m = metrics(1, {
+      perClassRecall: [50, 20, 10, 5, 0].map((realImages, label) => ({
+        label,
+        name: null,
+        realImages,
+        recall: realImages ? [0.9, 0.8, 0.4, 0.2][label]! : Number.NaN,
+      })),
+    });
+    assert.equal(tailRecall(m), (0.4 + 0.2) / 2);
+    assert.equal(tailRecall(metrics(1)), null);
+  });
+  test('pending until every long-tailed self-label row is evaluated', () => {
+    assert.match(
+      claims({ rows: [...rows, row('lt-self-k100', 'self-label', null, 'long-tail')], sweep: [] })[2]!,
+      /2b.*pending/,
+    );
   });
 });
 
@@ -185,7 +278,7 @@ describe('seed variation', () => {
     assert.match(lines, /^\| lt-self-k10 \| 1 \| pending \|/m);
     assert.match(
       lines,
-      /gt-labels mean 62\.00, range 4\.00; self-k10 mean 62\.50, range 1\.00; lt-gt-labels mean 51\.00, range 2\.00\./,
+      /gt-labels mean 62\.00, sd 2\.83, range 4\.00; self-k10 mean 62\.50, sd 0\.71, range 1\.00; lt-gt-labels mean 51\.00, sd 1\.41, range 2\.00\./,
     );
     assert.doesNotMatch(lines, /lt-self-k10 mean/);
     assert.match(

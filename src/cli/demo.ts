@@ -1,4 +1,5 @@
 // selfguided demo: flags for the library's demo pipeline (src/experiment/demo.ts).
+import { SAMPLERS, type SamplerName } from '../diffusion/samplers.js';
 import { runDemo as demo } from '../experiment/demo.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 
@@ -22,7 +23,9 @@ export const demoSpec: CommandSpec = {
     },
     seed: { type: 'int', default: 0, help: 'random seed for every stage' },
     scale: { type: 'number', default: 3, help: 'guidance scale s for the guided samples' },
-    'sample-steps': { type: 'int', default: 50, help: 'DDIM steps for sampling' },
+    sampler: { type: 'string', default: 'ddim', choices: SAMPLERS, help: 'sampler of the pictures' },
+    'sample-steps': { type: 'int', default: 50, help: 'sampling steps' },
+    eta: { type: 'number', default: 0, help: 'DDIM stochasticity: 0 deterministic, 1 as DDPM' },
     'per-row': { type: 'int', default: 8, help: 'samples per cluster (grid columns)' },
   },
 };
@@ -34,7 +37,9 @@ export async function runDemo(a: ParsedArgs): Promise<number> {
     guidance: a.guidance as 'self' | 'label',
     seed: a.seed as number,
     scale: a.scale as number,
+    sampler: a.sampler as SamplerName,
     sampleSteps: a['sample-steps'] as number,
+    eta: a.eta as number,
     perRow: a['per-row'] as number,
   });
   if (r.status === 'interrupted') return 130;

@@ -13,6 +13,8 @@ import { saveGrid } from '../data/png.js';
 import { loadDataset } from '../data/spec.js';
 import type { TrainConfigInput } from '../diffusion/config.js';
 import { generate, idConditions, loadModel } from '../diffusion/pipeline.js';
+import type { SamplerName } from '../diffusion/samplers.js';
+import { samplerName } from './report.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
 import { clusterQuality, type ClusterQuality } from '../eval/cluster-metrics.js';
 import { extractFeatures } from '../features/extract.js';
@@ -35,8 +37,11 @@ export interface DemoOptions {
   seed: number;
   /** guidance scale s of the guided samples */
   scale: number;
-  /** DDIM steps for sampling */
+  /** the sampler and its steps (docs/results' sampler study chose the default) */
+  sampler: SamplerName;
   sampleSteps: number;
+  /** DDIM's stochasticity (0 deterministic, 1 DDPM-like); other samplers ignore it */
+  eta: number;
   /** samples per cluster (grid columns) */
   perRow: number;
   log?: (msg: string) => void;
@@ -239,21 +244,21 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   }
 
   // 5. Samples: one row per cluster (or class), guided next to unguided from the same noise.
-  const { perRow: per, sampleSteps, scale } = o;
+  const { perRow: per, sampleSteps, scale, sampler, eta } = o;
+  const how = samplerName({ sampler, eta }, sampleSteps);
   const guided = loadModel(runs.guided);
   const unguided = loadModel(runs.unguided);
   const rows = plan.guidance === 'self' ? plan.k : 10;
   const ids = Array.from({ length: rows * per }, (_, i) => Math.floor(i / per));
-  log(
-    `sampling ${ids.length} images from each model (DDIM-${sampleSteps}, seed ${plan.seed}, guidance scale ${scale})`,
-  );
+  log(`sampling ${ids.length} images from each model (${how}, seed ${plan.seed}, guidance scale ${scale})`);
   const cond = idConditions(ids, rows);
-  const imgG = generate(guided, { n: ids.length, cond, scale, sampler: 'ddim', steps: sampleSteps, seed: plan.seed });
+  const imgG = generate(guided, { n: ids.length, cond, scale, sampler, eta, steps: sampleSteps, seed: plan.seed });
   const imgU = generate(unguided, {
     n: ids.length,
     cond: null,
     scale: 1,
-    sampler: 'ddim',
+    sampler,
+    eta,
     steps: sampleSteps,
     seed: plan.seed,
   });
@@ -285,7 +290,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
           `Two \`tiny\` UNets (${(guided.model.numParameters() / 1e6).toFixed(2)}M parameters), ${plan.diffusionSteps} steps each at batch 32: one guided by the ground-truth class, one unguided.`,
         ]),
     '',
-    `Samples (DDIM ${sampleSteps} steps, eta 0, EMA weights): left, the guided model with guidance scale s = ${scale} (w = ${scale - 1}), one row per ${self ? 'cluster (row r is self-label r)' : 'class'}; right, the unguided model from the same starting noise.`,
+    `Samples (${how}, EMA weights): left, the guided model with guidance scale s = ${scale} (w = ${scale - 1}), one row per ${self ? 'cluster (row r is self-label r)' : 'class'}; right, the unguided model from the same starting noise.`,
     '',
     '![guided vs unguided](guided-vs-unguided.png)',
     '',

@@ -23,7 +23,12 @@ export const demoSpec: CommandSpec = {
     },
     seed: { type: 'int', default: 0, help: 'random seed for every stage' },
     scale: { type: 'number', default: 3, help: 'guidance scale s for the guided samples' },
-    sampler: { type: 'string', default: 'ddim', choices: SAMPLERS, help: 'sampler of the pictures' },
+    sampler: {
+      type: 'string',
+      default: 'ddpm',
+      choices: SAMPLERS,
+      help: 'sampler of the pictures (default ddpm: cleaner than DDIM eta 0 on briefly trained models, docs/results/round2/fashion-mnist.md)',
+    },
     'sample-steps': { type: 'int', default: 50, help: 'sampling steps' },
     eta: { type: 'number', default: 0, help: 'DDIM stochasticity: 0 deterministic, 1 as DDPM' },
     'per-row': { type: 'int', default: 8, help: 'samples per cluster (grid columns)' },

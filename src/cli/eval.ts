@@ -23,7 +23,12 @@ export const evalSpec: CommandSpec = {
     },
     n: { type: 'int', default: 2000, help: 'number of samples (and of real images for precision/recall)' },
     scale: { type: 'number', default: 2, help: 'guidance scale s' },
-    sampler: { type: 'string', default: 'ddim', choices: SAMPLERS, help: 'sampler' },
+    sampler: {
+      type: 'string',
+      default: 'ddpm',
+      choices: SAMPLERS,
+      help: 'sampler (default ddpm: ancestral sampling beat DDIM eta 0 and DPM-Solver++(2M) at equal steps, docs/results/round2/fashion-mnist.md)',
+    },
     steps: { type: 'int', default: 25, help: 'sampling steps' },
     eta: { type: 'number', default: 0, help: 'DDIM stochasticity: 0 deterministic, 1 as DDPM' },
     seed: { type: 'int', default: 0, help: 'seed of the drawn conditions, the noise and the real subset' },

@@ -202,9 +202,9 @@ describe('selfguided CLI', () => {
     assert.equal(ev.code, 0, ev.err);
     assert.match(
       ev.out,
-      /^\| model \| n \| sampler \| s \| FD-evalnet .*\n\|---.*\n\| pca-k5 \| 12 \| ddim-2 \| 2 \| \d+\.\d\d \| .* \| \d\.\d{3} \(\d\.\d{3}\) \|\n$/,
+      /^\| model \| n \| sampler \| s \| FD-evalnet .*\n\|---.*\n\| pca-k5 \| 12 \| ddpm-2 \| 2 \| \d+\.\d\d \| .* \| \d\.\d{3} \(\d\.\d{3}\) \|\n$/,
     );
-    const metrics = JSON.parse(readFileSync(join(dir, 'run', 'eval', 'ddim2-s2-n12-seed0', 'metrics.json'), 'utf8'));
+    const metrics = JSON.parse(readFileSync(join(dir, 'run', 'eval', 'ddpm2-s2-n12-seed0', 'metrics.json'), 'utf8'));
     assert.equal(metrics.consistency.kind, 'self-label');
     assert.match(metrics.consistency.method, /pixels-pca features/);
     const wrong = cli(

@@ -27,7 +27,7 @@ export const demoSpec: CommandSpec = {
       type: 'string',
       default: 'ddpm',
       choices: SAMPLERS,
-      help: 'sampler of the pictures (default ddpm: cleaner than DDIM eta 0 on briefly trained models, docs/results/round2/fashion-mnist.md)',
+      help: 'sampler of the pictures (default ddpm: cleaner than DDIM eta 0 on briefly trained models, docs/results/fashion-mnist.md)',
     },
     'sample-steps': { type: 'int', default: 50, help: 'sampling steps' },
     eta: { type: 'number', default: 0, help: 'DDIM stochasticity: 0 deterministic, 1 as DDPM' },

@@ -27,7 +27,7 @@ export const evalSpec: CommandSpec = {
       type: 'string',
       default: 'ddpm',
       choices: SAMPLERS,
-      help: 'sampler (default ddpm: ancestral sampling beat DDIM eta 0 and DPM-Solver++(2M) at equal steps, docs/results/round2/fashion-mnist.md)',
+      help: 'sampler (default ddpm: ancestral sampling beat DDIM eta 0 and DPM-Solver++(2M) at equal steps, docs/results/fashion-mnist.md)',
     },
     steps: { type: 'int', default: 25, help: 'sampling steps' },
     eta: { type: 'number', default: 0, help: 'DDIM stochasticity: 0 deterministic, 1 as DDPM' },

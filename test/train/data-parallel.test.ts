@@ -163,7 +163,9 @@ describe('data-parallel training (c10d Gloo, loopback)', { skip }, () => {
     const code = await run.exited;
     assert.notEqual(code, 0);
     assert.match(run.stderr(), /worker 1 was killed by SIGKILL/);
-    assert.match(run.stderr(), /Connection closed by peer|Connection reset|closed/i);
+    // The survivor either sees the closed connection itself or is stopped by the launcher first (a race
+    // both ways is fine: the run ends, nothing hangs).
+    assert.match(run.stderr(), /Connection closed by peer|Connection reset|closed|stopping the other workers/i);
     const loaded = loadNewestIntact(dir, 'selfguided-diffusion-checkpoint/1', () => {});
     assert.ok(loaded && loaded.step >= 2);
     loaded.dispose();

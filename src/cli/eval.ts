@@ -4,7 +4,7 @@
 // a markdown row.
 import { join } from 'node:path';
 import { SAMPLERS, type SamplerName } from '../diffusion/samplers.js';
-import { evaluate, METRICS_HEADER, metricsRow, type FeatureSpace } from '../eval/evaluate.js';
+import { evalRunName, evaluate, METRICS_HEADER, metricsRow, type FeatureSpace } from '../eval/evaluate.js';
 import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import { TorchScriptEncoder } from '../features/torchscript.js';
 import { required, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
@@ -99,7 +99,14 @@ export async function runEval(a: ParsedArgs): Promise<number> {
       make: () =>
         new TorchScriptEncoder(a['fd-torchscript'] as string, { size: a['fd-size'] as number | undefined, rgb: true }),
     });
-  const tag = `${a.sampler}${a.steps}${a.eta ? `-eta${a.eta}` : ''}-s${a.scale}-n${a.n}-seed${a.seed}`;
+  const tag = evalRunName({
+    sampler: a.sampler as string,
+    steps: a.steps as number,
+    eta: a.eta as number,
+    scale: a.scale as number,
+    n: a.n as number,
+    seed: a.seed as number,
+  });
   const runDir = checkpoint.replace(/\/checkpoints\/[^/]+$/, '').replace(/\/$/, '');
   const out = (a.out as string | undefined) ?? join(runDir, 'eval', tag);
   const m = await evaluate({

@@ -374,7 +374,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
 }
 
 export { METRICS_HEADER, metricsRow } from './format.js';
-export { EvalMetricsFile, readEvalMetrics, type EvalMetrics } from './metrics-file.js';
+export { EvalMetricsFile, evalRunName, readEvalMetrics, type EvalMetrics } from './metrics-file.js';
 
 /** Layout following of samples (see layout-following.ts), with its chance level and the real upper bound. */
 async function layoutMetrics(

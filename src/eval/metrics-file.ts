@@ -110,3 +110,15 @@ export const EvalMetricsFile = z.looseObject({
 export function readEvalMetrics(path: string): EvalMetrics {
   return readJsonFile(path, EvalMetricsFile) as EvalMetrics;
 }
+
+/** The name of an evaluation's folder under `<run>/eval/`: sampler, steps, eta, scale, samples, seed. */
+export function evalRunName(o: {
+  sampler: string;
+  steps: number;
+  eta?: number;
+  scale: number;
+  n: number;
+  seed: number;
+}): string {
+  return `${o.sampler}${o.steps}${o.eta ? `-eta${o.eta}` : ''}-s${o.scale}-n${o.n}-seed${o.seed}`;
+}

@@ -14,7 +14,7 @@ import type { ConditionSpec, TrainConfigInput } from '../diffusion/config.js';
 import { DiffusionFeatures } from '../diffusion/diffusion-features.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
 import { clusterQuality } from '../eval/cluster-metrics.js';
-import { evaluate, readEvalMetrics, type EvalMetrics } from '../eval/evaluate.js';
+import { evalRunName, evaluate, readEvalMetrics, type EvalMetrics } from '../eval/evaluate.js';
 import { accuracy, loadEvalNet, trainEvalNet } from '../eval/evalnet.js';
 import { extractFeatures, type FeatureExtractor } from '../features/extract.js';
 import { loadFeatures } from '../features/features-file.js';
@@ -25,7 +25,7 @@ import type { Device } from '../torch/index.js';
 import { z } from 'zod';
 import { readJsonFile } from '../util/json-file.js';
 import { Budget, BUDGETS, BudgetName, SamplerChoice, samplerTag } from './budgets.js';
-import { writeReport, type ReportInput, type RowResult, type SamplerStudyRow } from './report.js';
+import { bestSelfRow, writeReport, type ReportInput, type RowResult, type SamplerStudyRow } from './report.js';
 
 export { Budget, BUDGETS, BudgetName };
 
@@ -487,11 +487,10 @@ export class FashionMnistExperiment {
   }
 
   private evalDir(id: string, scale: number, seed: number, c: SamplerChoice): string {
-    const eta = c.sampler === 'ddim' && c.eta > 0 ? `-eta${c.eta}` : '';
     return join(
       this.rowDir(id),
       'eval',
-      `${c.sampler}${this.b.sampleSteps}${eta}-s${scale}-n${this.b.samples}-seed${seed}`,
+      evalRunName({ ...c, steps: this.b.sampleSteps, scale, n: this.b.samples, seed }),
     );
   }
 
@@ -508,14 +507,7 @@ export class FashionMnistExperiment {
 
   /** The self-label row of a group with the lowest FD-evalnet, once all of them are evaluated. */
   private bestSelfLabelRow(group: RowDef['group'] = 'balanced'): RowDef | null {
-    const rows = this.rows().filter((r) => r.group === group && r.kind === 'self-label' && r.id.includes('self-'));
-    const ms = rows.map((r) => this.rowMetrics(r));
-    if (rows.length === 0 || ms.some((m) => m === null)) return null;
-    let bi = 0;
-    ms.forEach((m, i) => {
-      if (m!.fd.evalnet < ms[bi]!.fd.evalnet) bi = i;
-    });
-    return rows[bi]!;
+    return bestSelfRow(this.rows(), group, (r) => this.rowMetrics(r)?.fd.evalnet ?? null);
   }
 
   private get sweepSeeds(): number[] {

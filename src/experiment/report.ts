@@ -121,11 +121,23 @@ function replicaFds(replicas: Replicas | undefined, id: string): number[] | null
   return r.seeds.map((s) => s.metrics!.fd.evalnet);
 }
 
-/** The self-label row of a group with the lowest FD-evalnet; null until every one is evaluated. */
-export function bestSelfRow(rows: RowResult[], group: RowResult['group']): RowResult | null {
+/**
+ * The SimCLR self-label row of a group (ids with 'self-'; the diffusion-feature control is not one) with
+ * the lowest FD-evalnet; null until every one is evaluated. The runner and the claims use this one rule.
+ */
+export function bestSelfRow<T extends Pick<RowResult, 'id' | 'group' | 'kind'>>(
+  rows: T[],
+  group: RowResult['group'],
+  fdOf: (r: T) => number | null,
+): T | null {
   const self = rows.filter((r) => r.group === group && r.kind === 'self-label' && r.id.includes('self-'));
-  if (self.length === 0 || self.some((r) => !r.metrics)) return null;
-  return self.reduce((a, b) => (fd(b)! < fd(a)! ? b : a));
+  const fds = self.map(fdOf);
+  if (self.length === 0 || fds.some((v) => v === null)) return null;
+  let bi = 0;
+  fds.forEach((v, i) => {
+    if (v! < fds[bi]!) bi = i;
+  });
+  return self[bi]!;
 }
 
 /** The paper's four claims (method.md section 5) checked against the finished rows, in words. */
@@ -181,7 +193,7 @@ export function claims(i: Pick<ReportInput, 'rows' | 'sweep' | 'replicas'>): str
 // Claim 2b rests on the replicate seeds when they are all in: the means decide, and the verdict is
 // "held" only when the self-labels are ahead with every seed.
 function longTailClaim(i: Pick<ReportInput, 'rows' | 'replicas'>): string {
-  const ltSelf = bestSelfRow(i.rows, 'long-tail'),
+  const ltSelf = bestSelfRow(i.rows, 'long-tail', (r) => fd(r) ?? null),
     ltGt = i.rows.find((r) => r.id === 'lt-gt-labels'),
     ltNone = i.rows.find((r) => r.id === 'lt-none');
   if (!ltSelf || fd(ltGt) === undefined) return '2b. Long-tailed self-labels vs ground-truth labels: pending.';

@@ -99,25 +99,21 @@ export async function runEval(a: ParsedArgs): Promise<number> {
       make: () =>
         new TorchScriptEncoder(a['fd-torchscript'] as string, { size: a['fd-size'] as number | undefined, rgb: true }),
     });
-  const tag = evalRunName({
-    sampler: a.sampler as string,
-    steps: a.steps as number,
-    eta: a.eta as number,
-    scale: a.scale as number,
-    n: a.n as number,
-    seed: a.seed as number,
-  });
-  const runDir = checkpoint.replace(/\/checkpoints\/[^/]+$/, '').replace(/\/$/, '');
-  const out = (a.out as string | undefined) ?? join(runDir, 'eval', tag);
-  const m = await evaluate({
-    checkpoint,
-    evalnet: a.evalnet as string,
-    n: a.n as number,
-    scale: a.scale as number,
+  // The sampling protocol names the output folder and drives the evaluation.
+  const protocol = {
     sampler: a.sampler as SamplerName,
     steps: a.steps as number,
     eta: a.eta as number,
+    scale: a.scale as number,
+    n: a.n as number,
     seed: a.seed as number,
+  };
+  const runDir = checkpoint.replace(/\/checkpoints\/[^/]+$/, '').replace(/\/$/, '');
+  const out = (a.out as string | undefined) ?? join(runDir, 'eval', evalRunName(protocol));
+  const m = await evaluate({
+    checkpoint,
+    evalnet: a.evalnet as string,
+    ...protocol,
     batchSize: a.batch as number,
     k: a.k as number,
     cacheDir: a['cache-dir'] as string,

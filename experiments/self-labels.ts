@@ -1,8 +1,11 @@
-// The self-labels table: k-means on each features file at several k, scored against Fashion-MNIST's
-// labels (NMI, ARI, Hungarian accuracy, purity) with the clustering time. Prints markdown rows.
+// The self-labels table: k-means (or SCAN's clustering head) on each features file at several k, scored
+// against Fashion-MNIST's labels (NMI, ARI, Hungarian accuracy, purity) with the clustering time. Prints
+// markdown rows.
 //   node --import tsx experiments/self-labels.ts --features name=path[,name=path...] [--ks 10,50,100] [--restarts 3]
+//     [--method kmeans|scan] [--scan-epochs 120] [--scan-heads 5] [--scan-neighbours 20] [--scan-entropy-weight 5]
 import { parseArgs } from 'node:util';
 import { kmeans } from '../src/annotate/kmeans.js';
+import { SCAN_DEFAULTS, scanCluster } from '../src/annotate/scan.js';
 import { DataSpec, loadDataset } from '../src/data/spec.js';
 import { clusterQuality } from '../src/eval/cluster-metrics.js';
 import { loadFeatures } from '../src/features/features-file.js';
@@ -14,11 +17,17 @@ const { values: a } = parseArgs({
     restarts: { type: 'string', default: '3' },
     seed: { type: 'string', default: '0' },
     metric: { type: 'string', default: 'cosine' },
+    method: { type: 'string', default: 'kmeans' },
+    'scan-epochs': { type: 'string', default: String(SCAN_DEFAULTS.epochs) },
+    'scan-heads': { type: 'string', default: String(SCAN_DEFAULTS.heads) },
+    'scan-neighbours': { type: 'string', default: String(SCAN_DEFAULTS.neighbours) },
+    'scan-entropy-weight': { type: 'string', default: String(SCAN_DEFAULTS.entropyWeight) },
   },
 });
 if (!a.features) throw new Error('--features name=path[,name=path...] is required');
 const ks = a.ks!.split(',').map(Number);
-console.log('| features | k | NMI | ARI | accuracy | purity | k-means time (s) |');
+if (a.method !== 'kmeans' && a.method !== 'scan') throw new Error(`--method kmeans|scan, got ${a.method}`);
+console.log(`| features | k | NMI | ARI | accuracy | purity | ${a.method === 'scan' ? 'SCAN' : 'k-means'} time (s) |`);
 console.log('|---|---|---|---|---|---|---|');
 for (const entry of a.features.split(',')) {
   const cut = entry.lastIndexOf('=');
@@ -28,18 +37,23 @@ for (const entry of a.features.split(',')) {
   if (!ds.labels) throw new Error(`${path}: its dataset has no labels`);
   for (const k of ks) {
     const t0 = performance.now();
-    const r = kmeans(f.features, {
-      k,
-      restarts: Number(a.restarts),
-      seed: Number(a.seed),
-      metric: a.metric as 'cosine',
-    });
+    const r =
+      a.method === 'scan'
+        ? scanCluster(f.features, {
+            k,
+            seed: Number(a.seed),
+            epochs: Number(a['scan-epochs']),
+            heads: Number(a['scan-heads']),
+            neighbours: Number(a['scan-neighbours']),
+            entropyWeight: Number(a['scan-entropy-weight']),
+          })
+        : kmeans(f.features, { k, restarts: Number(a.restarts), seed: Number(a.seed), metric: a.metric as 'cosine' });
     const secs = (performance.now() - t0) / 1000;
     const q = clusterQuality(r.assignments, ds.labels);
     console.log(
       `| ${name} (${f.features.shape[1]}-d) | ${k} | ${q.nmi.toFixed(3)} | ${q.ari.toFixed(3)} | ${q.accuracy.toFixed(3)} | ${q.purity.toFixed(3)} | ${secs.toFixed(1)} |`,
     );
-    r.centroids.dispose();
+    for (const t of [r.centroids, 'head' in r ? r.head.weight : null, 'head' in r ? r.head.bias : null]) t?.dispose();
   }
   f.features.dispose();
   ds.dispose();

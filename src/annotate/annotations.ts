@@ -4,6 +4,7 @@
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { hostRng } from '../util/streams.js';
+import { nearestNeighbours } from './neighbours.js';
 
 export type ConditionKind = 'onehot' | 'centroid' | 'feature' | 'knn' | 'ground-truth' | 'random';
 export const CONDITION_KINDS: readonly ConditionKind[] = [
@@ -21,6 +22,9 @@ export interface Annotations {
   k: number | null;
   /** [k, D] centroids, when a clustering made the ids */
   centroids: Tensor | null;
+  /** a learned assignment (SCAN's head: argmax of weight [k, D] . unit feature + bias [k]), which
+   * then assigns new images in place of the nearest centroid */
+  head?: { weight: Tensor; bias: Tensor } | null;
   /** [N, D] continuous conditions, for the vector kinds (n-hot ids for multi-object conditions) */
   vectors: Tensor | null;
   /** [N, K, H, W] spatial conditions: a box channel, say */
@@ -36,13 +40,17 @@ export interface Annotations {
 export function knnAverage(features: Tensor, k: number, blockSize = 4096): Tensor {
   return torch.tidy(() => {
     const x = torch.normalize(features.float(), 2, 1);
-    const n = x.shape[0]!;
+    const nn = nearestNeighbours(x, Math.min(k, x.shape[0]!), { includeSelf: true, blockSize });
+    const [n, kk] = nn.shape as [number, number];
     const out: Tensor[] = [];
     for (let s = 0; s < n; s += blockSize) {
-      const sim = x.narrow(0, s, Math.min(blockSize, n - s)).matmul(x.t());
-      const nn = sim.topk(Math.min(k, n), 1).indices;
-      const [b, kk] = nn.shape as [number, number];
-      out.push(x.index([nn.flatten()]).reshape(b, kk, x.shape[1]!).mean(1));
+      const b = Math.min(blockSize, n - s);
+      out.push(
+        x
+          .index([nn.narrow(0, s, b).flatten()])
+          .reshape(b, kk, x.shape[1]!)
+          .mean(1),
+      );
     }
     return torch.normalize(torch.cat(out, 0), 2, 1);
   });
@@ -53,6 +61,7 @@ export interface BuildOptions {
   features?: Tensor;
   assignments?: Int32Array;
   centroids?: Tensor;
+  head?: { weight: Tensor; bias: Tensor } | null;
   k?: number;
   labels?: Int32Array | null;
   numClasses?: number | null;
@@ -70,7 +79,15 @@ export function buildAnnotations(o: BuildOptions, meta: Record<string, string>):
         o.kind === 'centroid'
           ? torch.tidy(() => o.centroids!.indexSelect(0, torch.tensor(o.assignments!).long()))
           : null;
-      return { assignments: o.assignments, k: o.k, centroids: o.centroids ?? null, vectors, kind: o.kind, meta };
+      return {
+        assignments: o.assignments,
+        k: o.k,
+        centroids: o.centroids ?? null,
+        head: o.head ?? null,
+        vectors,
+        kind: o.kind,
+        meta,
+      };
     }
     case 'feature':
     case 'knn': {
@@ -116,12 +133,21 @@ export function buildAnnotations(o: BuildOptions, meta: Record<string, string>):
   }
 }
 
-/** Writes the annotations as a condition file (safetensors: assignments, centroids?, vectors?, maps?). */
+/** Frees the annotation's tensors (centroids, head, vectors, maps, segments). */
+export function disposeAnnotations(a: Annotations): void {
+  for (const t of [a.centroids, a.head?.weight, a.head?.bias, a.vectors, a.maps, a.segments]) t?.dispose();
+}
+
+/** Writes the annotations as a condition file (safetensors: assignments, centroids?, head.*?, vectors?, maps?). */
 export function saveAnnotations(path: string, a: Annotations): void {
   const ids = a.assignments ? torch.tensor(a.assignments).long() : null;
   const tensors: Record<string, Tensor> = {};
   if (ids) tensors.assignments = ids;
   if (a.centroids) tensors.centroids = a.centroids;
+  if (a.head) {
+    tensors['head.weight'] = a.head.weight;
+    tensors['head.bias'] = a.head.bias;
+  }
   if (a.vectors) tensors.vectors = a.vectors;
   if (a.maps) tensors.maps = a.maps;
   if (a.segments) tensors.segments = a.segments;

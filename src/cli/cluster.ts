@@ -1,14 +1,16 @@
 // selfguided cluster: flags for annotateFeaturesFile (src/experiment/annotate-features.ts): k-means
-// (optionally balanced) on a features file, a condition file for `selfguided train --condition`, cluster
+// (optionally balanced) or a SCAN clustering head on a features file, a condition file for `selfguided train --condition`, cluster
 // quality against labels when the dataset has them, the size histogram and a grid of images per cluster.
 import { CONDITION_KINDS, type ConditionKind } from '../annotate/annotations.js';
 import type { KMeansMetric } from '../annotate/kmeans.js';
+import { SCAN_DEFAULTS } from '../annotate/scan.js';
+import { CLUSTER_METHODS, type ClusterMethod } from '../annotate/self-labels.js';
 import { annotateFeaturesFile } from '../experiment/annotate-features.js';
 import { required, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 
 export const clusterSpec: CommandSpec = {
   name: 'cluster',
-  summary: 'cluster features into self-labels (k-means) and write a condition file for training',
+  summary: 'cluster features into self-labels (k-means or a SCAN head) and write a condition file for training',
   options: {
     features: { type: 'string', metavar: 'FILE', help: 'features file from selfguided features (required)' },
     k: { type: 'int', help: 'number of clusters (required unless --condition ground-truth)' },
@@ -23,6 +25,12 @@ export const clusterSpec: CommandSpec = {
       choices: CONDITION_KINDS,
       help: 'guidance signal: one-hot cluster id (the paper), centroid, the feature, kNN-averaged feature, ground-truth one-hot, random ids',
     },
+    method: {
+      type: 'string',
+      default: 'kmeans',
+      choices: CLUSTER_METHODS,
+      help: "k-means (the paper's f), or scan: a softmax head trained so that each image and its nearest neighbours share a cluster",
+    },
     metric: {
       type: 'string',
       default: 'cosine',
@@ -33,6 +41,22 @@ export const clusterSpec: CommandSpec = {
     restarts: { type: 'int', default: 3, help: 'independent runs; the lowest inertia wins' },
     tol: { type: 'number', default: 1e-4, help: 'stop when inertia improves by less than this fraction' },
     balanced: { type: 'boolean', help: 'balanced clusters by Sinkhorn-Knopp (equal sizes)' },
+    'scan-neighbours': {
+      type: 'int',
+      default: SCAN_DEFAULTS.neighbours,
+      help: 'scan: cosine neighbours mined per image',
+    },
+    'scan-heads': {
+      type: 'int',
+      default: SCAN_DEFAULTS.heads,
+      help: 'scan: heads trained side by side; the lowest loss wins',
+    },
+    'scan-epochs': { type: 'int', default: SCAN_DEFAULTS.epochs, help: 'scan: passes over the images' },
+    'scan-entropy-weight': {
+      type: 'number',
+      default: SCAN_DEFAULTS.entropyWeight,
+      help: 'scan: weight of the entropy term that keeps all clusters in use',
+    },
     knn: { type: 'int', default: 10, help: 'neighbours averaged for --condition knn' },
     seed: { type: 'int', default: 0, help: 'random seed' },
     grid: { type: 'boolean', default: true, help: 'write a PNG with images per cluster (--no-grid to skip)' },
@@ -49,6 +73,13 @@ export async function runCluster(a: ParsedArgs): Promise<number> {
   const r = await annotateFeaturesFile(path, {
     kind,
     k,
+    method: a.method as ClusterMethod,
+    scan: {
+      neighbours: a['scan-neighbours'] as number,
+      heads: a['scan-heads'] as number,
+      epochs: a['scan-epochs'] as number,
+      entropyWeight: a['scan-entropy-weight'] as number,
+    },
     metric: a.metric as KMeansMetric,
     maxIter: a.iters as number,
     restarts: a.restarts as number,

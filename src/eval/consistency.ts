@@ -134,37 +134,47 @@ export async function selfLabelJudge(c: ConditionSet, seed = 0): Promise<Consist
   if (!featuresPath || !c.vectors) return null;
   const { tensors } = torch.safetensors.loadFile(c.source);
   const centroids = tensors.get('centroids') ?? null;
-  for (const [name, t] of tensors) if (name !== 'centroids') t.dispose();
+  const headW = tensors.get('head.weight') ?? null;
+  const headB = tensors.get('head.bias') ?? null;
+  const kept = new Set([centroids, headW, headB]);
+  for (const t of tensors.values()) if (!kept.has(t)) t.dispose();
   const feats = loadFeatures(featuresPath);
   feats.features.dispose();
   const g = await extractorFromProvenance(feats.provenance);
   const metric: KMeansMetric =
     (c.meta.metric as KMeansMetric | undefined) ?? (/euclidean/.test(c.meta.method ?? '') ? 'euclidean' : 'cosine');
   const where = `${feats.provenance.extractor} features of ${featuresPath}`;
-  if (c.ids && c.numIds !== null && centroids) {
-    const cent = keep(centroids);
+  if (c.ids && c.numIds !== null && (centroids || (headW && headB))) {
+    // A learned head (SCAN) assigns as it did in training; k-means' f is the nearest centroid.
+    const head = headW && headB ? { weight: keep(headW), bias: keep(headB) } : null;
+    const cent = head ? null : keep(centroids!);
+    if (head) centroids?.dispose();
+    const fName = head
+      ? `the ${c.numIds}-way clustering head of the condition file`
+      : `nearest of the ${c.numIds} ${metric} centroids`;
     return {
       kind: 'self-label',
       score: (samples, rows) => {
         const pred = torch.tidy(() => {
           const f = embedImages(g, samples);
-          const x = metric === 'cosine' ? torch.normalize(f, 2, 1) : f;
-          return Int32Array.from(assignNearest(x, cent, metric).idx.toTypedArray() as BigInt64Array, Number);
+          const x = metric === 'cosine' || head ? torch.normalize(f, 2, 1) : f;
+          const idx = head ? torch.linear(x, head.weight, head.bias).argmax(1) : assignNearest(x, cent!, metric).idx;
+          return Int32Array.from(idx.toTypedArray() as BigInt64Array, Number);
         });
         return fromAgreement(
           'self-label',
           agreement(idsOf(c, rows), pred, c.numIds!),
           c.numIds!,
-          `samples assigned back by g (${where}) and f (nearest of the ${c.numIds} ${metric} centroids)`,
+          `samples assigned back by g (${where}) and f (${fName})`,
         );
       },
       dispose: () => {
-        cent.dispose();
+        for (const t of [cent, head?.weight, head?.bias]) t?.dispose();
         g.dispose?.();
       },
     };
   }
-  centroids?.dispose();
+  for (const t of [centroids, headW, headB]) t?.dispose();
   if (c.ids) {
     g.dispose?.();
     return null;

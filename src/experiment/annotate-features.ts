@@ -2,7 +2,7 @@
 // condition file, the size histogram, cluster quality against the labels when the dataset has them, a
 // grid of real images per cluster, and a JSON report beside the condition file.
 import { writeFileSync } from 'node:fs';
-import { saveAnnotations } from '../annotate/annotations.js';
+import { disposeAnnotations, saveAnnotations } from '../annotate/annotations.js';
 import { saveClusterGrid } from '../annotate/cluster-grid.js';
 import { selfLabels, type SelfLabelOptions } from '../annotate/self-labels.js';
 import type { ImageDataset } from '../data/dataset.js';
@@ -47,12 +47,27 @@ export async function annotateFeaturesFile(path: string, o: AnnotateFeaturesOpti
       throw new Error(
         `features file ${path} has ${feats.features.shape[0]} rows but its dataset now has ${ds.length} images`,
       );
-    const { annotations: ann, kmeans: km } = selfLabels(path, feats, {
+    const {
+      annotations: ann,
+      kmeans: km,
+      scan,
+    } = selfLabels(path, feats, {
       ...o,
       labels: ds?.labels ?? null,
       numClasses: ds?.numClasses ?? null,
     });
-    const seconds = km?.seconds ?? 0;
+    const seconds = km?.seconds ?? scan?.seconds ?? 0;
+    if (scan) {
+      const h = scan.heads[scan.chosen]!;
+      log(
+        `SCAN: k=${o.k}, head ${scan.chosen} of ${scan.heads.length} chosen (loss ${h.loss.toFixed(4)}: consistency ${h.consistency.toFixed(4)}, entropy ${h.entropy.toFixed(4)}; others ${scan.heads
+          .filter((_, i) => i !== scan.chosen)
+          .map((x) => x.loss.toFixed(4))
+          .join(
+            ', ',
+          )}), neighbours in the same cluster ${(100 * scan.neighbourAgreement).toFixed(1)}%, ${seconds.toFixed(1)} s`,
+      );
+    }
     if (km) {
       log(
         `k-means: k=${o.k} ${o.metric ?? 'cosine'}${o.balanced ? ' balanced' : ''}, ${km.iterations} iterations, inertia ${km.inertia.toFixed(2)}, ${km.reseeded} empty clusters re-seeded, ${seconds.toFixed(1)} s`,
@@ -66,6 +81,7 @@ export async function annotateFeaturesFile(path: string, o: AnnotateFeaturesOpti
       k: ann.k,
       seconds,
       inertia: km?.inertia,
+      ...(scan ? { scan } : {}),
       out,
     };
     const lines = [`wrote ${out}`];
@@ -87,8 +103,7 @@ export async function annotateFeaturesFile(path: string, o: AnnotateFeaturesOpti
       }
     }
     writeFileSync(out.replace(/\.safetensors$/, '.json'), `${JSON.stringify(report, null, 2)}\n`);
-    ann.centroids?.dispose();
-    ann.vectors?.dispose();
+    disposeAnnotations(ann);
     return { out, report, lines };
   } finally {
     feats.features.dispose();

@@ -52,6 +52,15 @@ export const Budget = z.object({
   ltKs: z.array(z.number().int().positive()).min(1),
   /** k of the long-tailed row with Sinkhorn-balanced clusters (equal-sized clusters); null: no such row */
   ltBalancedK: z.number().int().positive().nullable(),
+  /** k of the self-label rows whose f is SCAN's clustering head (balanced set) */
+  scanKs: z.array(z.number().int().positive()),
+  /** k of the long-tailed self-label rows whose f is SCAN's clustering head */
+  ltScanKs: z.array(z.number().int().positive()),
+  /**
+   * SCAN's entropy weight on the long-tailed set: the entropy term pulls cluster sizes toward equal,
+   * which a long tail contradicts
+   */
+  ltScanEntropyWeight: z.number().min(0),
   /** the control rows: diffusion-feature labels, the continuous g feature, random ids */
   controls: z.boolean(),
   rho: z.number().positive(),
@@ -91,6 +100,9 @@ export const BUDGETS: Record<BudgetName, Budget> = {
     ks: [4, 8],
     ltKs: [4, 8],
     ltBalancedK: 4,
+    scanKs: [4],
+    ltScanKs: [4],
+    ltScanEntropyWeight: 1,
     controls: true,
     rho: 10,
     replicateSeeds: [1],
@@ -118,6 +130,9 @@ export const BUDGETS: Record<BudgetName, Budget> = {
     ks: [10, 100],
     ltKs: [10, 30, 100],
     ltBalancedK: 100,
+    scanKs: [10],
+    ltScanKs: [10],
+    ltScanEntropyWeight: 1,
     controls: false,
     rho: 100,
     replicateSeeds: [1, 2],
@@ -143,6 +158,9 @@ export const BUDGETS: Record<BudgetName, Budget> = {
     ks: [10, 100],
     ltKs: [100],
     ltBalancedK: null,
+    scanKs: [10],
+    ltScanKs: [],
+    ltScanEntropyWeight: 1,
     controls: false,
     rho: 100,
     replicateSeeds: [1, 2],

@@ -6,7 +6,7 @@
 // demo continues where it stopped.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { saveAnnotations } from '../annotate/annotations.js';
+import { disposeAnnotations, saveAnnotations } from '../annotate/annotations.js';
 import { saveClusterGrid } from '../annotate/cluster-grid.js';
 import { selfLabels } from '../annotate/self-labels.js';
 import { saveGrid } from '../data/png.js';
@@ -193,7 +193,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         log(`clustering into k = ${plan.k} self-labels (spherical k-means, 3 restarts)`);
         const { annotations: ann } = selfLabels(featPath, feats, { k: plan.k, restarts: 3, seed: plan.seed });
         saveAnnotations(labelsPath, ann);
-        ann.centroids?.dispose();
+        disposeAnnotations(ann);
         assignments = ann.assignments!;
       } else {
         const t = torch.safetensors.loadFile(labelsPath);

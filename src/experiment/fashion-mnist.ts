@@ -6,7 +6,8 @@
 // report in docs/ is rewritten from whatever has finished.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { saveAnnotations, type ConditionKind } from '../annotate/annotations.js';
+import { disposeAnnotations, saveAnnotations, type ConditionKind } from '../annotate/annotations.js';
+import { SCAN_DEFAULTS } from '../annotate/scan.js';
 import { selfLabels } from '../annotate/self-labels.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { loadDataset, type DataSpec } from '../data/spec.js';
@@ -57,6 +58,9 @@ const PlanFile = z.object({
   command: z.string(),
 });
 type Plan = z.infer<typeof PlanFile> & { config: Budget };
+
+/** f of a self-label row: k-means, k-means with Sinkhorn-balanced clusters, or SCAN's clustering head. */
+type SelfLabelF = 'kmeans' | 'balanced' | 'scan';
 
 interface RowDef {
   id: string;
@@ -287,7 +291,7 @@ export class FashionMnistExperiment {
     data: DataSpec,
     kind: ConditionKind,
     k: number | null,
-    balanced = false,
+    f: SelfLabelF = 'kmeans',
   ): Promise<ConditionSpec> {
     const path = join(this.root, 'annotations', `${name}.safetensors`);
     if (existsSync(path)) return Promise.resolve({ kind: 'file', path });
@@ -298,12 +302,24 @@ export class FashionMnistExperiment {
       try {
         if (kind === 'onehot')
           this.log(
-            `clustering ${featuresPath} into k = ${k} (spherical k-means${balanced ? ', Sinkhorn-balanced' : ''}, 3 restarts)`,
+            `clustering ${featuresPath} into k = ${k} (${f === 'scan' ? 'SCAN clustering head' : `spherical k-means${f === 'balanced' ? ', Sinkhorn-balanced' : ''}, 3 restarts`})`,
           );
         const { annotations: ann } = selfLabels(
           featuresPath,
           { ...feats, provenance: { ...feats.provenance, dataset: ds.info.name, dataSpec: JSON.stringify(data) } },
-          { kind, k: k ?? undefined, metric: 'cosine', restarts: 3, seed: this.plan.seed, balanced },
+          {
+            kind,
+            k: k ?? undefined,
+            metric: 'cosine',
+            restarts: 3,
+            seed: this.plan.seed,
+            balanced: f === 'balanced',
+            method: f === 'scan' ? 'scan' : 'kmeans',
+            scan: {
+              entropyWeight:
+                'longTail' in data && data.longTail ? this.b.ltScanEntropyWeight : SCAN_DEFAULTS.entropyWeight,
+            },
+          },
         );
         saveAnnotations(path, ann);
         if (ann.assignments && ann.k !== null && ds.labels) {
@@ -312,8 +328,7 @@ export class FashionMnistExperiment {
             `${JSON.stringify(clusterQuality(ann.assignments, ds.labels))}\n`,
           );
         }
-        ann.centroids?.dispose();
-        ann.vectors?.dispose();
+        disposeAnnotations(ann);
       } finally {
         feats.features.dispose();
       }
@@ -324,20 +339,22 @@ export class FashionMnistExperiment {
   private rows(): RowDef[] {
     const ssl = (name: string, data: DataSpec) =>
       this.features(name, data, () => new SslEncoderFeatures(this.plan.encoder, 'backbone'));
-    const selfRow = (k: number, group: RowDef['group'], balanced = false): RowDef => {
+    const selfRow = (k: number, group: RowDef['group'], f: SelfLabelF = 'kmeans'): RowDef => {
       const lt = group === 'long-tail';
       const data = lt ? this.ltData : this.full;
       const feats = lt ? `ssl-backbone-lt${this.b.rho}` : 'ssl-backbone';
-      const annotation = `${feats}${balanced ? '-balanced' : ''}-k${k}`;
+      const variant = f === 'kmeans' ? '' : `${f}-`;
+      const annotation = `${feats}-${variant}k${k}`;
+      const how = { kmeans: '', balanced: ', Sinkhorn-balanced clusters', scan: ', SCAN clustering head' }[f];
       return {
-        id: `${lt ? 'lt-' : ''}self-${balanced ? 'balanced-' : ''}k${k}`,
-        title: `self-labels, SimCLR backbone, k = ${k}${balanced ? ', Sinkhorn-balanced clusters' : ''}${lt ? `, long-tailed (rho = ${this.b.rho})` : ''}`,
+        id: `${lt ? 'lt-' : ''}self-${variant}k${k}`,
+        title: `self-labels, SimCLR backbone, k = ${k}${how}${lt ? `, long-tailed (rho = ${this.b.rho})` : ''}`,
         group,
         kind: 'self-label',
         k,
         data,
         annotation,
-        condition: async () => this.annotations(annotation, await ssl(feats, data), data, 'onehot', k, balanced),
+        condition: async () => this.annotations(annotation, await ssl(feats, data), data, 'onehot', k, f),
       };
     };
     const controls: RowDef[] = [
@@ -404,6 +421,7 @@ export class FashionMnistExperiment {
         condition: async () => ({ kind: 'label' }),
       },
       ...this.b.ks.map((k) => selfRow(k, 'balanced')),
+      ...this.b.scanKs.map((k) => selfRow(k, 'balanced', 'scan')),
       ...(this.b.controls ? controls : []),
       {
         id: 'lt-none',
@@ -426,7 +444,8 @@ export class FashionMnistExperiment {
         condition: async () => ({ kind: 'label' }),
       },
       ...this.b.ltKs.map((k) => selfRow(k, 'long-tail')),
-      ...(this.b.ltBalancedK !== null ? [selfRow(this.b.ltBalancedK, 'long-tail', true)] : []),
+      ...(this.b.ltBalancedK !== null ? [selfRow(this.b.ltBalancedK, 'long-tail', 'balanced')] : []),
+      ...this.b.ltScanKs.map((k) => selfRow(k, 'long-tail', 'scan')),
     ];
   }
 

@@ -2,6 +2,7 @@
 // tail recall, the guidance-scale sweep (mean and spread over evaluation seeds) with its plot, the seed
 // replicates, one sample grid per row, the time spent, and the paper's claims checked against the numbers. Rewritten from the finished rows every time, so a partial run gives a partial report that
 // says what is still pending.
+import { SCAN_DEFAULTS } from '../annotate/scan.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import type { EvalMetrics } from '../eval/evaluate.js';
@@ -385,7 +386,7 @@ export function writeReport(i: ReportInput): void {
     '',
     `- **FD-evalnet**: Frechet distance on the penultimate features (128-d) of an evaluation network trained on Fashion-MNIST's ground-truth labels for evaluation only${i.evalnetAccuracy !== null ? ` (test accuracy ${(100 * i.evalnetAccuracy).toFixed(2)}%)` : ''}; ${b.samples} samples against all real training images of the row's training set. It is not FID (no Inception network here). **FD-ssl**: the same on the SimCLR encoder g's backbone features (64-d).`,
     `- **precision, recall, density, coverage**: k = 5 nearest neighbours on the evaluation network's features, ${b.samples} samples against ${b.samples} real images drawn at random from the same training set. **IS-evalnet**: exp(E KL(p(y|x) || p(y))) from the evaluation network's classes (10 at most). **confidence**: the evaluation network's mean max-softmax on the samples, a fidelity measure that does not depend on a drawn real subset.`,
-    "- **consistency**: for self-labels, the fraction of samples generated for cluster c that the same g and f (nearest centroid) assign back to c; for ground-truth labels, the evaluation network's accuracy on the samples; for the continuous feature, the mean cosine between g(sample) and its condition. In parentheses the chance level (agreement expected if the assignment ignored the condition; cosine with a shuffled condition).",
+    "- **consistency**: for self-labels, the fraction of samples generated for cluster c that the same g and f (the nearest k-means centroid, or for SCAN rows the clustering head) assign back to c; for ground-truth labels, the evaluation network's accuracy on the samples; for the continuous feature, the mean cosine between g(sample) and its condition. In parentheses the chance level (agreement expected if the assignment ignored the condition; cosine with a shuffled condition).",
     `- **self-label NMI**: how well the self-labels recover the hidden classes (reported, never used).`,
     `- g: the SimCLR encoder of the self-labels study (docs/self-labels.md, round 2: ResNet 16-32-64, batch 256, crops >= 60%, 6,000 steps, backbone features), \`${shown(i.encoder)}\`; evaluation network \`${shown(i.evalnet)}\`.`,
     '',
@@ -397,7 +398,7 @@ export function writeReport(i: ReportInput): void {
     '',
     `## Long-tailed training set (rho = ${b.rho})`,
     '',
-    `Class c keeps floor(n_max * ${b.rho}^(-c/9)) of its images${sizeOf(lt).replace(' (', ' (in all ')}, chosen with the seed; each row is evaluated against that same long-tailed set. The encoder g is the one trained on the full unlabeled set (no labels involved); k-means runs on the long-tailed images only.`,
+    `Class c keeps floor(n_max * ${b.rho}^(-c/9)) of its images${sizeOf(lt).replace(' (', ' (in all ')}, chosen with the seed; each row is evaluated against that same long-tailed set. The encoder g is the one trained on the full unlabeled set (no labels involved); k-means (and SCAN) run on the long-tailed images only${b.ltScanKs.length ? `; SCAN there weighs its entropy term ${b.ltScanEntropyWeight} (${SCAN_DEFAULTS.entropyWeight} on the balanced set), since equal-sized clusters contradict a long tail` : ''}.`,
     '',
     HEADER,
     ...lt.map(tableRow),

@@ -2,7 +2,7 @@
 // with a JSON report (CorLoc against the hidden boxes when the dataset has them) and a PNG of the boxes
 // over the first images.
 import { writeFileSync } from 'node:fs';
-import { saveAnnotations } from '../annotate/annotations.js';
+import { disposeAnnotations, saveAnnotations } from '../annotate/annotations.js';
 import { corLoc } from '../annotate/lost.js';
 import { selfBoxes, type SelfBoxOptions } from '../annotate/self-boxes.js';
 import type { ImageDataset } from '../data/dataset.js';
@@ -65,9 +65,7 @@ export async function selfBoxesFile(
       lines.push(`boxes over the first images: ${png}`);
     }
     writeFileSync(out.replace(/\.safetensors$/, '.json'), `${JSON.stringify(report, null, 2)}\n`);
-    r.annotations.maps?.dispose();
-    r.annotations.vectors?.dispose();
-    r.annotations.centroids?.dispose();
+    disposeAnnotations(r.annotations);
     return { out, report, lines };
   } finally {
     dispose();

@@ -34,6 +34,8 @@ export const HOST_STREAMS = {
   'layout.shuffle': 7937,
   /** the example images of each self-label in an annotation view */
   'annotation-view.examples': 7949,
+  /** SCAN's batch order and each image's neighbour partner (position: epoch) */
+  'scan.pairs': 7951,
 } as const;
 export type HostStream = keyof typeof HOST_STREAMS;
 
@@ -45,6 +47,8 @@ export const TORCH_STREAMS = {
   'diffusion-features.noise': 0,
   /** a trainer's own draws: timesteps, noise, condition dropout, augmentations */
   'train.noise': 1,
+  /** the initial weights of SCAN's clustering heads */
+  'scan.heads': 2,
 } as const;
 export type TorchStream = keyof typeof TORCH_STREAMS;
 

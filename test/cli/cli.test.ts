@@ -163,21 +163,24 @@ describe('selfguided CLI', () => {
     assert.ok(existsSync(cond));
     assert.ok(existsSync(join(dir, 'pca-k5-onehot.png')));
     assert.ok(existsSync(join(dir, 'pca-k5-onehot.json')));
-    const t = cli(
-      'train',
-      '--limit',
-      '200',
-      '--preset',
-      'tiny',
-      '--condition',
-      cond,
-      '--steps',
-      '1',
-      '--batch',
-      '8',
-      '--run-dir',
-      join(dir, 'run'),
-    );
+    // One training step of the tiny preset on 200 images with a condition file.
+    const trainOn = (condition: string, runDir: string) =>
+      cli(
+        'train',
+        '--limit',
+        '200',
+        '--preset',
+        'tiny',
+        '--condition',
+        condition,
+        '--steps',
+        '1',
+        '--batch',
+        '8',
+        '--run-dir',
+        runDir,
+      );
+    const t = trainOn(cond, join(dir, 'run'));
     assert.equal(t.code, 0, t.err);
     const s = cli('sample', '--checkpoint', join(dir, 'run'), '--ids', '0-4', '--per-id', '1', '--steps', '2');
     assert.equal(s.code, 0, s.err);
@@ -228,5 +231,32 @@ describe('selfguided CLI', () => {
     const gt = cli('cluster', '--features', feats, '--condition', 'ground-truth', '--no-grid');
     assert.equal(gt.code, 0, gt.err);
     assert.match(gt.out, /NMI 1\.0000/);
+    // f = SCAN's head: the run's consistency is judged by that head, not by nearest centroids.
+    const scanCond = join(dir, 'scan.safetensors');
+    const sc = cli(
+      'cluster',
+      '--features',
+      feats,
+      '--k',
+      '5',
+      '--method',
+      'scan',
+      '--scan-epochs',
+      '3',
+      '--out',
+      scanCond,
+    );
+    assert.equal(sc.code, 0, sc.err);
+    assert.match(sc.err, /SCAN: k=5, head \d of 5 chosen \(loss -?\d+\.\d{4}/);
+    const scanRun = join(dir, 'run-scan');
+    const st = trainOn(scanCond, scanRun);
+    assert.equal(st.code, 0, st.err);
+    const sev = cli('eval', '--checkpoint', scanRun, '--evalnet', join(dir, 'evalnet'), '--n', '12', '--steps', '2');
+    assert.equal(sev.code, 0, sev.err);
+    const sm = JSON.parse(readFileSync(join(scanRun, 'eval', 'ddpm2-s2-n12-seed0', 'metrics.json'), 'utf8'));
+    assert.match(sm.consistency.method, /the 5-way clustering head of the condition file/);
+    const both = cli('cluster', '--features', feats, '--k', '5', '--method', 'scan', '--balanced');
+    assert.notEqual(both.code, 0);
+    assert.match(both.err, /--balanced is for k-means only/);
   });
 });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { FashionMnistExperiment } from '../../src/experiment/fashion-mnist.js';
+import * as torch from '../../src/torch/index.js';
 
 const quiet = () => {};
 
@@ -22,6 +23,7 @@ describe('experiment fashion-mnist', () => {
       'gt-labels',
       'self-k4',
       'self-k8',
+      'self-scan-k4',
       'diffusion-k10',
       'ssl-feature',
       'random-k10',
@@ -30,12 +32,19 @@ describe('experiment fashion-mnist', () => {
       'lt-self-k4',
       'lt-self-k8',
       'lt-self-balanced-k4',
+      'lt-self-scan-k4',
     ];
     for (const id of ids) {
       assert.match(report, new RegExp(`^\\| ${id} \\| .* \\| \\d+\\.\\d\\d \\| \\d+\\.\\d{3} \\|`, 'm'), id);
       assert.ok(existsSync(join(dir, 'docs', 'fashion-mnist', `${id}.png`)), `${id}.png`);
     }
     assert.doesNotMatch(report, /pending/);
+    // SCAN rows keep their head in the condition file (the consistency judge assigns with it).
+    const scanFile = torch.safetensors.loadFile(join(dir, 'root', 'annotations', 'ssl-backbone-scan-k4.safetensors'));
+    assert.deepEqual(scanFile.tensors.get('head.weight')?.shape.slice(0, 1), [4]);
+    assert.match(scanFile.metadata.method!, /^SCAN clustering head/);
+    for (const t of scanFile.tensors.values()) t.dispose();
+    assert.match(report, /SCAN there weighs its entropy term 1 \(5 on the balanced set\)/);
     // The sampler study: both samplers on both rows, and the choice is the lowest mean FD-evalnet.
     const rowsDir = join(dir, 'root', 'rows');
     const fdOf = (id: string, d: string) =>
@@ -52,7 +61,7 @@ describe('experiment fashion-mnist', () => {
     );
     // The sweep: every scale evaluated with two seeds, shown as mean ± sd.
     assert.ok(existsSync(join(dir, 'docs', 'fashion-mnist', 'fd-vs-scale.svg')));
-    const best = /## Guidance-scale sweep \((self-k(?:4|8))\)/.exec(report)?.[1];
+    const best = /## Guidance-scale sweep \((self-(?:scan-)?k(?:4|8))\)/.exec(report)?.[1];
     assert.ok(best);
     for (const s of [0, 2, 5])
       for (const seed of [0, 1])
@@ -62,7 +71,7 @@ describe('experiment fashion-mnist', () => {
         );
     assert.match(report, /\n\| 0 \| \d+\.\d\d ± \d+\.\d\d \|/);
     // The long-tail rows the claim compares, again with seed 1: their own run directories, trained with that seed.
-    const ltBest = /^\| (lt-self-(?:balanced-)?k(?:4|8)) \| 1 \| \d/m.exec(report)?.[1];
+    const ltBest = /^\| (lt-self-(?:balanced-|scan-)?k(?:4|8)) \| 1 \| \d/m.exec(report)?.[1];
     assert.ok(ltBest, 'best long-tailed self-label row with seed 1');
     for (const id of ['lt-gt-labels', ltBest]) {
       const cfg = JSON.parse(readFileSync(join(rowsDir, `${id}-seed1`, 'config.json'), 'utf8'));

@@ -74,15 +74,24 @@ const metricSteps = (dir: string) =>
 function start(args: string[]) {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
+  let ended: number | null | undefined;
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
-  return { child, exited, stderr: () => stderr };
+  const exited = new Promise<number | null>((ok) =>
+    child.on('exit', (code) => {
+      ended = code;
+      ok(code);
+    }),
+  );
+  return { child, exited, stderr: () => stderr, ended: () => ended };
 }
 
-async function until(what: string, fn: () => boolean, ms = 180_000): Promise<void> {
+/** Waits for fn; fails at once, with the run's own words, if the run ends first or takes too long. */
+async function until(what: string, fn: () => boolean, run: ReturnType<typeof start>, ms = 180_000): Promise<void> {
   const t0 = Date.now();
   while (!fn()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    const tail = () => run.stderr().slice(-2000);
+    if (run.ended() !== undefined) throw new Error(`the run ended (code ${run.ended()}) before ${what}:\n${tail()}`);
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}:\n${tail()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -143,7 +152,7 @@ describe('data-parallel training (c10d Gloo, loopback)', { skip }, () => {
   test('Ctrl-C stops every worker after the same step, with one checkpoint', async () => {
     const dir = join(root, 'interrupted');
     const run = start(tiny(dir, 100000, ['--nproc-per-node', '2', '--checkpoint-every', '100000']));
-    await until('a few steps', () => existsSync(join(dir, 'metrics.jsonl')) && metricSteps(dir).length >= 3);
+    await until('a few steps', () => existsSync(join(dir, 'metrics.jsonl')) && metricSteps(dir).length >= 3, run);
     run.child.kill('SIGINT');
     assert.equal(await run.exited, 130, run.stderr());
     const steps = metricSteps(dir);
@@ -158,7 +167,7 @@ describe('data-parallel training (c10d Gloo, loopback)', { skip }, () => {
   test('a killed worker ends the run with an error; the last checkpoint stays readable', async () => {
     const dir = join(root, 'killed');
     const run = start(tiny(dir, 100000, ['--nproc-per-node', '2']));
-    await until('the first checkpoint', () => existsSync(ck(dir, 2)));
+    await until('the first checkpoint', () => existsSync(ck(dir, 2)), run);
     process.kill(workerPid(run.child.pid!, 1), 'SIGKILL');
     const code = await run.exited;
     assert.notEqual(code, 0);
@@ -173,8 +182,10 @@ describe('data-parallel training (c10d Gloo, loopback)', { skip }, () => {
 
   test('a hung worker fails the run after --dist-timeout instead of hanging', async () => {
     const dir = join(root, 'hung');
-    const run = start(tiny(dir, 100000, ['--nproc-per-node', '2', '--dist-timeout', '3']));
-    await until('the first checkpoint', () => existsSync(ck(dir, 2)));
+    // 10 s, not less: on a loaded machine (CI runs test files side by side) the ranks' first steps can
+    // drift apart by seconds, and a shorter timeout then fires before anything was stopped.
+    const run = start(tiny(dir, 100000, ['--nproc-per-node', '2', '--dist-timeout', '10']));
+    await until('the first checkpoint', () => existsSync(ck(dir, 2)), run);
     const t0 = Date.now();
     process.kill(workerPid(run.child.pid!, 1), 'SIGSTOP');
     const code = await run.exited;

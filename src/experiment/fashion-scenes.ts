@@ -24,6 +24,8 @@ import { readJsonFile, writeJsonFile } from '../util/json-file.js';
 import { groundTruthAnnotations } from './ground-truth.js';
 import { selfBoxesFile } from './self-boxes-file.js';
 import { selfMasksFile } from './self-masks-file.js';
+import { SamplerChoice, samplerTag } from './budgets.js';
+import { samplerName } from './report.js';
 import { renderLineCharts } from './svg-plot.js';
 
 export const ScenesBudget = z.object({
@@ -36,6 +38,8 @@ export const ScenesBudget = z.object({
   stegoSteps: z.number().int().positive(),
   evalnetSteps: z.number().int().positive(),
   samples: z.number().int().positive(),
+  /** the evaluation's sampler (DDPM since the Fashion-MNIST sampler study, docs/results/fashion-mnist.md) */
+  sampler: SamplerChoice,
   sampleSteps: z.number().int().positive(),
   scale: z.number(),
   sweep: z.array(z.number()),
@@ -57,6 +61,7 @@ export const SCENES_BUDGETS: Record<'smoke' | 'small' | 'full', ScenesBudget> = 
     stegoSteps: 3,
     evalnetSteps: 10,
     samples: 16,
+    sampler: { sampler: 'ddpm', eta: 0 },
     sampleSteps: 2,
     scale: 3,
     sweep: [1, 5],
@@ -64,7 +69,7 @@ export const SCENES_BUDGETS: Record<'smoke' | 'small' | 'full', ScenesBudget> = 
     k: 3,
     K: 4,
   },
-  // Sized for the 2-core development machine (about 4 hours in all; not run yet).
+  // Sized for the 2-core development machine (about 4 hours in all).
   small: {
     trainCount: 5000,
     preset: 'tiny',
@@ -74,6 +79,7 @@ export const SCENES_BUDGETS: Record<'smoke' | 'small' | 'full', ScenesBudget> = 
     stegoSteps: 500,
     evalnetSteps: 2000,
     samples: 500,
+    sampler: { sampler: 'ddpm', eta: 0 },
     sampleSteps: 25,
     scale: 3,
     sweep: [1, 2, 5],
@@ -91,6 +97,7 @@ export const SCENES_BUDGETS: Record<'smoke' | 'small' | 'full', ScenesBudget> = 
     stegoSteps: 2000,
     evalnetSteps: 4000,
     samples: 2000,
+    sampler: { sampler: 'ddpm', eta: 0 },
     sampleSteps: 100,
     scale: 3,
     sweep: [1, 2, 3, 5],
@@ -375,8 +382,13 @@ export class FashionScenesExperiment {
     return dir;
   }
 
+  /** A row's evaluation folder: scale, layout shift and the sampler (so another sampler never reuses it). */
+  private evalDir(id: string, scale: number, shift = 0): string {
+    return this.path('eval', `${id}-s${scale}${shift ? `-shift${shift}` : ''}-${samplerTag(this.b.sampler)}`);
+  }
+
   private async evaluateRow(id: string, scale: number, shift = 0): Promise<EvalMetrics> {
-    const out = this.path('eval', `${id}-s${scale}${shift ? `-shift${shift}` : ''}`);
+    const out = this.evalDir(id, scale, shift);
     if (existsSync(join(out, 'metrics.json'))) return readEvalMetrics(join(out, 'metrics.json'));
     // Trained before sampling: an interruption while training g would otherwise lose the samples.
     const encoder = await this.encoder();
@@ -385,7 +397,8 @@ export class FashionScenesExperiment {
       evalnet: await this.evalnet(),
       n: this.b.samples,
       scale,
-      sampler: 'ddim',
+      sampler: this.b.sampler.sampler,
+      eta: this.b.sampler.eta,
       steps: this.b.sampleSteps,
       seed: this.seed,
       cacheDir: this.path('cache'),
@@ -459,7 +472,7 @@ export class FashionScenesExperiment {
     const dir = join(this.o.docs, 'fashion-scenes');
     const lines: string[] = [];
     for (const id of ids) {
-      const src = this.path('eval', `${id}-s${this.b.scale}`, 'layouts.png');
+      const src = join(this.evalDir(id, this.b.scale), 'layouts.png');
       if (!existsSync(src)) continue;
       mkdirSync(dir, { recursive: true });
       copyFileSync(src, join(dir, `${id}.png`));
@@ -526,7 +539,7 @@ export class FashionScenesExperiment {
     const lines = [
       `# fashion-scenes: box- and pixel-level self-guidance (${this.o.budget} budget)`,
       '',
-      `Written by \`bin/selfguided.mjs experiment fashion-scenes --budget ${this.o.budget}\` (root ${this.root}); every row: the \`${this.b.preset}\` UNet, ${this.b.steps} steps at batch ${this.b.batchSize} on the first ${this.b.trainCount} training canvases, seed ${this.seed}; ${this.b.samples} samples DDIM-${this.b.sampleSteps} at s = ${this.b.scale}, conditions drawn from the row's training annotations.`,
+      `Written by \`bin/selfguided.mjs experiment fashion-scenes --budget ${this.o.budget}\` (root ${this.root}); every row: the \`${this.b.preset}\` UNet, ${this.b.steps} steps at batch ${this.b.batchSize} on the first ${this.b.trainCount} training canvases, seed ${this.seed}; ${this.b.samples} samples ${samplerName(this.b.sampler, this.b.sampleSteps)} at s = ${this.b.scale}, conditions drawn from the row's training annotations.`,
       '',
       '| row | guidance | f quality | FD-evalnet | FD-canvas | FD-objects | precision | recall | layout: foreground IoU (shuffled, real) | self-consistency (shuffled) | diversity (real) |',
       '|---|---|---|---|---|---|---|---|---|---|---|',

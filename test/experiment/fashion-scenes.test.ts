@@ -35,7 +35,9 @@ test('fashion-scenes smoke budget: all rows, the sweep, the shifted-box control,
     readFileSync(join(docs, 'fashion-scenes', 'sweep.svg'), 'utf8'),
     /^<svg [\s\S]*foreground IoU[\s\S]*<\/svg>/,
   );
-  const metrics = join(root, 'exp', 'eval', 'self-boxes-s3', 'metrics.json');
+  // Evaluated with the budget's sampler (DDPM), named for it.
+  assert.match(report, /16 samples DDPM-2 at s = 3/);
+  const metrics = join(root, 'exp', 'eval', 'self-boxes-s3-ddpm', 'metrics.json');
   const before = statSync(metrics).mtimeMs;
   assert.equal(await run(), 0);
   assert.equal(statSync(metrics).mtimeMs, before, 'nothing is evaluated again');

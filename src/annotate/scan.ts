@@ -107,7 +107,10 @@ export function scanCluster(features: Tensor, o: ScanOptions): ScanResult {
   if (numNeighbours > n - 1) throw new RangeError(`SCAN: ${numNeighbours} neighbours asked of ${n} points`);
   if (!(w >= 0)) throw new RangeError(`SCAN: the entropy weight must be >= 0, got ${w}`);
 
-  const x = keep(torch.tidy(() => torch.normalize(features.float().contiguous(), 2, 1)));
+  // The head is small and the steps are many: the CPU serves it, wherever the features live.
+  const x = keep(
+    torch.tidy(() => torch.normalize(features.to({ dtype: 'float32', device: 'cpu' }).contiguous(), 2, 1)),
+  );
   const nbrs = torch.tidy(() => nearestNeighbours(x, numNeighbours, { blockSize }));
   const nbrIds = Int32Array.from(nbrs.toTypedArray() as BigInt64Array, Number);
   // All heads as one linear map [D -> H * k], initialised as PyTorch's nn.Linear.

@@ -1,6 +1,6 @@
-// The self-annotation pipeline of the paper's image-level guidance: features of g -> f (k-means, a
-// SCAN clustering head, or the random/feature/ground-truth controls) -> a condition set with its provenance, so later stages
-// (consistency, the report) can rebuild g and f from the file alone.
+// The self-annotation pipeline of the paper's image-level guidance: features of g -> f (k-means, a SCAN
+// clustering head, or the random/feature/ground-truth controls) -> a condition set with its provenance,
+// so later stages (consistency, the report) can rebuild g and f from the file alone.
 import type { Features } from '../features/features-file.js';
 import { buildAnnotations, type Annotations, type ConditionKind } from './annotations.js';
 import { kmeans, type KMeansMetric } from './kmeans.js';

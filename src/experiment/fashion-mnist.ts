@@ -1,9 +1,10 @@
 // The reproduction experiment on Fashion-MNIST: every row of the paper's main table trained with the same
-// model preset, steps, batch and seed and evaluated the same way, plus the long-tailed rows (several k,
-// Sinkhorn-balanced clusters, replicate seeds), a sampler study that picks the table's sampler, and the
-// guidance-scale sweep with several evaluation seeds per scale. Each stage is a file or run directory under the experiment root, so the runner
-// can be stopped at any point and run again to continue; finished rows are skipped. After every row the
-// report in docs/ is rewritten from whatever has finished.
+// model preset, steps, batch and seed and evaluated the same way, plus rows whose f is SCAN's clustering
+// head, the long-tailed rows (several k, Sinkhorn-balanced clusters, replicate seeds), a sampler study
+// that picks the table's sampler, and the guidance-scale sweep with several evaluation seeds per scale.
+// Each stage is a file or run directory under the experiment root, so the runner can be stopped at any
+// point and run again to continue; finished rows are skipped. After every row the report in docs/ is
+// rewritten from whatever has finished.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { disposeAnnotations, saveAnnotations, type ConditionKind } from '../annotate/annotations.js';

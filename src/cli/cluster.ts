@@ -1,6 +1,7 @@
 // selfguided cluster: flags for annotateFeaturesFile (src/experiment/annotate-features.ts): k-means
-// (optionally balanced) or a SCAN clustering head on a features file, a condition file for `selfguided train --condition`, cluster
-// quality against labels when the dataset has them, the size histogram and a grid of images per cluster.
+// (optionally balanced) or a SCAN clustering head on a features file, a condition file for `selfguided
+// train --condition`, cluster quality against labels when the dataset has them, the size histogram and a
+// grid of images per cluster.
 import { CONDITION_KINDS, type ConditionKind } from '../annotate/annotations.js';
 import type { KMeansMetric } from '../annotate/kmeans.js';
 import { SCAN_DEFAULTS } from '../annotate/scan.js';

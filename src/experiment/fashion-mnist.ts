@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { disposeAnnotations, saveAnnotations, type ConditionKind } from '../annotate/annotations.js';
 import { SCAN_DEFAULTS } from '../annotate/scan.js';
-import { selfLabels } from '../annotate/self-labels.js';
+import { selfLabels, type ScanSettings } from '../annotate/self-labels.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { loadDataset, type DataSpec } from '../data/spec.js';
 import type { ConditionSpec, TrainConfigInput } from '../diffusion/config.js';
@@ -293,6 +293,7 @@ export class FashionMnistExperiment {
     kind: ConditionKind,
     k: number | null,
     f: SelfLabelF = 'kmeans',
+    scan?: ScanSettings,
   ): Promise<ConditionSpec> {
     const path = join(this.root, 'annotations', `${name}.safetensors`);
     if (existsSync(path)) return Promise.resolve({ kind: 'file', path });
@@ -316,10 +317,7 @@ export class FashionMnistExperiment {
             seed: this.plan.seed,
             balanced: f === 'balanced',
             method: f === 'scan' ? 'scan' : 'kmeans',
-            scan: {
-              entropyWeight:
-                'longTail' in data && data.longTail ? this.b.ltScanEntropyWeight : SCAN_DEFAULTS.entropyWeight,
-            },
+            scan,
           },
         );
         saveAnnotations(path, ann);
@@ -355,7 +353,11 @@ export class FashionMnistExperiment {
         k,
         data,
         annotation,
-        condition: async () => this.annotations(annotation, await ssl(feats, data), data, 'onehot', k, f),
+        // Equal-sized clusters contradict a long tail: SCAN's entropy term is weighed down there.
+        condition: async () =>
+          this.annotations(annotation, await ssl(feats, data), data, 'onehot', k, f, {
+            entropyWeight: lt ? this.b.ltScanEntropyWeight : SCAN_DEFAULTS.entropyWeight,
+          }),
       };
     };
     const controls: RowDef[] = [

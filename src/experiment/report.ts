@@ -2,9 +2,9 @@
 // tail recall, the guidance-scale sweep (mean and spread over evaluation seeds) with its plot, the seed
 // replicates, one sample grid per row, the time spent, and the paper's claims checked against the numbers. Rewritten from the finished rows every time, so a partial run gives a partial report that
 // says what is still pending.
-import { SCAN_DEFAULTS } from '../annotate/scan.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
+import { SCAN_DEFAULTS } from '../annotate/scan.js';
 import type { EvalMetrics } from '../eval/evaluate.js';
 import {
   EVAL_COLUMNS,

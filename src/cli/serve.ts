@@ -1,12 +1,13 @@
 // selfguided serve: the local web app over a runs folder (runs, live loss curves, previews).
 import { existsSync } from 'node:fs';
+import { DEFAULT_JOB_LIMITS } from '../serve/jobs.js';
 import { startServer } from '../serve/server.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 
 export const serveSpec: CommandSpec = {
   name: 'serve',
   summary: 'a local web app: every run under a folder, its live loss curve, previews and config',
-  usage: 'selfguided serve [--runs DIR] [--port N] [--host ADDR]',
+  usage: 'selfguided serve [--runs DIR] [--port N] [--host ADDR] [--jobs N] [--max-queue N] [--max-job-work N]',
   options: {
     runs: {
       type: 'string',
@@ -20,8 +21,22 @@ export const serveSpec: CommandSpec = {
       default: '127.0.0.1',
       help: 'interface to listen on; anything but this machine prints a warning and requires the printed token',
     },
+    jobs: { type: 'int', default: DEFAULT_JOB_LIMITS.concurrent, help: 'sampling jobs that run at once' },
+    'max-queue': {
+      type: 'int',
+      default: DEFAULT_JOB_LIMITS.maxQueued,
+      help: 'sampling jobs that may wait; past it a request is answered 429',
+    },
+    'max-job-work': {
+      type: 'int',
+      default: DEFAULT_JOB_LIMITS.maxWork,
+      help: 'the most images x network evaluations one sampling request may ask for (413 past it)',
+    },
   },
-  epilog: 'Ctrl-C stops the server. Runs started while it runs appear on the next page load.',
+  epilog:
+    'Ctrl-C stops the server. Runs started while it runs appear on the next page load. It answers only to ' +
+    "this machine's names and the --host given, takes sampling requests only from its own pages, and serves " +
+    "every page with a Content-Security-Policy; see the README's serve section.",
 };
 
 export async function runServe(a: ParsedArgs): Promise<number> {
@@ -31,7 +46,19 @@ export async function runServe(a: ParsedArgs): Promise<number> {
   const port = a.port as number;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError('serve', `--port must be 0-65535, got ${port}`);
-  const s = await startServer({ root, host: a.host as string, port, log: (m) => process.stderr.write(`${m}\n`) });
+  for (const flag of ['jobs', 'max-queue', 'max-job-work'])
+    if (!((a[flag] as number) >= 1)) throw new UsageError('serve', `--${flag} must be at least 1, got ${a[flag]}`);
+  const s = await startServer({
+    root,
+    host: a.host as string,
+    port,
+    log: (m) => process.stderr.write(`${m}\n`),
+    jobs: {
+      concurrent: a.jobs as number,
+      maxQueued: a['max-queue'] as number,
+      maxWork: a['max-job-work'] as number,
+    },
+  });
   if (s.token) {
     process.stderr.write(
       `serve: WARNING: listening on ${a.host as string}, beyond this machine. Anyone who can reach it and has the token can read ${root}.\n`,

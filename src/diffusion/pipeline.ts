@@ -18,6 +18,8 @@ import { guidedEps } from './guidance.js';
 import { numEvaluations, sample, type SamplerName } from './samplers.js';
 import { NoiseSchedule } from './schedule.js';
 import { UNet, UNetConfig } from './unet.js';
+import { readMetadata } from '../torch/safetensors.js';
+import { InvalidFileError, parseWith } from '../util/json-file.js';
 
 /** What a diffusion checkpoint says about its conditions. */
 const CheckpointConditions = z
@@ -28,6 +30,27 @@ const CheckpointConditions = z
     meta: z.record(z.string(), z.string()).optional(),
   })
   .default({ source: 'none', numIds: null, oneHot: false });
+
+/**
+ * What a diffusion checkpoint's metadata says of its network and conditions, validated with the schemas
+ * loadModel uses, without reading a tensor (for pages and listings that describe a model).
+ */
+export function readModelMeta(checkpoint: string): {
+  unet: UNetConfig;
+  conditions: z.output<typeof CheckpointConditions>;
+} {
+  const raw = readMetadata(checkpoint);
+  const field = <S extends z.ZodType>(key: string, schema: S): z.output<S> => {
+    let value: unknown;
+    try {
+      value = raw[key] === undefined ? undefined : JSON.parse(raw[key]);
+    } catch {
+      throw new InvalidFileError(`${checkpoint} (metadata '${key}')`, 'not valid JSON');
+    }
+    return parseWith(schema, value, `${checkpoint} (metadata '${key}')`);
+  };
+  return { unet: field('unet', UNetConfig), conditions: field('conditions', CheckpointConditions) };
+}
 
 export interface LoadedModel {
   model: UNet;

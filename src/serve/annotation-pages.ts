@@ -2,7 +2,7 @@
 // self-label as bars, agreement with hidden annotations, its images per self-label with boxes or segments).
 import type { AnnotationView } from '../eval/annotation-view.js';
 import type { ConditionFileSummary, RenderState } from './annotations.js';
-import { escapeHtml, fileUrl, layout } from './pages.js';
+import { escapeHtml, fileUrl, layout, scriptTag } from './pages.js';
 
 export const annotationUrl = (rel: string) => `/annotation?path=${encodeURIComponent(rel)}`;
 
@@ -108,7 +108,7 @@ function viewBody(rel: string, dir: string, v: AnnotationView): string {
   return parts.join('\n');
 }
 
-const POLL_SCRIPT = `
+export const annotationPollScript = `
 const file = document.body.dataset.run;
 const poll = async () => {
   const r = await fetch('/api/annotation?path=' + encodeURIComponent(file));
@@ -126,6 +126,6 @@ export function annotationPage(rel: string, dir: string, s: RenderState): string
   if (s.state === 'ready') return layout(rel, `${title}${viewBody(rel, dir, s.view)}`);
   const status = s.state === 'failed' ? `failed: ${escapeHtml(s.error)}` : 'rendering the view (selfguided inspect)...';
   const body = `${title}<p id="status">${status}</p><p id="retry"${s.state === 'failed' ? '' : ' hidden'}><a href="${annotationUrl(rel)}&amp;retry=1">try again</a></p>
-${s.state === 'rendering' ? `<script>${POLL_SCRIPT}</script>` : ''}`;
+${s.state === 'rendering' ? scriptTag('annotation-poll') : ''}`;
   return layout(rel, body, rel);
 }

@@ -1,13 +1,17 @@
 // Sampling jobs of the web app's playground. Each job runs `selfguided sample` in a child process, so the
 // server stays responsive, a job can be cancelled by killing it, and a job that crashes reports its error
-// without taking the server down. One job per model runs at a time; the others wait in order.
+// without taking the server down. The machine is shared, and bounded: one job at a time by default (two
+// samplers on two cores only slow each other), a bounded queue (429 past it), a bounded amount of work
+// per request, and ended jobs forgotten after a while.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { numEvaluations, type SamplerName } from '../diffusion/samplers.js';
 import { SAMPLERS } from '../diffusion/schedulers.js';
+import { HttpError } from './safe-path.js';
 
 /** The command line the app's child processes run. */
 export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'selfguided.mjs');
@@ -61,6 +65,38 @@ export const SampleRequest = z
   });
 export type SampleRequest = z.infer<typeof SampleRequest>;
 
+/** How many images a request makes (a layout: its samples per layout). */
+export function requestImages(r: SampleRequest): number {
+  if (r.boxes || r.mask) return r.perId;
+  if (r.ids) return r.ids.length * r.perId;
+  return r.n;
+}
+
+/** A request's work: images times network evaluations each (the sampler's, not its step count). */
+export const requestWork = (r: SampleRequest) => requestImages(r) * numEvaluations(r.sampler as SamplerName, r.steps);
+
+export interface JobLimits {
+  /** jobs that run at once on this machine */
+  concurrent: number;
+  /** jobs waiting to run, beyond which a request is answered 429 */
+  maxQueued: number;
+  /** the most image-evaluations one request may ask for */
+  maxWork: number;
+  /** how long an ended job (done, failed, cancelled) stays readable, ms */
+  keepEndedMs: number;
+  /** the most ended jobs kept; the oldest go first */
+  maxEnded: number;
+}
+
+export const DEFAULT_JOB_LIMITS: JobLimits = {
+  concurrent: 1,
+  maxQueued: 16,
+  // 64 images at 500 evaluations, or 16 at 1,000 with Heun: minutes, not hours, on a small model
+  maxWork: 32_000,
+  keepEndedMs: 15 * 60_000,
+  maxEnded: 100,
+};
+
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
 export interface JobView {
@@ -77,24 +113,47 @@ export interface JobView {
 
 interface Job extends JobView {
   child: ChildProcess | null;
+  /** when it ended (ms since the epoch), for forgetting it */
+  ended: number | null;
   listeners: Set<(j: JobView) => void>;
 }
 
 function view(j: Job): JobView {
-  const { child: _c, listeners: _l, ...v } = j;
+  const { child: _c, listeners: _l, ended: _e, ...v } = j;
   return v;
 }
 
 export class JobQueue {
   private readonly jobs = new Map<string, Job>();
 
+  private readonly limits: JobLimits;
+
   constructor(
     private readonly root: string,
     private readonly log: (m: string) => void = () => {},
-  ) {}
+    limits: Partial<JobLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_JOB_LIMITS, ...limits };
+  }
 
-  /** Queues a request for a run (an absolute run directory under the root); returns its id at once. */
+  /**
+   * Queues a request for a run (an absolute run directory under the root); returns its id at once.
+   * 413 past the work of one request, 429 when the queue is full.
+   */
   submit(runDir: string, req: SampleRequest): JobView {
+    const work = requestWork(req);
+    if (work > this.limits.maxWork)
+      throw new HttpError(
+        413,
+        `this request asks for ${requestImages(req)} images x ${numEvaluations(req.sampler as SamplerName, req.steps)} network evaluations = ${work}; the server takes at most ${this.limits.maxWork} (fewer images or steps, or selfguided sample on the command line)`,
+      );
+    this.forgetEnded();
+    const waiting = [...this.jobs.values()].filter((j) => j.state === 'queued').length;
+    if (waiting >= this.limits.maxQueued)
+      throw new HttpError(
+        429,
+        `the queue is full (${waiting} jobs waiting); try again when one has finished, or cancel one`,
+      );
     const id = randomBytes(6).toString('hex');
     const run = relative(this.root, runDir).split(sep).join('/') || '.';
     const job: Job = {
@@ -106,14 +165,22 @@ export class JobQueue {
       error: null,
       request: req,
       child: null,
+      ended: null,
       listeners: new Set(),
     };
     this.jobs.set(id, job);
-    this.next(run);
+    this.next();
     return view(job);
   }
 
+  /** Jobs the queue holds now (running, waiting and recently ended), for tests and status. */
+  get size(): number {
+    this.forgetEnded();
+    return this.jobs.size;
+  }
+
   get(id: string): JobView | null {
+    this.forgetEnded();
     const j = this.jobs.get(id);
     return j ? view(j) : null;
   }
@@ -153,16 +220,35 @@ export class JobQueue {
     j.state = state;
     j.error = error;
     j.child = null;
+    j.ended = Date.now();
+    // Ended jobs in the map in the order they ended, so that jobs ending in the same millisecond are
+    // forgotten oldest first (the sort below is stable).
+    this.jobs.delete(j.id);
+    this.jobs.set(j.id, j);
     this.update(j);
     j.listeners.clear();
-    this.next(j.run);
+    this.next();
   }
 
-  private next(run: string): void {
-    const all = [...this.jobs.values()].filter((j) => j.run === run);
-    if (all.some((j) => j.state === 'running')) return;
-    const j = all.find((x) => x.state === 'queued');
-    if (j) this.start(j);
+  /** Starts waiting jobs, oldest first, while fewer than the limit run. */
+  private next(): void {
+    const all = [...this.jobs.values()];
+    let running = all.filter((j) => j.state === 'running').length;
+    for (const j of all) {
+      if (running >= this.limits.concurrent) return;
+      if (j.state !== 'queued') continue;
+      this.start(j);
+      running++;
+    }
+  }
+
+  /** Drops ended jobs older than the limit, and the oldest past the count limit. */
+  private forgetEnded(now = Date.now()): void {
+    const ended = [...this.jobs.values()].filter((j) => j.ended !== null).sort((a, b) => a.ended! - b.ended!);
+    const over = ended.length - this.limits.maxEnded;
+    ended.forEach((j, i) => {
+      if (i < over || now - j.ended! >= this.limits.keepEndedMs) this.jobs.delete(j.id);
+    });
   }
 
   private start(j: Job): void {

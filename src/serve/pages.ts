@@ -42,6 +42,12 @@ export function layout(title: string, body: string, run?: string): string {
 <body${run === undefined ? '' : ` data-run="${escapeHtml(run)}"`}><header><b>selfguided</b><a href="/">Runs</a><a href="/annotations">Self-annotations</a><a href="/reports">Reports</a></header><main>${body}</main></body></html>`;
 }
 
+/**
+ * The client scripts are served as files under /app/ (the pages' Content-Security-Policy allows no
+ * inline script), so a page names them.
+ */
+export const scriptTag = (name: string) => `<script src="/app/${name}.js"></script>`;
+
 const fmt = (x: number | null, d = 4) => (x === null ? '' : x.toPrecision(d));
 export const fileUrl = (rel: string) => `/files/${rel.split('/').map(encodeURIComponent).join('/')}`;
 const runUrl = (rel: string) => `/run?path=${encodeURIComponent(rel)}`;
@@ -66,7 +72,7 @@ export function runsPage(root: string, runs: RunSummary[]): string {
 
 // The client side of the run page: draws loss against step as SVG, appends points from the event
 // stream, and shows new previews as they are written.
-const RUN_SCRIPT = `
+export const runScript = `
 const run = document.body.dataset.run;
 const chart = document.getElementById('chart');
 const points = [];
@@ -90,10 +96,14 @@ es.addEventListener('state', (e) => {
   const badge = document.getElementById('state');
   badge.textContent = s.state; badge.className = 'state ' + s.state;
   const box = document.getElementById('previews');
+  const shown = new Set([...box.querySelectorAll('figure')].map((f) => f.dataset.preview));
   for (const p of s.previews) {
-    if (box.querySelector('[data-preview="' + p + '"]')) continue;
+    if (shown.has(p)) continue;
     const f = document.createElement('figure'); f.dataset.preview = p;
-    f.innerHTML = '<img alt="preview" src="/files/' + p.split('/').map(encodeURIComponent).join('/') + '"><figcaption>' + p.split('/').pop().replace('.png', '') + '</figcaption>';
+    const img = document.createElement('img'); img.alt = 'preview';
+    img.src = '/files/' + p.split('/').map(encodeURIComponent).join('/');
+    const caption = document.createElement('figcaption'); caption.textContent = p.split('/').pop().replace('.png', '');
+    f.append(img, caption);
     box.prepend(f);
   }
 });
@@ -116,13 +126,13 @@ ${condition ? `<p><a id="condition" href="/annotation?path=${encodeURIComponent(
 <h2>Loss</h2><svg id="chart" width="720" height="260" role="img" aria-label="loss against step"></svg>
 <h2>Previews</h2><div id="previews" class="previews">${previews}</div>
 <h2>Configuration</h2><pre>${escapeHtml(config)}</pre>
-<script>${RUN_SCRIPT}</script>`;
+${scriptTag('run')}`;
   return layout(r.path, body, r.path);
 }
 
 // The playground's client side: posts a sampling request, follows the job's event stream (progress,
 // result or error), cancels on request; on a box-guided model, boxes are drawn by dragging on a canvas.
-const PLAY_SCRIPT = `
+export const playScript = `
 const run = document.body.dataset.run;
 const $ = (id) => document.getElementById(id);
 const boxes = [];
@@ -187,7 +197,7 @@ $('form').addEventListener('submit', async (e) => {
     if (!['queued', 'running'].includes(j.state)) { es.close(); $('cancel').disabled = true; current = null; }
   });
 });
-$('cancel').addEventListener('click', () => { if (current) fetch('/api/jobs/' + current + '/cancel', { method: 'POST' }); });
+$('cancel').addEventListener('click', () => { if (current) fetch('/api/jobs/' + current + '/cancel', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }); });
 `;
 
 export function playgroundPage(r: RunSummary, m: ModelInfo): string {
@@ -220,8 +230,8 @@ ${ids}${perId}
 <progress id="progress" value="0" max="1"></progress><span id="status" class="muted">idle</span>
 </form>`;
   const body = `<h1>Playground: ${escapeHtml(r.path)}</h1>
-<p class="muted">Guided by ${escapeHtml(m.source)}${m.numIds !== null ? ` (${m.numIds} ids)` : ''}; ${m.imageSize}x${m.imageSize} images, step ${r.step}. Each request samples in its own process, one at a time per model.</p>
+<p class="muted">Guided by ${escapeHtml(m.source)}${m.numIds !== null ? ` (${m.numIds} ids)` : ''}; ${m.imageSize}x${m.imageSize} images, step ${r.step}. Each request samples in its own process; the server runs one at a time and queues the rest.</p>
 <div class="play-area"><div>${form}<img id="result" alt="samples" hidden></div>${boxes}</div>
-<script>${PLAY_SCRIPT}</script>`;
+${scriptTag('playground')}`;
   return layout(`Playground ${r.path}`, body, r.path);
 }

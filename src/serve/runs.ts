@@ -3,6 +3,7 @@
 // training loop writes, so runs started from the CLI, the library or another machine all show.
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
+import { readModelMeta } from '../diffusion/pipeline.js';
 import { readMetadata } from '../torch/safetensors.js';
 import { latestCheckpoint, latestStep } from '../train/checkpoint.js';
 import { lockOwner } from '../train/lock.js';
@@ -154,13 +155,12 @@ export interface ModelInfo {
 export function modelInfo(dir: string): ModelInfo {
   const ck = latestCheckpoint(dir);
   if (!ck) throw new Error(`${dir} has no checkpoint yet`);
-  const meta = readMetadata(ck);
-  const cond = JSON.parse(meta.conditions ?? '{}') as { source?: string; numIds?: number | null; oneHot?: boolean };
-  const unet = JSON.parse(meta.unet ?? '{}') as { spatialCondChannels?: number; imageSize?: number };
+  // The schemas `selfguided sample` loads with: a page shows nothing a sampler would refuse.
+  const { unet, conditions } = readModelMeta(ck);
   return {
-    numIds: cond.oneHot === false ? null : (cond.numIds ?? null),
-    source: cond.source ?? 'none',
-    spatialChannels: unet.spatialCondChannels ?? 0,
-    imageSize: unet.imageSize ?? 0,
+    numIds: conditions.oneHot === false ? null : conditions.numIds,
+    source: conditions.source,
+    spatialChannels: unet.spatialCondChannels,
+    imageSize: unet.imageSize,
   };
 }

@@ -1,15 +1,19 @@
 // `selfguided serve`: a local web app over a runs folder. Binds 127.0.0.1 unless told otherwise; on any
-// other interface every request needs the printed token. Only files under the runs folder are served.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+// other interface every request needs the printed token. Only files under the runs folder are served;
+// who may ask for what is guard.ts's.
+import { randomBytes } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { annotationPage, annotationsPage } from './annotation-pages.js';
 import { isConditionFile, listConditionFiles, viewRel, ViewRenderer } from './annotations.js';
-import { JobQueue, SampleRequest } from './jobs.js';
+import { annotationPollScript } from './annotation-pages.js';
+import { authorized, checkStateChange, FILE_CSP, hostAllowed, LOCAL_HOSTS, PAGE_CSP, redactUrl } from './guard.js';
+import { JobQueue, SampleRequest, type JobLimits } from './jobs.js';
 import { DEFAULT_REPORTS, reportPage, reportsPage } from './reports.js';
-import { playgroundPage, runPage, runsPage, escapeHtml, layout } from './pages.js';
+import { playgroundPage, playScript, runPage, runScript, runsPage, escapeHtml, layout } from './pages.js';
+import { InvalidFileError } from '../util/json-file.js';
 import { isRunDir, listRuns, modelInfo, readMetrics, runKind, runProgress, summarizeRun } from './runs.js';
 import { HttpError, resolveUnder } from './safe-path.js';
 
@@ -24,6 +28,8 @@ export interface ServeOptions {
   /** how often event streams look for new metrics and previews (ms) */
   pollMs?: number;
   log?: (msg: string) => void;
+  /** the sampling queue's bounds (DEFAULT_JOB_LIMITS otherwise) */
+  jobs?: Partial<JobLimits>;
 }
 
 export interface RunningServer {
@@ -34,7 +40,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
 const CONTENT_TYPES: Record<string, string> = {
   '.png': 'image/png',
   '.svg': 'image/svg+xml',
@@ -44,10 +49,29 @@ const CONTENT_TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
+/** Headers of every answer: no sniffing, no framing, no address (with its token) passed on as Referer. */
+const COMMON_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.writeHead(status, {
+    ...COMMON_HEADERS,
+    'content-type': type,
+    'cache-control': 'no-store',
+    'content-security-policy': type.startsWith('text/html') ? PAGE_CSP : FILE_CSP,
+  });
   res.end(body);
 }
+
+/** The pages' scripts, served as files so that the pages' policy can forbid inline script. */
+const CLIENT_SCRIPTS: Record<string, string> = {
+  'run.js': runScript,
+  'playground.js': playScript,
+  'annotation-poll.js': annotationPollScript,
+};
 
 function sendJson(res: ServerResponse, value: unknown): void {
   send(res, 200, 'application/json', JSON.stringify(value));
@@ -100,13 +124,23 @@ function serveFile(root: string, rel: string, res: ServerResponse): void {
   const abs = resolveUnder(root, rel);
   const type = CONTENT_TYPES[extname(abs).toLowerCase()];
   if (!type || !statSync(abs).isFile()) throw new HttpError(403, `not a file this app serves: ${rel}`);
-  res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+  res.writeHead(200, {
+    ...COMMON_HEADERS,
+    'content-type': type,
+    'cache-control': 'no-cache',
+    'content-security-policy': FILE_CSP,
+  });
   createReadStream(abs).pipe(res);
 }
 
 /** Server-sent events: the metrics so far, then new records and state changes as they appear. */
 function streamRun(root: string, dir: string, req: IncomingMessage, res: ServerResponse, pollMs: number): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+  res.writeHead(200, {
+    ...COMMON_HEADERS,
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+  });
   let byte = 0;
   let lastStep = 0;
   let lastState = '';
@@ -177,22 +211,17 @@ async function submitSample(root: string, jobs: JobQueue, req: IncomingMessage):
 
 function streamJob(jobs: JobQueue, id: string, req: IncomingMessage, res: ServerResponse): void {
   if (!jobs.get(id)) throw new HttpError(404, `no job ${id}`);
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+  res.writeHead(200, {
+    ...COMMON_HEADERS,
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+  });
   const stop = jobs.watch(id, (j) => {
     res.write(`event: job\ndata: ${JSON.stringify(j)}\n\n`);
     if (j.state !== 'queued' && j.state !== 'running') res.end();
   });
   req.on('close', stop);
-}
-
-function authorized(req: IncomingMessage, url: URL, token: string | null, res: ServerResponse): boolean {
-  if (token === null) return true;
-  const given = url.searchParams.get('token') ?? /(?:^|;\s*)sg_token=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
-  const ok =
-    given !== undefined && given.length === token.length && timingSafeEqual(Buffer.from(given), Buffer.from(token));
-  if (ok && url.searchParams.has('token'))
-    res.setHeader('set-cookie', `sg_token=${token}; HttpOnly; SameSite=Strict; Path=/`);
-  return ok;
 }
 
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
@@ -202,7 +231,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const token = LOCAL_HOSTS.has(host) ? null : randomBytes(16).toString('hex');
   const pollMs = o.pollMs ?? 1000;
   const log = o.log ?? (() => {});
-  const jobs = new JobQueue(root, log);
+  const jobs = new JobQueue(root, log, o.jobs);
   const views = new ViewRenderer(root, log);
   const reports = resolve(o.reports ?? DEFAULT_REPORTS);
   const server = createServer((req, res) => {
@@ -216,22 +245,32 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       return send(res, 400, 'text/plain; charset=utf-8', 'bad request URL');
     }
     try {
+      if (!hostAllowed(req.headers.host, host))
+        throw new HttpError(
+          403,
+          `this server answers to ${[...LOCAL_HOSTS, host].filter((h, i, a) => a.indexOf(h) === i).join(', ')}, not to Host ${req.headers.host}`,
+        );
       if (!authorized(req, url, token, res))
         throw new HttpError(401, 'this server needs the token it printed: add ?token=... to the address');
       const p = url.pathname;
       if (req.method === 'POST') {
-        if (p === '/api/sample')
-          return send(res, 202, 'application/json', JSON.stringify(await submitSample(root, jobs, req)));
         const cancel = /^\/api\/jobs\/([0-9a-f]+)\/cancel$/.exec(p);
+        if (p !== '/api/sample' && !cancel) throw new HttpError(405, `POST is not allowed at ${p}`);
+        checkStateChange(req);
         if (cancel) {
           const j = jobs.cancel(cancel[1]!);
           if (!j) throw new HttpError(404, `no job ${cancel[1]}`);
           return sendJson(res, j);
         }
-        throw new HttpError(405, `POST is not allowed at ${p}`);
+        return send(res, 202, 'application/json', JSON.stringify(await submitSample(root, jobs, req)));
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed here`);
       if (p === '/') return send(res, 200, 'text/html; charset=utf-8', runsPage(root, listRuns(root)));
+      if (p.startsWith('/app/')) {
+        const script = CLIENT_SCRIPTS[p.slice('/app/'.length)];
+        if (script === undefined) throw new HttpError(404, `no script at ${p}`);
+        return send(res, 200, 'text/javascript; charset=utf-8', script);
+      }
       if (p === '/run') {
         const dir = runFromQuery(root, url);
         const config = readFileSync(join(dir, 'config.json'), 'utf8');
@@ -274,9 +313,12 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       if (p.startsWith('/files/')) return serveFile(root, pathAfter(p, '/files/'), res);
       throw new HttpError(404, `no page at ${p}`);
     } catch (e) {
-      const status = e instanceof HttpError ? e.status : 500;
-      if (status === 500) log(`serve: ${req.method} ${req.url}: ${(e as Error).stack ?? e}`);
-      const msg = e instanceof HttpError ? e.message : `internal error: ${(e as Error).message}`;
+      // A file under the runs folder that its schema refuses (a damaged or crafted checkpoint) is the
+      // file's fault, said as such; anything else unexpected is logged, without the token.
+      const status = e instanceof HttpError ? e.status : e instanceof InvalidFileError ? 422 : 500;
+      if (status === 500) log(`serve: ${req.method} ${redactUrl(req.url ?? '')}: ${(e as Error).stack ?? e}`);
+      const msg =
+        e instanceof HttpError || e instanceof InvalidFileError ? e.message : `internal error: ${(e as Error).message}`;
       if (res.headersSent) {
         res.end();
         return;

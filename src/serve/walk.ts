@@ -1,7 +1,9 @@
-// The app's walk over the runs folder: folders down to a depth, skipping hidden ones and those named in
-// `skip`; entries that vanish while listing (a run being removed) are passed over.
+// The app's walk over the runs folder: folders down to a depth, skipping hidden ones, those named in
+// `skip` and symbolic links that lead outside the root (the pages refuse those, so lists must not name
+// them); entries that vanish while listing (a run being removed) are passed over.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { resolvesInside } from './safe-path.js';
 
 export interface WalkOptions {
   maxDepth: number;
@@ -24,6 +26,7 @@ export function walkFolder(root: string, o: WalkOptions): void {
     for (const e of entries) {
       if (e.startsWith('.') || o.skip.has(e)) continue;
       const p = join(dir, e);
+      if (!resolvesInside(root, p)) continue;
       try {
         if (statSync(p).isDirectory()) {
           if (depth < o.maxDepth) walk(p, depth + 1);

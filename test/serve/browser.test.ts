@@ -2,7 +2,7 @@
 // of its own): the runs page lists a tiny run, its page draws the loss curve, and the curve and the
 // previews follow the run live as new metrics and previews are written.
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,7 +11,7 @@ import { saveAnnotations } from '../../src/annotate/annotations.js';
 import { loadDataset } from '../../src/data/spec.js';
 import { DiffusionTrainer } from '../../src/diffusion/index.js';
 import { groundTruthAnnotations } from '../../src/experiment/ground-truth.js';
-import { trainTinyRun } from '../helpers/tiny-run.js';
+import { craftCheckpointMetadata, trainTinyRun } from '../helpers/tiny-run.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -184,6 +184,69 @@ describe('the web app in chromium', { skip }, () => {
     assert.equal(body.mask[24]![24], 2, 'the stroke across the middle');
     assert.equal(body.mask[0]![0], 0, 'unpainted is segment 0');
     await page.locator('#status', { hasText: 'done' }).waitFor({ timeout: 120_000 });
+    await page.close();
+  });
+
+  test('hostile files run no script: crafted checkpoint metadata, an SVG, markup in a report', async () => {
+    cpSync(join(root, 'tiny'), join(root, 'crafted'), { recursive: true });
+    craftCheckpointMetadata(join(root, 'crafted'), 'conditions', (c) => {
+      c.numIds = '<img src=x onerror=alert(3)>';
+    });
+    writeFileSync(
+      join(root, 'tiny', 'drawing.svg'),
+      '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    );
+    const reports = mkdtempSync(join(tmpdir(), 'sg-reports-'));
+    writeFileSync(join(reports, 'x.md'), '# A report\n\n<script>alert(2)</script>\n\n<img src=x onerror="alert(4)">\n');
+    const s = await startServer({ root, reports, port: 0 });
+    const page = await browser.newPage();
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    try {
+      const r = await page.goto(new URL('/playground?path=crafted', s.url).href);
+      assert.equal(r?.status(), 422);
+      assert.match(await page.locator('p').first().innerText(), /numIds/);
+      await page.goto(new URL('/files/tiny/drawing.svg', s.url).href);
+      await page.goto(new URL('/reports/x.md', s.url).href);
+      await page.locator('h1', { hasText: 'A report' }).waitFor();
+      await page.waitForTimeout(500);
+      assert.deepEqual(dialogs, [], 'no script ran');
+    } finally {
+      await page.close();
+      await s.close();
+    }
+  });
+
+  test('a run whose name has quotes and brackets still gets its previews live', async () => {
+    const name = `q"uo'te"]`;
+    cpSync(join(root, 'tiny'), join(root, 'named', name), { recursive: true });
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(new URL(`/run?path=${encodeURIComponent(`named/${name}`)}`, server.url).href);
+    await page.locator('#chart path').waitFor();
+    const before = await page.locator('#previews figure').count();
+    mkdirSync(join(root, 'named', name, 'previews'), { recursive: true });
+    copyFileSync(
+      join(root, 'tiny', 'previews', 'step-00000004.png'),
+      join(root, 'named', name, 'previews', 'step-00000010.png'),
+    );
+    await page.waitForFunction(
+      (n) =>
+        (
+          globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } }
+        ).document.querySelectorAll('#previews figure').length ===
+        n + 1,
+      before,
+      {
+        timeout: 10_000,
+      },
+    );
+    assert.equal(await page.locator('#previews figure').count(), before + 1, 'the new one added, none twice');
+    assert.deepEqual(errors, []);
     await page.close();
   });
 

@@ -110,7 +110,10 @@ describe('selfguided serve', () => {
     const html = r.body.toString();
     assert.match(html, /&quot;batchSize&quot;: 8/);
     assert.match(html, /src="\/files\/fm\/a\/previews\/step-00000004.png"/);
-    assert.match(html, /new EventSource\('\/api\/stream\?path='/);
+    assert.match(html, /<script src="\/app\/run.js"><\/script>/);
+    const script = await get(server.port, '/app/run.js');
+    assert.equal(script.headers['content-type'], 'text/javascript; charset=utf-8');
+    assert.match(script.body.toString(), /new EventSource\('\/api\/stream\?path='/);
     const png = await get(server.port, '/files/fm/a/previews/step-00000004.png');
     assert.equal(png.status, 200);
     assert.equal(png.headers['content-type'], 'image/png');
@@ -250,7 +253,7 @@ describe('selfguided serve', () => {
   });
 
   test('a running job is cancelled; the next job of the model then runs', async () => {
-    const long = await post(server.port, '/api/sample', { run: 'fm/a', n: 64, sampler: 'ddpm', steps: 1000 });
+    const long = await post(server.port, '/api/sample', { run: 'fm/a', n: 32, sampler: 'ddpm', steps: 1000 });
     const { id } = JSON.parse(long.body.toString()) as JobView;
     const queued = await post(server.port, '/api/sample', { run: 'fm/a', n: 2, steps: 2 });
     const second = JSON.parse(queued.body.toString()) as JobView;

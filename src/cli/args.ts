@@ -9,6 +9,8 @@ export interface OptionSpec {
   choices?: readonly string[];
   /** shown instead of the type in --help, e.g. "DIR" */
   metavar?: string;
+  /** the least value a number may take (a count of images, steps or a batch: 1) */
+  min?: number;
 }
 
 export interface CommandSpec {
@@ -56,6 +58,12 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs | 'help
     if (value === undefined) {
       value = argv[++i];
       if (value === undefined) throw new UsageError(spec.name, `--${name} needs a value`);
+      // `--run-dir --resume` is a forgotten value, not a folder named "--resume"
+      if (value.startsWith('--'))
+        throw new UsageError(
+          spec.name,
+          `--${name} needs a value, got the flag ${value} (if that is the value, write --${name}=${value})`,
+        );
     }
     out[name] = convert(spec.name, name, o, value);
   }
@@ -71,6 +79,7 @@ function convert(cmd: string, name: string, o: OptionSpec, v: string): string | 
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(cmd, `--${name} must be a number, got '${v}'`);
   if (o.type === 'int' && !Number.isInteger(n)) throw new UsageError(cmd, `--${name} must be an integer, got '${v}'`);
+  if (o.min !== undefined && n < o.min) throw new UsageError(cmd, `--${name} must be at least ${o.min}, got ${v}`);
   return n;
 }
 

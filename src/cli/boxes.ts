@@ -9,7 +9,7 @@ export const boxesSpec: CommandSpec = {
   summary: 'self-boxes: LOST boxes from patch features, each with a k-means self-label (a condition file)',
   options: {
     features: { type: 'string', metavar: 'FILE', help: 'features file with patches (selfguided features --patches)' },
-    k: { type: 'int', default: 10, help: 'box self-label clusters' },
+    k: { type: 'int', min: 1, default: 10, help: 'box self-label clusters' },
     objects: {
       type: 'string',
       default: 'main',
@@ -21,8 +21,8 @@ export const boxesSpec: CommandSpec = {
       default: true,
       help: 'the box channel (--no-channel: image-level labels only; with --objects all the n-hot multi-object self-labels)',
     },
-    'max-objects': { type: 'int', default: 4, help: 'with --objects all: at most this many per image' },
-    'lost-k': { type: 'int', default: 100, help: "LOST's expansion set: the k lowest-degree patches" },
+    'max-objects': { type: 'int', min: 1, default: 4, help: 'with --objects all: at most this many per image' },
+    'lost-k': { type: 'int', min: 1, default: 100, help: "LOST's expansion set: the k lowest-degree patches" },
     normalize: {
       type: 'string',
       default: 'layernorm',
@@ -30,7 +30,7 @@ export const boxesSpec: CommandSpec = {
       help: 'patch features before the dot products (none degenerates on ReLU maps)',
     },
     metric: { type: 'string', default: 'cosine', choices: ['cosine', 'euclidean'], help: 'k-means distance' },
-    restarts: { type: 'int', default: 3, help: 'k-means restarts' },
+    restarts: { type: 'int', min: 1, default: 3, help: 'k-means restarts' },
     seed: { type: 'int', default: 0, help: 'random seed' },
     out: { type: 'string', metavar: 'FILE', help: 'condition file (default: beside the features)' },
   },

@@ -14,7 +14,7 @@ export const clusterSpec: CommandSpec = {
   summary: 'cluster features into self-labels (k-means or a SCAN head) and write a condition file for training',
   options: {
     features: { type: 'string', metavar: 'FILE', help: 'features file from selfguided features (required)' },
-    k: { type: 'int', help: 'number of clusters (required unless --condition ground-truth)' },
+    k: { type: 'int', min: 1, help: 'number of clusters (required unless --condition ground-truth)' },
     out: {
       type: 'string',
       metavar: 'FILE',
@@ -38,8 +38,8 @@ export const clusterSpec: CommandSpec = {
       choices: ['cosine', 'euclidean'],
       help: 'spherical k-means on L2-normalised features, or Euclidean',
     },
-    iters: { type: 'int', default: 30, help: 'Lloyd iterations at most' },
-    restarts: { type: 'int', default: 3, help: 'independent runs; the lowest inertia wins' },
+    iters: { type: 'int', min: 1, default: 30, help: 'Lloyd iterations at most' },
+    restarts: { type: 'int', min: 1, default: 3, help: 'independent runs; the lowest inertia wins' },
     tol: { type: 'number', default: 1e-4, help: 'stop when inertia improves by less than this fraction' },
     balanced: { type: 'boolean', help: 'balanced clusters by Sinkhorn-Knopp (equal sizes)' },
     'scan-neighbours': {
@@ -52,13 +52,13 @@ export const clusterSpec: CommandSpec = {
       default: SCAN_DEFAULTS.heads,
       help: 'scan: heads trained side by side; the lowest loss wins',
     },
-    'scan-epochs': { type: 'int', default: SCAN_DEFAULTS.epochs, help: 'scan: passes over the images' },
+    'scan-epochs': { type: 'int', min: 1, default: SCAN_DEFAULTS.epochs, help: 'scan: passes over the images' },
     'scan-entropy-weight': {
       type: 'number',
       default: SCAN_DEFAULTS.entropyWeight,
       help: 'scan: weight of the entropy term that keeps all clusters in use',
     },
-    knn: { type: 'int', default: 10, help: 'neighbours averaged for --condition knn' },
+    knn: { type: 'int', min: 1, default: 10, help: 'neighbours averaged for --condition knn' },
     seed: { type: 'int', default: 0, help: 'random seed' },
     grid: { type: 'boolean', default: true, help: 'write a PNG with images per cluster (--no-grid to skip)' },
   },

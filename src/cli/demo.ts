@@ -14,7 +14,7 @@ export const demoSpec: CommandSpec = {
       default: 12,
       help: 'total time budget (encoder about a quarter, diffusion most of the rest)',
     },
-    k: { type: 'int', default: 10, help: 'number of self-label clusters' },
+    k: { type: 'int', min: 1, default: 10, help: 'number of self-label clusters' },
     guidance: {
       type: 'string',
       default: 'self',
@@ -29,9 +29,9 @@ export const demoSpec: CommandSpec = {
       choices: SAMPLERS,
       help: 'sampler of the pictures (default ddpm: cleaner than DDIM eta 0 on briefly trained models, docs/results/fashion-mnist.md)',
     },
-    'sample-steps': { type: 'int', default: 50, help: 'sampling steps' },
+    'sample-steps': { type: 'int', min: 1, default: 50, help: 'sampling steps' },
     eta: { type: 'number', default: 0, help: 'DDIM stochasticity: 0 deterministic, 1 as DDPM' },
-    'per-row': { type: 'int', default: 8, help: 'samples per cluster (grid columns)' },
+    'per-row': { type: 'int', min: 1, default: 8, help: 'samples per cluster (grid columns)' },
   },
 };
 export async function runDemo(a: ParsedArgs): Promise<number> {

@@ -2,7 +2,7 @@
 import { DinoSettings, EncoderTrainer, EncoderTrainSettings } from '../features/ssl/encoder-trainer.js';
 import { schemaDefault } from '../util/json-file.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { resumeOptions } from './resume-args.js';
+import { restoreLaunchOptions, resumeOptions, saveLaunchOptions } from './resume-args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
 import { joinGroup, maybeLaunch, parallelOptions, processesNote } from './parallel-args.js';
@@ -16,8 +16,8 @@ export const encoderSpec: CommandSpec = {
   usage: 'selfguided encoder train [options]',
   options: {
     ...dataOptions,
-    steps: { type: 'int', default: 2000, help: 'training steps' },
-    batch: { type: 'int', default: d('batchSize'), help: 'images per batch (two views each)' },
+    steps: { type: 'int', min: 1, default: 2000, help: 'training steps' },
+    batch: { type: 'int', min: 1, default: d('batchSize'), help: 'images per batch (two views each)' },
     lr: { type: 'number', default: d('lr'), help: 'AdamW learning rate (cosine schedule after warm-up)' },
     warmup: { type: 'int', default: d('warmup'), help: 'warm-up steps' },
     objective: {
@@ -44,7 +44,7 @@ export const encoderSpec: CommandSpec = {
     },
     widths: { type: 'string', default: '32,64,128', help: 'ResNet stage widths (the last is the feature size)' },
     seed: { type: 'int', default: d('seed'), help: 'random seed' },
-    'checkpoint-every': { type: 'int', default: d('checkpointEvery'), help: 'checkpoint every N steps' },
+    'checkpoint-every': { type: 'int', min: 1, default: d('checkpointEvery'), help: 'checkpoint every N steps' },
     'preview-every': {
       type: 'int',
       default: 200,
@@ -63,6 +63,7 @@ export async function runEncoder(a: ParsedArgs, argv: string[]): Promise<number>
   if (launched !== null) return launched;
   const runDir = a['run-dir'] as string;
   const widths = String(a.widths).split(',').map(Number);
+  if (a.resume) restoreLaunchOptions('encoder train', runDir, a, argv);
   const { parallel, device } = await joinGroup('encoder train', a, deviceFromArgs('encoder', a));
   const t = await (
     a.resume
@@ -95,6 +96,7 @@ export async function runEncoder(a: ParsedArgs, argv: string[]): Promise<number>
   });
   const speak = !parallel || parallel.isWriter;
   try {
+    if (speak) saveLaunchOptions(runDir, a);
     if (speak)
       process.stderr.write(
         `training ${t.config.model.objective === 'dino' ? 'DINO' : 'SimCLR'} encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, batch ${t.config.train.batchSize}${processesNote(parallel, t.config.train.batchSize)}, on ${device}\n`,

@@ -21,7 +21,7 @@ export const evalSpec: CommandSpec = {
       metavar: 'RUN_DIR|FILE',
       help: 'evaluation network from selfguided evalnet train',
     },
-    n: { type: 'int', default: 2000, help: 'number of samples (and of real images for precision/recall)' },
+    n: { type: 'int', min: 1, default: 2000, help: 'number of samples (and of real images for precision/recall)' },
     scale: { type: 'number', default: 2, help: 'guidance scale s' },
     sampler: {
       type: 'string',
@@ -29,15 +29,16 @@ export const evalSpec: CommandSpec = {
       choices: SAMPLERS,
       help: 'sampler (default ddpm: ancestral sampling beat DDIM eta 0 and DPM-Solver++(2M) at equal steps, docs/results/fashion-mnist.md)',
     },
-    steps: { type: 'int', default: 25, help: 'sampling steps' },
+    steps: { type: 'int', min: 1, default: 25, help: 'sampling steps' },
     eta: { type: 'number', default: 0, help: 'DDIM stochasticity: 0 deterministic, 1 as DDPM' },
     seed: { type: 'int', default: 0, help: 'seed of the drawn conditions, the noise and the real subset' },
     batch: {
       type: 'int',
+      min: 1,
       default: 32,
       help: 'images per sampling batch (small batches were faster on CPU for the tiny preset)',
     },
-    k: { type: 'int', default: 5, help: 'neighbourhood size of precision/recall/density/coverage' },
+    k: { type: 'int', min: 1, default: 5, help: 'neighbourhood size of precision/recall/density/coverage' },
     'cache-dir': {
       type: 'string',
       default: 'runs/cache',
@@ -69,7 +70,7 @@ export const evalSpec: CommandSpec = {
       default: 0,
       help: 'box- and mask-guided models: move every layout this many pixels right and down before sampling (the shifted-box control)',
     },
-    'fd-size': { type: 'int', help: 'resize images to this size for --fd-torchscript (299 for Inception)' },
+    'fd-size': { type: 'int', min: 1, help: 'resize images to this size for --fd-torchscript (299 for Inception)' },
     device: {
       ...deviceOption,
       help: 'where the diffusion model samples (the metrics run on the CPU); cuda wants a larger --batch, e.g. 256',

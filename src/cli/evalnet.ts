@@ -11,8 +11,8 @@ export const evalnetSpec: CommandSpec = {
   usage: 'selfguided evalnet train [options]',
   options: {
     ...dataOptions,
-    steps: { type: 'int', default: 2000, help: 'training steps' },
-    batch: { type: 'int', default: schemaDefault(EvalNetTrainSettings, 'batchSize'), help: 'batch size' },
+    steps: { type: 'int', min: 1, default: 2000, help: 'training steps' },
+    batch: { type: 'int', min: 1, default: schemaDefault(EvalNetTrainSettings, 'batchSize'), help: 'batch size' },
     lr: {
       type: 'number',
       default: schemaDefault(EvalNetTrainSettings, 'lr'),

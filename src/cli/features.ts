@@ -28,9 +28,9 @@ export const featuresSpec: CommandSpec = {
     out: { type: 'string', metavar: 'FILE', help: 'features file to write (.safetensors; required)' },
     ...dataOptions,
     seed: { type: 'int', default: 0, help: 'seed (long-tail subsets, PCA subset, diffusion noise)' },
-    batch: { type: 'int', default: 256, help: 'images per batch' },
+    batch: { type: 'int', min: 1, default: 256, help: 'images per batch' },
     patches: { type: 'boolean', help: 'also store dense patch features [N, h, w, D] (float16)' },
-    components: { type: 'int', default: 64, help: 'pixels-pca: principal components kept' },
+    components: { type: 'int', min: 1, default: 64, help: 'pixels-pca: principal components kept' },
     whiten: { type: 'boolean', help: 'pixels-pca: scale components to unit variance' },
     'encoder-output': {
       type: 'string',

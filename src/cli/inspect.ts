@@ -26,7 +26,7 @@ export const inspectSpec: CommandSpec = {
       metavar: 'JSON',
       help: "the dataset as JSON, as a run's config.json names it (instead of --data)",
     },
-    'per-id': { type: 'int', default: 12, help: 'images in each self-label picture' },
+    'per-id': { type: 'int', min: 1, default: 12, help: 'images in each self-label picture' },
     seed: { type: 'int', default: 0, help: 'which images the pictures show' },
   },
   epilog:

@@ -105,12 +105,16 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const args = parseArgs(cmd.spec, rest);
+    const { applyThreads, noteIfBusy, threadsOption } = await import('./threads.js');
+    const spec = { ...cmd.spec, options: { ...cmd.spec.options, threads: threadsOption } };
+    const args = parseArgs(spec, rest);
     if (args === 'help') {
-      process.stdout.write(`${helpText(cmd.spec)}\n`);
+      process.stdout.write(`${helpText(spec)}\n`);
       return 0;
     }
     if (chosen) args.$sub = chosen;
+    applyThreads(name, args);
+    if (name !== 'serve') noteIfBusy(args);
     return await cmd.run(args, rest);
   } catch (e) {
     if (e instanceof UsageError) {

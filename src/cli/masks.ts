@@ -8,8 +8,8 @@ export const masksSpec: CommandSpec = {
   summary: 'self-masks: patch k-means segments from patch features (K one-hot channels + n-hot presence)',
   options: {
     features: { type: 'string', metavar: 'FILE', help: 'features file with patches (selfguided features --patches)' },
-    K: { type: 'int', default: 11, help: 'number of segments' },
-    'fit-patches': { type: 'int', default: 100000, help: 'fit k-means on at most this many patches' },
+    K: { type: 'int', min: 1, default: 11, help: 'number of segments' },
+    'fit-patches': { type: 'int', min: 1, default: 100000, help: 'fit k-means on at most this many patches' },
     upsample: {
       type: 'string',
       default: 'bilinear',
@@ -21,7 +21,7 @@ export const masksSpec: CommandSpec = {
       metavar: 'RUN',
       help: 'segment with a trained STEGO head and probe (selfguided stego train) instead',
     },
-    restarts: { type: 'int', default: 3, help: 'k-means restarts' },
+    restarts: { type: 'int', min: 1, default: 3, help: 'k-means restarts' },
     seed: { type: 'int', default: 0, help: 'random seed' },
     out: { type: 'string', metavar: 'FILE', help: 'condition file (default: beside the features)' },
   },

@@ -1,11 +1,12 @@
 // The data-parallel flags of the training commands, torchrun's names: --nproc-per-node N starts N workers
 // here (the same command, with RANK, WORLD_SIZE, ... set); a process that finds WORLD_SIZE in its
 // environment (from this launcher, torchrun, Slurm or Kubernetes) is a worker and joins the group.
-import type { Device } from '../torch/index.js';
+import { getNumThreads, type Device } from '../torch/index.js';
 import type { Backend } from '../torch/distributed.js';
 import { DataParallel, rendezvousFromEnv } from '../train/data-parallel.js';
 import { launchWorkers } from '../train/launcher.js';
 import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
+import { workerThreads } from './threads.js';
 
 export const parallelOptions: Record<string, OptionSpec> = {
   'nproc-per-node': {
@@ -51,6 +52,8 @@ export async function maybeLaunch(cmd: string, a: ParsedArgs): Promise<number | 
     nodeRank: a['node-rank'] as number,
     masterAddr: (a['master-addr'] as string | undefined) ?? process.env.MASTER_ADDR ?? '127.0.0.1',
     masterPort: explicitPort ?? (nnodes > 1 ? 29500 : 0),
+    // Each worker its share of the cores (torchrun gives each one thread unless told), unless chosen.
+    env: process.env.SELFGUIDED_THREADS ? {} : { SELFGUIDED_THREADS: String(workerThreads(n)) },
   });
   return r.code;
 }
@@ -86,7 +89,8 @@ export async function joinGroup(
 
 /** ", N processes (gloo) of B/N each" for a data-parallel run's first line; '' otherwise. */
 export function processesNote(parallel: DataParallel | null, batch: number): string {
+  const threads = getNumThreads();
   return parallel
-    ? `, ${parallel.worldSize} processes (${parallel.backend}) of ${batch / parallel.worldSize} each`
+    ? `, ${parallel.worldSize} processes (${parallel.backend}) of ${batch / parallel.worldSize} each, ${threads} thread${threads === 1 ? '' : 's'} each`
     : '';
 }

@@ -1,5 +1,6 @@
 // selfguided sample: images from a checkpoint with classifier-free guidance, as a PNG grid.
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import {
   ConditionRequestError,
   generate,
@@ -29,7 +30,7 @@ export const sampleSpec: CommandSpec = {
       help: 'a run directory (its latest checkpoint) or a checkpoint file (required)',
     },
     ids: { type: 'string', metavar: 'IDS', help: 'class/cluster ids, one grid row each, e.g. 0-9 or 1,4,7' },
-    'per-id': { type: 'int', default: 8, help: 'images per id or per layout (grid columns)' },
+    'per-id': { type: 'int', min: 1, default: 8, help: 'images per id or per layout (grid columns)' },
     layout: {
       type: 'string',
       metavar: 'FILE',
@@ -40,9 +41,10 @@ export const sampleSpec: CommandSpec = {
       metavar: 'FILE',
       help: 'draw real layouts from a condition file of the same kind (e.g. the test set self-boxes)',
     },
-    layouts: { type: 'int', default: 4, help: 'with --layouts-from: how many layouts (one grid row each)' },
+    layouts: { type: 'int', min: 1, default: 4, help: 'with --layouts-from: how many layouts (one grid row each)' },
     n: {
       type: 'int',
+      min: 1,
       default: 64,
       help: 'without --ids: number of images (conditions drawn from the training conditions)',
     },
@@ -52,10 +54,10 @@ export const sampleSpec: CommandSpec = {
       help: 'guidance scale s in eps_u + s (eps_c - eps_u); s = 1 + w of the (1 + w) form',
     },
     sampler: { type: 'string', default: 'ddim', choices: SAMPLERS, help: 'sampler' },
-    steps: { type: 'int', default: 50, help: 'sampling steps (network evaluations)' },
+    steps: { type: 'int', min: 1, default: 50, help: 'sampling steps (network evaluations)' },
     eta: { type: 'number', default: 0, help: 'DDIM noise (0 deterministic)' },
     seed: { type: 'int', default: 0, help: 'random seed (same seed, same images)' },
-    batch: { type: 'int', default: 64, help: 'images per forward batch' },
+    batch: { type: 'int', min: 1, default: 64, help: 'images per forward batch' },
     ema: { type: 'boolean', default: true, help: 'use the EMA weights (--no-ema for the raw weights)' },
     out: {
       type: 'string',
@@ -63,7 +65,7 @@ export const sampleSpec: CommandSpec = {
       help: 'grid path (default <run>/samples/<sampler><steps>-s<scale>-seed<seed>.png)',
     },
     'images-dir': { type: 'string', metavar: 'DIR', help: 'also write each image as its own PNG here' },
-    'png-scale': { type: 'int', default: 2, help: 'enlarge the grid by this factor (nearest neighbour)' },
+    'png-scale': { type: 'int', min: 1, default: 2, help: 'enlarge the grid by this factor (nearest neighbour)' },
     device: deviceOption,
   },
 };
@@ -75,17 +77,73 @@ export async function runSample(a: ParsedArgs): Promise<number> {
     const runDir = m.path.replace(/\/checkpoints\/[^/]+$/, '');
     const out =
       (a.out as string | undefined) ?? join(runDir, 'samples', `${a.sampler}${a.steps}-s${a.scale}-seed${a.seed}.png`);
-    // Where the images go is checked before minutes of sampling, not after.
-    ensureWritableDir(dirname(out));
-    if (a['images-dir']) ensureWritableDir(a['images-dir'] as string);
-    const { images, nrow } = a.layout || a['layouts-from'] ? await sampleLayouts(m, a) : await sampleImages(m, a);
-    await saveGrid(images, out, { nrow, scale: a['png-scale'] as number });
-    if (a['images-dir']) await saveEach(images, a['images-dir'] as string);
-    images.dispose();
+    // Where the images go is checked before minutes of sampling, not after; folders made for a command
+    // that then fails (a bad layout, a bad id) are taken away again.
+    const dirs = [dirname(out), a['images-dir'] as string | undefined].filter((d): d is string => !!d);
+    const made = dirs.map(firstMissing).filter((d): d is string => d !== null);
+    let images: Tensor, nrow: number;
+    try {
+      for (const d of dirs) ensureWritableDir(d);
+      ({ images, nrow } = a.layout || a['layouts-from'] ? await sampleLayouts(m, a) : await sampleImages(m, a));
+    } catch (e) {
+      for (const d of made) removeIfNoFiles(d);
+      throw e;
+    }
+    try {
+      await writeImages(images, out, nrow, a);
+    } finally {
+      images.dispose();
+    }
     process.stdout.write(`wrote ${out}\n`);
     return 0;
   } finally {
     m.dispose();
+  }
+}
+
+/**
+ * The grid, then each image to --images-dir. Ctrl-C while they are written says how far it got (the
+ * grid is whole once written: files are written atomically) and exits 130.
+ */
+async function writeImages(images: Tensor, out: string, nrow: number, a: ParsedArgs): Promise<void> {
+  const dir = a['images-dir'] as string | undefined;
+  let stage = `the grid ${out}`;
+  const stop = (signal: NodeJS.Signals) => {
+    process.stderr.write(`selfguided sample: interrupted (${signal}) while writing ${stage}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await saveGrid(images, out, { nrow, scale: a['png-scale'] as number });
+    if (dir) {
+      const n = images.shape[0]!;
+      stage = `${dir}: 0 of ${n} images written (the grid ${out} is complete)`;
+      await saveEach(images, dir, 'img', (done) => {
+        stage = `${dir}: ${done} of ${n} images written (the grid ${out} is complete)`;
+      });
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+/** The outermost folder of dir that does not exist yet (what making dir would create), or null. */
+function firstMissing(dir: string): string | null {
+  let missing: string | null = null;
+  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) missing = d;
+  return missing;
+}
+
+/** Removes a folder tree that holds no file (only empty folders). */
+function removeIfNoFiles(dir: string): void {
+  const hasFile = (d: string): boolean =>
+    readdirSync(d, { withFileTypes: true }).some((e) => !e.isDirectory() || hasFile(join(d, e.name)));
+  try {
+    if (!hasFile(dir)) rmSync(dir, { recursive: true });
+  } catch {
+    // gone already, or unreadable: leave it
   }
 }
 

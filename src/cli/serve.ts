@@ -21,14 +21,16 @@ export const serveSpec: CommandSpec = {
       default: '127.0.0.1',
       help: 'interface to listen on; anything but this machine prints a warning and requires the printed token',
     },
-    jobs: { type: 'int', default: DEFAULT_JOB_LIMITS.concurrent, help: 'sampling jobs that run at once' },
+    jobs: { type: 'int', min: 1, default: DEFAULT_JOB_LIMITS.concurrent, help: 'sampling jobs that run at once' },
     'max-queue': {
       type: 'int',
+      min: 1,
       default: DEFAULT_JOB_LIMITS.maxQueued,
       help: 'sampling jobs that may wait; past it a request is answered 429',
     },
     'max-job-work': {
       type: 'int',
+      min: 1,
       default: DEFAULT_JOB_LIMITS.maxWork,
       help: 'the most images x network evaluations one sampling request may ask for (413 past it)',
     },
@@ -46,8 +48,6 @@ export async function runServe(a: ParsedArgs): Promise<number> {
   const port = a.port as number;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError('serve', `--port must be 0-65535, got ${port}`);
-  for (const flag of ['jobs', 'max-queue', 'max-job-work'])
-    if (!((a[flag] as number) >= 1)) throw new UsageError('serve', `--${flag} must be at least 1, got ${a[flag]}`);
   const s = await startServer({
     root,
     host: a.host as string,

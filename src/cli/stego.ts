@@ -13,14 +13,14 @@ export const stegoSpec: CommandSpec = {
   usage: 'selfguided stego train --features FILE [options]',
   options: {
     features: { type: 'string', metavar: 'FILE', help: 'features file with patches (selfguided features --patches)' },
-    K: { type: 'int', default: 11, help: 'segments (cluster probe centroids)' },
-    'code-dim': { type: 'int', default: 32, help: "the head's code size" },
-    steps: { type: 'int', default: 1000, help: 'training steps' },
-    batch: { type: 'int', default: d('batchSize'), help: 'images per batch' },
+    K: { type: 'int', min: 1, default: 11, help: 'segments (cluster probe centroids)' },
+    'code-dim': { type: 'int', min: 1, default: 32, help: "the head's code size" },
+    steps: { type: 'int', min: 1, default: 1000, help: 'training steps' },
+    batch: { type: 'int', min: 1, default: d('batchSize'), help: 'images per batch' },
     lr: { type: 'number', default: d('lr'), help: 'AdamW learning rate' },
-    knn: { type: 'int', default: d('knn'), help: 'neighbours per image for the k-NN term' },
+    knn: { type: 'int', min: 1, default: d('knn'), help: 'neighbours per image for the k-NN term' },
     seed: { type: 'int', default: d('seed'), help: 'random seed' },
-    'checkpoint-every': { type: 'int', default: d('checkpointEvery'), help: 'checkpoint every N steps' },
+    'checkpoint-every': { type: 'int', min: 1, default: d('checkpointEvery'), help: 'checkpoint every N steps' },
     'run-dir': { type: 'string', default: 'runs/stego', metavar: 'DIR', help: 'run directory' },
     resume: { type: 'boolean', help: 'continue the run in --run-dir' },
   },
@@ -47,7 +47,12 @@ export async function runStego(a: ParsedArgs, argv: string[]): Promise<number> {
       });
   try {
     const r = await t.train();
-    if (r.status === 'interrupted') return 130;
+    if (r.status === 'interrupted') {
+      process.stderr.write(
+        `interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided stego train --run-dir ${runDir} --resume\n`,
+      );
+      return 130;
+    }
     process.stdout.write(`trained STEGO to step ${r.step}; checkpoint ${r.checkpoint}\n`);
     return 0;
   } finally {

@@ -4,7 +4,7 @@ import { DiffusionSpec, TrainConfig, TrainSettings, type TrainConfigInput } from
 import { parseJsonWith, schemaDefault } from '../util/json-file.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
-import { resumeOptions } from './resume-args.js';
+import { restoreLaunchOptions, resumeOptions, saveLaunchOptions } from './resume-args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
 import { joinGroup, maybeLaunch, parallelOptions, processesNote } from './parallel-args.js';
@@ -29,8 +29,8 @@ export const trainSpec: CommandSpec = {
       choices: ['concat', 'add'],
       help: 'join the condition embedding to the timestep embedding by concatenation (the paper) or addition',
     },
-    steps: { type: 'int', default: 10000, help: 'training steps' },
-    batch: { type: 'int', default: trainDefault('batchSize'), help: 'batch size' },
+    steps: { type: 'int', min: 1, default: 10000, help: 'training steps' },
+    batch: { type: 'int', min: 1, default: trainDefault('batchSize'), help: 'batch size' },
     lr: { type: 'number', default: trainDefault('lr'), help: 'AdamW learning rate' },
     warmup: { type: 'int', default: trainDefault('warmup'), help: 'linear learning-rate warm-up steps' },
     'weight-decay': { type: 'number', default: trainDefault('weightDecay'), help: 'AdamW decoupled weight decay' },
@@ -61,11 +61,13 @@ export const trainSpec: CommandSpec = {
     seed: { type: 'int', default: trainDefault('seed'), help: 'random seed' },
     'checkpoint-every': {
       type: 'int',
+      min: 1,
       default: trainDefault('checkpointEvery'),
       help: 'write a checkpoint every N steps',
     },
     'log-every': {
       type: 'int',
+      min: 1,
       default: trainDefault('logEvery'),
       help: 'a metrics.jsonl line and TensorBoard scalars every N steps',
     },
@@ -133,6 +135,7 @@ export async function runTrain(a: ParsedArgs, argv: string[]): Promise<number> {
   if (launched !== null) return launched;
   const runDir = a['run-dir'] as string;
   const resume = Boolean(a.resume);
+  if (resume) restoreLaunchOptions('train', runDir, a, argv);
   const { parallel, device } = await joinGroup('train', a, deviceFromArgs('train', a));
   const trainer = await DiffusionTrainer.open(
     runDir,
@@ -142,6 +145,7 @@ export async function runTrain(a: ParsedArgs, argv: string[]): Promise<number> {
     throw e;
   });
   try {
+    if (!parallel || parallel.isWriter) saveLaunchOptions(runDir, a);
     const c = trainer.config;
     const procs = processesNote(parallel, c.train.batchSize);
     if (!parallel || parallel.isWriter)

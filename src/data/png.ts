@@ -64,7 +64,12 @@ export async function saveGrid(
   }
 }
 
-export async function saveEach(images: Tensor, dir: string, prefix = 'img'): Promise<string[]> {
+export async function saveEach(
+  images: Tensor,
+  dir: string,
+  prefix = 'img',
+  onSaved?: (done: number) => void,
+): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const paths: string[] = [];
   const px = toPixels(images);
@@ -75,6 +80,7 @@ export async function saveEach(images: Tensor, dir: string, prefix = 'img'): Pro
       await savePng(one, p);
       one.dispose();
       paths.push(p);
+      onSaved?.(paths.length);
     }
   } finally {
     px.dispose();

@@ -123,6 +123,8 @@ export function generate(m: LoadedModel, o: GenerateOptions): Tensor {
   if (o.cond && o.cond.shape[0] !== o.n) throw new RangeError(`${o.cond.shape[0]} conditions for ${o.n} images`);
   if (cfg.condDim === 0 && o.cond) throw new Error('this model is unconditional; it takes no conditions');
   const bs = o.batchSize ?? 64;
+  // A batch of 0 would loop forever; a fractional one would make ragged batches.
+  if (!Number.isInteger(bs) || bs < 1) throw new RangeError(`batchSize must be a positive integer, got ${bs}`);
   const generator = torchGenerator(o.seed, 'sample.noise');
   const denoise = (x: Tensor, t: Tensor, c: Tensor | null, mp: Tensor | null) => m.model.call(x, t, c, mp);
   const chunks: Tensor[] = [];

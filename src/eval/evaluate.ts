@@ -5,7 +5,7 @@
 // where the data has labels, and condition consistency. The real features are cached per extractor and
 // dataset, so a second evaluation against the same data costs only the sampling.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { saveGrid } from '../data/png.js';
 import type { ImageDataset } from '../data/dataset.js';
@@ -20,6 +20,7 @@ import { loadFeatures } from '../features/features-file.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { hostRng } from '../util/streams.js';
+import { writeJsonFile } from '../util/json-file.js';
 import type { EvalMetrics, LayoutMetrics } from './metrics-file.js';
 import { foregroundObjects, objectCrops } from './object-fd.js';
 import { sceneBoxes } from '../data/scenes.js';
@@ -329,6 +330,10 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
     };
     if (o.out) {
       mkdirSync(o.out, { recursive: true });
+      // The folder is one unit: metrics.json goes first and comes back last, so an interruption while the
+      // samples are written leaves no metrics beside samples they were not measured on (and the runners,
+      // which skip an evaluation that has metrics.json, make it again).
+      rmSync(join(o.out, 'metrics.json'), { force: true });
       const pixels = toPixels(samples);
       const order = gridOrder(
         drawn ? (conditions.ids ? Int32Array.from(drawn.rows, (r) => conditions.ids![r]!) : null) : null,
@@ -359,7 +364,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
         pixels.dispose();
         gridImages.dispose();
       }
-      writeFileSync(join(o.out, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+      writeJsonFile(join(o.out, 'metrics.json'), metrics);
     }
     return metrics;
   } finally {

@@ -4,7 +4,7 @@ export * from './functional.js';
 export * from './autograd.js';
 export * from './runtime.js';
 export { Tensor, isTensor, type Device, type Scalar, type NestedArray } from './tensor.js';
-export { Generator, manualSeed, defaultGenerator } from './random.js';
+export { Generator, manualSeed, defaultGenerator, forkRng } from './random.js';
 export { tidy, keep, scopeDepth } from './scope.js';
 export { DTYPES, isFloating, elementSize, type DType, type TypedArray } from './dtype.js';
 export { ScriptModule, type JitInput, type JitOutput } from './jit.js';

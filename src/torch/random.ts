@@ -30,3 +30,18 @@ export function manualSeed(seed: number | bigint): void {
 export function defaultGenerator(): Generator {
   return new Generator(0, native.defaultGenerator());
 }
+
+/**
+ * Runs fn and then puts the global generator back as it was (PyTorch's fork_rng): whatever fn draws, such
+ * as a network's initial weights, leaves the draws that come after it unchanged.
+ */
+export async function forkRng<T>(fn: () => T | Promise<T>): Promise<T> {
+  const g = defaultGenerator();
+  const state = g.getState();
+  try {
+    return await fn();
+  } finally {
+    g.setState(state);
+    state.dispose();
+  }
+}

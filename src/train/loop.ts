@@ -165,7 +165,9 @@ export abstract class TrainingLoop<C extends RunConfig> {
   }
 
   private async writePreview(): Promise<void> {
-    const p = await this.preview();
+    // Previews draw nothing from the training streams (building a preview network draws initial weights
+    // from the global generator): a run with previews trains, and resumes, exactly as one without.
+    const p = await torch.forkRng(() => this.preview());
     if (!p) return;
     mkdirSync(join(this.runDir, 'previews'), { recursive: true });
     writeFileAtomic(join(this.runDir, 'previews', `step-${String(this.stepCount).padStart(8, '0')}.png`), p.png);
@@ -192,7 +194,10 @@ export abstract class TrainingLoop<C extends RunConfig> {
     let trainer: T | undefined;
     try {
       trainer = await build(run);
-      if (o.resume) trainer.restoreNewest();
+      if (o.resume) {
+        trainer.restoreNewest();
+        run.purgeAfter(trainer.stepCount);
+      }
       run.writeConfig();
       return trainer;
     } catch (e) {

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z } from 'zod';
-import { appendLine, ensureWritableDir, readText } from '../util/files.js';
+import { appendLine, ensureWritableDir, readText, writeFileAtomic } from '../util/files.js';
 import { parseJsonWith, parseWith, writeJsonFile } from '../util/json-file.js';
 import { listCheckpoints } from './checkpoint.js';
 import type { DataParallel } from './data-parallel.js';
@@ -109,6 +109,36 @@ export class RunDir<C extends RunConfig> {
   /** Writes config.json; called once the run has been built and its checkpoint (if any) restored. */
   writeConfig(): void {
     if (this.isWriter) writeJsonFile(this.configPath, this.config);
+  }
+
+  /**
+   * On resume from `step`: drops what the interrupted process logged after it (metrics.jsonl lines and
+   * previews of later steps), so the log has each step once and a live curve never goes back, as
+   * TensorBoard's purge does for the event file.
+   */
+  purgeAfter(step: number): void {
+    if (!this.isWriter) return;
+    const metrics = join(this.dir, 'metrics.jsonl');
+    if (existsSync(metrics)) {
+      const lines = readText(metrics).split('\n');
+      const kept = lines.filter((line) => {
+        if (!line.trim()) return false;
+        try {
+          const r = JSON.parse(line) as { step?: unknown };
+          return !(typeof r.step === 'number' && r.step > step);
+        } catch {
+          return false; // the torn last line of a killed process
+        }
+      });
+      if (kept.length !== lines.filter((l) => l.trim()).length)
+        writeFileAtomic(metrics, kept.map((l) => `${l}\n`).join(''));
+    }
+    const previews = join(this.dir, 'previews');
+    if (existsSync(previews))
+      for (const f of readdirSync(previews)) {
+        const m = /^step-(\d+)\.png$/.exec(f);
+        if (m && Number(m[1]) > step) rmSync(join(previews, f), { force: true });
+      }
   }
 
   appendMetrics(record: Record<string, unknown>): void {

@@ -1,6 +1,6 @@
 // The command line: help, one-line errors with a non-zero exit, and a train -> sample round trip.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +38,15 @@ describe('selfguided CLI', () => {
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['eval'], /--checkpoint is required/],
       [['eval', '--checkpoint', 'x', '--n', '5'], /--n must exceed --k \(5\)/],
-      [['eval', '--checkpoint', 'x', '--steps', '0'], /--steps must be positive/],
+      [['eval', '--checkpoint', 'x', '--steps', '0'], /--steps must be at least 1, got 0/],
+      // a zero batch had looped forever; a zero grid scale had failed after sampling, in sharp's words
+      [['sample', '--checkpoint', 'x', '--batch', '0'], /--batch must be at least 1, got 0/],
+      [['sample', '--checkpoint', 'x', '--png-scale', '0'], /--png-scale must be at least 1, got 0/],
+      // a forgotten value: the next flag is not taken as one (it had trained into ./--resume)
+      [
+        ['train', '--run-dir', '--resume'],
+        /--run-dir needs a value, got the flag --resume \(if that is the value, write --run-dir=--resume\)/,
+      ],
       [['experiment'], /expected 'selfguided experiment fashion-mnist \[options\]'/],
       [['experiment', 'cifar10'], /got 'cifar10'/],
       [['experiment', 'fashion-mnist', '--budget', 'huge'], /--budget must be one of smoke, small, full/],
@@ -49,6 +57,7 @@ describe('selfguided CLI', () => {
       assert.match(r.err, re);
       assert.equal(r.err.trim().split('\n').length, 1, `one line: ${r.err}`);
     }
+    assert.ok(!existsSync('--resume'), 'no folder named after a flag');
   });
 
   test(
@@ -142,12 +151,38 @@ describe('selfguided CLI', () => {
     );
     assert.equal(s2.code, 0, s2.err);
     assert.ok(existsSync(join(dir, 'imgs', 'img-00002.png')));
-    const bad = cli('sample', '--checkpoint', dir, '--ids', '12');
+    const bad = cli('sample', '--checkpoint', dir, '--ids', '12', '--out', join(dir, 'new', 'deeper', 'g.png'));
     assert.equal(bad.code, 2);
     assert.match(bad.err, /id 12 is out of range: the model knows 10 ids/);
+    assert.ok(!existsSync(join(dir, 'new')), 'the folders made for a failed command are taken away');
     const again = cli('train', '--limit', '64', '--preset', 'tiny', '--steps', '2', '--run-dir', dir);
     assert.equal(again.code, 1);
     assert.match(again.err, /already has checkpoints; pass --resume/);
+  });
+
+  test('Ctrl-C while --images-dir is written says how far it got and exits 130', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'sg-cli-int-')), 'run');
+    const t = cli('train', '--limit', '64', '--preset', 'tiny', '--steps', '1', '--batch', '8', '--run-dir', dir);
+    assert.equal(t.code, 0, t.err);
+    const imgs = join(dir, 'imgs');
+    const child = spawn(
+      process.execPath,
+      ['bin/selfguided.mjs', 'sample', '--checkpoint', dir, '--n', '1024', '--steps', '1', '--batch', '256'].concat([
+        '--images-dir',
+        imgs,
+      ]),
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    while (!existsSync(join(imgs, 'img-00000.png'))) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, stderr);
+    assert.match(
+      stderr,
+      /interrupted \(SIGINT\) while writing .*imgs: \d+ of 1024 images written \(the grid .* is complete\)/,
+    );
   });
 
   test('features -> cluster -> train on the self-labels: the annotation pipeline end to end', () => {

@@ -2,7 +2,7 @@
 // self-boxes and self-masks -> box- and mask-guided training -> sampling from a layout, with the layout
 // errors a person would make.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,5 +186,35 @@ describe('spatial self-guidance on fashion-scenes', () => {
     );
     bad({ boxes: [] }, /invalid .*bad.json: boxes: /);
     bad({ boxes: [{ box: [0, 0, 10, 10], id: 0 }] }, /this model is mask-guided: give a mask PNG/, 'mask-run');
+    for (const run of ['box-run', 'mask-run'])
+      assert.ok(!existsSync(join(dir, run, 'samples')), `${run}: a failed layout leaves no empty samples folder`);
+  });
+
+  test('Ctrl-C in stego train says where it stopped and how to continue', async () => {
+    const run = join(dir, 'stego-interrupted');
+    const child = spawn(
+      process.execPath,
+      ['bin/selfguided.mjs', 'stego', 'train', '--features', join(dir, 'feats.safetensors'), '--K', '3'].concat([
+        '--steps',
+        '1000000',
+        '--batch',
+        '4',
+        '--checkpoint-every',
+        '1000000',
+        '--run-dir',
+        run,
+      ]),
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    while (!existsSync(join(run, 'metrics.jsonl'))) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    assert.equal(code, 130, stderr);
+    assert.match(
+      stderr,
+      /interrupted at step \d+; checkpoint .*Continue with: selfguided stego train --run-dir .*stego-interrupted --resume/,
+    );
   });
 });

@@ -2,7 +2,7 @@
 // with the last good checkpoint kept, and run directories are guarded.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -67,6 +67,44 @@ describe('diffusion trainer', () => {
     second.dispose();
   });
 
+  test('with previews on, a run killed after a checkpoint and resumed ends bit-exact, its log each step once', async () => {
+    const cfg = { ...base(), train: { ...base().train, logEvery: 2 } };
+    const a = join(tmp(), 'straight');
+    const straight = await DiffusionTrainer.open(a, { config: cfg, log: quiet });
+    await straight.train({ progress: false, previewEvery: 4 });
+    straight.dispose();
+    const b = join(tmp(), 'killed');
+    const first = await DiffusionTrainer.open(b, { config: cfg, log: quiet });
+    await first.train({ untilStep: 14, progress: false, previewEvery: 4 });
+    first.dispose();
+    // As if killed before step 14's checkpoint: the log and the previews went past the checkpoint at 10.
+    rmSync(join(b, 'checkpoints', 'step-00000014.safetensors'), { force: true });
+    const second = await DiffusionTrainer.open(b, { resume: true, log: quiet });
+    assert.equal(second.step, 10);
+    assert.deepEqual(
+      readdirSync(join(b, 'previews')),
+      ['step-00000004.png', 'step-00000008.png'],
+      'previews past the checkpoint are dropped',
+    );
+    await second.train({ progress: false, previewEvery: 4 });
+    second.dispose();
+    const end = (dir: string) => torch.safetensors.loadFile(join(dir, 'checkpoints', 'step-00000020.safetensors'));
+    const x = end(a);
+    const y = end(b);
+    assert.deepEqual([...y.tensors.keys()].sort(), [...x.tensors.keys()].sort());
+    const same = (p: torch.Tensor, q: torch.Tensor) =>
+      Buffer.from(p.toTypedArray().buffer).equals(Buffer.from(q.toTypedArray().buffer));
+    const differ = [...x.tensors].filter(([k, t]) => !same(t, y.tensors.get(k)!)).map(([k]) => k);
+    assert.deepEqual(differ, [], 'weights, EMA, optimizer and random states all equal');
+    const steps = (dir: string) =>
+      readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { step: number }).step);
+    assert.deepEqual(steps(b), steps(a), 'each step once, in order');
+    assert.deepEqual(readdirSync(join(b, 'previews')), readdirSync(join(a, 'previews')));
+  });
+
   test('a checkpoint samples with its EMA weights, the same images for the same seed', async () => {
     const dir = join(tmp(), 'run');
     const t = await DiffusionTrainer.open(dir, {
@@ -84,6 +122,11 @@ describe('diffusion trainer', () => {
     const b = flat(generate(m, { n: 2, cond, scale: 2, sampler: 'ddim', steps: 3, seed: 1 }));
     assert.deepEqual(a, b);
     assert.throws(() => generate(m, { n: 2, cond: null, scale: 2, sampler: 'ddim', steps: 3, seed: 1 }), /conditional/);
+    for (const batchSize of [0, 1.5])
+      assert.throws(
+        () => generate(m, { n: 2, cond, scale: 2, sampler: 'ddim', steps: 3, seed: 1, batchSize }),
+        /batchSize must be a positive integer/,
+      );
     m.dispose();
   });
 

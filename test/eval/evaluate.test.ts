@@ -2,7 +2,7 @@
 // features cached and reused with the same numbers, label consistency for a label-guided model, and
 // the files it writes.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -78,6 +78,12 @@ describe('evaluate', () => {
     assert.deepEqual(tensors.get('images')!.shape, [24, 1, 32, 32]);
     assert.equal(tensors.get('images')!.dtype, 'uint8');
     assert.deepEqual(tensors.get('rows')!.shape, [24]);
+    // Stopped between the samples and the metrics (here: the grid cannot be written), the folder keeps
+    // no metrics.json from before beside samples it does not describe.
+    rmSync(join(dir, 'eval', 'samples.png'));
+    mkdirSync(join(dir, 'eval', 'samples.png'));
+    await assert.rejects(evaluate({ ...o, seed: 4, out: join(dir, 'eval') }));
+    assert.ok(!existsSync(join(dir, 'eval', 'metrics.json')), 'the old metrics are gone with the old samples');
     const row = metricsRow('tiny', a);
     assert.equal(row.split('|').length, METRICS_HEADER.split('\n')[0]!.split('|').length);
     assert.match(row, /^\| tiny \| 24 \| ddim-2 \| 2 \| \d+\.\d\d \|/);

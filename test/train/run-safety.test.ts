@@ -312,6 +312,29 @@ describe('resume validates first, then writes', () => {
     assert.match(r.stderr, /ignoring --lr, --batch: a resumed run keeps its config.json/);
     assert.equal(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).train.lr, 2e-3);
   });
+
+  test('--resume goes on with the options the run was started with (previews, device) unless given again', () => {
+    const dir = join(tmp(), 'kept');
+    const train = (...args: string[]) =>
+      spawnSync(process.execPath, ['bin/selfguided.mjs', 'train', '--run-dir', dir, ...args], { encoding: 'utf8' });
+    const first = train('--limit', '64', '--preset', 'tiny', '--batch', '8', '--steps', '2', '--preview-every', '1');
+    assert.equal(first.status, 0, first.stderr);
+    const resumed = train('--resume', '--steps', '3');
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stderr, /--preview-every 1, as the run was started/);
+    assert.deepEqual(readdirSync(join(dir, 'previews')), [
+      'step-00000001.png',
+      'step-00000002.png',
+      'step-00000003.png',
+    ]);
+    const changed = train('--resume', '--steps', '5', '--preview-every', '0');
+    assert.equal(changed.status, 0, changed.stderr);
+    assert.equal(readdirSync(join(dir, 'previews')).length, 3, 'given again, it applies');
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'launch-options.json'), 'utf8')), {
+      'preview-every': 0,
+      device: 'cpu',
+    });
+  });
 });
 
 describe('failures name their cause and leave nothing behind', () => {

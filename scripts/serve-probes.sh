@@ -12,7 +12,7 @@ cli train --limit 64 --preset tiny --condition label --steps 2 --batch 8 --previ
 mkdir -p "$work/elsewhere" && cp -r "$runs/r" "$work/elsewhere/secret" && ln -s "$work/elsewhere/secret" "$runs/linked"
 printf '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>' >"$runs/r/x.svg"
 port=$((20000 + RANDOM % 20000))
-cli serve --runs "$runs" --port $port >"$work/serve.out" 2>"$work/serve.err" &
+node bin/selfguided.mjs serve --runs "$runs" --port $port >"$work/serve.out" 2>"$work/serve.err" &
 server=$!
 for _ in $(seq 100); do curl -s -o /dev/null "127.0.0.1:$port/" && break; sleep 0.1; done
 base="127.0.0.1:$port"

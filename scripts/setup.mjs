@@ -10,7 +10,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const packages = ['libtorch-dev', 'libgloo-dev', 'libopenblas0-pthread', 'dataset-fashion-mnist'];
+const packages = [
+  'libtorch-dev',
+  'libgloo-dev',
+  'libopenblas0-pthread',
+  'dataset-fashion-mnist',
+  // the colour folder of `selfguided data emoji`: Unicode's emoji list and a colour emoji font
+  'unicode-data',
+  'fonts-noto-color-emoji',
+];
 if (process.argv.includes('--with-anchor')) packages.push('python3-torch');
 if (process.argv.includes('--with-browser')) packages.push('chromium');
 

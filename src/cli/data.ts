@@ -1,18 +1,25 @@
 // selfguided data scenes: writes the fashion-scenes dataset (multi-object canvases with hidden boxes,
 // classes and masks) as scenes files, plain image folders with annotation files, and previews.
+// selfguided data emoji: a colour image folder drawn from Debian's emoji list and colour emoji font.
+import { writeEmojiFolder } from '../data/emoji.js';
 import { writeScenes } from '../data/scenes.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { required } from './args.js';
 
 export const dataSpec: CommandSpec = {
   name: 'data',
-  summary: 'write a built-in dataset to disk (fashion-scenes: multi-object canvases with hidden annotations)',
-  usage: 'selfguided data scenes --out DIR [options]',
+  summary:
+    'write a built-in dataset to disk (fashion-scenes: multi-object canvases with hidden annotations; emoji: a colour folder)',
+  usage: 'selfguided data scenes --out DIR [options]     selfguided data emoji --out DIR [--size 32]',
   options: {
     out: { type: 'string', metavar: 'DIR', help: 'output directory' },
     'train-count': { type: 'int', default: 20000, help: 'training canvases (from training items)' },
     'test-count': { type: 'int', default: 2000, help: 'test canvases (from test items)' },
-    size: { type: 'int', default: 48, help: 'canvas size in pixels (48 or 64, say)' },
+    size: {
+      type: 'int',
+      help: 'canvas size in pixels (scenes: 48 or 64, say; default 48); emoji: image side (default 32)',
+    },
+    limit: { type: 'int', min: 1, help: 'emoji: at most this many images' },
     'min-items': { type: 'int', default: 1, help: 'fewest items per canvas' },
     'max-items': { type: 'int', default: 3, help: 'most items per canvas (1 for the one-object variant)' },
     'min-side': { type: 'int', default: 14, help: 'smallest longest side of an item, in pixels' },
@@ -28,17 +35,34 @@ export const dataSpec: CommandSpec = {
     },
   },
   epilog:
-    'The annotations (boxes, classes, masks) are for evaluation and the ground-truth rows only; g and f never read them.',
+    'The annotations (boxes, classes, masks) are for evaluation and the ground-truth rows only; g and f never read them. ' +
+    'emoji draws every fully-qualified emoji of unicode-data with fonts-noto-color-emoji (Debian packages) on black, ' +
+    'one subfolder per Unicode group: train on it with --data DIR --channels 3, an evaluation network with --labels-from-folders.',
 };
 
 export async function runData(a: ParsedArgs): Promise<number> {
   const out = required<string>(a, 'data', 'out');
+  if (a.$sub === 'emoji') {
+    const counts = await writeEmojiFolder({
+      out,
+      size: (a.size as number | undefined) ?? 32,
+      limit: a.limit as number | undefined,
+      log: (m) => process.stderr.write(`${m}\n`),
+    });
+    const total = Object.values(counts).reduce((x, y) => x + y, 0);
+    process.stdout.write(
+      `wrote ${total} emoji to ${out}: ${Object.entries(counts)
+        .map(([g, n]) => `${g} ${n}`)
+        .join(', ')}\n`,
+    );
+    return 0;
+  }
   const written = await writeScenes(
     out,
     {
       trainCount: a['train-count'] as number,
       testCount: a['test-count'] as number,
-      size: a.size as number,
+      size: (a.size as number | undefined) ?? 48,
       minItems: a['min-items'] as number,
       maxItems: a['max-items'] as number,
       minSide: a['min-side'] as number,

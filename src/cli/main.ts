@@ -76,7 +76,7 @@ const SUBCOMMANDS: Record<string, string[]> = {
   encoder: ['train'],
   evalnet: ['train'],
   experiment: ['fashion-mnist', 'fashion-scenes'],
-  data: ['scenes'],
+  data: ['scenes', 'emoji'],
   stego: ['train'],
 };
 

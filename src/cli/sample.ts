@@ -57,6 +57,11 @@ export const sampleSpec: CommandSpec = {
     steps: { type: 'int', min: 1, default: 50, help: 'sampling steps (network evaluations)' },
     eta: { type: 'number', default: 0, help: 'DDIM noise (0 deterministic)' },
     seed: { type: 'int', default: 0, help: 'random seed (same seed, same images)' },
+    'guidance-rescale': {
+      type: 'number',
+      default: 0,
+      help: "guidance rescale phi in [0, 1] (Lin et al.): the guided estimate scaled back to the conditional one's spread, against over-exposure at large scales",
+    },
     batch: { type: 'int', min: 1, default: 64, help: 'images per forward batch' },
     ema: { type: 'boolean', default: true, help: 'use the EMA weights (--no-ema for the raw weights)' },
     out: {
@@ -72,6 +77,8 @@ export const sampleSpec: CommandSpec = {
 
 export async function runSample(a: ParsedArgs): Promise<number> {
   const ckpt = required<string>(a, 'sample', 'checkpoint');
+  const phi = a['guidance-rescale'] as number;
+  if (!(phi >= 0 && phi <= 1)) throw new UsageError('sample', `--guidance-rescale must be in [0, 1], got ${phi}`);
   const m = loadModel(ckpt, { ema: a.ema as boolean, device: deviceFromArgs('sample', a) });
   try {
     const runDir = m.path.replace(/\/checkpoints\/[^/]+$/, '');
@@ -176,6 +183,7 @@ async function sampleImages(m: LoadedModel, a: ParsedArgs): Promise<{ images: Te
     eta: a.eta as number,
     seed: a.seed as number,
     batchSize: a.batch as number,
+    guidanceRescale: a['guidance-rescale'] as number,
     onProgress: (d) => progress.update(d),
   });
   c.cond?.dispose();
@@ -209,6 +217,7 @@ async function sampleLayouts(m: LoadedModel, a: ParsedArgs): Promise<{ images: T
     eta: a.eta as number,
     seed: a.seed as number,
     batchSize: a.batch as number,
+    guidanceRescale: a['guidance-rescale'] as number,
   });
   const images = torch.tidy(() => {
     const pics = layoutPicture(l.layouts);

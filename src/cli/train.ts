@@ -58,6 +58,10 @@ export const trainSpec: CommandSpec = {
       choices: ['eps', 'v'],
       help: 'what the network predicts',
     },
+    'zero-snr': {
+      type: 'boolean',
+      help: 'rescale the betas to zero terminal SNR (Lin et al.; needs --prediction v)',
+    },
     seed: { type: 'int', default: trainDefault('seed'), help: 'random seed' },
     'checkpoint-every': {
       type: 'int',
@@ -112,7 +116,12 @@ export function configFromArgs(a: ParsedArgs): TrainConfigInput {
     data,
     condition,
     model: { preset: a.preset as 'tiny' | 'small' | 'paper', condMode: a['cond-mode'] as 'concat' | 'add' | undefined },
-    diffusion: { schedule: a.schedule as 'linear', T: 1000, prediction: a.prediction as 'eps' | 'v' },
+    diffusion: {
+      schedule: a.schedule as 'linear',
+      T: 1000,
+      prediction: a.prediction as 'eps' | 'v',
+      zeroTerminalSnr: Boolean(a['zero-snr']),
+    },
     train: {
       steps: a.steps as number,
       batchSize: a.batch as number,

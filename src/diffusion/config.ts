@@ -26,11 +26,18 @@ export const ModelSpec = z.object({
 });
 export type ModelSpec = z.infer<typeof ModelSpec>;
 
-export const DiffusionSpec = z.object({
-  schedule: z.enum(['linear', 'ddpm-linear', 'cosine']).default('linear'),
-  T: z.number().int().positive().default(1000),
-  prediction: z.enum(['eps', 'v']).default('eps'),
-});
+export const DiffusionSpec = z
+  .object({
+    schedule: z.enum(['linear', 'ddpm-linear', 'cosine']).default('linear'),
+    T: z.number().int().positive().default(1000),
+    prediction: z.enum(['eps', 'v']).default('eps'),
+    /** betas rescaled to zero terminal SNR (Lin et al.); run directories from before it train without */
+    zeroTerminalSnr: z.boolean().default(false),
+  })
+  .refine((d) => !d.zeroTerminalSnr || d.prediction === 'v', {
+    message: 'zero terminal SNR needs v prediction: at t = T the input is pure noise and an eps model cannot say x0',
+    path: ['zeroTerminalSnr'],
+  });
 
 /** The optimisation and run settings (the CLI's defaults are read from here). */
 export const TrainSettings = z.object({
@@ -54,7 +61,7 @@ export const TrainConfig = z.object({
   data: DataSpec,
   condition: ConditionSpec.default({ kind: 'none' }),
   model: ModelSpec.default({ preset: 'small' }),
-  diffusion: DiffusionSpec.default({ schedule: 'linear', T: 1000, prediction: 'eps' }),
+  diffusion: DiffusionSpec.default({ schedule: 'linear', T: 1000, prediction: 'eps', zeroTerminalSnr: false }),
   train: TrainSettings,
 });
 export type TrainConfig = z.infer<typeof TrainConfig>;

@@ -16,11 +16,25 @@ export interface GuidanceOptions {
   /** [B, K, H, W] condition maps, or null */
   maps: Tensor | null;
   prediction?: Prediction;
+  /**
+   * Guidance rescale phi in [0, 1] (Lin et al. 2024, eq. 15-16, on the noise estimate as diffusers does):
+   * the guided estimate is scaled to the conditional one's standard deviation per image, mixed back by phi,
+   * against the over-exposure a large scale brings. 0: plain guidance.
+   */
+  rescale?: number;
 }
 
-/** Combines the two predictions: eps_u + s (eps_c - eps_u). */
-export function combineGuidance(epsCond: Tensor, epsUncond: Tensor, scale: number): Tensor {
-  return torch.tidy(() => epsUncond.add(epsCond.sub(epsUncond).mul(scale)));
+/** Combines the two predictions: eps_u + s (eps_c - eps_u), then the optional rescale (see GuidanceOptions). */
+export function combineGuidance(epsCond: Tensor, epsUncond: Tensor, scale: number, rescale = 0): Tensor {
+  if (!(rescale >= 0 && rescale <= 1)) throw new RangeError(`guidance rescale must be in [0, 1], got ${rescale}`);
+  return torch.tidy(() => {
+    const guided = epsUncond.add(epsCond.sub(epsUncond).mul(scale));
+    if (rescale === 0) return guided;
+    const dims = Array.from({ length: guided.ndim - 1 }, (_, i) => i + 1);
+    const std = (t: Tensor) => t.std(dims, { keepdim: true });
+    const rescaled = guided.mul(std(epsCond).div(std(guided).clamp(1e-12, Infinity)));
+    return rescaled.mul(rescale).add(guided.mul(1 - rescale));
+  });
 }
 
 /**
@@ -49,6 +63,6 @@ export function guidedEps(denoise: DenoiserFn, schedule: NoiseSchedule, o: Guida
       const c2 = o.cond ? torch.cat([o.cond, nullCond!], 0) : null;
       const m2 = o.maps ? torch.cat([o.maps, nullMaps!], 0) : null;
       const [epsC, epsU] = toEps(denoise(x2, t2, c2, m2), x2, t2).chunk(2, 0);
-      return combineGuidance(epsC!, epsU!, o.scale);
+      return combineGuidance(epsC!, epsU!, o.scale, o.rescale ?? 0);
     });
 }

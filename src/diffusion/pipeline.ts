@@ -74,7 +74,9 @@ export function loadModel(pathOrRun: string, o: { ema?: boolean; device?: torch.
     const model = new UNet(checkpointMeta(ck, 'unet', UNetConfig));
     model.loadStateDict(o.ema === false ? ck.model : ck.ema);
     model.eval().to(device);
-    const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T);
+    const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T, {
+      zeroTerminalSnr: config.diffusion.zeroTerminalSnr,
+    });
     const cinfo = checkpointMeta(ck, 'conditions', CheckpointConditions);
     return {
       model,
@@ -112,6 +114,8 @@ export interface GenerateOptions {
   seed: number;
   batchSize?: number;
   clipX0?: boolean;
+  /** guidance rescale phi in [0, 1] (see GuidanceOptions.rescale); 0 by default */
+  guidanceRescale?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -141,6 +145,7 @@ export function generate(m: LoadedModel, o: GenerateOptions): Tensor {
           cond,
           maps,
           prediction: m.config.diffusion.prediction,
+          rescale: o.guidanceRescale,
         });
         return sample(m.schedule, eps, [len, cfg.channels, cfg.imageSize, cfg.imageSize], {
           sampler: o.sampler,

@@ -26,49 +26,94 @@ export function makeBetas(kind: BetaSchedule, T: number, o: { start?: number; en
   }
 }
 
+/**
+ * Betas rescaled so that the terminal signal-to-noise ratio is zero (Lin et al. 2024, Algorithm 1):
+ * sqrt(abar) is shifted to end at 0 and scaled to keep its first value, an affine map of the original
+ * sqrt(abar), so the schedule keeps its shape and x_T carries no trace of the image, as at sampling.
+ */
+export function rescaleZeroTerminalSnr(betas: Float64Array): Float64Array {
+  const T = betas.length;
+  const sqrtAbar = new Float64Array(T);
+  let p = 1;
+  betas.forEach((b, i) => {
+    p *= 1 - b;
+    sqrtAbar[i] = Math.sqrt(p);
+  });
+  const first = sqrtAbar[0]!,
+    last = sqrtAbar[T - 1]!;
+  const abar = sqrtAbar.map((v) => ((v - last) * first) / (first - last)).map((v) => v * v);
+  return Float64Array.from(abar, (a, i) => (i === 0 ? 1 - a : 1 - a / abar[i - 1]!));
+}
+
+/**
+ * Where a zero-SNR schedule's abar_T = 0 is met at sampling: a tiny value (diffusers uses 2^-24), below
+ * abar_{T-1} so the schedule stays decreasing, so that the samplers' divisions by sqrt(abar) and log-SNR
+ * stay finite; v prediction recovers x0 through it (to about 1e-3 in float32).
+ */
+export const TERMINAL_ABAR_FLOOR = 2 ** -24;
+
+export interface ScheduleOptions {
+  /** rescale the betas to zero terminal SNR (needs v prediction to sample) */
+  zeroTerminalSnr?: boolean;
+}
+
 export class NoiseSchedule {
   readonly T: number;
   readonly betas: Float64Array;
-  /** abar_t = prod_{s<=t} (1 - beta_s) */
+  /** abar_t = prod_{s<=t} (1 - beta_s), as training noises with it */
   readonly alphasCumprod: Float64Array;
+  /** the same, with a terminal 0 (zero SNR) raised to a tiny value (TERMINAL_ABAR_FLOOR): what the samplers use */
+  readonly samplingAlphasCumprod: Float64Array;
+  readonly zeroTerminalSnr: boolean;
   private cache = new Map<string, { sa: Tensor; s1a: Tensor }>();
 
   constructor(
     readonly kind: BetaSchedule = 'linear',
     T = 1000,
+    o: ScheduleOptions = {},
   ) {
     if (!Number.isInteger(T) || T < 1) throw new RangeError(`T must be a positive integer, got ${T}`);
     this.T = T;
-    this.betas = makeBetas(kind, T);
+    this.zeroTerminalSnr = o.zeroTerminalSnr ?? false;
+    if (this.zeroTerminalSnr && T < 2) throw new RangeError('a zero-terminal-SNR schedule needs T >= 2');
+    const betas = makeBetas(kind, T);
+    this.betas = this.zeroTerminalSnr ? rescaleZeroTerminalSnr(betas) : betas;
     this.alphasCumprod = new Float64Array(T);
     let p = 1;
     this.betas.forEach((b, i) => {
       p *= 1 - b;
       this.alphasCumprod[i] = p;
     });
+    this.samplingAlphasCumprod = this.alphasCumprod.slice();
+    if (this.zeroTerminalSnr) {
+      this.alphasCumprod[T - 1] = 0; // exactly, not a rounding error away
+      this.samplingAlphasCumprod[T - 1] = Math.min(TERMINAL_ABAR_FLOOR, this.alphasCumprod[T - 2]! / 4);
+    }
   }
 
-  /** sqrt(abar_t) and sqrt(1 - abar_t) as [T] float32 tensors on a device (cached). */
-  private coefs(device: Device): { sa: Tensor; s1a: Tensor } {
-    let c = this.cache.get(device);
+  /** sqrt(abar_t) and sqrt(1 - abar_t) as [T] float32 tensors on a device (cached), for training or sampling. */
+  private coefs(device: Device, use: 'train' | 'sample'): { sa: Tensor; s1a: Tensor } {
+    const key = `${use}:${device}`;
+    let c = this.cache.get(key);
     if (!c) {
+      const abar = use === 'train' ? this.alphasCumprod : this.samplingAlphasCumprod;
       c = {
-        sa: keep(torch.tensor(Float32Array.from(this.alphasCumprod, Math.sqrt), { device })),
+        sa: keep(torch.tensor(Float32Array.from(abar, Math.sqrt), { device })),
         s1a: keep(
           torch.tensor(
-            Float32Array.from(this.alphasCumprod, (a) => Math.sqrt(1 - a)),
+            Float32Array.from(abar, (a) => Math.sqrt(1 - a)),
             { device },
           ),
         ),
       };
-      this.cache.set(device, c);
+      this.cache.set(key, c);
     }
     return c;
   }
 
   /** Per-sample coefficient [B, 1, 1, 1] gathered at integer timesteps t [B]. */
-  private at(which: 'sa' | 's1a', t: Tensor, ndim: number): Tensor {
-    const v = this.coefs(t.device)[which].index([t]);
+  private at(which: 'sa' | 's1a', t: Tensor, ndim: number, use: 'train' | 'sample' = 'train'): Tensor {
+    const v = this.coefs(t.device, use)[which].index([t]);
     return v.reshape(t.shape[0]!, ...Array(ndim - 1).fill(1));
   }
 
@@ -91,13 +136,16 @@ export class NoiseSchedule {
     );
   }
 
-  /** The network output converted to a noise estimate, for any prediction type. */
+  /**
+   * The network output converted to a noise estimate, for any prediction type, with the samplers'
+   * abar (so that at a zero-SNR schedule's last step the samplers' x0 = -v comes back through it).
+   */
   toEps(prediction: Prediction, out: Tensor, xt: Tensor, t: Tensor): Tensor {
     if (prediction === 'eps') return out.alias();
     return torch.tidy(() =>
-      this.at('s1a', t, xt.ndim)
+      this.at('s1a', t, xt.ndim, 'sample')
         .mul(xt)
-        .add(this.at('sa', t, xt.ndim).mul(out)),
+        .add(this.at('sa', t, xt.ndim, 'sample').mul(out)),
     );
   }
 

@@ -93,7 +93,7 @@ abstract class VPScheduler implements Scheduler {
     return sample;
   }
   protected abar(i: number): number {
-    return this.schedule.alphasCumprod[this.timesteps[i]!]!;
+    return this.schedule.samplingAlphasCumprod[this.timesteps[i]!]!;
   }
   /** abar after step i (1 after the last: the clean data) */
   protected abarNext(i: number): number {
@@ -158,12 +158,12 @@ export class DPMSolverPP2MScheduler extends VPScheduler {
   step(eps: Tensor, i: number, x: Tensor): SchedulerOutput {
     const seq = this.timesteps;
     const t = seq[i]!;
-    const x0 = predictX0(x, eps, this.schedule.alphasCumprod[t]!, this.clip);
+    const x0 = predictX0(x, eps, this.schedule.samplingAlphasCumprod[t]!, this.clip);
     if (i + 1 === seq.length) {
       this.reset();
       return { prevSample: x0, predOriginal: x0 };
     }
-    const ac = this.schedule.alphasCumprod;
+    const ac = this.schedule.samplingAlphasCumprod;
     const alpha = (s: number) => Math.sqrt(ac[s]!);
     const sigma = (s: number) => Math.sqrt(1 - ac[s]!);
     const lambda = (s: number) => Math.log(alpha(s) / sigma(s));
@@ -199,7 +199,7 @@ abstract class KarrasScheduler implements Scheduler {
   constructor(protected readonly schedule: NoiseSchedule) {}
 
   protected sigmaAt(t: number): number {
-    const a = this.schedule.alphasCumprod[t]!;
+    const a = this.schedule.samplingAlphasCumprod[t]!;
     return Math.sqrt((1 - a) / a);
   }
   abstract setTimesteps(steps: number): void;

@@ -87,7 +87,9 @@ export class DiffusionTrainer extends TrainingLoop<TrainConfig> {
         seed: config.train.seed,
         hflip: config.train.hflip,
       });
-      const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T);
+      const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T, {
+        zeroTerminalSnr: config.diffusion.zeroTerminalSnr,
+      });
       const generator = torchGenerator(config.train.seed, 'train.noise');
       return new DiffusionTrainer(
         run,

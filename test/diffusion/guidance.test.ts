@@ -69,4 +69,17 @@ describe('classifier-free guidance', () => {
     guidedEps(den, schedule, { scale: 2, cond: null, maps: torch.ones([2, 3, 2, 2]) })(torch.zeros([2, 1, 2, 2]), 0);
     assert.deepEqual(seen, [12, 12, 0, 0]);
   });
+
+  test('guidance rescale: phi = 0 is plain guidance, phi = 1 matches the conditional spread per image', () => {
+    const g = new torch.Generator(5);
+    const c = torch.randn([2, 1, 4, 4], { generator: g }),
+      u = torch.randn([2, 1, 4, 4], { generator: g }).mul(0.5);
+    const plain = combineGuidance(c, u, 5);
+    close(combineGuidance(c, u, 5, 0), flat(plain), 0);
+    const full = combineGuidance(c, u, 5, 1);
+    for (let i = 0; i < 2; i++) close(full.select(0, i).std().item(), c.select(0, i).std().item(), 1e-5);
+    const half = combineGuidance(c, u, 5, 0.5);
+    close(half, flat(full.add(plain).mul(0.5)), 1e-5);
+    assert.throws(() => combineGuidance(c, u, 5, 1.5), /guidance rescale must be in \[0, 1\]/);
+  });
 });

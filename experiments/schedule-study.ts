@@ -6,7 +6,7 @@
 // Resumable: every training, evaluation network and evaluation is a folder that is reused when complete.
 //   node --conditions=source --import tsx experiments/schedule-study.ts [--root runs/schedule-study]
 //     [--datasets fashion-mnist,emoji] [--configs name,...] [--steps 1500] [--batch 32] [--n 500]
-//     [--self-k10 name,...]
+//     [--self-k10 name,...] [--table-only]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +31,8 @@ const { values: a } = parseArgs({
     n: { type: 'string', default: '500' },
     'evalnet-steps': { type: 'string', default: '800' },
     'self-k10': { type: 'string', default: '' },
+    /** only gather the evaluations already made under --root into the table (trains nothing) */
+    'table-only': { type: 'boolean', default: false },
   },
 });
 
@@ -75,7 +77,9 @@ async function trainRun(dir: string, config: TrainConfigInput): Promise<void> {
   const resume = existsSync(join(dir, 'config.json'));
   const t = await DiffusionTrainer.open(dir, resume ? { resume: true, log } : { config, log });
   try {
-    await t.train({ progress: false, previewEvery: 0 });
+    const r = await t.train({ progress: false, previewEvery: 0 });
+    // Ctrl-C: the checkpoint is written; stop here rather than go on to the next run.
+    if (r.status === 'interrupted') process.exit(130);
   } finally {
     t.dispose();
   }
@@ -164,7 +168,7 @@ const rows: Row[] = [];
 for (const dataset of a.datasets!.split(',')) {
   mkdirSync(join(root, dataset), { recursive: true });
   const { train } = dataOf(dataset);
-  const evalnet = await evalnetFor(dataset);
+  const evalnet = a['table-only'] ? { dir: join(root, dataset, 'evalnet'), accuracy: null } : await evalnetFor(dataset);
   log(`${dataset}: evaluation network ${evalnet.dir}, test accuracy ${evalnet.accuracy ?? 'n/a'}`);
   const selfRows = dataset === 'fashion-mnist' && a['self-k10'] ? a['self-k10'].split(',') : [];
   const jobs: { row: string; c: Schedule; condition: TrainConfigInput['condition'] }[] = chosen.map((c) => ({
@@ -177,8 +181,13 @@ for (const dataset of a.datasets!.split(',')) {
     if (!c) throw new Error(`--self-k10: no config ${name}`);
     jobs.push({ row: 'self-k10', c, condition: { kind: 'file', path: selfLabels(dataset) } });
   }
+  if (a['table-only'])
+    for (const c of CONFIGS)
+      if (!jobs.some((j) => j.row === 'self-k10' && j.c === c))
+        jobs.push({ row: 'self-k10', c, condition: { kind: 'none' } });
   for (const { row, c, condition } of jobs) {
     const dir = join(root, dataset, `${row}-${c.name}`);
+    if (a['table-only'] && !existsSync(join(dir, 'eval', `ddpm25-s2-n${n}`, 'metrics.json'))) continue;
     log(`${dataset} ${row} ${c.name}: training to step ${steps}`);
     await trainRun(dir, {
       data: train,

@@ -50,7 +50,7 @@ export const trainSpec: CommandSpec = {
       type: 'string',
       default: DiffusionSpec.shape.schedule.parse(undefined),
       choices: ['linear', 'ddpm-linear', 'cosine'],
-      help: 'noise schedule',
+      help: 'noise schedule (the default chosen in docs/diffusion.md)',
     },
     prediction: {
       type: 'string',

@@ -22,7 +22,9 @@ const W = 420,
 /** About `count` round tick values covering [lo, hi]. */
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new RangeError('ticks need finite bounds');
-  if (hi === lo) return [lo];
+  // Bounds equal to float precision (two measures that agree to the 15th digit) would give a step that
+  // does not move v: one tick, as for equal bounds.
+  if (hi - lo <= Math.max(Math.abs(lo), Math.abs(hi)) * 1e-9) return [lo];
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;

@@ -105,7 +105,7 @@ describe('noise schedules', () => {
       () =>
         TrainConfig.parse({
           data: { kind: 'fashion-mnist' },
-          diffusion: { zeroTerminalSnr: true },
+          diffusion: { prediction: 'eps', zeroTerminalSnr: true },
           train: { steps: 1 },
         }),
       /zero terminal SNR needs v prediction/,

@@ -49,6 +49,9 @@ describe('svg plot', () => {
     assert.deepEqual(niceTicks(0.13, 0.91), [0.2, 0.4, 0.6, 0.8]);
     assert.deepEqual(niceTicks(12, 97, 4), [25, 50, 75]);
     assert.deepEqual(niceTicks(3, 3), [3]);
+    // bounds a rounding error apart: a step too small to move a float had looped until memory ran out
+    assert.deepEqual(niceTicks(0.5, 0.5 + 1e-16), [0.5]);
+    assert.deepEqual(niceTicks(1e-12, 3e-12), [1e-12, 1.5e-12, 2e-12, 2.5e-12, 3e-12]);
     assert.throws(() => niceTicks(0, Number.NaN), /finite/);
   });
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { hostRng, torchGenerator } from '../util/streams.js';
-import { checkpointMeta, loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
+import { checkpointMeta, loadCheckpoint, readCheckpointMeta, resolveCheckpoint } from '../train/checkpoint.js';
 import { loadDataset } from '../data/spec.js';
 import {
   buildConditions,
@@ -18,8 +18,6 @@ import { guidedEps } from './guidance.js';
 import { numEvaluations, sample, type SamplerName } from './samplers.js';
 import { NoiseSchedule } from './schedule.js';
 import { UNet, UNetConfig } from './unet.js';
-import { readMetadata } from '../torch/safetensors.js';
-import { InvalidFileError, parseWith } from '../util/json-file.js';
 
 /** What a diffusion checkpoint says about its conditions. */
 const CheckpointConditions = z
@@ -39,17 +37,10 @@ export function readModelMeta(checkpoint: string): {
   unet: UNetConfig;
   conditions: z.output<typeof CheckpointConditions>;
 } {
-  const raw = readMetadata(checkpoint);
-  const field = <S extends z.ZodType>(key: string, schema: S): z.output<S> => {
-    let value: unknown;
-    try {
-      value = raw[key] === undefined ? undefined : JSON.parse(raw[key]);
-    } catch {
-      throw new InvalidFileError(`${checkpoint} (metadata '${key}')`, 'not valid JSON');
-    }
-    return parseWith(schema, value, `${checkpoint} (metadata '${key}')`);
+  return {
+    unet: readCheckpointMeta(checkpoint, 'unet', UNetConfig),
+    conditions: readCheckpointMeta(checkpoint, 'conditions', CheckpointConditions),
   };
-  return { unet: field('unet', UNetConfig), conditions: field('conditions', CheckpointConditions) };
 }
 
 export interface LoadedModel {

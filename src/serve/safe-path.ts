@@ -13,20 +13,9 @@ export class HttpError extends Error {
   }
 }
 
-function inside(root: string, p: string): boolean {
+/** Whether the path p is root or lies under it (plain strings: resolve or realpath both first). */
+export function inside(root: string, p: string): boolean {
   return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
-}
-
-/**
- * Whether p, with every symbolic link on its way followed, lies under root (with its links followed):
- * what a listing may show, so that it names nothing the pages would refuse.
- */
-export function resolvesInside(root: string, p: string): boolean {
-  try {
-    return inside(realpathSync(root), realpathSync(p));
-  } catch {
-    return false;
-  }
 }
 
 /** The absolute path of rel under root; 400 for a malformed path, 403 outside the root, 404 if missing. */

@@ -1,9 +1,9 @@
 // The app's walk over the runs folder: folders down to a depth, skipping hidden ones, those named in
 // `skip` and symbolic links that lead outside the root (the pages refuse those, so lists must not name
 // them); entries that vanish while listing (a run being removed) are passed over.
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
-import { resolvesInside } from './safe-path.js';
+import { inside } from './safe-path.js';
 
 export interface WalkOptions {
   maxDepth: number;
@@ -15,24 +15,35 @@ export interface WalkOptions {
 }
 
 export function walkFolder(root: string, o: WalkOptions): void {
+  let rootReal: string;
+  try {
+    rootReal = realpathSync(root);
+  } catch {
+    return;
+  }
   const walk = (dir: string, depth: number) => {
     o.dir?.(dir);
-    let entries: string[];
+    let entries: Dirent[];
     try {
-      entries = readdirSync(dir);
+      entries = readdirSync(dir, { withFileTypes: true });
     } catch {
       return;
     }
     for (const e of entries) {
-      if (e.startsWith('.') || o.skip.has(e)) continue;
-      const p = join(dir, e);
-      if (!resolvesInside(root, p)) continue;
+      if (e.name.startsWith('.') || o.skip.has(e.name)) continue;
+      const p = join(dir, e.name);
       try {
-        if (statSync(p).isDirectory()) {
+        // Only a link can lead out: everything else below a folder the walk entered is inside the root.
+        let isDir = e.isDirectory();
+        if (e.isSymbolicLink()) {
+          if (!inside(rootReal, realpathSync(p))) continue;
+          isDir = statSync(p).isDirectory();
+        }
+        if (isDir) {
           if (depth < o.maxDepth) walk(p, depth + 1);
-        } else o.file?.(p, e);
+        } else o.file?.(p, e.name);
       } catch {
-        // vanished while listing
+        // vanished while listing, or a dangling link
       }
     }
   };

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { parseWith } from '../util/json-file.js';
+import { InvalidFileError, parseWith } from '../util/json-file.js';
 import type { z } from 'zod';
 
 export const CHECKPOINT_FORMAT = 'selfguided-diffusion-checkpoint/1';
@@ -115,6 +115,22 @@ export function loadNewestIntact(runDir: string, format: string, log: (m: string
  */
 export function checkpointMeta<S extends z.ZodType>(ck: LoadedCheckpoint, key: string, schema: S): z.output<S> {
   return parseWith(schema, ck.meta[key], `${ck.path} (metadata '${key}')`);
+}
+
+/**
+ * The same for a checkpoint file without reading a tensor (pages and listings that describe a model):
+ * its metadata record `key` parsed and validated, failing with the file and the field.
+ */
+export function readCheckpointMeta<S extends z.ZodType>(path: string, key: string, schema: S): z.output<S> {
+  const raw = torch.safetensors.readMetadata(path)[key];
+  const source = `${path} (metadata '${key}')`;
+  let value: unknown;
+  try {
+    value = raw === undefined ? undefined : JSON.parse(raw);
+  } catch {
+    throw new InvalidFileError(source, 'not valid JSON');
+  }
+  return parseWith(schema, value, source);
 }
 
 /** Checkpoint files of a run, oldest first. */

@@ -108,18 +108,6 @@ function viewBody(rel: string, dir: string, v: AnnotationView): string {
   return parts.join('\n');
 }
 
-export const annotationPollScript = `
-const file = document.body.dataset.run;
-const poll = async () => {
-  const r = await fetch('/api/annotation?path=' + encodeURIComponent(file));
-  const s = await r.json();
-  if (s.state === 'ready') location.reload();
-  else if (s.state === 'failed' || !r.ok) { document.getElementById('status').textContent = 'failed: ' + (s.error || r.status); document.getElementById('retry').hidden = false; }
-  else setTimeout(poll, 1000);
-};
-setTimeout(poll, 1000);
-`;
-
 /** `dir` is the view's folder relative to the root (for its pictures). */
 export function annotationPage(rel: string, dir: string, s: RenderState): string {
   const title = `<h1>${escapeHtml(rel)}</h1>`;

@@ -8,11 +8,10 @@ import type { AddressInfo } from 'node:net';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { annotationPage, annotationsPage } from './annotation-pages.js';
 import { isConditionFile, listConditionFiles, viewRel, ViewRenderer } from './annotations.js';
-import { annotationPollScript } from './annotation-pages.js';
 import { authorized, checkStateChange, FILE_CSP, hostAllowed, LOCAL_HOSTS, PAGE_CSP, redactUrl } from './guard.js';
 import { JobQueue, SampleRequest, type JobLimits } from './jobs.js';
 import { DEFAULT_REPORTS, reportPage, reportsPage } from './reports.js';
-import { playgroundPage, playScript, runPage, runScript, runsPage, escapeHtml, layout } from './pages.js';
+import { playgroundPage, runPage, runsPage, escapeHtml, layout } from './pages.js';
 import { InvalidFileError } from '../util/json-file.js';
 import { isRunDir, listRuns, modelInfo, readMetrics, runKind, runProgress, summarizeRun } from './runs.js';
 import { HttpError, resolveUnder } from './safe-path.js';
@@ -66,12 +65,16 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
   res.end(body);
 }
 
-/** The pages' scripts, served as files so that the pages' policy can forbid inline script. */
-const CLIENT_SCRIPTS: Record<string, string> = {
-  'run.js': runScript,
-  'playground.js': playScript,
-  'annotation-poll.js': annotationPollScript,
+/** The browser client (client/), served as files so that the pages' policy can forbid inline script and style. */
+const CLIENT_FILES: Record<string, string> = {
+  'run.js': 'text/javascript; charset=utf-8',
+  'playground.js': 'text/javascript; charset=utf-8',
+  'annotation-poll.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
 };
+const clientDir = new URL('./client/', import.meta.url);
+const readClient = () =>
+  new Map(Object.entries(CLIENT_FILES).map(([f, type]) => [f, { type, body: readFileSync(new URL(f, clientDir)) }]));
 
 function sendJson(res: ServerResponse, value: unknown): void {
   send(res, 200, 'application/json', JSON.stringify(value));
@@ -233,6 +236,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const log = o.log ?? (() => {});
   const jobs = new JobQueue(root, log, o.jobs);
   const views = new ViewRenderer(root, log);
+  const client = readClient();
   const reports = resolve(o.reports ?? DEFAULT_REPORTS);
   const server = createServer((req, res) => {
     void handle(req, res);
@@ -267,9 +271,9 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed here`);
       if (p === '/') return send(res, 200, 'text/html; charset=utf-8', runsPage(root, listRuns(root)));
       if (p.startsWith('/app/')) {
-        const script = CLIENT_SCRIPTS[p.slice('/app/'.length)];
-        if (script === undefined) throw new HttpError(404, `no script at ${p}`);
-        return send(res, 200, 'text/javascript; charset=utf-8', script);
+        const file = client.get(p.slice('/app/'.length));
+        if (file === undefined) throw new HttpError(404, `no client file at ${p}`);
+        return send(res, 200, file.type, file.body);
       }
       if (p === '/run') {
         const dir = runFromQuery(root, url);

@@ -151,13 +151,15 @@ describe('the web app against other sites and hostile files', () => {
     assert.match(j.error!, /numIds/);
   });
 
-  test('every page carries a policy that forbids inline script; files are sandboxed (an SVG runs nothing)', async () => {
+  test('every page carries a policy that forbids inline script and style; files are sandboxed (an SVG runs nothing)', async () => {
     for (const path of ['/', '/run?path=a', '/playground?path=a', '/annotations', '/reports', '/nope']) {
       const r = await call(server.port, path, { accept: 'text/html' });
       const csp = String(r.headers['content-security-policy']);
       assert.match(csp, /script-src 'self'(;|$)/, path);
       assert.match(csp, /frame-ancestors 'none'/, path);
       assert.doesNotMatch(r.body, /<script>/, `${path}: no inline script`);
+      assert.match(csp, /style-src 'self'(;|$)/, path);
+      assert.doesNotMatch(r.body, /<style|style="/, `${path}: no inline style`);
       assert.equal(r.headers['x-frame-options'], 'DENY');
     }
     const svg = await call(server.port, '/files/a/drawing.svg');

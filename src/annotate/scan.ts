@@ -8,7 +8,7 @@ import * as torch from '../torch/index.js';
 import { keep, type Tensor } from '../torch/index.js';
 import { kaimingUniform_, uniform_ } from '../nn/init.js';
 import { Adam } from '../optim/adam.js';
-import { hostRng, torchGenerator } from '../util/streams.js';
+import { hostRng } from '../util/streams.js';
 import { nearestNeighbours } from './neighbours.js';
 
 export interface ScanOptions {
@@ -114,7 +114,7 @@ export function scanCluster(features: Tensor, o: ScanOptions): ScanResult {
   const nbrs = torch.tidy(() => nearestNeighbours(x, numNeighbours, { blockSize }));
   const nbrIds = Int32Array.from(nbrs.toTypedArray() as BigInt64Array, Number);
   // All heads as one linear map [D -> H * k], initialised as PyTorch's nn.Linear.
-  const g = torchGenerator(seed, 'scan.heads');
+  const g = torch.streamGenerator(seed, 'scan.heads');
   const weight = keep(torch.empty([heads * k, d]));
   const bias = keep(torch.empty([heads * k]));
   kaimingUniform_(weight, { a: Math.sqrt(5), generator: g });

@@ -2,6 +2,7 @@
 // feature-correspondence distillation loss, then a cluster probe (minibatch spherical k-means on the
 // head's codes) that turns codes into K segments. Trained on the one training loop.
 import { z } from 'zod';
+import { BatchSampler } from '../data/loader.js';
 import { loadFeatures } from '../features/features-file.js';
 import * as nn from '../nn/index.js';
 import * as optim from '../optim/index.js';
@@ -11,7 +12,6 @@ import { checkpointMeta, loadCheckpoint, resolveCheckpoint } from '../train/chec
 import { TrainingLoop, type StepMetrics } from '../train/loop.js';
 import type { OpenRunOptions, RunDir } from '../train/run-dir.js';
 import type { TrainingState } from '../train/state.js';
-import { hostRng, torchGenerator } from '../util/streams.js';
 
 export const STEGO_FORMAT = 'selfguided-stego/1';
 
@@ -113,40 +113,6 @@ export class Stego extends nn.Module<[Tensor], Tensor> {
   }
 }
 
-/** A random permutation sampler over N rows with a JSON state (the loop saves it). */
-class RowSampler {
-  private epoch = 0;
-  private cursor = 0;
-  private order: ArrayLike<number>;
-  constructor(
-    private readonly n: number,
-    private readonly seed: number,
-  ) {
-    this.order = hostRng(seed, 'loader.order', 0).permutation(n);
-  }
-  next(b: number): number[] {
-    const out: number[] = [];
-    while (out.length < b) {
-      if (this.cursor >= this.n) {
-        this.epoch++;
-        this.cursor = 0;
-        this.order = hostRng(this.seed, 'loader.order', this.epoch).permutation(this.n);
-      }
-      out.push(this.order[this.cursor++]!);
-    }
-    return out;
-  }
-  stateDict(): { epoch: number; cursor: number } {
-    return { epoch: this.epoch, cursor: this.cursor };
-  }
-  loadStateDict(s: { epoch: number; cursor: number }): void {
-    this.epoch = s.epoch;
-    this.cursor = s.cursor;
-    this.order = hostRng(this.seed, 'loader.order', s.epoch).permutation(this.n);
-  }
-}
-
-/** Trains the STEGO head and its cluster probe on a features file's frozen patches. */
 export class StegoTrainer extends TrainingLoop<StegoConfig> {
   protected readonly format = STEGO_FORMAT;
 
@@ -155,7 +121,7 @@ export class StegoTrainer extends TrainingLoop<StegoConfig> {
     readonly model: Stego,
     readonly optimizer: optim.AdamW,
     readonly scheduler: optim.LRScheduler,
-    readonly loader: RowSampler,
+    readonly loader: BatchSampler,
     readonly generator: torch.Generator,
     /** [N, P, D] frozen patch features */
     private readonly patches: Tensor,
@@ -187,14 +153,15 @@ export class StegoTrainer extends TrainingLoop<StegoConfig> {
       const model = new Stego(d, config.model);
       const optimizer = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: 0 });
       const scheduler = new optim.LRScheduler(optimizer, config.train.lr, optim.linearWarmup(1));
-      const loader = new RowSampler(n, config.train.seed);
+      // The images of each step, an epoch at a time (the loop saves its place).
+      const loader = new BatchSampler(n, { batchSize: config.train.batchSize, seed: config.train.seed });
       return new StegoTrainer(
         run,
         model,
         optimizer,
         scheduler,
         loader,
-        torchGenerator(config.train.seed, 'train.noise'),
+        torch.streamGenerator(config.train.seed, 'train.noise'),
         patches,
         neighbours,
       );
@@ -215,7 +182,7 @@ export class StegoTrainer extends TrainingLoop<StegoConfig> {
 
   protected optimizationStep(): StepMetrics {
     const t = this.config.train;
-    const rows = this.loader.next(t.batchSize);
+    const rows = Array.from(this.loader.next().indices);
     const k = this.neighbours.length / this.patches.shape[0]!;
     const pick = torch.randint(0, k, [rows.length], { generator: this.generator }).toTypedArray() as BigInt64Array;
     const knnRows = rows.map((r, i) => this.neighbours[r * k + Number(pick[i]!)]!);

@@ -1,5 +1,7 @@
-// A small declarative flag parser: each command lists its options with types, defaults and help;
-// unknown flags and bad values become one-line errors.
+// Commands declared once: each lists its options with types, defaults and help, which give the parser,
+// the --help text and the TypeScript type of what the command's body reads. Unknown flags and bad values
+// become one-line errors.
+import { z } from 'zod';
 export type OptionType = 'string' | 'int' | 'number' | 'boolean';
 
 export interface OptionSpec {
@@ -11,15 +13,77 @@ export interface OptionSpec {
   metavar?: string;
   /** the least value a number may take (a count of images, steps or a batch: 1) */
   min?: number;
+  /** the command cannot run without it */
+  required?: boolean;
 }
 
-export interface CommandSpec {
+export type OptionSet = Readonly<Record<string, OptionSpec>>;
+
+type Missing<S> = S extends { default: unknown } ? never : S extends { required: true } ? never : undefined;
+
+/** The value an option gives the command: its type (or its choices), undefined when it has no default. */
+export type OptionValue<S> = S extends { type: 'boolean' }
+  ? boolean | Missing<S>
+  : S extends { choices: readonly (infer C)[] }
+    ? C | Missing<S>
+    : S extends { type: 'int' | 'number' }
+      ? number | Missing<S>
+      : string | Missing<S>;
+
+/** The typed options a command's body reads, from its option declarations. */
+export type Options<O> = { -readonly [K in keyof O]: OptionValue<O[K]> };
+
+/** How a command was invoked, beside its options. */
+export interface RunContext {
+  /** the chosen subcommand (or experiment name) of a command that has them */
+  sub: string | undefined;
+  /** the arguments after the command (and subcommand) as given */
+  argv: string[];
+}
+
+/**
+ * A command declared once: its flags give the parser, the defaults, the --help text and (through
+ * Options) the type of what `run` reads; main.ts builds its table from these.
+ */
+export interface Command<O extends OptionSet = OptionSet> {
   name: string;
   summary: string;
   usage?: string;
-  options: Record<string, OptionSpec>;
   /** free text after the option list */
   epilog?: string;
+  /** a required first word: `selfguided encoder train`, `selfguided experiment fashion-mnist` */
+  subcommands?: readonly string[];
+  options: O;
+  run(o: Options<O>, ctx: RunContext): Promise<number>;
+}
+
+/** Declares a command; `const` keeps the options' literal types (choices, defaults) for Options. */
+export const defineCommand = <const O extends OptionSet>(c: Command<O>): Command<O> => c;
+
+/** Declares a group of options shared by several commands (data, data-parallel), keeping their literal types. */
+export const defineOptions = <const O extends OptionSet>(o: O): O => o;
+
+/** The runtime check of parsed values against the declarations (zod), after the parser's own messages. */
+function schemaOf(name: string, options: OptionSet): z.ZodType<Record<string, unknown>> {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [k, o] of Object.entries(options)) {
+    let t: z.ZodType =
+      o.type === 'boolean'
+        ? z.boolean()
+        : o.choices
+          ? z.enum(o.choices as [string, ...string[]])
+          : o.type === 'string'
+            ? z.string()
+            : o.type === 'int'
+              ? z
+                  .number()
+                  .int()
+                  .min(o.min ?? Number.MIN_SAFE_INTEGER)
+              : z.number().min(o.min ?? -Infinity);
+    if (o.default === undefined && !o.required) t = t.optional();
+    shape[k] = t;
+  }
+  return z.object(shape).strict().describe(name) as z.ZodType<Record<string, unknown>>;
 }
 
 export class UsageError extends Error {
@@ -32,9 +96,13 @@ export class UsageError extends Error {
   }
 }
 
-export type ParsedArgs = Record<string, string | number | boolean | undefined>;
+type ParsedArgs = Record<string, string | number | boolean | undefined>;
 
-export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs | 'help' {
+/** Parses a command's flags into its typed options (defaults applied), or 'help' when --help is asked. */
+export function parseArgs<O extends OptionSet>(
+  spec: Pick<Command<O>, 'name' | 'options'>,
+  argv: string[],
+): Options<O> | 'help' {
   const out: ParsedArgs = {};
   for (const [k, o] of Object.entries(spec.options)) if (o.default !== undefined) out[k] = o.default;
   for (let i = 0; i < argv.length; i++) {
@@ -67,7 +135,12 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs | 'help
     }
     out[name] = convert(spec.name, name, o, value);
   }
-  return out;
+  for (const [k, o] of Object.entries(spec.options))
+    if (o.required && out[k] === undefined) throw new UsageError(spec.name, `--${k} is required`);
+  const checked = schemaOf(spec.name, spec.options).safeParse(out);
+  if (!checked.success)
+    throw new UsageError(spec.name, checked.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; '));
+  return checked.data as Options<O>;
 }
 
 function convert(cmd: string, name: string, o: OptionSpec, v: string): string | number {
@@ -83,7 +156,7 @@ function convert(cmd: string, name: string, o: OptionSpec, v: string): string | 
   return n;
 }
 
-export function helpText(spec: CommandSpec): string {
+export function helpText(spec: Pick<Command, 'name' | 'summary' | 'usage' | 'options' | 'epilog'>): string {
   const lines = [
     `selfguided ${spec.name}: ${spec.summary}`,
     '',
@@ -102,13 +175,6 @@ export function helpText(spec: CommandSpec): string {
   for (const [a, b] of rows) lines.push(`${a.padEnd(width)}${b}`);
   if (spec.epilog) lines.push('', spec.epilog);
   return lines.join('\n');
-}
-
-/** Reads a required option, or throws a usage error naming it. */
-export function required<T extends string | number>(args: ParsedArgs, cmd: string, name: string): T {
-  const v = args[name];
-  if (v === undefined) throw new UsageError(cmd, `--${name} is required`);
-  return v as T;
 }
 
 /** "0,1,2" or "0-9" -> [0, 1, 2] / [0..9] */

@@ -1,19 +1,24 @@
-// selfguided cluster: flags for annotateFeaturesFile (src/experiment/annotate-features.ts): k-means
+// selfguided cluster: flags for selfLabelsFile (src/pipelines/self-labels-file.ts): k-means
 // (optionally balanced) or a SCAN clustering head on a features file, a condition file for `selfguided
 // train --condition`, cluster quality against labels when the dataset has them, the size histogram and a
 // grid of images per cluster.
-import { CONDITION_KINDS, type ConditionKind } from '../annotate/annotations.js';
-import type { KMeansMetric } from '../annotate/kmeans.js';
+import { CONDITION_KINDS } from '../annotate/annotations.js';
 import { SCAN_DEFAULTS } from '../annotate/scan.js';
-import { CLUSTER_METHODS, type ClusterMethod } from '../annotate/self-labels.js';
-import { annotateFeaturesFile } from '../experiment/annotate-features.js';
-import { required, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { CLUSTER_METHODS } from '../annotate/self-labels.js';
+import { selfLabelsFile } from '../pipelines/self-labels-file.js';
+import { defineCommand, UsageError } from './args.js';
+import { printAnnotation } from './annotation-args.js';
 
-export const clusterSpec: CommandSpec = {
+export const command = defineCommand({
   name: 'cluster',
   summary: 'cluster features into self-labels (k-means or a SCAN head) and write a condition file for training',
   options: {
-    features: { type: 'string', metavar: 'FILE', help: 'features file from selfguided features (required)' },
+    features: {
+      required: true,
+      type: 'string',
+      metavar: 'FILE',
+      help: 'features file from selfguided features (required)',
+    },
     k: { type: 'int', min: 1, help: 'number of clusters (required unless --condition ground-truth)' },
     out: {
       type: 'string',
@@ -62,35 +67,34 @@ export const clusterSpec: CommandSpec = {
     seed: { type: 'int', default: 0, help: 'random seed' },
     grid: { type: 'boolean', default: true, help: 'write a PNG with images per cluster (--no-grid to skip)' },
   },
-};
-
-export async function runCluster(a: ParsedArgs): Promise<number> {
-  const path = required<string>(a, 'cluster', 'features');
-  const kind = a.condition as ConditionKind;
-  const k = a.k as number | undefined;
-  if (k === undefined && kind !== 'ground-truth' && kind !== 'feature' && kind !== 'knn')
-    throw new UsageError('cluster', '--k is required');
-  if (k !== undefined && k < 1) throw new UsageError('cluster', `--k must be >= 1, got ${k}`);
-  const r = await annotateFeaturesFile(path, {
-    kind,
-    k,
-    method: a.method as ClusterMethod,
-    scan: {
-      neighbours: a['scan-neighbours'] as number,
-      heads: a['scan-heads'] as number,
-      epochs: a['scan-epochs'] as number,
-      entropyWeight: a['scan-entropy-weight'] as number,
-    },
-    metric: a.metric as KMeansMetric,
-    maxIter: a.iters as number,
-    restarts: a.restarts as number,
-    tol: a.tol as number,
-    balanced: Boolean(a.balanced),
-    seed: a.seed as number,
-    knn: a.knn as number,
-    out: a.out as string | undefined,
-    grid: Boolean(a.grid),
-  });
-  process.stdout.write(`${r.lines.join('\n')}\n`);
-  return 0;
-}
+  async run(a) {
+    const path = a.features;
+    const kind = a.condition;
+    const k = a.k;
+    if (k === undefined && kind !== 'ground-truth' && kind !== 'feature' && kind !== 'knn')
+      throw new UsageError('cluster', '--k is required');
+    if (k !== undefined && k < 1) throw new UsageError('cluster', `--k must be >= 1, got ${k}`);
+    return printAnnotation(
+      selfLabelsFile(path, {
+        kind,
+        k,
+        method: a.method,
+        scan: {
+          neighbours: a['scan-neighbours'],
+          heads: a['scan-heads'],
+          epochs: a['scan-epochs'],
+          entropyWeight: a['scan-entropy-weight'],
+        },
+        metric: a.metric,
+        maxIter: a.iters,
+        restarts: a.restarts,
+        tol: a.tol,
+        balanced: Boolean(a.balanced),
+        seed: a.seed,
+        knn: a.knn,
+        out: a.out,
+        grid: Boolean(a.grid),
+      }),
+    );
+  },
+});

@@ -1,8 +1,8 @@
 // The dataset flags shared by every command that reads images.
-import type { DataSpec } from '../data/spec.js';
-import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
+import type { DataSpecInput } from '../data/spec.js';
+import { defineOptions, UsageError, type Options } from './args.js';
 
-export const dataOptions: Record<string, OptionSpec> = {
+export const dataOptions = defineOptions({
   data: {
     type: 'string',
     default: 'fashion-mnist',
@@ -29,38 +29,33 @@ export const dataOptions: Record<string, OptionSpec> = {
     metavar: 'FILE',
     help: 'image folders: an object-annotations file (boxes, classes, masks), as selfguided data scenes writes',
   },
-};
+});
 
-export function dataSpecFromArgs(cmd: string, a: ParsedArgs): DataSpec {
-  const ch = a.channels as number;
+/** The data flags as a command reads them (with the command's --seed, which seeds a long-tailed subset). */
+export type DataArgs = Options<typeof dataOptions> & { seed?: number };
+
+export function dataSpecFromArgs(cmd: string, a: DataArgs): DataSpecInput {
+  const ch = a.channels;
   if (ch !== 1 && ch !== 3) throw new UsageError(cmd, `--channels must be 1 or 3, got ${ch}`);
   if (a.data === 'fashion-mnist') {
     return {
       kind: 'fashion-mnist',
-      dir: a['data-dir'] as string | undefined,
-      split: a.split as 'train' | 'test',
-      limit: a.limit as number | undefined,
-      longTail:
-        a['long-tail'] !== undefined
-          ? { rho: a['long-tail'] as number, seed: (a.seed as number | undefined) ?? 0 }
-          : undefined,
+      dir: a['data-dir'],
+      split: a.split,
+      limit: a.limit,
+      longTail: a['long-tail'] !== undefined ? { rho: a['long-tail'], seed: a.seed ?? 0 } : undefined,
     };
   }
   if (a['long-tail'] !== undefined) throw new UsageError(cmd, '--long-tail applies to Fashion-MNIST only');
   if (a.data === 'fashion-scenes') {
-    return {
-      kind: 'fashion-scenes',
-      dir: a['data-dir'] as string | undefined,
-      split: a.split as 'train' | 'test',
-      limit: a.limit as number | undefined,
-    } as DataSpec;
+    return { kind: 'fashion-scenes', dir: a['data-dir'], split: a.split, limit: a.limit };
   }
   return {
     kind: 'folder',
-    path: a.data as string,
-    size: a['image-size'] as number,
+    path: a.data,
+    size: a['image-size'],
     channels: ch,
     labelsFromFolders: Boolean(a['labels-from-folders']),
-    annotations: a.annotations as string | undefined,
+    annotations: a.annotations,
   };
 }

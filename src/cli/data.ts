@@ -3,16 +3,16 @@
 // selfguided data emoji: a colour image folder drawn from Debian's emoji list and colour emoji font.
 import { writeEmojiFolder } from '../data/emoji.js';
 import { writeScenes } from '../data/scenes.js';
-import type { CommandSpec, ParsedArgs } from './args.js';
-import { required } from './args.js';
+import { defineCommand } from './args.js';
 
-export const dataSpec: CommandSpec = {
+export const command = defineCommand({
   name: 'data',
   summary:
     'write a built-in dataset to disk (fashion-scenes: multi-object canvases with hidden annotations; emoji: a colour folder)',
+  subcommands: ['scenes', 'emoji'],
   usage: 'selfguided data scenes --out DIR [options]     selfguided data emoji --out DIR [--size 32]',
   options: {
-    out: { type: 'string', metavar: 'DIR', help: 'output directory' },
+    out: { required: true, type: 'string', metavar: 'DIR', help: 'output directory' },
     'train-count': { type: 'int', default: 20000, help: 'training canvases (from training items)' },
     'test-count': { type: 'int', default: 2000, help: 'test canvases (from test items)' },
     size: {
@@ -38,47 +38,46 @@ export const dataSpec: CommandSpec = {
     'The annotations (boxes, classes, masks) are for evaluation and the ground-truth rows only; g and f never read them. ' +
     'emoji draws every fully-qualified emoji of unicode-data with fonts-noto-color-emoji (Debian packages) on black, ' +
     'one subfolder per Unicode group: train on it with --data DIR --channels 3, an evaluation network with --labels-from-folders.',
-};
-
-export async function runData(a: ParsedArgs): Promise<number> {
-  const out = required<string>(a, 'data', 'out');
-  if (a.$sub === 'emoji') {
-    const counts = await writeEmojiFolder({
+  async run(a, ctx) {
+    const out = a.out;
+    if (ctx.sub === 'emoji') {
+      const counts = await writeEmojiFolder({
+        out,
+        size: a.size ?? 32,
+        limit: a.limit,
+        log: (m) => process.stderr.write(`${m}\n`),
+      });
+      const total = Object.values(counts).reduce((x, y) => x + y, 0);
+      process.stdout.write(
+        `wrote ${total} emoji to ${out}: ${Object.entries(counts)
+          .map(([g, n]) => `${g} ${n}`)
+          .join(', ')}\n`,
+      );
+      return 0;
+    }
+    const written = await writeScenes(
       out,
-      size: (a.size as number | undefined) ?? 32,
-      limit: a.limit as number | undefined,
-      log: (m) => process.stderr.write(`${m}\n`),
-    });
-    const total = Object.values(counts).reduce((x, y) => x + y, 0);
-    process.stdout.write(
-      `wrote ${total} emoji to ${out}: ${Object.entries(counts)
-        .map(([g, n]) => `${g} ${n}`)
-        .join(', ')}\n`,
+      {
+        trainCount: a['train-count'],
+        testCount: a['test-count'],
+        size: a.size ?? 48,
+        minItems: a['min-items'],
+        maxItems: a['max-items'],
+        minSide: a['min-side'],
+        maxSide: a['max-side'],
+        gap: a.gap,
+        background: a.background,
+        seed: a.seed,
+        dir: a['data-dir'],
+        images: Boolean(a.images),
+      },
+      (m) => process.stderr.write(`${m}\n`),
     );
+    for (const w of written) {
+      process.stdout.write(
+        `${w.split}: ${w.count} canvases in ${w.file}${w.folder ? `; images in ${w.folder}/ with ${w.annotations}` : ''}; preview ${w.preview}\n`,
+      );
+    }
     return 0;
-  }
-  const written = await writeScenes(
-    out,
-    {
-      trainCount: a['train-count'] as number,
-      testCount: a['test-count'] as number,
-      size: (a.size as number | undefined) ?? 48,
-      minItems: a['min-items'] as number,
-      maxItems: a['max-items'] as number,
-      minSide: a['min-side'] as number,
-      maxSide: a['max-side'] as number,
-      gap: a.gap as number,
-      background: a.background as 'none' | 'noise' | 'texture',
-      seed: a.seed as number,
-      dir: a['data-dir'] as string | undefined,
-      images: Boolean(a.images),
-    },
-    (m) => process.stderr.write(`${m}\n`),
-  );
-  for (const w of written) {
-    process.stdout.write(
-      `${w.split}: ${w.count} canvases in ${w.file}${w.folder ? `; images in ${w.folder}/ with ${w.annotations}` : ''}; preview ${w.preview}\n`,
-    );
-  }
-  return 0;
-}
+  },
+});

@@ -1,9 +1,9 @@
-// selfguided demo: flags for the library's demo pipeline (src/experiment/demo.ts).
-import { SAMPLERS, type SamplerName } from '../diffusion/samplers.js';
-import { runDemo as demo } from '../experiment/demo.js';
-import type { CommandSpec, ParsedArgs } from './args.js';
+// selfguided demo: flags for the library's demo pipeline (src/pipelines/demo.ts).
+import { SAMPLERS } from '../diffusion/schedulers.js';
+import { runDemo as demo } from '../pipelines/demo.js';
+import { defineCommand } from './args.js';
 
-export const demoSpec: CommandSpec = {
+export const command = defineCommand({
   name: 'demo',
   summary:
     'the self-guided pipeline on Fashion-MNIST within a time budget: encoder, self-labels, guided vs unguided diffusion',
@@ -33,21 +33,21 @@ export const demoSpec: CommandSpec = {
     eta: { type: 'number', default: 0, help: 'DDIM stochasticity: 0 deterministic, 1 as DDPM' },
     'per-row': { type: 'int', min: 1, default: 8, help: 'samples per cluster (grid columns)' },
   },
-};
-export async function runDemo(a: ParsedArgs): Promise<number> {
-  const r = await demo({
-    out: a.out as string,
-    minutes: a.minutes as number,
-    k: a.k as number,
-    guidance: a.guidance as 'self' | 'label',
-    seed: a.seed as number,
-    scale: a.scale as number,
-    sampler: a.sampler as SamplerName,
-    sampleSteps: a['sample-steps'] as number,
-    eta: a.eta as number,
-    perRow: a['per-row'] as number,
-  });
-  if (r.status === 'interrupted') return 130;
-  process.stdout.write(`demo done in ${r.minutes.toFixed(1)} min: ${r.png} and ${r.summary}\n`);
-  return 0;
-}
+  async run(a) {
+    const r = await demo({
+      out: a.out,
+      minutes: a.minutes,
+      k: a.k,
+      guidance: a.guidance,
+      seed: a.seed,
+      scale: a.scale,
+      sampler: a.sampler,
+      sampleSteps: a['sample-steps'],
+      eta: a.eta,
+      perRow: a['per-row'],
+    });
+    if (r.status === 'interrupted') return 130;
+    process.stdout.write(`demo done in ${r.minutes.toFixed(1)} min: ${r.png} and ${r.summary}\n`);
+    return 0;
+  },
+});

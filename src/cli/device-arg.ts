@@ -1,17 +1,20 @@
 // The --device flag shared by the commands that run a network: checked before anything is written.
 import * as torch from '../torch/index.js';
-import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
+import { defineOptions, UsageError } from './args.js';
 
-export const deviceOption: OptionSpec = {
+export const deviceOption = {
   type: 'string',
   default: 'cpu',
   metavar: 'cpu|cuda|cuda:N',
   help: 'where the network runs; cuda needs the addon built against a CUDA libtorch (LIBTORCH=<dir> npm run build:native)',
-};
+} as const;
 
-export function deviceFromArgs(cmd: string, a: ParsedArgs): torch.Device {
+/** The --device flag alone, for commands that take nothing else of the kind. */
+export const deviceOptions = defineOptions({ device: deviceOption });
+
+export function deviceFromArgs(cmd: string, a: { device: string }): torch.Device {
   try {
-    return torch.parseDevice(a.device as string);
+    return torch.parseDevice(a.device);
   } catch (e) {
     throw new UsageError(cmd, `--device: ${(e as Error).message}`);
   }

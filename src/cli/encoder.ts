@@ -1,7 +1,12 @@
 // selfguided encoder train: self-supervised training of the in-project feature extractor (SimCLR or DINO).
-import { DinoSettings, EncoderTrainer, EncoderTrainSettings } from '../features/ssl/encoder-trainer.js';
+import {
+  DinoSettings,
+  EncoderTrainer,
+  EncoderTrainSettings,
+  type EncoderConfigInput,
+} from '../features/ssl/encoder-trainer.js';
 import { schemaDefault } from '../util/json-file.js';
-import type { CommandSpec, ParsedArgs } from './args.js';
+import { defineCommand } from './args.js';
 import { restoreLaunchOptions, resumeOptions, saveLaunchOptions } from './resume-args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
@@ -10,9 +15,10 @@ import { joinGroup, maybeLaunch, parallelOptions, processesNote } from './parall
 const d = (key: 'batchSize' | 'lr' | 'warmup' | 'temperature' | 'seed' | 'checkpointEvery') =>
   schemaDefault(EncoderTrainSettings, key);
 
-export const encoderSpec: CommandSpec = {
+export const command = defineCommand({
   name: 'encoder',
   summary: 'train the self-supervised feature encoder (SimCLR or DINO) on unlabeled images',
+  subcommands: ['train'],
   usage: 'selfguided encoder train [options]',
   options: {
     ...dataOptions,
@@ -56,63 +62,57 @@ export const encoderSpec: CommandSpec = {
     ...parallelOptions,
   },
   epilog: 'Ctrl-C stops after the current step with a checkpoint; --resume continues exactly.',
-};
-
-export async function runEncoder(a: ParsedArgs, argv: string[]): Promise<number> {
-  const launched = await maybeLaunch('encoder train', a);
-  if (launched !== null) return launched;
-  const runDir = a['run-dir'] as string;
-  const widths = String(a.widths).split(',').map(Number);
-  if (a.resume) restoreLaunchOptions('encoder train', runDir, a, argv);
-  const { parallel, device } = await joinGroup('encoder train', a, deviceFromArgs('encoder', a));
-  const t = await (
-    a.resume
-      ? EncoderTrainer.open(runDir, { ...resumeOptions('encoder train', a, argv), device, parallel })
-      : EncoderTrainer.open(runDir, {
-          config: {
-            data: dataSpecFromArgs('encoder', a),
-            model: {
-              widths,
-              objective: a.objective as 'simclr' | 'dino',
-              dino: { localCrops: a['local-crops'] as number, outDim: a['dino-out'] as number },
-            },
-            train: {
-              steps: a.steps as number,
-              batchSize: a.batch as number,
-              lr: a.lr as number,
-              warmup: a.warmup as number,
-              temperature: a.temperature as number,
-              cropScale: [a['crop-min'] as number, 1],
-              seed: a.seed as number,
-              checkpointEvery: a['checkpoint-every'] as number,
-            },
-          },
-          device,
-          parallel,
-        })
-  ).catch((e: unknown) => {
-    parallel?.destroy();
-    throw e;
-  });
-  const speak = !parallel || parallel.isWriter;
-  try {
-    if (speak) saveLaunchOptions(runDir, a);
-    if (speak)
-      process.stderr.write(
-        `training ${t.config.model.objective === 'dino' ? 'DINO' : 'SimCLR'} encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, batch ${t.config.train.batchSize}${processesNote(parallel, t.config.train.batchSize)}, on ${device}\n`,
-      );
-    const r = await t.train({ previewEvery: a['preview-every'] as number });
-    if (r.status === 'interrupted') {
+  async run(a, ctx) {
+    const launched = await maybeLaunch('encoder train', a);
+    if (launched !== null) return launched;
+    const runDir = a['run-dir'];
+    const widths = String(a.widths).split(',').map(Number);
+    if (a.resume) a = restoreLaunchOptions('encoder train', runDir, a, ctx.argv);
+    // Every flag is checked before joining the group: a usage error after it would leave the group behind.
+    const config = (): EncoderConfigInput => ({
+      data: dataSpecFromArgs('encoder', a),
+      model: {
+        widths,
+        objective: a.objective,
+        dino: { localCrops: a['local-crops'], outDim: a['dino-out'] },
+      },
+      train: {
+        steps: a.steps,
+        batchSize: a.batch,
+        lr: a.lr,
+        warmup: a.warmup,
+        temperature: a.temperature,
+        cropScale: [a['crop-min'], 1],
+        seed: a.seed,
+        checkpointEvery: a['checkpoint-every'],
+      },
+    });
+    const how = a.resume ? resumeOptions('encoder train', a, ctx.argv) : { config: config() };
+    const { parallel, device } = await joinGroup('encoder train', a, deviceFromArgs('encoder', a));
+    const t = await EncoderTrainer.open(runDir, { ...how, device, parallel }).catch((e: unknown) => {
+      parallel?.destroy();
+      throw e;
+    });
+    const speak = !parallel || parallel.isWriter;
+    try {
+      if (speak) saveLaunchOptions(runDir, a);
       if (speak)
         process.stderr.write(
-          `interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided encoder train --run-dir ${runDir} --resume\n`,
+          `training ${t.config.model.objective === 'dino' ? 'DINO' : 'SimCLR'} encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, batch ${t.config.train.batchSize}${processesNote(parallel, t.config.train.batchSize)}, on ${device}\n`,
         );
-      return 130;
+      const r = await t.train({ previewEvery: a['preview-every'] });
+      if (r.status === 'interrupted') {
+        if (speak)
+          process.stderr.write(
+            `interrupted at step ${r.step}; checkpoint ${r.checkpoint}. Continue with: selfguided encoder train --run-dir ${runDir} --resume\n`,
+          );
+        return 130;
+      }
+      if (speak) process.stdout.write(`trained encoder to step ${r.step}; checkpoint ${r.checkpoint}\n`);
+      return 0;
+    } finally {
+      t.dispose();
+      parallel?.destroy();
     }
-    if (speak) process.stdout.write(`trained encoder to step ${r.step}; checkpoint ${r.checkpoint}\n`);
-    return 0;
-  } finally {
-    t.dispose();
-    parallel?.destroy();
-  }
-}
+  },
+});

@@ -3,18 +3,31 @@
 // Inception-Score analogue, per-class recall and condition consistency. Writes metrics.json and prints
 // a markdown row.
 import { join } from 'node:path';
-import { SAMPLERS, type SamplerName } from '../diffusion/samplers.js';
-import { evalRunName, evaluate, METRICS_HEADER, metricsRow, type FeatureSpace } from '../eval/evaluate.js';
+import { SAMPLERS } from '../diffusion/schedulers.js';
+import {
+  enoughSamples,
+  evalRunName,
+  evaluate,
+  METRICS_HEADER,
+  metricsRow,
+  type FeatureSpace,
+} from '../eval/evaluate.js';
+import { layoutLine } from '../eval/format.js';
 import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import { TorchScriptEncoder } from '../features/torchscript.js';
-import { required, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { defineCommand, UsageError } from './args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
 
-export const evalSpec: CommandSpec = {
+export const command = defineCommand({
   name: 'eval',
   summary: 'score a checkpoint: FD-evalnet, precision/recall/density/coverage, IS-evalnet, condition consistency',
   options: {
-    checkpoint: { type: 'string', metavar: 'RUN_DIR|FILE', help: 'the diffusion model to evaluate (required)' },
+    checkpoint: {
+      required: true,
+      type: 'string',
+      metavar: 'RUN_DIR|FILE',
+      help: 'the diffusion model to evaluate (required)',
+    },
     evalnet: {
       type: 'string',
       default: 'runs/evalnet',
@@ -77,76 +90,57 @@ export const evalSpec: CommandSpec = {
     },
   },
   epilog: 'The Frechet distance is named after the network whose features it uses: FD-evalnet is not FID.',
-};
-
-export async function runEval(a: ParsedArgs): Promise<number> {
-  const checkpoint = required<string>(a, 'eval', 'checkpoint');
-  const device = deviceFromArgs('eval', a);
-  for (const [flag, v] of [
-    ['n', a.n],
-    ['steps', a.steps],
-    ['batch', a.batch],
-    ['k', a.k],
-  ] as const) {
-    if ((v as number) < 1) throw new UsageError('eval', `--${flag} must be positive, got ${v}`);
-  }
-  if ((a.n as number) <= (a.k as number)) throw new UsageError('eval', `--n must exceed --k (${a.k})`);
-  const extra: FeatureSpace[] = [];
-  if (a['fd-encoder'])
-    extra.push({ name: 'ssl', make: () => new SslEncoderFeatures(a['fd-encoder'] as string, 'backbone') });
-  if (a['fd-torchscript'])
-    extra.push({
-      name: 'torchscript',
-      make: () =>
-        new TorchScriptEncoder(a['fd-torchscript'] as string, { size: a['fd-size'] as number | undefined, rgb: true }),
+  async run(a) {
+    const checkpoint = a.checkpoint;
+    const device = deviceFromArgs('eval', a);
+    for (const [flag, v] of [
+      ['n', a.n],
+      ['steps', a.steps],
+      ['batch', a.batch],
+      ['k', a.k],
+    ] as const) {
+      if (v < 1) throw new UsageError('eval', `--${flag} must be positive, got ${v}`);
+    }
+    if (!enoughSamples(a.n, a.k)) throw new UsageError('eval', `--n must exceed --k (${a.k})`);
+    const extra: FeatureSpace[] = [];
+    const { 'fd-encoder': fdEncoder, 'fd-torchscript': fdTorchscript } = a;
+    if (fdEncoder) extra.push({ name: 'ssl', make: () => new SslEncoderFeatures(fdEncoder, 'backbone') });
+    if (fdTorchscript)
+      extra.push({
+        name: 'torchscript',
+        make: () => new TorchScriptEncoder(fdTorchscript, { size: a['fd-size'], rgb: true }),
+      });
+    // The sampling protocol names the output folder and drives the evaluation.
+    const protocol = {
+      sampler: a.sampler,
+      steps: a.steps,
+      eta: a.eta,
+      scale: a.scale,
+      n: a.n,
+      seed: a.seed,
+    };
+    const runDir = checkpoint.replace(/\/checkpoints\/[^/]+$/, '').replace(/\/$/, '');
+    const out = a.out ?? join(runDir, 'eval', evalRunName(protocol));
+    const m = await evaluate({
+      checkpoint,
+      evalnet: a.evalnet,
+      ...protocol,
+      batchSize: a.batch,
+      k: a.k,
+      cacheDir: a['cache-dir'],
+      out,
+      extraFeatures: extra,
+      device,
+      shiftLayouts: a['shift-layouts'],
     });
-  // The sampling protocol names the output folder and drives the evaluation.
-  const protocol = {
-    sampler: a.sampler as SamplerName,
-    steps: a.steps as number,
-    eta: a.eta as number,
-    scale: a.scale as number,
-    n: a.n as number,
-    seed: a.seed as number,
-  };
-  const runDir = checkpoint.replace(/\/checkpoints\/[^/]+$/, '').replace(/\/$/, '');
-  const out = (a.out as string | undefined) ?? join(runDir, 'eval', evalRunName(protocol));
-  const m = await evaluate({
-    checkpoint,
-    evalnet: a.evalnet as string,
-    ...protocol,
-    batchSize: a.batch as number,
-    k: a.k as number,
-    cacheDir: a['cache-dir'] as string,
-    out,
-    extraFeatures: extra,
-    device,
-    shiftLayouts: a['shift-layouts'] as number,
-  });
-  const extraFd = Object.entries(m.fd)
-    .filter(([name]) => name !== 'evalnet')
-    .map(([name, v]) => `FD-${name} ${v.toFixed(2)}`);
-  process.stderr.write(
-    `sampling ${m.seconds.sampling.toFixed(1)} s, metrics ${m.seconds.metrics.toFixed(1)} s; wrote ${join(out, 'metrics.json')}${extraFd.length ? `; ${extraFd.join(', ')}` : ''}\n`,
-  );
-  process.stdout.write(`${METRICS_HEADER}\n${metricsRow((a.name as string | undefined) ?? runDir, m)}\n`);
-  if (m.layout) {
-    const f = m.layout.foreground,
-      sc = m.layout.selfConsistency;
-    process.stdout.write(
-      `layout (${m.layout.kind}): foreground IoU ${f.iou.toFixed(3)} (shuffled ${f.chanceIou.toFixed(3)}, real ${f.realIou.toFixed(3)})` +
-        (f.inside !== null
-          ? `, inside ${f.inside.toFixed(3)} (shuffled ${f.chanceInside!.toFixed(3)}, real ${f.realInside!.toFixed(3)})`
-          : '') +
-        (sc
-          ? `; self-consistency ${sc.value.toFixed(3)} (shuffled ${sc.chance.toFixed(3)}, real ${sc.real.toFixed(3)})`
-          : '') +
-        (m.layout.diversity
-          ? `; diversity ${m.layout.diversity.samples.toFixed(3)} (real ${m.layout.diversity.real.toFixed(3)})`
-          : '') +
-        (m.layout.shift ? `; layouts shifted by ${m.layout.shift} px` : '') +
-        '\n',
+    const extraFd = Object.entries(m.fd)
+      .filter(([name]) => name !== 'evalnet')
+      .map(([name, v]) => `FD-${name} ${v.toFixed(2)}`);
+    process.stderr.write(
+      `sampling ${m.seconds.sampling.toFixed(1)} s, metrics ${m.seconds.metrics.toFixed(1)} s; wrote ${join(out, 'metrics.json')}${extraFd.length ? `; ${extraFd.join(', ')}` : ''}\n`,
     );
-  }
-  return 0;
-}
+    process.stdout.write(`${METRICS_HEADER}\n${metricsRow(a.name ?? runDir, m)}\n`);
+    if (m.layout) process.stdout.write(`${layoutLine(m.layout)}\n`);
+    return 0;
+  },
+});

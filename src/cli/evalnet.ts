@@ -1,13 +1,14 @@
 // selfguided evalnet train: the label-trained CNN whose features the Frechet distance uses (FD-evalnet).
 import { EvalNetTrainSettings, trainEvalNet } from '../eval/evalnet.js';
 import { schemaDefault } from '../util/json-file.js';
-import type { CommandSpec, ParsedArgs } from './args.js';
+import { defineCommand } from './args.js';
 import { resumeOptions } from './resume-args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
 
-export const evalnetSpec: CommandSpec = {
+export const command = defineCommand({
   name: 'evalnet',
   summary: 'train the evaluation network on ground-truth labels (for evaluation only, never guidance)',
+  subcommands: ['train'],
   usage: 'selfguided evalnet train [options]',
   options: {
     ...dataOptions,
@@ -23,33 +24,32 @@ export const evalnetSpec: CommandSpec = {
     resume: { type: 'boolean', help: 'continue the run in --run-dir' },
   },
   epilog: 'On Fashion-MNIST its accuracy on the test split is printed; the target is at least 90%.',
-};
-
-export async function runEvalnet(a: ParsedArgs, argv: string[]): Promise<number> {
-  const data = dataSpecFromArgs('evalnet', a);
-  const test =
-    data.kind === 'fashion-mnist'
-      ? { ...data, split: 'test' as const, limit: undefined, longTail: undefined }
-      : undefined;
-  const r = await trainEvalNet(
-    a['run-dir'] as string,
-    a.resume
-      ? { ...resumeOptions('evalnet train', a, argv) }
-      : {
-          config: {
-            data,
-            test,
-            train: {
-              steps: a.steps as number,
-              batchSize: a.batch as number,
-              lr: a.lr as number,
-              seed: a.seed as number,
+  async run(a, ctx) {
+    const data = dataSpecFromArgs('evalnet', a);
+    const test =
+      data.kind === 'fashion-mnist'
+        ? { ...data, split: 'test' as const, limit: undefined, longTail: undefined }
+        : undefined;
+    const r = await trainEvalNet(
+      a['run-dir'],
+      a.resume
+        ? { ...resumeOptions('evalnet train', a, ctx.argv) }
+        : {
+            config: {
+              data,
+              test,
+              train: {
+                steps: a.steps,
+                batchSize: a.batch,
+                lr: a.lr,
+                seed: a.seed,
+              },
             },
           },
-        },
-  );
-  process.stdout.write(
-    `trained evaluation network to step ${r.step}; checkpoint ${r.checkpoint}${r.testAccuracy !== null ? `; test accuracy ${(100 * r.testAccuracy).toFixed(2)}%` : ''}\n`,
-  );
-  return 0;
-}
+    );
+    process.stdout.write(
+      `trained evaluation network to step ${r.step}; checkpoint ${r.checkpoint}${r.testAccuracy !== null ? `; test accuracy ${(100 * r.testAccuracy).toFixed(2)}%` : ''}\n`,
+    );
+    return 0;
+  },
+});

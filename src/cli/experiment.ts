@@ -1,19 +1,20 @@
 // selfguided experiment fashion-mnist: the reproduction table, resumable across sessions.
-import { BUDGETS, FashionMnistExperiment, type BudgetName } from '../experiment/fashion-mnist.js';
-import { FashionScenesExperiment } from '../experiment/fashion-scenes.js';
-import type { CommandSpec, ParsedArgs } from './args.js';
+import { BudgetName, FashionMnistExperiment } from '../experiments/fashion-mnist.js';
+import { FashionScenesExperiment } from '../experiments/fashion-scenes.js';
+import { defineCommand } from './args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
 
-export const experimentSpec: CommandSpec = {
+export const command = defineCommand({
   name: 'experiment',
   summary:
     'the reproduction experiment: every guidance row trained and evaluated alike, long-tail rows, scale sweep, report',
+  subcommands: ['fashion-mnist', 'fashion-scenes'],
   usage: 'selfguided experiment fashion-mnist|fashion-scenes [options]',
   options: {
     budget: {
       type: 'string',
       default: 'small',
-      choices: Object.keys(BUDGETS),
+      choices: BudgetName.options,
       help: "smoke: every stage in minutes on 2,000 images (a pipeline check); small: about 4 h on a 2-core CPU (tiny UNet, 3,000 steps, 2,000 samples at 25 network evaluations with the sampler a study picks, long-tailed rows at k = 10, 30, 100 and balanced, 3 seeds for the long-tail pair, 3 evaluation seeds per sweep point; g trained here for 6,000 steps unless --encoder); full: the paper's protocol (10k samples, DDIM-250, the small preset for 60,000 steps): days on a 2-core CPU, meant for --device cuda",
     },
     root: {
@@ -36,29 +37,28 @@ export const experimentSpec: CommandSpec = {
     },
   },
   epilog: 'Stop it at any time (Ctrl-C lets the current step finish); the same command continues where it stopped.',
-};
-
-export async function runExperiment(a: ParsedArgs, argv: string[]): Promise<number> {
-  const budget = a.budget as BudgetName;
-  const device = deviceFromArgs('experiment', a);
-  if (a.$sub === 'fashion-scenes') {
-    return new FashionScenesExperiment({
+  async run(a, ctx) {
+    const budget = a.budget;
+    const device = deviceFromArgs('experiment', a);
+    if (ctx.sub === 'fashion-scenes') {
+      return new FashionScenesExperiment({
+        budget,
+        root: a.root ?? `runs/experiments/fashion-scenes-${budget}`,
+        docs: a.docs,
+        seed: a.seed,
+        device,
+      }).run();
+    }
+    const exp = new FashionMnistExperiment({
       budget,
-      root: (a.root as string | undefined) ?? `runs/experiments/fashion-scenes-${budget}`,
-      docs: a.docs as string,
-      seed: a.seed as number,
+      root: a.root ?? `runs/experiments/fashion-mnist-${budget}`,
+      docs: a.docs,
+      encoder: a.encoder,
+      evalnet: a.evalnet,
+      seed: a.seed,
       device,
-    }).run();
-  }
-  const exp = new FashionMnistExperiment({
-    budget,
-    root: (a.root as string | undefined) ?? `runs/experiments/fashion-mnist-${budget}`,
-    docs: a.docs as string,
-    encoder: a.encoder as string | undefined,
-    evalnet: a.evalnet as string | undefined,
-    seed: a.seed as number,
-    device,
-    command: ['bin/selfguided.mjs experiment fashion-mnist', ...argv].join(' '),
-  });
-  return exp.run();
-}
+      command: ['bin/selfguided.mjs experiment fashion-mnist', ...ctx.argv].join(' '),
+    });
+    return exp.run();
+  },
+});

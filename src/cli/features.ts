@@ -6,72 +6,8 @@ import { extractFeatures, pendingShards, type FeatureExtractor } from '../featur
 import { PixelsPca } from '../features/pixels-pca.js';
 import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import { TorchScriptEncoder } from '../features/torchscript.js';
-import { required, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { defineCommand, defineOptions, type Options, UsageError } from './args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
-
-export const featuresSpec: CommandSpec = {
-  name: 'features',
-  summary:
-    'extract image features with a self-supervised encoder, a diffusion model, a TorchScript network or pixels+PCA',
-  options: {
-    extractor: {
-      type: 'string',
-      default: 'encoder',
-      choices: ['encoder', 'diffusion', 'torchscript', 'pixels-pca'],
-      help: 'the feature extractor g',
-    },
-    checkpoint: {
-      type: 'string',
-      metavar: 'PATH',
-      help: 'encoder or diffusion run directory / checkpoint, or the TorchScript file',
-    },
-    out: { type: 'string', metavar: 'FILE', help: 'features file to write (.safetensors; required)' },
-    ...dataOptions,
-    seed: { type: 'int', default: 0, help: 'seed (long-tail subsets, PCA subset, diffusion noise)' },
-    batch: { type: 'int', min: 1, default: 256, help: 'images per batch' },
-    patches: { type: 'boolean', help: 'also store dense patch features [N, h, w, D] (float16)' },
-    components: { type: 'int', min: 1, default: 64, help: 'pixels-pca: principal components kept' },
-    whiten: { type: 'boolean', help: 'pixels-pca: scale components to unit variance' },
-    'encoder-output': {
-      type: 'string',
-      default: 'backbone',
-      choices: ['backbone', 'projection', 'grid'],
-      help: "encoder: the backbone's global average, the head's output, or the last stage averaged over a 2x2 grid (4x wider; keeps layout)",
-    },
-    'patch-stage': {
-      type: 'int',
-      default: -1,
-      help: 'encoder: the backbone stage of the patch map (-1 the last; 1 of 3 is 24x24 at 48x48, finer and better for boxes and masks)',
-    },
-    block: { type: 'string', default: 'middle', help: "diffusion: UNet block ('middle', 'input.N', 'output.N')" },
-    t: { type: 'int', default: 100, help: 'diffusion: noise level (timestep) of the forward pass' },
-    size: { type: 'int', help: 'torchscript: resize images to SIZE before the network (e.g. 224)' },
-    rgb: {
-      type: 'boolean',
-      default: true,
-      help: 'torchscript: repeat grayscale images to 3 channels (--no-rgb to keep 1)',
-    },
-    mean: {
-      type: 'string',
-      metavar: 'A,B,C',
-      help: 'torchscript: normalisation mean on [0, 1] pixels (default ImageNet)',
-    },
-    std: { type: 'string', metavar: 'A,B,C', help: 'torchscript: normalisation std (default ImageNet)' },
-    'feature-output': {
-      type: 'string',
-      metavar: 'INDEX|KEY',
-      help: 'torchscript: which output is the image feature (default: the output, or its first element)',
-    },
-    'patch-output': { type: 'string', metavar: 'INDEX|KEY', help: 'torchscript: which output is the patch map' },
-    'patch-layout': {
-      type: 'string',
-      default: 'nchw',
-      choices: ['nchw', 'tokens'],
-      help: 'torchscript: patch map layout ([B, D, h, w] or ViT tokens [B, 1+hw, D])',
-    },
-  },
-  epilog: 'An interrupted extraction resumes from its finished shards when run again with the same --out.',
-};
 
 const numList = (cmd: string, flag: string, v: string | undefined) => {
   if (v === undefined) return undefined;
@@ -82,65 +18,127 @@ const numList = (cmd: string, flag: string, v: string | undefined) => {
 };
 const indexOrKey = (v: string | undefined) => (v === undefined ? undefined : /^\d+$/.test(v) ? Number(v) : v);
 
-function makeExtractor(a: ParsedArgs): FeatureExtractor {
-  const kind = a.extractor as string;
+function makeExtractor(a: Args): FeatureExtractor {
+  const kind = a.extractor;
   const needCheckpoint = () => {
-    const c = a.checkpoint as string | undefined;
+    const c = a.checkpoint;
     if (!c) throw new UsageError('features', `--extractor ${kind} needs --checkpoint`);
     if (!existsSync(c)) throw new Error(`not found: ${c}`);
     return c;
   };
   switch (kind) {
     case 'pixels-pca':
-      return new PixelsPca({ components: a.components as number, whiten: Boolean(a.whiten), seed: a.seed as number });
+      return new PixelsPca({ components: a.components, whiten: Boolean(a.whiten), seed: a.seed });
     case 'encoder':
-      return new SslEncoderFeatures(
-        needCheckpoint(),
-        a['encoder-output'] as 'backbone' | 'projection' | 'grid',
-        a['patch-stage'] as number,
-      );
+      return new SslEncoderFeatures(needCheckpoint(), a['encoder-output'], a['patch-stage']);
     case 'diffusion':
       return new DiffusionFeatures(needCheckpoint(), {
-        block: a.block as string,
-        t: a.t as number,
-        seed: a.seed as number,
+        block: a.block,
+        t: a.t,
+        seed: a.seed,
       });
     default:
       return new TorchScriptEncoder(needCheckpoint(), {
-        size: a.size as number | undefined,
+        size: a.size,
         rgb: Boolean(a.rgb),
-        mean: numList('features', 'mean', a.mean as string | undefined),
-        std: numList('features', 'std', a.std as string | undefined),
-        featureOutput: indexOrKey(a['feature-output'] as string | undefined),
-        patchOutput: indexOrKey(a['patch-output'] as string | undefined),
-        patchLayout: a['patch-layout'] as 'nchw' | 'tokens',
+        mean: numList('features', 'mean', a.mean),
+        std: numList('features', 'std', a.std),
+        featureOutput: indexOrKey(a['feature-output']),
+        patchOutput: indexOrKey(a['patch-output']),
+        patchLayout: a['patch-layout'],
       });
   }
 }
 
-export async function runFeatures(a: ParsedArgs): Promise<number> {
-  const out = required<string>(a, 'features', 'out');
-  const spec = dataSpecFromArgs('features', a);
-  const ex = makeExtractor(a);
-  const ds = await loadDataset(spec);
-  try {
-    const resumed = pendingShards(out);
-    if (resumed) process.stderr.write(`resuming: ${resumed} finished shard(s) found for ${out}\n`);
-    const t0 = performance.now();
-    const f = extractFeatures(ds, ex, {
-      batchSize: a.batch as number,
-      patches: Boolean(a.patches),
-      out,
-      extraProvenance: { dataSpec: JSON.stringify(spec) },
-    });
-    process.stdout.write(
-      `wrote ${out}: features [${f.features.shape.join(', ')}]${f.patches ? `, patches [${f.patches.shape.join(', ')}]` : ''} from ${ds.info.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
-    );
-    f.features.dispose();
-    f.patches?.dispose();
-    return 0;
-  } finally {
-    ex.dispose?.();
-    ds.dispose();
-  }
-}
+const options = defineOptions({
+  extractor: {
+    type: 'string',
+    default: 'encoder',
+    choices: ['encoder', 'diffusion', 'torchscript', 'pixels-pca'],
+    help: 'the feature extractor g',
+  },
+  checkpoint: {
+    type: 'string',
+    metavar: 'PATH',
+    help: 'encoder or diffusion run directory / checkpoint, or the TorchScript file',
+  },
+  out: { required: true, type: 'string', metavar: 'FILE', help: 'features file to write (.safetensors; required)' },
+  ...dataOptions,
+  seed: { type: 'int', default: 0, help: 'seed (long-tail subsets, PCA subset, diffusion noise)' },
+  batch: { type: 'int', min: 1, default: 256, help: 'images per batch' },
+  patches: { type: 'boolean', help: 'also store dense patch features [N, h, w, D] (float16)' },
+  components: { type: 'int', min: 1, default: 64, help: 'pixels-pca: principal components kept' },
+  whiten: { type: 'boolean', help: 'pixels-pca: scale components to unit variance' },
+  'encoder-output': {
+    type: 'string',
+    default: 'backbone',
+    choices: ['backbone', 'projection', 'grid'],
+    help: "encoder: the backbone's global average, the head's output, or the last stage averaged over a 2x2 grid (4x wider; keeps layout)",
+  },
+  'patch-stage': {
+    type: 'int',
+    default: -1,
+    help: 'encoder: the backbone stage of the patch map (-1 the last; 1 of 3 is 24x24 at 48x48, finer and better for boxes and masks)',
+  },
+  block: { type: 'string', default: 'middle', help: "diffusion: UNet block ('middle', 'input.N', 'output.N')" },
+  t: { type: 'int', default: 100, help: 'diffusion: noise level (timestep) of the forward pass' },
+  size: { type: 'int', help: 'torchscript: resize images to SIZE before the network (e.g. 224)' },
+  rgb: {
+    type: 'boolean',
+    default: true,
+    help: 'torchscript: repeat grayscale images to 3 channels (--no-rgb to keep 1)',
+  },
+  mean: {
+    type: 'string',
+    metavar: 'A,B,C',
+    help: 'torchscript: normalisation mean on [0, 1] pixels (default ImageNet)',
+  },
+  std: { type: 'string', metavar: 'A,B,C', help: 'torchscript: normalisation std (default ImageNet)' },
+  'feature-output': {
+    type: 'string',
+    metavar: 'INDEX|KEY',
+    help: 'torchscript: which output is the image feature (default: the output, or its first element)',
+  },
+  'patch-output': { type: 'string', metavar: 'INDEX|KEY', help: 'torchscript: which output is the patch map' },
+  'patch-layout': {
+    type: 'string',
+    default: 'nchw',
+    choices: ['nchw', 'tokens'],
+    help: 'torchscript: patch map layout ([B, D, h, w] or ViT tokens [B, 1+hw, D])',
+  },
+});
+type Args = Options<typeof options>;
+
+export const command = defineCommand({
+  name: 'features',
+  summary:
+    'extract image features with a self-supervised encoder, a diffusion model, a TorchScript network or pixels+PCA',
+  options,
+  epilog: 'An interrupted extraction resumes from its finished shards when run again with the same --out.',
+  async run(a) {
+    const out = a.out;
+    const spec = dataSpecFromArgs('features', a);
+    const ex = makeExtractor(a);
+    const ds = await loadDataset(spec);
+    try {
+      const resumed = pendingShards(out);
+      if (resumed) process.stderr.write(`resuming: ${resumed} finished shard(s) found for ${out}\n`);
+      const t0 = performance.now();
+      const f = extractFeatures(ds, ex, {
+        batchSize: a.batch,
+        patches: Boolean(a.patches),
+        out,
+        extraProvenance: { dataSpec: JSON.stringify(spec) },
+      });
+      process.stdout.write(
+        `wrote ${out}: features [${f.features.shape.join(', ')}]${f.patches ? `, patches [${f.patches.shape.join(', ')}]` : ''} from ${ds.info.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+      );
+      f.features.dispose();
+      f.patches?.dispose();
+      return 0;
+    } finally {
+      ex.dispose?.();
+      ds.dispose();
+    }
+  },
+});

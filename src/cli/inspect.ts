@@ -6,38 +6,13 @@ import { DataSpec, loadDataset } from '../data/spec.js';
 import { writeAnnotationView, type AnnotationView } from '../eval/annotation-view.js';
 import { readMetadata } from '../torch/safetensors.js';
 import { parseJsonWith } from '../util/json-file.js';
-import { required, UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { defineCommand, defineOptions, type Options, UsageError } from './args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
 
-export const inspectSpec: CommandSpec = {
-  name: 'inspect',
-  summary: 'look at a condition file: self-label sizes, agreement with hidden labels/boxes/masks, pictures per id',
-  options: {
-    condition: { type: 'string', metavar: 'FILE', help: 'condition file (selfguided cluster/boxes/masks) (required)' },
-    out: { type: 'string', metavar: 'DIR', help: 'where view.json and the pictures go (default: <file>-view/)' },
-    ...dataOptions,
-    data: {
-      ...dataOptions.data!,
-      default: undefined,
-      help: `${dataOptions.data!.help} (default: the dataset the file's metadata names)`,
-    },
-    'data-spec': {
-      type: 'string',
-      metavar: 'JSON',
-      help: "the dataset as JSON, as a run's config.json names it (instead of --data)",
-    },
-    'per-id': { type: 'int', min: 1, default: 12, help: 'images in each self-label picture' },
-    seed: { type: 'int', default: 0, help: 'which images the pictures show' },
-  },
-  epilog:
-    'Without a dataset (the file names none and none is given) only the statistics are written. `selfguided serve` shows the same view in the browser.',
-};
-
-async function datasetFor(a: ParsedArgs, file: string, log: (m: string) => void): Promise<ImageDataset | null> {
+async function datasetFor(a: Args, file: string, log: (m: string) => void): Promise<ImageDataset | null> {
   if (a['data-spec'] !== undefined && a.data !== undefined)
     throw new UsageError('inspect', 'give --data or --data-spec, not both');
-  if (a['data-spec'] !== undefined)
-    return loadDataset(parseJsonWith(DataSpec, a['data-spec'] as string, '--data-spec'), log);
+  if (a['data-spec'] !== undefined) return loadDataset(parseJsonWith(DataSpec, a['data-spec'], '--data-spec'), log);
   if (a.data !== undefined) return loadDataset(dataSpecFromArgs('inspect', a), log);
   const spec = readMetadata(file).dataSpec;
   if (spec) return loadDataset(parseJsonWith(DataSpec, spec, `${file} (its dataSpec)`), log);
@@ -77,21 +52,52 @@ export function viewLines(v: AnnotationView): string[] {
   return lines;
 }
 
-export async function runInspect(a: ParsedArgs): Promise<number> {
-  const file = required<string>(a, 'inspect', 'condition');
-  if (!existsSync(file)) throw new UsageError('inspect', `condition file not found: ${file}`);
-  const perId = a['per-id'] as number;
-  if (perId < 1 || perId > 64) throw new UsageError('inspect', `--per-id must be in [1, 64], got ${perId}`);
-  const out = (a.out as string | undefined) ?? `${file.replace(/\.safetensors$/, '')}-view`;
-  const log = (m: string) => process.stderr.write(`${m}\n`);
-  const ds = await datasetFor(a, file, log);
-  try {
-    const v = await writeAnnotationView(file, ds, out, { perId, seed: a.seed as number });
-    process.stdout.write(
-      `${[...viewLines(v), `wrote ${out}/view.json and ${v.pictures.length} pictures`].join('\n')}\n`,
-    );
-  } finally {
-    ds?.dispose();
-  }
-  return 0;
-}
+const options = defineOptions({
+  condition: {
+    required: true,
+    type: 'string',
+    metavar: 'FILE',
+    help: 'condition file (selfguided cluster/boxes/masks) (required)',
+  },
+  out: { type: 'string', metavar: 'DIR', help: 'where view.json and the pictures go (default: <file>-view/)' },
+  ...dataOptions,
+  data: {
+    ...dataOptions.data!,
+    default: undefined,
+    help: `${dataOptions.data!.help} (default: the dataset the file's metadata names)`,
+  },
+  'data-spec': {
+    type: 'string',
+    metavar: 'JSON',
+    help: "the dataset as JSON, as a run's config.json names it (instead of --data)",
+  },
+  'per-id': { type: 'int', min: 1, default: 12, help: 'images in each self-label picture' },
+  seed: { type: 'int', default: 0, help: 'which images the pictures show' },
+});
+type Args = Options<typeof options>;
+
+export const command = defineCommand({
+  name: 'inspect',
+  summary: 'look at a condition file: self-label sizes, agreement with hidden labels/boxes/masks, pictures per id',
+  options,
+  epilog:
+    'Without a dataset (the file names none and none is given) only the statistics are written. `selfguided serve` shows the same view in the browser.',
+  async run(a) {
+    const file = a.condition;
+    if (!existsSync(file)) throw new UsageError('inspect', `condition file not found: ${file}`);
+    const perId = a['per-id'];
+    if (perId < 1 || perId > 64) throw new UsageError('inspect', `--per-id must be in [1, 64], got ${perId}`);
+    const out = a.out ?? `${file.replace(/\.safetensors$/, '')}-view`;
+    const log = (m: string) => process.stderr.write(`${m}\n`);
+    const ds = await datasetFor(a, file, log);
+    try {
+      const v = await writeAnnotationView(file, ds, out, { perId, seed: a.seed });
+      process.stdout.write(
+        `${[...viewLines(v), `wrote ${out}/view.json and ${v.pictures.length} pictures`].join('\n')}\n`,
+      );
+    } finally {
+      ds?.dispose();
+    }
+    return 0;
+  },
+});

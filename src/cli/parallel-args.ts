@@ -5,10 +5,10 @@ import { getNumThreads, type Device } from '../torch/index.js';
 import type { Backend } from '../torch/distributed.js';
 import { DataParallel, rendezvousFromEnv } from '../train/data-parallel.js';
 import { launchWorkers } from '../train/launcher.js';
-import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
+import { defineOptions, UsageError, type Options } from './args.js';
 import { workerThreads } from './threads.js';
 
-export const parallelOptions: Record<string, OptionSpec> = {
+export const parallelOptions = defineOptions({
   'nproc-per-node': {
     type: 'int',
     metavar: 'N',
@@ -36,21 +36,23 @@ export const parallelOptions: Record<string, OptionSpec> = {
     metavar: 'SECONDS',
     help: 'data-parallel: a peer that does not take part in a collective for this long fails the run',
   },
-};
+});
+
+type ParallelArgs = Options<typeof parallelOptions>;
 
 /** Given --nproc-per-node in a process that is not already a worker: start the workers; their exit code. */
-export async function maybeLaunch(cmd: string, a: ParsedArgs): Promise<number | null> {
-  const n = a['nproc-per-node'] as number | undefined;
+export async function maybeLaunch(cmd: string, a: ParallelArgs): Promise<number | null> {
+  const n = a['nproc-per-node'];
   if (n === undefined || process.env.WORLD_SIZE !== undefined) return null;
   if (n < 1) throw new UsageError(cmd, `--nproc-per-node must be >= 1, got ${n}`);
-  const nnodes = a.nnodes as number;
-  const explicitPort = (a['master-port'] as number | undefined) ?? envPort();
+  const nnodes = a.nnodes;
+  const explicitPort = a['master-port'] ?? envPort();
   const r = await launchWorkers({
     command: [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
     nprocPerNode: n,
     nnodes,
-    nodeRank: a['node-rank'] as number,
-    masterAddr: (a['master-addr'] as string | undefined) ?? process.env.MASTER_ADDR ?? '127.0.0.1',
+    nodeRank: a['node-rank'],
+    masterAddr: a['master-addr'] ?? process.env.MASTER_ADDR ?? '127.0.0.1',
     masterPort: explicitPort ?? (nnodes > 1 ? 29500 : 0),
     // Each worker its share of the cores (torchrun gives each one thread unless told), unless chosen.
     env: process.env.SELFGUIDED_THREADS ? {} : { SELFGUIDED_THREADS: String(workerThreads(n)) },
@@ -68,7 +70,7 @@ function envPort(): number | undefined {
  */
 export async function joinGroup(
   cmd: string,
-  a: ParsedArgs,
+  a: ParallelArgs,
   device: Device,
 ): Promise<{ parallel: DataParallel | null; device: Device }> {
   let rv;
@@ -79,9 +81,9 @@ export async function joinGroup(
   }
   if (!rv) return { parallel: null, device };
   const cuda = device.startsWith('cuda');
-  const backend = (a.backend as Backend | undefined) ?? (cuda ? 'nccl' : 'gloo');
+  const backend: Backend = a.backend ?? (cuda ? 'nccl' : 'gloo');
   const d: Device = device === 'cuda' ? (`cuda:${rv.localRank}` as Device) : device;
-  const timeout = a['dist-timeout'] as number;
+  const timeout = a['dist-timeout'];
   if (!(timeout > 0)) throw new UsageError(cmd, `--dist-timeout must be > 0 seconds, got ${timeout}`);
   const parallel = await DataParallel.init({ backend, rendezvous: rv, timeoutMs: Math.round(timeout * 1000) });
   return { parallel, device: d };

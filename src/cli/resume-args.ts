@@ -6,12 +6,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, writeJsonFile } from '../util/json-file.js';
-import type { ParsedArgs } from './args.js';
 
 /** Options of the command line that a run keeps across --resume (config.json has the rest). */
 const KEPT_OPTIONS = ['preview-every', 'device'] as const;
 export const LAUNCH_FILE = 'launch-options.json';
 const LaunchFile = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+const LaunchStored = z.object({ 'preview-every': z.number().optional(), device: z.string().optional() });
 
 const APPLY_ON_RESUME = new Set([
   'resume',
@@ -36,7 +36,7 @@ export function givenFlags(argv: string[]): Set<string> {
 }
 
 /** The open options of a resumed run; warns on stderr about flags that a resumed run ignores. */
-export function resumeOptions(cmd: string, a: ParsedArgs, argv: string[]): { resume: true; steps?: number } {
+export function resumeOptions(cmd: string, a: { steps: number }, argv: string[]): { resume: true; steps?: number } {
   const given = givenFlags(argv);
   const ignored = [...given].filter((f) => !APPLY_ON_RESUME.has(f));
   if (ignored.length) {
@@ -45,33 +45,41 @@ export function resumeOptions(cmd: string, a: ParsedArgs, argv: string[]): { res
         '(only --steps, --device, --preview-every, --threads and the data-parallel flags apply); start a new --run-dir to change them\n',
     );
   }
-  return { resume: true, steps: given.has('steps') ? (a.steps as number) : undefined };
+  return { resume: true, steps: given.has('steps') ? a.steps : undefined };
+}
+
+/** The options a run keeps across --resume, as a command reads them. */
+export interface LaunchOptions {
+  'preview-every': number;
+  device: string;
 }
 
 /**
  * On resume: each kept option not given on the command line takes the value the run was started with
  * (runs from before this file keep the defaults); says so on stderr when that is not the default.
  */
-export function restoreLaunchOptions(cmd: string, runDir: string, a: ParsedArgs, argv: string[]): void {
+export function restoreLaunchOptions<A extends LaunchOptions>(cmd: string, runDir: string, a: A, argv: string[]): A {
   const path = join(runDir, LAUNCH_FILE);
-  if (!existsSync(path)) return;
-  const stored = readJsonFile(path, LaunchFile);
+  if (!existsSync(path)) return a;
+  const stored = LaunchStored.parse(readJsonFile(path, LaunchFile));
   const given = givenFlags(argv);
   const restored: string[] = [];
+  const out = { ...a };
   for (const flag of KEPT_OPTIONS) {
     const v = stored[flag];
-    if (!(flag in a) || given.has(flag) || v === undefined) continue;
+    if (given.has(flag) || v === undefined) continue;
     if (v !== a[flag]) restored.push(`--${flag} ${v}`);
-    a[flag] = v;
+    Object.assign(out, { [flag]: v });
   }
   if (restored.length)
     process.stderr.write(
       `${cmd} --resume: ${restored.join(', ')}, as the run was started (give a flag again to change it)\n`,
     );
+  return out;
 }
 
 /** Writes the kept options of a run that opened (by the process that writes the run's files). */
-export function saveLaunchOptions(runDir: string, a: ParsedArgs): void {
+export function saveLaunchOptions(runDir: string, a: LaunchOptions): void {
   const kept: Record<string, string | number | boolean> = {};
   for (const flag of KEPT_OPTIONS) {
     const v = a[flag];

@@ -2,9 +2,9 @@
 import { existsSync } from 'node:fs';
 import { DEFAULT_JOB_LIMITS } from '../serve/jobs.js';
 import { startServer } from '../serve/server.js';
-import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { defineCommand, UsageError } from './args.js';
 
-export const serveSpec: CommandSpec = {
+export const command = defineCommand({
   name: 'serve',
   summary: 'a local web app: every run under a folder, its live loss curve, previews and config',
   usage: 'selfguided serve [--runs DIR] [--port N] [--host ADDR] [--jobs N] [--max-queue N] [--max-job-work N]',
@@ -39,40 +39,39 @@ export const serveSpec: CommandSpec = {
     'Ctrl-C stops the server. Runs started while it runs appear on the next page load. It answers only to ' +
     "this machine's names and the --host given, takes sampling requests only from its own pages, and serves " +
     "every page with a Content-Security-Policy; see the README's serve section.",
-};
-
-export async function runServe(a: ParsedArgs): Promise<number> {
-  const root = a.runs as string;
-  if (!existsSync(root))
-    throw new UsageError('serve', `runs folder not found: ${root} (train something first, or give --runs DIR)`);
-  const port = a.port as number;
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new UsageError('serve', `--port must be 0-65535, got ${port}`);
-  const s = await startServer({
-    root,
-    host: a.host as string,
-    port,
-    log: (m) => process.stderr.write(`${m}\n`),
-    jobs: {
-      concurrent: a.jobs as number,
-      maxQueued: a['max-queue'] as number,
-      maxWork: a['max-job-work'] as number,
-    },
-  });
-  if (s.token) {
-    process.stderr.write(
-      `serve: WARNING: listening on ${a.host as string}, beyond this machine. Anyone who can reach it and has the token can read ${root}.\n`,
-    );
-  }
-  process.stdout.write(`selfguided serve: ${root} at ${s.url}\n`);
-  await new Promise<void>((done) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      void s.close().then(done);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  return 0;
-}
+  async run(a) {
+    const root = a.runs;
+    if (!existsSync(root))
+      throw new UsageError('serve', `runs folder not found: ${root} (train something first, or give --runs DIR)`);
+    const port = a.port;
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new UsageError('serve', `--port must be 0-65535, got ${port}`);
+    const s = await startServer({
+      root,
+      host: a.host,
+      port,
+      log: (m) => process.stderr.write(`${m}\n`),
+      jobs: {
+        concurrent: a.jobs,
+        maxQueued: a['max-queue'],
+        maxWork: a['max-job-work'],
+      },
+    });
+    if (s.token) {
+      process.stderr.write(
+        `serve: WARNING: listening on ${a.host}, beyond this machine. Anyone who can reach it and has the token can read ${root}.\n`,
+      );
+    }
+    process.stdout.write(`selfguided serve: ${root} at ${s.url}\n`);
+    await new Promise<void>((done) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        void s.close().then(done);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    return 0;
+  },
+});

@@ -3,18 +3,17 @@
 // training fell from 106 to 1.9 images/s beside one other process), so a busy machine gets a note.
 import { availableParallelism, loadavg } from 'node:os';
 import * as torch from '../torch/index.js';
-import { UsageError, type OptionSpec, type ParsedArgs } from './args.js';
+import { UsageError } from './args.js';
 
-export const threadsOption: OptionSpec = {
+export const threadsOption = {
   type: 'int',
   min: 1,
   metavar: 'N',
   help: 'threads for tensor work (default: SELFGUIDED_THREADS, else every core; data-parallel workers share the cores)',
-};
+} as const;
 
 /** Applies --threads to this process and to the processes it starts (samplers, workers, inspect). */
-export function applyThreads(cmd: string, a: ParsedArgs): void {
-  const n = a.threads as number | undefined;
+export function applyThreads(cmd: string, n: number | undefined): void {
   if (n === undefined) return;
   if (n > 4 * availableParallelism())
     throw new UsageError(cmd, `--threads ${n} is far beyond this machine's ${availableParallelism()} cores`);
@@ -42,9 +41,9 @@ export function busyNote(load: number, cores: number, threads: number): string |
  * workers get theirs from the launcher), for a launcher, which does no tensor work itself, or with
  * SELFGUIDED_BUSY_NOTE=0 (batch schedulers, and the test runner, whose stderr must not depend on load).
  */
-export function noteIfBusy(a: ParsedArgs): void {
-  if (a.threads !== undefined || process.env.SELFGUIDED_THREADS || process.env.SELFGUIDED_BUSY_NOTE === '0') return;
-  if (a['nproc-per-node'] !== undefined && process.env.WORLD_SIZE === undefined) return;
+export function noteIfBusy(threads: number | undefined, launcher: boolean): void {
+  if (threads !== undefined || process.env.SELFGUIDED_THREADS || process.env.SELFGUIDED_BUSY_NOTE === '0') return;
+  if (launcher && process.env.WORLD_SIZE === undefined) return;
   const timer = setTimeout(() => {
     const note = busyNote(loadavg()[0]!, availableParallelism(), torch.getNumThreads());
     if (note) process.stderr.write(`selfguided: ${note}\n`);

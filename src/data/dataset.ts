@@ -2,7 +2,7 @@
 // float in [-1, 1] one batch at a time; ground-truth labels are kept aside and used only on request.
 import * as torch from '../torch/index.js';
 import { keep, type Tensor } from '../torch/index.js';
-import type { SceneAnnotations } from './scenes.js';
+import type { SceneAnnotations } from './scene-annotations.js';
 
 export interface DatasetInfo {
   /** e.g. "fashion-mnist/train" or "folder:/path" */

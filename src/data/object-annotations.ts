@@ -5,7 +5,7 @@ import * as torch from '../torch/index.js';
 import { z } from 'zod';
 import { parseJsonWith } from '../util/json-file.js';
 import { ImageDataset } from './dataset.js';
-import type { SceneAnnotations } from './scenes.js';
+import type { SceneAnnotations } from './scene-annotations.js';
 
 export const OBJECT_ANNOTATIONS_FORMAT = 'selfguided-object-annotations/1';
 

@@ -7,7 +7,6 @@ import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import * as torch from '../torch/index.js';
-import type { Tensor } from '../torch/index.js';
 import { hostRng } from '../util/streams.js';
 import { ImageDataset } from './dataset.js';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
@@ -39,29 +38,6 @@ export type SceneOptions = z.input<typeof SceneOptions>;
 type Resolved = z.output<typeof SceneOptions> & { count: number };
 
 /** The hidden annotations of a set of scenes (or of a user's image folder, in the same format). */
-export interface SceneAnnotations {
-  /** [N, M, 4] int32 boxes (x0, y0, x1, y1) in pixels, end exclusive; -1 rows pad images with fewer items */
-  boxes: Tensor;
-  /** [N, M] int32 class of each box, -1 for padding */
-  classes: Tensor;
-  /** [N, H, W] uint8 semantic mask: 0 background, c + 1 for class c */
-  masks: Tensor;
-  classNames: string[];
-}
-
-/** The hidden boxes of each image (or of the given rows), padding dropped. */
-export function sceneBoxes(scene: SceneAnnotations, rows?: ArrayLike<number>): number[][][] {
-  const [n, m] = scene.boxes.shape as [number, number];
-  const b = scene.boxes.to('int32').toTypedArray() as Int32Array;
-  const c = scene.classes.to('int32').toTypedArray() as Int32Array;
-  const pick = rows ? Array.from(rows) : Array.from({ length: n }, (_, i) => i);
-  return pick.map((i) =>
-    Array.from({ length: m }, (_, k) => k)
-      .filter((k) => c[i * m + k]! >= 0)
-      .map((k) => [...b.subarray((i * m + k) * 4, (i * m + k) * 4 + 4)]),
-  );
-}
-
 /** An item pixel brighter than this is the item (its mask and its tight crop). */
 const ITEM_THRESHOLD = 32;
 
@@ -277,12 +253,21 @@ export function loadScenes(path: string): ImageDataset {
 }
 
 /**
+ * The canvases' generator version, part of the cache key: a cached file made by an older generator (or
+ * from the random streams before issue 24 keyed them by name) is not reused as if it were today's.
+ */
+const SCENES_GENERATOR = 2;
+
+/**
  * The scenes of these options, generated once and then read from `cacheDir` (a file named by the hash
- * of the options).
+ * of the options and the generator's version).
  */
 export function loadOrGenerateScenes(options: SceneOptions, cacheDir: string): ImageDataset {
   const o = resolve(options);
-  const key = createHash('sha256').update(JSON.stringify(o)).digest('hex').slice(0, 12);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ ...o, generator: SCENES_GENERATOR }))
+    .digest('hex')
+    .slice(0, 12);
   const path = join(cacheDir, `fashion-scenes-${o.split}-${key}.safetensors`);
   if (existsSync(path)) return loadScenes(path);
   const ds = generateScenes(o);

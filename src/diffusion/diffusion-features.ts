@@ -2,7 +2,6 @@
 // (Hu et al., "Guided Diffusion from Self-Supervised Diffusion Features"), pooled to an image feature,
 // with the activation map itself as dense features. The null condition is used for conditional models.
 import { loadModel, type LoadedModel } from './pipeline.js';
-import { torchGenerator } from '../util/streams.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { FeatureExtractor } from '../features/extract.js';
@@ -40,7 +39,7 @@ export class DiffusionFeatures implements FeatureExtractor {
     const c = this.m.model.config;
     this.noise = torch.keep(
       torch.randn([1, c.channels, c.imageSize, c.imageSize], {
-        generator: torchGenerator(o.seed ?? 0, 'diffusion-features.noise'),
+        generator: torch.streamGenerator(o.seed ?? 0, 'diffusion-features.noise'),
       }),
     );
   }

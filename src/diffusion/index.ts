@@ -4,7 +4,6 @@ export * from './conditions.js';
 export * from './samplers.js';
 export * from './guidance.js';
 export * from './config.js';
-export * from '../train/checkpoint.js';
 export * from './trainer.js';
 export * from './pipeline.js';
 export * from './diffusion-features.js';

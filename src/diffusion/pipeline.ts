@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
-import { hostRng, torchGenerator } from '../util/streams.js';
+import { hostRng } from '../util/streams.js';
 import { checkpointMeta, loadCheckpoint, readCheckpointMeta, resolveCheckpoint } from '../train/checkpoint.js';
 import { loadDataset } from '../data/spec.js';
 import {
@@ -120,7 +120,7 @@ export function generate(m: LoadedModel, o: GenerateOptions): Tensor {
   const bs = o.batchSize ?? 64;
   // A batch of 0 would loop forever; a fractional one would make ragged batches.
   if (!Number.isInteger(bs) || bs < 1) throw new RangeError(`batchSize must be a positive integer, got ${bs}`);
-  const generator = torchGenerator(o.seed, 'sample.noise');
+  const generator = torch.streamGenerator(o.seed, 'sample.noise');
   const denoise = (x: Tensor, t: Tensor, c: Tensor | null, mp: Tensor | null) => m.model.call(x, t, c, mp);
   const chunks: Tensor[] = [];
   const totalEvals = Math.ceil(o.n / bs) * numEvaluations(o.sampler, o.steps);

@@ -6,7 +6,7 @@ import type { Device, Generator, Tensor } from '../torch/index.js';
 import type { NoiseSchedule } from './schedule.js';
 import { gaussian, makeScheduler, type SamplerName, type Scheduler } from './schedulers.js';
 
-export { SAMPLERS, timestepSequence, type SamplerName } from './schedulers.js';
+export { timestepSequence, type SamplerName } from './schedulers.js';
 
 /** eps estimate for a batch at one timestep (all samples share t). */
 export type EpsFn = (x: Tensor, t: number) => Tensor;

@@ -1,6 +1,6 @@
 // Schedulers in diffusers' shape: a pure function of the noise schedule that, given the model's noise
 // estimate at one timestep, takes the sample one step back. setTimesteps(n) picks the timesteps;
-// step(modelOutput, t, sample) returns { prevSample, predOriginal }. DDPM, DDIM and DPM-Solver++(2M)
+// step(modelOutput, i, sample), i the index into those timesteps, returns { prevSample, predOriginal }. DDPM, DDIM and DPM-Solver++(2M)
 // work on the variance-preserving x_t; Euler and Heun (Karras et al. 2022) on k-diffusion's
 // x = x_t / sqrt(abar_t) with sigma = sqrt((1 - abar_t) / abar_t), the model seeing x / sqrt(sigma^2 + 1).
 import * as torch from '../torch/index.js';
@@ -9,6 +9,13 @@ import type { NoiseSchedule } from './schedule.js';
 
 export type SamplerName = 'ddpm' | 'ddim' | 'dpm++2m' | 'euler' | 'heun';
 export const SAMPLERS: readonly SamplerName[] = ['ddpm', 'ddim', 'dpm++2m', 'euler', 'heun'];
+
+/** A sampler as the reports name it: DDIM-25 (eta 0), DDPM-25, DPM-Solver++(2M)-25. */
+export function describeSampler(sampler: SamplerName, steps: number, eta = 0): string {
+  if (sampler === 'ddim') return `DDIM-${steps} (eta ${eta})`;
+  if (sampler === 'dpm++2m') return `DPM-Solver++(2M)-${steps}`;
+  return `${sampler.toUpperCase()}-${steps}`;
+}
 
 export interface SchedulerOptions {
   /** DDIM only: 0 = deterministic, 1 = DDPM-like */

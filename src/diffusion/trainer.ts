@@ -10,7 +10,6 @@ import { CHECKPOINT_FORMAT, checkpointMeta, type LoadedCheckpoint } from '../tra
 import { NonFiniteLossError, TrainingLoop, type Preview, type StepMetrics, type TrainResult } from '../train/loop.js';
 import type { OpenRunOptions, RunDir } from '../train/run-dir.js';
 import type { TrainingState } from '../train/state.js';
-import { torchGenerator } from '../util/streams.js';
 import {
   buildConditions,
   conditionDims,
@@ -90,7 +89,7 @@ export class DiffusionTrainer extends TrainingLoop<TrainConfig> {
       const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T, {
         zeroTerminalSnr: config.diffusion.zeroTerminalSnr,
       });
-      const generator = torchGenerator(config.train.seed, 'train.noise');
+      const generator = torch.streamGenerator(config.train.seed, 'train.noise');
       return new DiffusionTrainer(
         run,
         dataset,

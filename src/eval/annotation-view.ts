@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { ImageDataset } from '../data/dataset.js';
 import { overlay } from '../data/overlay.js';
 import { saveGrid } from '../data/png.js';
-import { sceneBoxes } from '../data/scenes.js';
+import { sceneBoxes } from '../data/scene-annotations.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { writeFileAtomic } from '../util/files.js';

@@ -12,7 +12,6 @@ import { checkpointMeta, loadCheckpoint, resolveCheckpoint } from '../train/chec
 import { TrainingLoop, type StepMetrics } from '../train/loop.js';
 import type { OpenRunOptions, RunDir } from '../train/run-dir.js';
 import type { TrainingState } from '../train/state.js';
-import { torchGenerator } from '../util/streams.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 
@@ -145,7 +144,7 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
         seed: config.train.seed,
         hflip: true,
       });
-      const generator = torchGenerator(config.train.seed, 'train.noise');
+      const generator = torch.streamGenerator(config.train.seed, 'train.noise');
       const labeled = ds as ImageDataset & { labels: Int32Array; numClasses: number };
       return new EvalNetTrainer(run, labeled, model, optimizer, scheduler, loader, generator);
     });

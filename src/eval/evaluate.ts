@@ -11,7 +11,7 @@ import { saveGrid } from '../data/png.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { toPixels } from '../data/dataset.js';
 import { loadDataset } from '../data/spec.js';
-import { drawConditions, generate, loadModel } from '../diffusion/pipeline.js';
+import { drawConditions, generate, loadModel, type LoadedModel } from '../diffusion/pipeline.js';
 import type { SamplerName } from '../diffusion/samplers.js';
 import { buildConditions } from '../diffusion/conditions.js';
 import type { FeatureExtractor } from '../features/extract.js';
@@ -23,7 +23,7 @@ import { hostRng } from '../util/streams.js';
 import { writeJsonFile } from '../util/json-file.js';
 import type { EvalMetrics, LayoutMetrics } from './metrics-file.js';
 import { foregroundObjects, objectCrops } from './object-fd.js';
-import { sceneBoxes } from '../data/scenes.js';
+import { sceneBoxes } from '../data/scene-annotations.js';
 import { layoutsBesideSamples } from '../diffusion/layout.js';
 import {
   derangement,
@@ -35,14 +35,7 @@ import {
   shiftMaps,
 } from './layout-following.js';
 import type { ConditionSet } from '../diffusion/conditions.js';
-import {
-  inceptionScore,
-  labelJudge,
-  meanMaxSoftmax,
-  selfLabelJudge,
-  type Consistency,
-  type ConsistencyJudge,
-} from './consistency.js';
+import { inceptionScore, labelJudge, meanMaxSoftmax, selfLabelJudge, type Consistency } from './consistency.js';
 import { EvalNetFeatures, evalnetOutputs } from './evalnet.js';
 import { disposeStats, featureStats, frechetDistance, loadStats, saveStats, type GaussianStats } from './frechet.js';
 import { prdc } from './prdc.js';
@@ -132,243 +125,355 @@ function gridOrder(ids: Int32Array | null, n: number, perId = 8, maxIds = 10): I
   return Int32Array.from([...ids.keys()].sort((a, b) => ids[a]! - ids[b]! || a - b).slice(0, perId * maxIds));
 }
 
+/** Conditions drawn from the training annotations (rows of the condition set), as the sampler takes them. */
+export type DrawnConditions = ReturnType<typeof drawConditions>;
+
+export interface SampleSettings {
+  n: number;
+  scale: number;
+  sampler: SamplerName;
+  steps: number;
+  eta: number;
+  seed: number;
+  batchSize: number;
+}
+
+/**
+ * Stage 1, sample: n conditions drawn from the training annotations (layouts moved by `shift` pixels
+ * right and down for the shifted-box control) and the images the model makes from them. `drawn` is null
+ * for an unconditional model; the caller owns the tensors.
+ */
+export function sampleStage(
+  m: LoadedModel,
+  conditions: ConditionSet,
+  s: SampleSettings,
+  shift = 0,
+): { drawn: DrawnConditions | null; samples: Tensor; seconds: number } {
+  const conditional = m.model.config.condDim > 0 || m.model.config.spatialCondChannels > 0;
+  const drawn = conditional ? drawConditions(conditions, s.n, s.seed) : null;
+  if (shift) {
+    if (!drawn?.maps || layoutKind(conditions, drawn) === null)
+      throw new Error('--shift-layouts applies to box- and mask-guided models only');
+    const moved = shiftMaps(drawn.maps, shift, shift);
+    drawn.maps.dispose();
+    drawn.maps = moved;
+  }
+  const t0 = performance.now();
+  const samples = generate(m, { ...s, cond: drawn?.cond ?? null, maps: drawn?.maps ?? null });
+  return { drawn, samples, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Whether drawn conditions guide by layouts (boxes or masks), and which. */
+const layoutKind = (c: ConditionSet, drawn: DrawnConditions | null): 'boxes' | 'masks' | null =>
+  (c.meta.kind === 'boxes' || c.meta.kind === 'masks') && drawn?.maps ? c.meta.kind : null;
+
+/**
+ * Stage 2, features: the evaluation network's features and logits of the samples. The real set's are
+ * realFeatures' (cached per extractor and dataset).
+ */
+export function featureStage(evalnet: EvalNetFeatures, samples: Tensor): { features: Tensor; logits: Tensor } {
+  return evalnetOutputs(evalnet.net, samples);
+}
+
+/** Stage 3, distances: the Frechet distance between the real set's statistics and the sample features'. */
+export function distanceStage(real: GaussianStats, fake: Tensor): number {
+  const stats = featureStats(fake);
+  try {
+    return frechetDistance(real, stats);
+  } finally {
+    disposeStats(stats);
+  }
+}
+
+/** Stage 3 in another feature space (an SSL encoder, a TorchScript Inception): the FD of the samples there. */
+export async function extraDistance(
+  space: FeatureSpace,
+  ds: ImageDataset,
+  samples: Tensor,
+  dataSpec: unknown,
+  cacheDir: string,
+): Promise<number> {
+  const ex = await space.make();
+  try {
+    const r = realFeatures(ds, ex, dataSpec, cacheDir);
+    const f = embedImages(ex, samples);
+    try {
+      return distanceStage(r.stats, f);
+    } finally {
+      disposeStats(r.stats);
+      r.features.dispose();
+      f.dispose();
+    }
+  } finally {
+    ex.dispose?.();
+  }
+}
+
+/**
+ * Stage 3 on scenes: the FD of the samples' foreground objects against the hidden objects of the real
+ * canvases `rows`, on the evaluation network's features; null when either side has under two objects.
+ */
+export function objectDistance(
+  ds: ImageDataset,
+  rows: ArrayLike<number>,
+  samples: Tensor,
+  evalnet: EvalNetFeatures,
+): number | null {
+  const realImgs = ds.images(Array.from(rows));
+  const realCrops = objectCrops(realImgs, sceneBoxes(ds.scene!, rows));
+  const sampleCrops = objectCrops(samples, foregroundObjects(foreground(samples), samples.shape[0]!, ds.size));
+  try {
+    if (!realCrops || !sampleCrops || realCrops.shape[0]! < 2 || sampleCrops.shape[0]! < 2) return null;
+    const fr = evalnetOutputs(evalnet.net, realCrops),
+      fs = evalnetOutputs(evalnet.net, sampleCrops);
+    const sr = featureStats(fr.features);
+    try {
+      return distanceStage(sr, fs.features);
+    } finally {
+      disposeStats(sr);
+      for (const t of [fr.features, fr.logits, fs.features, fs.logits]) t.dispose();
+    }
+  } finally {
+    for (const t of [realImgs, realCrops, sampleCrops]) t?.dispose();
+  }
+}
+
+/**
+ * Stage 4, precision/recall/density/coverage of the samples against as many real images (rows drawn
+ * from the seed's stream), with each class's recall where the data has labels.
+ */
+export function precisionRecallStage(
+  ds: ImageDataset,
+  realFeats: Tensor,
+  fake: Tensor,
+  k: number,
+  seed: number,
+): ReturnType<typeof prdc> & { rows: Int32Array; perClassRecall: EvalMetrics['perClassRecall'] } {
+  const n = fake.shape[0]!;
+  const rows = hostRng(seed, 'eval.real-rows').permutation(ds.length).slice(0, Math.min(n, ds.length));
+  const subset = torch.tidy(() => realFeats.indexSelect(0, torch.tensor(rows).long()));
+  try {
+    const pr = prdc(subset, fake, k);
+    return { ...pr, rows, perClassRecall: perClassRecall(ds, rows, pr.recalled) };
+  } finally {
+    subset.dispose();
+  }
+}
+
+/** Each class's share of its real images that the samples' k-NN balls reach (null without labels). */
+export function perClassRecall(
+  ds: Pick<ImageDataset, 'labels' | 'numClasses' | 'classNames'>,
+  rows: ArrayLike<number>,
+  recalled: ArrayLike<number>,
+): EvalMetrics['perClassRecall'] {
+  if (!ds.labels || !ds.numClasses) return null;
+  const count = new Array<number>(ds.numClasses).fill(0),
+    hit = new Array<number>(ds.numClasses).fill(0);
+  for (let i = 0; i < rows.length; i++) {
+    const l = ds.labels[rows[i]!]!;
+    count[l]!++;
+    hit[l]! += recalled[i]!;
+  }
+  return count.map((c, l) => ({
+    label: l,
+    name: ds.classNames?.[l] ?? null,
+    realImages: c,
+    recall: c > 0 ? hit[l]! / c : Number.NaN,
+  }));
+}
+
+/**
+ * Stage 5, consistency: do the samples carry the labels they were asked for? By the evaluation network
+ * for ground-truth labels, by g and f again for self-labels; null where neither applies (multi-label).
+ */
+export async function consistencyStage(
+  conditions: ConditionSet,
+  evalnet: EvalNetFeatures,
+  samples: Tensor,
+  rows: Int32Array,
+  seed: number,
+): Promise<Consistency | null> {
+  if (conditions.meta.multiLabel === 'true') return null;
+  const judge =
+    conditions.source === 'label' ? labelJudge(conditions, evalnet.net) : await selfLabelJudge(conditions, seed);
+  try {
+    return judge ? judge.score(samples, rows) : null;
+  } finally {
+    judge?.dispose();
+  }
+}
+
+/**
+ * Stage 6, layout: how well the samples follow their boxes or masks (layoutMetrics), and how diverse the
+ * samples of one layout are (8 samples for each of 8 layouts) beside real images grouped alike.
+ */
+export async function layoutStage(
+  m: LoadedModel,
+  drawn: DrawnConditions,
+  samples: Tensor,
+  conditions: ConditionSet,
+  ds: ImageDataset,
+  evalnet: EvalNetFeatures,
+  s: SampleSettings,
+  shift: number,
+  log: (msg: string) => void,
+): Promise<LayoutMetrics> {
+  const kind = layoutKind(conditions, drawn)!;
+  log('layout following: foreground and self-consistency against the requested layouts, shuffled, and real');
+  const layout = await layoutMetrics(samples, drawn.maps!, drawn.rows, kind, conditions, ds, s.seed);
+  layout.shift = shift;
+  log('diversity: 8 samples for each of 8 layouts, mean pairwise distance of their evaluation-network features');
+  const per = 8,
+    groups = Math.min(8, s.n);
+  const rep = torch.tensor(Int32Array.from({ length: groups * per }, (_, i) => Math.floor(i / per))).long();
+  const cond = drawn.cond ? drawn.cond.indexSelect(0, rep) : null;
+  const maps = drawn.maps!.indexSelect(0, rep);
+  const same = generate(m, { ...s, n: groups * per, cond, maps, seed: s.seed + 1 });
+  const realRows = hostRng(s.seed, 'eval.real-rows')
+    .permutation(ds.length)
+    .slice(0, groups * per);
+  const realGroups = ds.images(Array.from(realRows));
+  const fSame = evalnetOutputs(evalnet.net, same),
+    fReal = evalnetOutputs(evalnet.net, realGroups);
+  layout.diversity = {
+    samples: groupDiversity(fSame.features, per),
+    real: groupDiversity(fReal.features, per),
+    groups,
+    per,
+  };
+  for (const t of [rep, cond, maps, same, realGroups, fSame.features, fSame.logits, fReal.features, fReal.logits])
+    t?.dispose();
+  return layout;
+}
+
+/**
+ * Writes an evaluation's folder as one unit: metrics.json goes first and comes back last, so an
+ * interruption while the samples are written leaves no metrics beside samples they were not measured on
+ * (and the runners, which skip an evaluation that has metrics.json, make it again).
+ */
+async function writeEvaluation(
+  out: string,
+  metrics: EvalMetrics,
+  samples: Tensor,
+  drawn: DrawnConditions | null,
+  conditions: ConditionSet,
+): Promise<void> {
+  mkdirSync(out, { recursive: true });
+  rmSync(join(out, 'metrics.json'), { force: true });
+  const pixels = toPixels(samples);
+  const ids = drawn && conditions.ids ? Int32Array.from(drawn.rows, (r) => conditions.ids![r]!) : null;
+  const gridImages = samples.indexSelect(0, torch.tensor(gridOrder(ids, metrics.n)).long());
+  try {
+    const meta: Record<string, string> = {
+      checkpoint: metrics.checkpoint,
+      step: String(metrics.step),
+      scale: String(metrics.scale),
+      sampler: `${metrics.sampler}-${metrics.steps}`,
+      seed: String(metrics.seed),
+    };
+    const tensors: Record<string, Tensor> = { images: pixels };
+    let rowsT: Tensor | null = null;
+    if (drawn) tensors.rows = rowsT = torch.tensor(drawn.rows);
+    torch.safetensors.saveFile(join(out, 'samples.safetensors'), tensors, meta);
+    rowsT?.dispose();
+    await saveGrid(gridImages, join(out, 'samples.png'), { nrow: 8, scale: 2 });
+    if (metrics.layout && drawn?.maps) {
+      // The first 16 layouts, each beside the sample made from it.
+      const pairs = layoutsBesideSamples(drawn.maps, samples, 16);
+      await saveGrid(pairs, join(out, 'layouts.png'), { nrow: 8, scale: 2 });
+      pairs.dispose();
+    }
+  } finally {
+    pixels.dispose();
+    gridImages.dispose();
+  }
+  writeJsonFile(join(out, 'metrics.json'), metrics);
+}
+
+/** The rule on the sample count: precision/recall's k-NN balls need more than k samples. */
+export const enoughSamples = (n: number, k: number): boolean => Number.isInteger(n) && n > k;
+
+/**
+ * A trained diffusion model evaluated as the paper does (the stages above, in order): samples from
+ * conditions drawn from the training annotations, their distance to the real set, precision/recall,
+ * and whether they follow their conditions (labels or layouts). Writes the folder `o.out` when given.
+ */
 export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
   const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  const seed = o.seed ?? 0;
   const k = o.k ?? 5;
-  if (!Number.isInteger(o.n) || o.n <= k) throw new RangeError(`--n must be an integer above k = ${k}, got ${o.n}`);
+  if (!enoughSamples(o.n, k)) throw new RangeError(`--n must be an integer above k = ${k}, got ${o.n}`);
+  const s: SampleSettings = {
+    n: o.n,
+    scale: o.scale,
+    sampler: o.sampler,
+    steps: o.steps,
+    eta: o.eta ?? 0,
+    seed: o.seed ?? 0,
+    batchSize: o.batchSize ?? 32,
+  };
   const m = loadModel(o.checkpoint, { device: o.device });
   const ds = await loadDataset(m.config.data, log);
   const conditions = buildConditions(m.config.condition, ds);
   const evalnet = new EvalNetFeatures(o.evalnet);
   const owned: Tensor[] = [];
-  let judge: ConsistencyJudge | null = null;
   try {
     if (evalnet.net.inChannels !== ds.channels)
       throw new Error(
         `the evaluation network takes ${evalnet.net.inChannels}-channel images, the model makes ${ds.channels}`,
       );
-    // 1. Samples, conditioned on conditions drawn from the training annotations.
-    const drawn =
-      m.model.config.condDim > 0 || m.model.config.spatialCondChannels > 0
-        ? drawConditions(conditions, o.n, seed)
-        : null;
-    const spatialKind = conditions.meta.kind;
-    const layoutGuided = (spatialKind === 'boxes' || spatialKind === 'masks') && drawn?.maps;
-    if (drawn && layoutGuided && o.shiftLayouts) {
-      const moved = shiftMaps(drawn.maps!, o.shiftLayouts, o.shiftLayouts);
-      drawn.maps!.dispose();
-      drawn.maps = moved;
-    } else if (o.shiftLayouts) throw new Error('--shift-layouts applies to box- and mask-guided models only');
-    if (drawn) owned.push(...[drawn.cond, drawn.maps].filter((t): t is Tensor => t !== null));
     log(
       `sampling ${o.n} images from ${m.path} (step ${m.step}, ${o.sampler}-${o.steps}, scale ${o.scale}, conditions: ${conditions.source})`,
     );
-    const t0 = performance.now();
-    const samples = generate(m, {
-      n: o.n,
-      cond: drawn?.cond ?? null,
-      maps: drawn?.maps ?? null,
-      scale: o.scale,
-      sampler: o.sampler,
-      steps: o.steps,
-      eta: o.eta ?? 0,
-      seed,
-      batchSize: o.batchSize ?? 32,
-    });
-    owned.push(samples);
-    const samplingSeconds = (performance.now() - t0) / 1000;
+    const { drawn, samples, seconds } = sampleStage(m, conditions, s, o.shiftLayouts ?? 0);
+    owned.push(samples, ...[drawn?.cond, drawn?.maps].filter((t): t is Tensor => !!t));
     const t1 = performance.now();
-
-    // 2. Distribution metrics on the evaluation network's features.
     log('metrics: real-set features (cached after the first time), sample features, FD, PRDC');
     const real = realFeatures(ds, evalnet, m.config.data, o.cacheDir);
-    owned.push(real.features, real.stats.mu, real.stats.sigma);
-    const { features: fake, logits } = evalnetOutputs(evalnet.net, samples);
-    owned.push(fake, logits);
-    const fakeStats = featureStats(fake);
-    const fd: EvalMetrics['fd'] = { evalnet: frechetDistance(real.stats, fakeStats) };
-    disposeStats(fakeStats);
-    const realRows = hostRng(seed, 'eval.real-rows').permutation(ds.length).slice(0, Math.min(o.n, ds.length));
-    const realSubset = torch.tidy(() => real.features.indexSelect(0, torch.tensor(realRows).long()));
-    owned.push(realSubset);
-    const pr = prdc(realSubset, fake, k);
-    const isEvalnet = inceptionScore(logits);
-    const confidence = meanMaxSoftmax(logits);
-    let perClassRecall: EvalMetrics['perClassRecall'] = null;
-    if (ds.labels && ds.numClasses) {
-      const count = new Array<number>(ds.numClasses).fill(0),
-        hit = new Array<number>(ds.numClasses).fill(0);
-      realRows.forEach((r, i) => {
-        const l = ds.labels![r]!;
-        count[l]!++;
-        hit[l]! += pr.recalled[i]!;
-      });
-      perClassRecall = count.map((c, l) => ({
-        label: l,
-        name: ds.classNames?.[l] ?? null,
-        realImages: c,
-        recall: c > 0 ? hit[l]! / c : Number.NaN,
-      }));
-    }
-
-    // 3. Other feature spaces.
-    for (const space of o.extraFeatures ?? []) {
-      const ex = await space.make();
-      try {
-        const r = realFeatures(ds, ex, m.config.data, o.cacheDir);
-        const f = embedImages(ex, samples);
-        const fs = featureStats(f);
-        fd[space.name] = frechetDistance(r.stats, fs);
-        disposeStats(fs);
-        disposeStats(r.stats);
-        r.features.dispose();
-        f.dispose();
-      } finally {
-        ex.dispose?.();
-      }
-    }
-
-    // 3b. Object-level FD on scenes: the samples' foreground objects against the hidden objects of real canvases.
+    const fake = featureStage(evalnet, samples);
+    owned.push(real.features, real.stats.mu, real.stats.sigma, fake.features, fake.logits);
+    const fd: EvalMetrics['fd'] = { evalnet: distanceStage(real.stats, fake.features) };
+    const pr = precisionRecallStage(ds, real.features, fake.features, k, s.seed);
+    for (const space of o.extraFeatures ?? [])
+      fd[space.name] = await extraDistance(space, ds, samples, m.config.data, o.cacheDir);
     if (ds.scene) {
-      const realImgs = ds.images(realRows);
-      const realCrops = objectCrops(realImgs, sceneBoxes(ds.scene, realRows));
-      const sampleCrops = objectCrops(samples, foregroundObjects(foreground(samples), samples.shape[0]!, ds.size));
-      if (realCrops && sampleCrops && realCrops.shape[0]! > 1 && sampleCrops.shape[0]! > 1) {
-        const fr = evalnetOutputs(evalnet.net, realCrops),
-          fs = evalnetOutputs(evalnet.net, sampleCrops);
-        const sr = featureStats(fr.features),
-          ss = featureStats(fs.features);
-        fd.objects = frechetDistance(sr, ss);
-        disposeStats(sr);
-        disposeStats(ss);
-        for (const t of [fr.features, fr.logits, fs.features, fs.logits]) t.dispose();
-      }
-      for (const t of [realImgs, realCrops, sampleCrops]) t?.dispose();
+      const objects = objectDistance(ds, pr.rows, samples, evalnet);
+      if (objects !== null) fd.objects = objects;
     }
-
-    // 4. Do samples follow their conditions?
-    let consistency: Consistency | null = null;
-    let layout: LayoutMetrics | null = null;
-    if (drawn && drawn.maps && layoutGuided) {
-      log('layout following: foreground and self-consistency against the requested layouts, shuffled, and real');
-      layout = await layoutMetrics(
-        samples,
-        drawn.maps,
-        drawn.rows,
-        spatialKind as 'boxes' | 'masks',
-        conditions,
-        ds,
-        seed,
-      );
-      layout.shift = o.shiftLayouts ?? 0;
-      log('diversity: 8 samples for each of 8 layouts, mean pairwise distance of their evaluation-network features');
-      const per = 8,
-        groups = Math.min(8, o.n);
-      const rep = torch.tensor(Int32Array.from({ length: groups * per }, (_, i) => Math.floor(i / per))).long();
-      const cond = drawn.cond ? drawn.cond.indexSelect(0, rep) : null;
-      const maps = drawn.maps.indexSelect(0, rep);
-      const same = generate(m, {
-        n: groups * per,
-        cond,
-        maps,
-        scale: o.scale,
-        sampler: o.sampler,
-        steps: o.steps,
-        eta: o.eta ?? 0,
-        seed: seed + 1,
-        batchSize: o.batchSize ?? 32,
-      });
-      const realGroups = ds.images(
-        Array.from(
-          hostRng(seed, 'eval.real-rows')
-            .permutation(ds.length)
-            .slice(0, groups * per),
-        ),
-      );
-      const fSame = evalnetOutputs(evalnet.net, same),
-        fReal = evalnetOutputs(evalnet.net, realGroups);
-      layout.diversity = {
-        samples: groupDiversity(fSame.features, per),
-        real: groupDiversity(fReal.features, per),
-        groups,
-        per,
-      };
-      for (const t of [rep, cond, maps, same, realGroups, fSame.features, fSame.logits, fReal.features, fReal.logits])
-        t?.dispose();
-    } else if (drawn && conditions.meta.multiLabel !== 'true') {
-      judge =
-        conditions.source === 'label' ? labelJudge(conditions, evalnet.net) : await selfLabelJudge(conditions, seed);
-      if (judge) consistency = judge.score(samples, drawn.rows);
-    }
-
+    const layout =
+      drawn && layoutKind(conditions, drawn)
+        ? await layoutStage(m, drawn, samples, conditions, ds, evalnet, s, o.shiftLayouts ?? 0, log)
+        : null;
+    const consistency =
+      drawn && !layout ? await consistencyStage(conditions, evalnet, samples, drawn.rows, s.seed) : null;
     const metrics: EvalMetrics = {
       checkpoint: m.path,
       step: m.step,
       condition: conditions.source,
       dataset: ds.info.name,
       realImages: ds.length,
-      n: o.n,
-      scale: o.scale,
-      sampler: o.sampler,
-      steps: o.steps,
-      eta: o.eta ?? 0,
-      seed,
+      n: s.n,
+      scale: s.scale,
+      sampler: s.sampler,
+      steps: s.steps,
+      eta: s.eta,
+      seed: s.seed,
       fd,
       precision: pr.precision,
       recall: pr.recall,
       density: pr.density,
       coverage: pr.coverage,
       k,
-      isEvalnet,
-      confidence,
-      perClassRecall,
+      isEvalnet: inceptionScore(fake.logits),
+      confidence: meanMaxSoftmax(fake.logits),
+      perClassRecall: pr.perClassRecall,
       consistency,
       ...(layout ? { layout } : {}),
-      seconds: { sampling: samplingSeconds, metrics: (performance.now() - t1) / 1000 },
+      seconds: { sampling: seconds, metrics: (performance.now() - t1) / 1000 },
       device: m.device,
     };
-    if (o.out) {
-      mkdirSync(o.out, { recursive: true });
-      // The folder is one unit: metrics.json goes first and comes back last, so an interruption while the
-      // samples are written leaves no metrics beside samples they were not measured on (and the runners,
-      // which skip an evaluation that has metrics.json, make it again).
-      rmSync(join(o.out, 'metrics.json'), { force: true });
-      const pixels = toPixels(samples);
-      const order = gridOrder(
-        drawn ? (conditions.ids ? Int32Array.from(drawn.rows, (r) => conditions.ids![r]!) : null) : null,
-        o.n,
-      );
-      const gridImages = samples.indexSelect(0, torch.tensor(order).long());
-      try {
-        const meta: Record<string, string> = {
-          checkpoint: m.path,
-          step: String(m.step),
-          scale: String(o.scale),
-          sampler: `${o.sampler}-${o.steps}`,
-          seed: String(seed),
-        };
-        const tensors: Record<string, Tensor> = { images: pixels };
-        let rowsT: Tensor | null = null;
-        if (drawn) tensors.rows = rowsT = torch.tensor(drawn.rows);
-        torch.safetensors.saveFile(join(o.out, 'samples.safetensors'), tensors, meta);
-        rowsT?.dispose();
-        await saveGrid(gridImages, join(o.out, 'samples.png'), { nrow: 8, scale: 2 });
-        if (layout && drawn?.maps) {
-          // The first 16 layouts, each beside the sample made from it.
-          const pairs = layoutsBesideSamples(drawn.maps, samples, 16);
-          await saveGrid(pairs, join(o.out, 'layouts.png'), { nrow: 8, scale: 2 });
-          pairs.dispose();
-        }
-      } finally {
-        pixels.dispose();
-        gridImages.dispose();
-      }
-      writeJsonFile(join(o.out, 'metrics.json'), metrics);
-    }
+    if (o.out) await writeEvaluation(o.out, metrics, samples, drawn, conditions);
     return metrics;
   } finally {
-    judge?.dispose();
     for (const t of owned) t.dispose();
     evalnet.dispose();
     conditions.vectors?.dispose();

@@ -1,6 +1,6 @@
 // The one markdown formatter of evaluation metrics: every table (selfguided eval's row, the experiment's
 // report) picks its columns from here, so a metric reads the same everywhere.
-import type { EvalMetrics } from './metrics-file.js';
+import type { EvalMetrics, LayoutMetrics } from './metrics-file.js';
 
 const num = (x: number | null | undefined, d: number) =>
   x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(d);
@@ -60,4 +60,21 @@ export const METRICS_HEADER = markdownHeader(['model', 'n', 'sampler', 's', ...m
 /** One markdown table row of the metrics (under METRICS_HEADER). */
 export function metricsRow(name: string, m: EvalMetrics): string {
   return `| ${[name, String(m.n), `${m.sampler}-${m.steps}`, String(m.scale), ...metricCells(m, EVAL_COLUMNS)].join(' | ')} |`;
+}
+
+/** The layout-following line of an evaluation, each figure beside its shuffled and real levels. */
+export function layoutLine(l: LayoutMetrics): string {
+  const f = l.foreground,
+    sc = l.selfConsistency;
+  return (
+    `layout (${l.kind}): foreground IoU ${f.iou.toFixed(3)} (shuffled ${f.chanceIou.toFixed(3)}, real ${f.realIou.toFixed(3)})` +
+    (f.inside !== null
+      ? `, inside ${f.inside.toFixed(3)} (shuffled ${f.chanceInside!.toFixed(3)}, real ${f.realInside!.toFixed(3)})`
+      : '') +
+    (sc
+      ? `; self-consistency ${sc.value.toFixed(3)} (shuffled ${sc.chance.toFixed(3)}, real ${sc.real.toFixed(3)})`
+      : '') +
+    (l.diversity ? `; diversity ${l.diversity.samples.toFixed(3)} (real ${l.diversity.real.toFixed(3)})` : '') +
+    (l.shift ? `; layouts shifted by ${l.shift} px` : '')
+  );
 }

@@ -1,6 +1,6 @@
 // nn.Module: a tree of modules owning parameters and buffers, with PyTorch's state-dict names.
 import * as torch from '../torch/index.js';
-import { keep, type Device, type DType, type Tensor } from '../torch/index.js';
+import { keep, type Tensor } from '../torch/index.js';
 
 export type StateDict = Map<string, Tensor>;
 
@@ -101,13 +101,8 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   }
 
   /** Moves or casts parameters and buffers in place; references to them stay valid. */
-  to(target: Device | DType | { device?: Device; dtype?: DType }): this {
-    const spec =
-      typeof target === 'string'
-        ? target === 'cpu' || target.startsWith('cuda')
-          ? { device: target as Device }
-          : { dtype: target as DType }
-        : target;
+  to(target: torch.ToTarget): this {
+    const spec = torch.toSpec(target);
     torch.noGrad(() => {
       for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) {
         // Casting applies to floating tensors only, as in PyTorch (int buffers keep their dtype).

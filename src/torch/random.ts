@@ -1,6 +1,7 @@
 // Randomness: the global seed and explicit generators whose state can be saved and restored.
 import { native, type Handle } from './native.js';
 import { Tensor } from './tensor.js';
+import { streamKey, type TorchStream } from '../util/streams.js';
 
 /** A CPU random generator. Same seed, same bits. */
 export class Generator {
@@ -44,4 +45,9 @@ export async function forkRng<T>(fn: () => T | Promise<T>): Promise<T> {
     g.setState(state);
     state.dispose();
   }
+}
+
+/** A CPU generator for the named stream of `seed` (util/streams.ts): streams never share a key. */
+export function streamGenerator(seed: number, name: TorchStream): Generator {
+  return new Generator(streamKey(seed, name));
 }

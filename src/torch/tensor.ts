@@ -5,6 +5,17 @@ import { callRaw, Op, type OpArg } from './op.js';
 import { markTracked, track, untrack, type Tracked } from './scope.js';
 
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+/** What `to()` takes, as in PyTorch: a device, a dtype, or both. */
+export type ToTarget = Device | DType | { device?: Device; dtype?: DType };
+
+const isDevice = (x: string): x is Device => x === 'cpu' || x.startsWith('cuda');
+
+/** A `to()` target as { device, dtype } (Tensor.to and Module.to read it alike). */
+export function toSpec(target: ToTarget): { device?: Device; dtype?: DType } {
+  if (typeof target !== 'string') return target;
+  return isDevice(target) ? { device: target } : { dtype: target };
+}
 export type Scalar = number | boolean;
 export type NestedArray = number | boolean | NestedArray[];
 
@@ -357,13 +368,8 @@ export class Tensor implements Tracked {
 
   // ---- conversion
   /** Casts and/or moves; returns a new handle (sharing data when nothing changes). */
-  to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
-    const spec =
-      typeof target === 'string'
-        ? target === 'cpu' || target.startsWith('cuda')
-          ? { device: target as Device }
-          : { dtype: target as DType }
-        : target;
+  to(target: ToTarget): Tensor {
+    const spec = toSpec(target);
     return callT(O.toAny, [
       this,
       spec.dtype ? dtypeCode(spec.dtype) : null,

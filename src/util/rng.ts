@@ -6,6 +6,19 @@ export class Rng {
   constructor(...seeds: number[]) {
     let x = 0x9e3779b97f4a7c15n;
     for (const s of seeds) x = (x ^ BigInt.asUintN(64, BigInt(Math.floor(s)))) * 0xbf58476d1ce4e5b9n;
+    this.s = Rng.state(x);
+  }
+
+  /** A generator whose SplitMix64 seeding starts from a 64-bit key (util/streams.ts's stream keys). */
+  static fromKey(key: bigint): Rng {
+    const r = new Rng();
+    r.s = Rng.state(key);
+    return r;
+  }
+
+  /** xoshiro128**'s four words from SplitMix64 started at x (never all zero). */
+  private static state(start: bigint): Uint32Array {
+    let x = start;
     const next = () => {
       x = BigInt.asUintN(64, x + 0x9e3779b97f4a7c15n);
       let z = x;
@@ -13,8 +26,9 @@ export class Rng {
       z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
       return Number(BigInt.asUintN(32, z ^ (z >> 31n)));
     };
-    this.s = new Uint32Array([next(), next(), next(), next()]);
-    if (this.s.every((v) => v === 0)) this.s[0] = 1;
+    const s = new Uint32Array([next(), next(), next(), next()]);
+    if (s.every((v) => v === 0)) s[0] = 1;
+    return s;
   }
 
   /** Uniform 32-bit unsigned integer. */

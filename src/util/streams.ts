@@ -1,63 +1,74 @@
-// Every random stream of the project in one table, named for what it draws. A stream is the user's seed
-// plus the stream's id (and a position, such as an epoch or a k-means restart), so streams never
-// overlap and one seed drives them all. The ids are fixed: changing one changes what a seed gives.
-import { Generator } from '../torch/index.js';
+// Every random stream of the project in one table, named for what it draws. A stream's key mixes the
+// user's seed, the stream's name and a position (an epoch, a k-means restart, a canvas index) through
+// SplitMix64's finaliser, so two names, two seeds or two positions give unrelated keys: seed 1 of one
+// stream is not seed 0 of another (as it was when a stream was the seed plus a small id). One seed drives
+// them all; renaming a stream changes what a seed gives. Host streams seed Rng (xoshiro128**); torch
+// streams seed a libtorch generator (torch.streamGenerator: mt19937 on the CPU keeps the key's low 32
+// bits, Philox on CUDA all 64).
 import { Rng } from './rng.js';
 
-/** Host-side streams (xoshiro128**, see Rng): shuffles, subsets, flips, draws of rows. */
+/** Host-side streams: shuffles, subsets, flips, draws of rows. */
 export const HOST_STREAMS = {
-  /** the batch order of each epoch (position: epoch) */
-  'loader.order': 1,
-  /** horizontal flips of a batch (position: epoch, batch start) */
-  'loader.flips': 2,
-  /** the shuffled conditions a continuous-feature consistency is compared against */
-  'consistency.shuffle': 3,
-  /** the images pixels+PCA is fitted on */
-  'pixels-pca.subset': 5,
-  /** the example images of each cluster in a cluster grid */
-  'cluster-grid.examples': 13,
-  /** k-means++ seeding (position: restart) */
-  'kmeans.init': 17,
-  /** the real images precision/recall/density/coverage compare against */
-  'eval.real-rows': 17,
-  /** the training conditions drawn for sampling, as the paper samples */
-  'sample.condition-rows': 31,
-  /** the ids of the random-label control */
-  'annotations.random-ids': 101,
-  /** which images a long-tailed subset keeps */
-  'long-tail.subset': 7919,
-  /** a scene canvas: its items, their sizes, places and the background (position: canvas index) */
-  'scenes.canvas': 7927,
-  /** the patches patch k-means is fitted on */
-  'masks.fit-patches': 7933,
-  /** the shuffled layouts of the layout-following chance level */
-  'layout.shuffle': 7937,
-  /** the example images of each self-label in an annotation view */
-  'annotation-view.examples': 7949,
-  /** SCAN's batch order and each image's neighbour partner (position: epoch) */
-  'scan.pairs': 7951,
+  'loader.order': 'the batch order of each epoch (position: epoch)',
+  'loader.flips': 'horizontal flips of a batch (position: epoch, batch start)',
+  'consistency.shuffle': 'the shuffled conditions a continuous-feature consistency is compared against',
+  'pixels-pca.subset': 'the images pixels+PCA is fitted on',
+  'cluster-grid.examples': 'the example images of each cluster in a cluster grid',
+  'kmeans.init': 'k-means++ seeding (position: restart)',
+  'eval.real-rows': 'the real images precision/recall/density/coverage compare against',
+  'sample.condition-rows': 'the training conditions drawn for sampling, as the paper samples',
+  'annotations.random-ids': 'the ids of the random-label control',
+  'long-tail.subset': 'which images a long-tailed subset keeps',
+  'scenes.canvas': 'a scene canvas: its items, their sizes, places and the background (position: canvas index)',
+  'masks.fit-patches': 'the patches patch k-means is fitted on',
+  'layout.shuffle': 'the shuffled layouts of the layout-following chance level',
+  'annotation-view.examples': 'the example images of each self-label in an annotation view',
+  'scan.pairs': "SCAN's batch order and each image's neighbour partner (position: epoch)",
 } as const;
 export type HostStream = keyof typeof HOST_STREAMS;
 
 /** libtorch generator streams (the CPU generator; draws are moved to the device). */
 export const TORCH_STREAMS = {
-  /** the sampler's x_T and ancestral noise */
-  'sample.noise': 0,
-  /** the noised probe image of diffusion features */
-  'diffusion-features.noise': 0,
-  /** a trainer's own draws: timesteps, noise, condition dropout, augmentations */
-  'train.noise': 1,
-  /** the initial weights of SCAN's clustering heads */
-  'scan.heads': 2,
+  'sample.noise': "the sampler's x_T and ancestral noise",
+  'diffusion-features.noise': 'the noised probe image of diffusion features',
+  'train.noise': "a trainer's own draws: timesteps, noise, condition dropout, augmentations",
+  'scan.heads': "the initial weights of SCAN's clustering heads",
 } as const;
 export type TorchStream = keyof typeof TORCH_STREAMS;
 
-/** The host stream `name` of `seed`, at a position (epoch, restart, ...) if it has one. */
-export function hostRng(seed: number, name: HostStream, ...position: number[]): Rng {
-  return new Rng(seed, ...position, HOST_STREAMS[name]);
+const MASK64 = (1n << 64n) - 1n;
+const GOLDEN = 0x9e3779b97f4a7c15n;
+
+/** SplitMix64's finaliser: a bijection of 64-bit words that spreads every input bit over the output. */
+function mix64(x: bigint): bigint {
+  let z = x & MASK64;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
+  return z ^ (z >> 31n);
 }
 
-/** The libtorch generator stream `name` of `seed`. */
-export function torchGenerator(seed: number, name: TorchStream): Generator {
-  return new Generator(seed + TORCH_STREAMS[name]);
+const absorb = (h: bigint, v: bigint): bigint => mix64((h ^ v) + GOLDEN);
+
+/** FNV-1a over the name's UTF-16 code units, 64-bit. */
+function nameHash(name: string): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < name.length; i++) h = ((h ^ BigInt(name.charCodeAt(i))) * 0x100000001b3n) & MASK64;
+  return h;
+}
+
+function word(what: string, v: number): bigint {
+  if (!Number.isSafeInteger(v) || v < 0) throw new Error(`a stream's ${what} must be a non-negative integer, got ${v}`);
+  return BigInt(v);
+}
+
+/** The 64-bit key of stream `name` of `seed` at a position (epoch, restart, ...), if it has one. */
+export function streamKey(seed: number, name: HostStream | TorchStream, ...position: number[]): bigint {
+  let h = absorb(nameHash(name), word('seed', seed));
+  for (const p of position) h = absorb(h, word('position', p));
+  return absorb(h, BigInt(position.length));
+}
+
+/** The host stream `name` of `seed`, at a position (epoch, restart, ...) if it has one. */
+export function hostRng(seed: number, name: HostStream, ...position: number[]): Rng {
+  return Rng.fromKey(streamKey(seed, name, ...position));
 }

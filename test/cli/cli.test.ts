@@ -107,6 +107,30 @@ describe('selfguided CLI', () => {
     },
   );
 
+  test('a data-parallel worker checks its flags before it joins the group (no rank left waiting)', () => {
+    // Rank 1 of 2 with no rank 0 anywhere: joining would wait for the rendezvous until it timed out.
+    const env = {
+      ...process.env,
+      WORLD_SIZE: '2',
+      RANK: '1',
+      LOCAL_RANK: '1',
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: '9',
+    };
+    for (const cmd of [
+      ['encoder', 'train', '--data', 'some-folder', '--channels', '2'],
+      ['train', '--data', 'some-folder', '--channels', '2'],
+    ]) {
+      const r = spawnSync(process.execPath, ['bin/selfguided.mjs', ...cmd, '--run-dir', join(tmpdir(), 'sg-never')], {
+        encoding: 'utf8',
+        env,
+        timeout: 60_000,
+      });
+      assert.equal(r.status, 2, `${cmd[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /--channels must be 1 or 3, got 2/);
+    }
+  });
+
   test('runtime errors exit 1 with the reason', () => {
     const r = cli('sample', '--checkpoint', '/nonexistent/run');
     assert.equal(r.code, 1);

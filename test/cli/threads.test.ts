@@ -30,7 +30,7 @@ describe('threads', () => {
         '--import',
         'tsx',
         '-e',
-        `import('./src/cli/threads.ts').then(async (m) => { m.applyThreads('x', { threads: 1 });
+        `import('./src/cli/threads.ts').then(async (m) => { m.applyThreads('x', 1);
          const t = await import('./src/torch/index.ts'); console.log(t.getNumThreads(), process.env.SELFGUIDED_THREADS); })`,
       ],
       { encoding: 'utf8' },

@@ -125,7 +125,7 @@ describe('fashion-scenes', () => {
 
 describe('ground-truth (oracle) conditions of scenes', () => {
   test('the largest box with its class, the semantic mask as segments, multi-hot labels', async () => {
-    const { groundTruthAnnotations } = await import('../../src/experiment/ground-truth.js');
+    const { groundTruthAnnotations } = await import('../../src/pipelines/ground-truth.js');
     const ds = generateScenes({ count: 5, seed: 2 });
     const boxes = groundTruthAnnotations(ds, 'boxes');
     const masks = groundTruthAnnotations(ds, 'masks');

@@ -6,15 +6,10 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import {
-  DiffusionTrainer,
-  listCheckpoints,
-  loadModel,
-  NonFiniteLossError,
-  type TrainConfigInput,
-} from '../../src/diffusion/index.js';
+import { listCheckpoints } from '../../src/train/checkpoint.js';
+import { DiffusionTrainer, loadModel, NonFiniteLossError, type TrainConfigInput } from '../../src/diffusion/index.js';
 import * as torch from '../../src/torch/index.js';
-import { flat } from '../helpers/check.js';
+import { flat, sameState } from '../helpers/check.js';
 
 const quiet = () => {};
 const base = (): TrainConfigInput => ({
@@ -49,10 +44,8 @@ describe('diffusion trainer', () => {
     assert.equal(second.step, 10);
     const r2 = await second.train({ progress: false });
     assert.equal(r2.status, 'done');
-    for (const [k, t] of straight.model.stateDict())
-      assert.deepEqual(flat(second.model.stateDict().get(k)!), flat(t), k);
-    for (const [k, t] of straight.ema.stateDict().tensors)
-      assert.deepEqual(flat(second.ema.stateDict().tensors.get(k)!), flat(t), `ema ${k}`);
+    sameState(second.model.stateDict(), straight.model.stateDict());
+    sameState(second.ema.stateDict().tensors, straight.ema.stateDict().tensors, 'ema ');
     const metrics = readFileSync(join(b, 'metrics.jsonl'), 'utf8')
       .trim()
       .split('\n')

@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { saveAnnotations } from '../../src/annotate/annotations.js';
 import { loadFashionMnist } from '../../src/data/fashion-mnist.js';
-import { generateScenes, sceneBoxes } from '../../src/data/scenes.js';
+import { generateScenes } from '../../src/data/scenes.js';
+import { sceneBoxes } from '../../src/data/scene-annotations.js';
 import { labelSetAgreement, writeAnnotationView } from '../../src/eval/annotation-view.js';
-import { groundTruthAnnotations } from '../../src/experiment/ground-truth.js';
+import { groundTruthAnnotations } from '../../src/pipelines/ground-truth.js';
 import * as torch from '../../src/torch/index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'sg-view-'));

@@ -71,3 +71,15 @@ export function gradcheck(
 export function randn64(shape: number[], seed: number): Tensor {
   return torch.randn(shape, { dtype: 'float64', generator: new torch.Generator(seed) });
 }
+
+/**
+ * Two states are the same bits, tensor by tensor (the resume tests: interrupted and resumed equals
+ * uninterrupted). Every tensor of `expected` must be in `actual`; `what` prefixes the messages.
+ */
+export function sameState(actual: ReadonlyMap<string, Tensor>, expected: ReadonlyMap<string, Tensor>, what = ''): void {
+  for (const [k, t] of expected) {
+    const a = actual.get(k);
+    assert.ok(a, `${what}${k} is missing`);
+    assert.deepEqual(flat(a), flat(t), `${what}${k}`);
+  }
+}

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import * as nn from '../../src/nn/index.js';
 import * as optim from '../../src/optim/index.js';
 import * as torch from '../../src/torch/index.js';
-import { close, flat } from '../helpers/check.js';
+import { close, sameState } from '../helpers/check.js';
 
 function setGrads(ps: torch.Tensor[], gs: number[][]): void {
   ps.forEach((p, i) => {
@@ -191,10 +191,8 @@ describe('resume', () => {
     const resumed = build(1234);
     load(resumed, path);
     train(resumed, 10);
-    for (const [k, t] of straight.model.stateDict())
-      assert.deepEqual(flat(resumed.model.stateDict().get(k)!), flat(t), k);
-    for (const [k, t] of straight.ema.stateDict().tensors)
-      assert.deepEqual(flat(resumed.ema.stateDict().tensors.get(k)!), flat(t), `ema ${k}`);
+    sameState(resumed.model.stateDict(), straight.model.stateDict());
+    sameState(resumed.ema.stateDict().tensors, straight.ema.stateDict().tensors, 'ema ');
     assert.equal(resumed.opt.lr, straight.opt.lr);
   });
 

@@ -9,7 +9,14 @@ test("'selfguided' and 'selfguided/torch' resolve to the library", async () => {
   const t = sg.torch.ones([2, 3]);
   assert.equal(t.sum().item(), 6);
   t.dispose();
-  for (const f of [sg.diffusion.DiffusionTrainer, sg.diffusion.generate, sg.annotate.selfLabels, sg.startServer])
+  for (const f of [
+    sg.diffusion.DiffusionTrainer,
+    sg.diffusion.generate,
+    sg.annotate.selfLabels,
+    sg.evaluation.evaluate,
+    sg.pipelines.selfBoxesFile,
+    sg.startServer,
+  ])
     assert.equal(typeof f, 'function');
   assert.equal(typeof (await import('selfguided/nn')).Module, 'function');
   assert.equal(typeof (await import('selfguided/optim')).AdamW, 'function');

@@ -10,7 +10,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { saveAnnotations } from '../../src/annotate/annotations.js';
 import { loadDataset } from '../../src/data/spec.js';
 import { DiffusionTrainer } from '../../src/diffusion/index.js';
-import { groundTruthAnnotations } from '../../src/experiment/ground-truth.js';
+import { groundTruthAnnotations } from '../../src/pipelines/ground-truth.js';
 import { craftCheckpointMetadata, trainTinyRun } from '../helpers/tiny-run.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 

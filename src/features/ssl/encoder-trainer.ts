@@ -11,7 +11,6 @@ import type { TrainingState } from '../../train/state.js';
 import type { LoadedCheckpoint } from '../../train/checkpoint.js';
 import * as nn from '../../nn/index.js';
 import * as optim from '../../optim/index.js';
-import { torchGenerator } from '../../util/streams.js';
 import * as torch from '../../torch/index.js';
 import { augment, type AugmentOptions } from './augment.js';
 import { DinoHead, dinoLoss, teacherMomentum, teacherTemperature, updateCenter, updateTeacher } from './dino.js';
@@ -160,7 +159,7 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
         batchSize: config.train.batchSize,
         seed: config.train.seed,
       });
-      const generator = torchGenerator(config.train.seed, 'train.noise');
+      const generator = torch.streamGenerator(config.train.seed, 'train.noise');
       return new EncoderTrainer(run, ds, model, opt, sched, loader, generator, device, teacher, center);
     });
   }

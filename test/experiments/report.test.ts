@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { EvalMetrics } from '../../src/eval/evaluate.js';
-import { claims, seedVariation, tailRecall, type RowResult } from '../../src/experiment/report.js';
-import { niceTicks, renderLineCharts } from '../../src/experiment/svg-plot.js';
+import { claims, seedVariation, tailRecall, type RowResult } from '../../src/experiments/report.js';
+import { niceTicks, renderLineCharts } from '../../src/experiments/svg-plot.js';
 
 function metrics(fd: number, o: Partial<EvalMetrics> = {}): EvalMetrics {
   return {

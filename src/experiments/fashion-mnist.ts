@@ -17,15 +17,16 @@ import { DiffusionFeatures } from '../diffusion/diffusion-features.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
 import { clusterQuality } from '../eval/cluster-metrics.js';
 import { evalRunName, evaluate, readEvalMetrics, type EvalMetrics } from '../eval/evaluate.js';
-import { accuracy, loadEvalNet, trainEvalNet } from '../eval/evalnet.js';
+import { accuracy, EvalNetTrainer, loadEvalNet } from '../eval/evalnet.js';
 import { extractFeatures, type FeatureExtractor } from '../features/extract.js';
 import { loadFeatures } from '../features/features-file.js';
-import { EncoderTrainer } from '../features/ssl/encoder-trainer.js';
+import { EncoderTrainer, type EncoderConfigInput } from '../features/ssl/encoder-trainer.js';
 import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import { latestCheckpoint, latestStep } from '../train/checkpoint.js';
 import type { Device } from '../torch/index.js';
 import { z } from 'zod';
 import { readJsonFile } from '../util/json-file.js';
+import { StageInterrupted, trainStage } from '../pipelines/stage.js';
 import { Budget, BUDGETS, BudgetName, SamplerChoice, samplerTag } from './budgets.js';
 import { bestSelfRow, writeReport, type ReportInput, type RowResult, type SamplerStudyRow } from './report.js';
 
@@ -96,8 +97,6 @@ class Timing {
     return { ...this.t };
   }
 }
-
-class Interrupted extends Error {}
 
 export class FashionMnistExperiment {
   readonly plan: Plan;
@@ -184,7 +183,7 @@ export class FashionMnistExperiment {
       return 0;
     } catch (e) {
       this.report();
-      if (e instanceof Interrupted) {
+      if (e instanceof StageInterrupted) {
         this.log('stopped; run the same command again to continue');
         return 130;
       }
@@ -203,11 +202,11 @@ export class FashionMnistExperiment {
     if (evalnet === join(this.root, 'evalnet') && !existsSync(this.evalnetAccuracyPath)) {
       await this.timing.time('evalnet', async () => {
         this.log(`training the evaluation network in ${evalnet}`);
-        await trainEvalNet(
+        await trainStage(
           evalnet,
-          existsSync(join(evalnet, 'config.json'))
-            ? { resume: true, log: this.log }
-            : { config: { data: this.full, train: { steps: this.b.evalnetSteps, seed } }, log: this.log },
+          (how) => EvalNetTrainer.open(evalnet, { ...how, log: this.log }),
+          { data: this.full, train: { steps: this.b.evalnetSteps, seed } },
+          { steps: this.b.evalnetSteps },
         );
       });
     }
@@ -230,34 +229,18 @@ export class FashionMnistExperiment {
     }
     if (encoder === join(this.root, 'encoder') && latestStep(encoder) < this.b.encoderSteps) {
       await this.timing.time(this.stage('encoder'), async () => {
-        const t = await EncoderTrainer.open(
+        const config: EncoderConfigInput = {
+          data: this.full,
+          model: { widths: [16, 32, 64] },
+          // docs/self-labels.md, round 2: batch 256, crops of at least 60% of the area, 6,000 steps
+          train: { steps: this.b.encoderSteps, batchSize: 256, cropScale: [0.6, 1], seed, checkpointEvery: 250 },
+        };
+        await trainStage(
           encoder,
-          existsSync(join(encoder, 'config.json'))
-            ? { resume: true, device: this.device, log: this.log }
-            : {
-                config: {
-                  data: this.full,
-                  model: { widths: [16, 32, 64] },
-                  // docs/self-labels.md, round 2: batch 256, crops of at least 60% of the area, 6,000 steps
-                  train: {
-                    steps: this.b.encoderSteps,
-                    batchSize: 256,
-                    cropScale: [0.6, 1],
-                    seed,
-                    checkpointEvery: 250,
-                  },
-                },
-                device: this.device,
-                log: this.log,
-              },
+          (how) => EncoderTrainer.open(encoder, { ...how, device: this.device, log: this.log }),
+          config,
+          { steps: this.b.encoderSteps, what: 'training the SimCLR encoder g', log: this.log },
         );
-        try {
-          if (t.step < this.b.encoderSteps)
-            this.log(`training the SimCLR encoder g (${t.step}/${this.b.encoderSteps} steps done)`);
-          if ((await t.train()).status !== 'done') throw new Interrupted();
-        } finally {
-          t.dispose();
-        }
       });
     } else if (!latestCheckpoint(encoder)) {
       throw new Error(`no encoder checkpoint in ${encoder}`);
@@ -562,19 +545,16 @@ export class FashionMnistExperiment {
           logEvery: 100,
         },
       };
-      const t = await DiffusionTrainer.open(
+      await trainStage(
         dir,
-        existsSync(join(dir, 'config.json'))
-          ? { resume: true, device: this.device, log: this.log }
-          : { config, device: this.device, log: this.log },
+        (how) => DiffusionTrainer.open(dir, { ...how, device: this.device, log: this.log }),
+        config,
+        {
+          steps: this.b.steps,
+          what: `row ${row.id}: training`,
+          log: this.log,
+        },
       );
-      try {
-        if (t.step < this.b.steps) this.log(`row ${row.id}: training (${t.step}/${this.b.steps} steps done)`);
-        const r = await t.train();
-        if (r.status !== 'done') throw new Interrupted();
-      } finally {
-        t.dispose();
-      }
     });
   }
 

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FashionScenesExperiment } from '../../src/experiment/fashion-scenes.js';
+import { FashionScenesExperiment } from '../../src/experiments/fashion-scenes.js';
 
 test('fashion-scenes smoke budget: all rows, the sweep, the shifted-box control, resumable', async () => {
   const root = mkdtempSync(join(tmpdir(), 'sg-fs-'));

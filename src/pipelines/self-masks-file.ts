@@ -1,8 +1,6 @@
-// What `selfguided masks` runs: self-masks of a features file with patches, written as a condition file
-// with a JSON report (Hungarian-matched mIoU and foreground IoU against the hidden masks when the dataset
-// has them) and a PNG of the segments over the first images.
-import { writeFileSync } from 'node:fs';
-import { saveAnnotations } from '../annotate/annotations.js';
+// Self-masks of a features file with patches (what `selfguided masks` runs): patch k-means or STEGO
+// segments, Hungarian-matched mIoU and foreground IoU against the hidden masks when the dataset has them,
+// and the segments over the first images, through annotateFile's skeleton.
 import type { Annotations } from '../annotate/annotations.js';
 import { patchKMeansMasks, type PatchMaskOptions } from '../annotate/self-masks.js';
 import { loadStego, stegoSegments } from '../annotate/stego.js';
@@ -11,72 +9,67 @@ import { extractorFromProvenance } from '../eval/rebuild-extractor.js';
 import type { FeatureExtractor } from '../features/extract.js';
 import { overlay } from '../data/overlay.js';
 import { saveGrid } from '../data/png.js';
-import { openPatchFeatures } from './patch-features.js';
+import {
+  annotateFile,
+  firstImages,
+  type AnnotateFileOptions,
+  type AnnotateFileResult,
+  type AnnotationMethod,
+} from './annotate-file.js';
 import { maskQuality } from '../eval/segmentation.js';
 import type { Features } from '../features/features-file.js';
 import * as torch from '../torch/index.js';
 
-export interface SelfMasksFileOptions extends Omit<PatchMaskOptions, 'imageSize'> {
+export interface SelfMasksFileOptions extends Omit<PatchMaskOptions, 'imageSize'>, AnnotateFileOptions {
   /** a trained STEGO run: its head and cluster probe make the segments (K is the probe's) */
   stego?: string;
-  out?: string;
-  log?: (msg: string) => void;
 }
 
-export async function selfMasksFile(
-  path: string,
-  o: SelfMasksFileOptions,
-): Promise<{ out: string; report: Record<string, unknown>; lines: string[] }> {
-  const log = o.log ?? ((m: string) => process.stderr.write(`${m}\n`));
-  const { feats, ds, imageSize, dispose } = await openPatchFeatures(path);
-  try {
-    const t0 = performance.now();
-    const annotations = o.stego
-      ? await stegoMasks(path, feats, o.stego, imageSize, ds, log)
-      : patchKMeansMasks(path, feats, { ...o, imageSize }).annotations;
-    const K = annotations.k!;
-    const seconds = (performance.now() - t0) / 1000;
-    log(
-      `${o.stego ? 'STEGO' : 'patch k-means'} masks (K = ${K}) of ${feats.features.shape[0]} images in ${seconds.toFixed(1)} s`,
-    );
-    const out = o.out ?? path.replace(/\.safetensors$/, '') + `-${o.stego ? 'stego' : 'masks'}-K${K}.safetensors`;
-    saveAnnotations(out, annotations);
-    const report: Record<string, unknown> = {
-      features: path,
-      out,
-      K,
-      method: o.stego ? 'stego' : 'patch-kmeans',
-      seconds,
-    };
-    const lines = [`wrote ${out}`];
-    const segs = annotations.segments!;
-    if (ds?.scene) {
+function selfMasksMethod(o: SelfMasksFileOptions): AnnotationMethod<null> {
+  const name = o.stego ? 'stego' : 'masks';
+  return {
+    patches: true,
+    async annotate({ path, feats, ds, imageSize, log }) {
+      const size = imageSize!;
+      const t0 = performance.now();
+      const annotations = o.stego
+        ? await stegoMasks(path, feats, o.stego, size, ds, log)
+        : patchKMeansMasks(path, feats, { ...o, imageSize: size }).annotations;
+      const K = annotations.k!;
+      const seconds = (performance.now() - t0) / 1000;
+      log(
+        `${o.stego ? 'STEGO' : 'patch k-means'} masks (K = ${K}) of ${feats.features.shape[0]} images in ${seconds.toFixed(1)} s`,
+      );
+      return { annotations, result: null, report: { K, method: o.stego ? 'stego' : 'patch-kmeans', seconds } };
+    },
+    defaultOut: (path, a) => path.replace(/\.safetensors$/, '') + `-${name}-K${a.annotations.k}.safetensors`,
+    judge(ds, { annotations }) {
+      if (!ds.scene) return null;
       const q = maskQuality(
-        segs.toTypedArray() as Uint8Array,
+        annotations.segments!.toTypedArray() as Uint8Array,
         ds.scene.masks.toTypedArray() as Uint8Array,
-        K,
+        annotations.k!,
         ds.scene.classNames.length + 1,
       );
-      report.quality = q;
-      lines.push(
-        `against the hidden masks (Hungarian-matched): mIoU ${q.mIoU.toFixed(4)}  foreground IoU ${q.foregroundIoU.toFixed(4)}  pixel accuracy ${q.pixelAccuracy.toFixed(4)}`,
-      );
-    }
-    if (ds) {
-      const png = out.replace(/\.safetensors$/, '.png');
-      const first = Array.from({ length: Math.min(32, ds.length) }, (_, i) => i);
-      const masks = torch.tidy(() => segs.narrow(0, 0, first.length).add(1));
+      return {
+        report: { quality: q },
+        line: `against the hidden masks (Hungarian-matched): mIoU ${q.mIoU.toFixed(4)}  foreground IoU ${q.foregroundIoU.toFixed(4)}  pixel accuracy ${q.pixelAccuracy.toFixed(4)}`,
+      };
+    },
+    async picture(ds, { annotations }, png) {
+      const first = firstImages(ds);
+      const masks = torch.tidy(() => annotations.segments!.narrow(0, 0, first.length).add(1));
       const pic = overlay(ds.images(first), { masks, zeroIsBackground: false });
       await saveGrid(pic, png, { nrow: 8, scale: 2 });
       for (const t of [pic, masks]) t.dispose();
-      lines.push(`segments over the first images: ${png}`);
-    }
-    writeFileSync(out.replace(/\.safetensors$/, '.json'), `${JSON.stringify(report, null, 2)}\n`);
-    for (const t of [annotations.vectors, annotations.centroids, annotations.segments]) t?.dispose();
-    return { out, report, lines };
-  } finally {
-    dispose();
-  }
+      return `segments over the first images: ${png}`;
+    },
+  };
+}
+
+/** Self-masks of a features file with patches (patch k-means, or a trained STEGO head) as a condition file. */
+export function selfMasksFile(path: string, o: SelfMasksFileOptions): Promise<AnnotateFileResult> {
+  return annotateFile(path, selfMasksMethod(o), o);
 }
 
 /**

@@ -5,6 +5,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { SCAN_DEFAULTS } from '../annotate/scan.js';
+import { describeSampler } from '../diffusion/schedulers.js';
 import type { EvalMetrics } from '../eval/evaluate.js';
 import {
   EVAL_COLUMNS,
@@ -141,6 +142,15 @@ export function bestSelfRow<T extends Pick<RowResult, 'id' | 'group' | 'kind'>>(
   return self[bi]!;
 }
 
+/**
+ * Claim 2a's verdicts: the best self-label row's FD-evalnet over the ground-truth row's; at most 1 beats
+ * it, at most `close` comes close, at most `loosely` comes loosely close.
+ */
+export const CLOSE_TO_GROUND_TRUTH = { close: 1.1, loosely: 1.25 } as const;
+/** Claim 3: samples follow their self-label when consistency is at least this multiple of chance. */
+export const FOLLOWS_TIMES_CHANCE = 2;
+const pct = (ratio: number) => `${Math.round((ratio - 1) * 100)}%`;
+
 /** The paper's four claims (method.md section 5) checked against the finished rows, in words. */
 export function claims(i: Pick<ReportInput, 'rows' | 'sweep' | 'replicas'>): string[] {
   const by = (id: string) => i.rows.find((r) => r.id === id);
@@ -163,10 +173,10 @@ export function claims(i: Pick<ReportInput, 'rows' | 'sweep' | 'replicas'>): str
     const verdict =
       ratio <= 1
         ? '**held (beats it)**'
-        : ratio <= 1.1
-          ? '**held (within 10%)**'
-          : ratio <= 1.25
-            ? '**held loosely (within 25%)**'
+        : ratio <= CLOSE_TO_GROUND_TRUTH.close
+          ? `**held (within ${pct(CLOSE_TO_GROUND_TRUTH.close)})**`
+          : ratio <= CLOSE_TO_GROUND_TRUTH.loosely
+            ? `**held loosely (within ${pct(CLOSE_TO_GROUND_TRUTH.loosely)})**`
             : '**did not hold**';
     out.push(
       `2a. Self-labels come close to or beat ground-truth labels: ${verdict}: best self-label row ${best.id} FD-evalnet ${f(fd(best), 2)} against ${f(fd(gt), 2)} for the ground-truth labels (ratio ${f(ratio, 2)}).`,
@@ -181,9 +191,11 @@ export function claims(i: Pick<ReportInput, 'rows' | 'sweep' | 'replicas'>): str
       const c = r.metrics!.consistency!;
       return `${r.id} ${f(c.value)} vs chance ${f(c.chance)}${c.chance > 0 ? ` (${f(c.value / c.chance, 1)}x)` : ''}`;
     });
-    const allFar = judged.every((r) => r.metrics!.consistency!.value >= 2 * r.metrics!.consistency!.chance);
+    const allFar = judged.every(
+      (r) => r.metrics!.consistency!.value >= FOLLOWS_TIMES_CHANCE * r.metrics!.consistency!.chance,
+    );
     out.push(
-      `3. Samples follow their self-label (assigned back to their cluster by the same g and f far more often than chance, taken as at least 2x): ${allFar ? '**held**' : '**did not hold for every row**'}: ${parts.join('; ')}.`,
+      `3. Samples follow their self-label (assigned back to their cluster by the same g and f far more often than chance, taken as at least ${FOLLOWS_TIMES_CHANCE}x): ${allFar ? '**held**' : '**did not hold for every row**'}: ${parts.join('; ')}.`,
     );
   } else out.push('3. Condition consistency: pending.');
 
@@ -306,11 +318,7 @@ function copyResult(dir: string, id: string, grid: string, m: EvalMetrics | null
 }
 
 /** A sampler as the report names it: DDIM-25 (eta 0), DDPM-25, DPM-Solver++(2M)-25. */
-export function samplerName(c: SamplerChoice, steps: number): string {
-  if (c.sampler === 'ddim') return `DDIM-${steps} (eta ${c.eta})`;
-  if (c.sampler === 'dpm++2m') return `DPM-Solver++(2M)-${steps}`;
-  return `${c.sampler.toUpperCase()}-${steps}`;
-}
+export const samplerName = (c: SamplerChoice, steps: number): string => describeSampler(c.sampler, steps, c.eta);
 
 // The sampler study: every sampler on the study's rows at equal network evaluations, and which one the
 // table uses; the guided row's grids side by side show what FD alone does not (speckle, blobs).
@@ -358,15 +366,15 @@ function fmtMinutes(s: number): string {
   return (s / 60).toFixed(1);
 }
 
-export function writeReport(i: ReportInput): void {
-  const dir = join(i.docs, 'fashion-mnist');
-  mkdirSync(dir, { recursive: true });
-  const rel = (p: string) => relative(i.docs, p);
-  // Paths under the working directory are shown relative to it, so the report reads the same on any machine.
-  const shown = (p: string) => {
-    const r = relative(process.cwd(), p);
-    return r.startsWith('..') || isAbsolute(r) ? p : r;
-  };
+/** Paths under the working directory are shown relative to it, so the report reads the same on any machine. */
+function shown(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r.startsWith('..') || isAbsolute(r) ? p : r;
+}
+
+/** The title, the protocol every row shares, and what each column measures. */
+function introSection(i: ReportInput): string[] {
+  const b = i.budget;
   const devices = [
     ...new Set(
       [...i.rows.map((r) => r.metrics), ...i.sweep.flatMap((s) => s.runs.map((r) => r.metrics))]
@@ -375,11 +383,7 @@ export function writeReport(i: ReportInput): void {
     ),
   ];
   const offCpu = devices.some((d) => d !== 'cpu');
-  const copied = (id: string, grid: string, m: EvalMetrics | null) => copyResult(dir, id, grid, m);
-  const b = i.budget;
-  const balanced = i.rows.filter((r) => r.group === 'balanced'),
-    lt = i.rows.filter((r) => r.group === 'long-tail');
-  const lines: string[] = [
+  return [
     `# Self-guided diffusion on Fashion-MNIST: the reproduction table (budget \`${i.budgetName}\`)`,
     '',
     `Every row trains the same \`${b.preset}\` UNet for ${b.steps} steps at batch ${b.batchSize} (AdamW lr ${b.lr}, ${b.warmup}-step warm-up, EMA ${b.emaDecay}, condition dropout 0.1, seed ${i.seed}) and is evaluated the same way: ${b.samples} samples with ${i.sampler ? samplerName(i.sampler, b.sampleSteps) : 'the sampler the study below picks (pending)'} at guidance scale s = ${b.scale}, conditions drawn at random from the row's own training annotations, as in the paper. ${offCpu ? `Samples were drawn on ${devices.join(' and ')}; the time table marks the stages that ran on a GPU (features and metrics always run on the CPU).` : 'Every stage ran on the CPU.'}`,
@@ -390,7 +394,15 @@ export function writeReport(i: ReportInput): void {
     `- **self-label NMI**: how well the self-labels recover the hidden classes (reported, never used).`,
     `- g: the SimCLR encoder of the self-labels study (docs/self-labels.md, round 2: ResNet 16-32-64, batch 256, crops >= 60%, 6,000 steps, backbone features), \`${shown(i.encoder)}\`; evaluation network \`${shown(i.evalnet)}\`.`,
     '',
-    ...samplerStudySection(i, dir),
+  ];
+}
+
+/** The balanced and the long-tailed tables, and the long-tailed rows' per-class recall. */
+function tablesSection(i: ReportInput): string[] {
+  const b = i.budget;
+  const balanced = i.rows.filter((r) => r.group === 'balanced'),
+    lt = i.rows.filter((r) => r.group === 'long-tail');
+  const lines = [
     `## Balanced training set${sizeOf(balanced)}`,
     '',
     HEADER,
@@ -420,7 +432,12 @@ export function writeReport(i: ReportInput): void {
       '',
     );
   }
-  lines.push(`## Guidance-scale sweep${i.sweepRow ? ` (${i.sweepRow})` : ''}`, '');
+  return lines;
+}
+
+/** The guidance-scale sweep on the best self-label row: means over seeds, a plot, the grids. */
+function sweepSection(i: ReportInput, dir: string): string[] {
+  const lines = [`## Guidance-scale sweep${i.sweepRow ? ` (${i.sweepRow})` : ''}`, ''];
   if (i.sweepRow) {
     const cols: [string, (m: EvalMetrics) => number, number][] = [
       ['FD-evalnet', (m) => m.fd.evalnet, 2],
@@ -468,35 +485,33 @@ export function writeReport(i: ReportInput): void {
         '',
       );
     }
-    for (const p of i.sweep) copied(`sweep-s${p.scale}`, p.grid, p.runs[0]?.metrics ?? null);
+    for (const p of i.sweep) copyResult(dir, `sweep-s${p.scale}`, p.grid, p.runs[0]?.metrics ?? null);
   } else {
     lines.push(
       'Pending: the sweep runs on the self-label row with the lowest FD-evalnet once all self-label rows are evaluated.',
       '',
     );
   }
-  lines.push(...seedVariation(i.replicas ?? []));
-  lines.push(
-    '## What held and what did not',
-    '',
-    'Checked by the runner against the numbers above (method.md section 5):',
-    '',
-    ...claims(i),
-    '',
-  );
-  // Hand-written reading of the results, kept in its own file so that rewriting the report keeps it.
-  const notes = join(i.docs, 'fashion-mnist.notes.md');
-  if (existsSync(notes)) lines.push(readFileSync(notes, 'utf8').trim(), '');
-  lines.push(
+  return lines;
+}
+
+/** One sample grid per row, copied beside the report with the row's metrics. */
+function samplesSection(i: ReportInput, dir: string): string[] {
+  const lines = [
     '## Samples',
     '',
-    `Each grid is taken from the row's ${b.samples} evaluation samples: for id-conditioned rows, 8 samples of each of the first 10 condition ids, one grid row per id in id order (so a self-label grid row is one cluster, a ground-truth row one class); unconditional and continuous rows show their first 80 samples.`,
+    `Each grid is taken from the row's ${i.budget.samples} evaluation samples: for id-conditioned rows, 8 samples of each of the first 10 condition ids, one grid row per id in id order (so a self-label grid row is one cluster, a ground-truth row one class); unconditional and continuous rows show their first 80 samples.`,
     '',
-  );
+  ];
   for (const r of i.rows) {
-    const png = copied(r.id, r.grid, r.metrics);
-    if (png) lines.push(`**${r.id}** (${r.title}):`, '', `![${r.id}](${rel(png)})`, '');
+    const png = copyResult(dir, r.id, r.grid, r.metrics);
+    if (png) lines.push(`**${r.id}** (${r.title}):`, '', `![${r.id}](${relative(i.docs, png)})`, '');
   }
+  return lines;
+}
+
+/** The wall time of each stage, and the command that made the page. */
+function timeSection(i: ReportInput, dir: string): string[] {
   const total = Object.values(i.timing).reduce((a, c) => a + c, 0);
   const reused = [
     ['the encoder g', i.encoder],
@@ -504,7 +519,7 @@ export function writeReport(i: ReportInput): void {
   ]
     .filter(([, p]) => !p!.startsWith(i.root))
     .map(([what, p]) => `${what} (\`${shown(p!)}\`)`);
-  lines.push(
+  return [
     '## Time',
     '',
     `Wall time of each stage on the machine that ran it, summed over every invocation (the run resumes across sessions): ${fmtMinutes(total)} min in all.${reused.length ? ` Not included: ${reused.join(' and ')}, reused from earlier runs.` : ''}`,
@@ -513,16 +528,37 @@ export function writeReport(i: ReportInput): void {
     '|---|---|',
     ...Object.entries(i.timing).map(([k, v]) => `| ${k} | ${fmtMinutes(v)} |`),
     '',
-  );
-  lines.push(
     '## How it was run',
     '',
     '```sh',
     i.command ?? `bin/selfguided.mjs experiment fashion-mnist --budget ${i.budgetName}`,
     '```',
     '',
-    `Run directories, features, annotations and caches are under \`${shown(i.root)}\` (not committed); per-row metrics JSON and sample grids are in \`${rel(dir)}/\`. Running the command again skips every finished row.`,
+    `Run directories, features, annotations and caches are under \`${shown(i.root)}\` (not committed); per-row metrics JSON and sample grids are in \`${relative(i.docs, dir)}/\`. Running the command again skips every finished row.`,
     '',
-  );
+  ];
+}
+
+/** docs/<docs>/fashion-mnist.md from the finished rows (a partial run gives a partial page). */
+export function writeReport(i: ReportInput): void {
+  const dir = join(i.docs, 'fashion-mnist');
+  mkdirSync(dir, { recursive: true });
+  const lines = [
+    ...introSection(i),
+    ...samplerStudySection(i, dir),
+    ...tablesSection(i),
+    ...sweepSection(i, dir),
+    ...seedVariation(i.replicas ?? []),
+    '## What held and what did not',
+    '',
+    'Checked by the runner against the numbers above (method.md section 5):',
+    '',
+    ...claims(i),
+    '',
+  ];
+  // Hand-written reading of the results, kept in its own file so that rewriting the report keeps it.
+  const notes = join(i.docs, 'fashion-mnist.notes.md');
+  if (existsSync(notes)) lines.push(readFileSync(notes, 'utf8').trim(), '');
+  lines.push(...samplesSection(i, dir), ...timeSection(i, dir));
   writeFileSync(join(i.docs, 'fashion-mnist.md'), lines.join('\n'));
 }

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { FashionMnistExperiment } from '../../src/experiment/fashion-mnist.js';
+import { FashionMnistExperiment } from '../../src/experiments/fashion-mnist.js';
 import * as torch from '../../src/torch/index.js';
 
 const quiet = () => {};

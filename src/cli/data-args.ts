@@ -1,5 +1,6 @@
 // The dataset flags shared by every command that reads images.
 import type { DataSpecInput } from '../data/spec.js';
+import { ALPHA_BACKGROUNDS } from '../data/image-folder.js';
 import { defineOptions, UsageError, type Options } from './args.js';
 
 export const dataOptions = defineOptions({
@@ -24,6 +25,12 @@ export const dataOptions = defineOptions({
   'image-size': { type: 'int', default: 32, help: 'image folders: resize and centre-crop to this size' },
   channels: { type: 'int', default: 3, help: 'image folders: 1 (grayscale) or 3 (RGB)' },
   'labels-from-folders': { type: 'boolean', help: 'image folders: ground-truth labels from subfolder names' },
+  'alpha-background': {
+    type: 'string',
+    default: 'white',
+    choices: ALPHA_BACKGROUNDS,
+    help: 'image folders: what the transparent pixels of RGBA images show (composited, never stripped)',
+  },
   annotations: {
     type: 'string',
     metavar: 'FILE',
@@ -56,6 +63,7 @@ export function dataSpecFromArgs(cmd: string, a: DataArgs): DataSpecInput {
     size: a['image-size'],
     channels: ch,
     labelsFromFolders: Boolean(a['labels-from-folders']),
+    alphaBackground: a['alpha-background'],
     annotations: a.annotations,
   };
 }

@@ -1,6 +1,8 @@
 // Folders of PNG/JPEG images (recursive) decoded with sharp: resized to cover a square and centre
 // cropped, grayscale or RGB; optional labels from the first-level subfolder names. A file that fails
-// to decode is reported with its path and skipped, never fatal; an empty folder is an error.
+// to decode is reported with its path and skipped, never fatal; an empty folder is an error. Images with
+// an alpha channel are composited on a background (white unless told otherwise), never stripped: the
+// colours a transparent pixel hides would otherwise come through as fringes around every object.
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import * as torch from '../torch/index.js';
@@ -8,11 +10,20 @@ import { ImageDataset } from './dataset.js';
 
 const EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
 
+export const ALPHA_BACKGROUNDS = ['white', 'black'] as const;
+export type AlphaBackground = (typeof ALPHA_BACKGROUNDS)[number];
+const BACKGROUND_RGB: Record<AlphaBackground, { r: number; g: number; b: number }> = {
+  white: { r: 255, g: 255, b: 255 },
+  black: { r: 0, g: 0, b: 0 },
+};
+
 export interface ImageFolderOptions {
   size?: number;
   channels?: 1 | 3;
   /** labels from the subfolder each image is in (images directly in root are unlabeled) */
   labelsFromFolders?: boolean;
+  /** what transparent pixels show (default white) */
+  alphaBackground?: AlphaBackground;
   concurrency?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -33,11 +44,20 @@ function walk(dir: string): string[] {
   return out;
 }
 
-async function decode(path: string, size: number, channels: 1 | 3): Promise<Buffer> {
+/** One image file (or its bytes) as raw size x size x channels pixels, alpha composited on the background. */
+export async function decodeImage(
+  source: string | Buffer,
+  size: number,
+  channels: 1 | 3,
+  background: AlphaBackground = 'white',
+): Promise<Buffer> {
   // Loaded on first use: runs on Fashion-MNIST alone (and the GPU machine) need neither sharp nor libvips.
   const { default: sharp } = await import('sharp');
-  let img = sharp(path, { failOn: 'error' }).rotate().resize(size, size, { fit: 'cover', position: 'centre' });
-  img = channels === 1 ? img.grayscale() : img.removeAlpha().toColourspace('srgb');
+  let img = sharp(source, { failOn: 'error' })
+    .rotate()
+    .flatten({ background: BACKGROUND_RGB[background] })
+    .resize(size, size, { fit: 'cover', position: 'centre' });
+  img = channels === 1 ? img.grayscale() : img.toColourspace('srgb');
   const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== channels || info.width !== size || info.height !== size) {
     throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x${channels}`);
@@ -69,7 +89,7 @@ export async function loadImageFolder(
   const worker = async () => {
     for (let i = next++; i < files.length; i = next++) {
       try {
-        decoded[i] = await decode(files[i]!, size, channels);
+        decoded[i] = await decodeImage(files[i]!, size, channels, o.alphaBackground);
       } catch (e) {
         skipped.push({ path: files[i]!, reason: (e as Error).message.split('\n')[0]! });
       }
@@ -111,7 +131,15 @@ export async function loadImageFolder(
   }
   const dataset = new ImageDataset(pixels, labels, classNames, {
     name: `folder:${root}`,
-    preprocessing: { root, size, channels, fit: 'cover-centre-crop', files: files.length, skipped: skipped.length },
+    preprocessing: {
+      root,
+      size,
+      channels,
+      fit: 'cover-centre-crop',
+      alphaBackground: o.alphaBackground ?? 'white',
+      files: files.length,
+      skipped: skipped.length,
+    },
   });
   return { dataset, report: { loaded: kept.length, skipped }, files: kept.map((e) => relative(root, e.f)) };
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { parseWith } from '../util/json-file.js';
 import type { ImageDataset } from './dataset.js';
 import { loadFashionMnist } from './fashion-mnist.js';
-import { loadImageFolder } from './image-folder.js';
+import { ALPHA_BACKGROUNDS, loadImageFolder } from './image-folder.js';
 import { longTailIndices } from './long-tail.js';
 import { withObjectAnnotations } from './object-annotations.js';
 import { loadOrGenerateScenes, SceneOptions } from './scenes.js';
@@ -29,6 +29,8 @@ export const DataSpec = z.discriminatedUnion('kind', [
     size: z.number().int().positive().default(32),
     channels: z.union([z.literal(1), z.literal(3)]).default(3),
     labelsFromFolders: z.boolean().default(false),
+    /** what transparent pixels of RGBA images show */
+    alphaBackground: z.enum(ALPHA_BACKGROUNDS).default('white'),
     /** an object-annotations file (boxes, classes, masks) for these images */
     annotations: z.string().optional(),
   }),
@@ -64,6 +66,7 @@ export async function loadDataset(input: DataSpecInput, log: (msg: string) => vo
     size: spec.size,
     channels: spec.channels,
     labelsFromFolders: spec.labelsFromFolders,
+    alphaBackground: spec.alphaBackground,
   });
   log(`loaded ${report.loaded} images from ${spec.path}; skipped ${report.skipped.length} unreadable`);
   for (const s of report.skipped.slice(0, 10)) log(`  skipped ${s.path}: ${s.reason}`);

@@ -73,6 +73,33 @@ describe('image folders', () => {
     assert.equal(gray.dataset.labels, null);
   });
 
+  test('RGBA images are composited on the chosen background: the colour a transparent pixel hides never shows', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'sg-rgba-'));
+    // 16x16: a 4x4 opaque blue square in the middle; every other pixel transparent with a hidden red colour
+    const px = Buffer.alloc(16 * 16 * 4);
+    for (let y = 0; y < 16; y++)
+      for (let x = 0; x < 16; x++) {
+        const inside = x >= 6 && x < 10 && y >= 6 && y < 10;
+        px.set(inside ? [0, 0, 255, 255] : [255, 0, 0, 0], (y * 16 + x) * 4);
+      }
+    await sharp(px, { raw: { width: 16, height: 16, channels: 4 } })
+      .png()
+      .toFile(join(root, 'object.png'));
+    for (const [background, corner] of [
+      ['white', [255, 255, 255]],
+      ['black', [0, 0, 0]],
+    ] as const) {
+      const { dataset } = await loadImageFolder(root, { size: 16, channels: 3, alphaBackground: background });
+      assert.deepEqual(flat(dataset.pixels.select(0, 0).narrow(1, 0, 1).narrow(2, 0, 1).contiguous()), [...corner]);
+      assert.deepEqual(flat(dataset.pixels.select(0, 0).narrow(1, 8, 1).narrow(2, 8, 1).contiguous()), [0, 0, 255]);
+      const grey = await loadImageFolder(root, { size: 16, channels: 1, alphaBackground: background });
+      assert.equal(flat(grey.dataset.pixels.select(0, 0).narrow(1, 0, 1).narrow(2, 0, 1).contiguous())[0], corner[0]);
+    }
+    // the default is white
+    const { dataset } = await loadImageFolder(root, { size: 16, channels: 3 });
+    assert.deepEqual(flat(dataset.pixels.select(0, 0).narrow(1, 0, 1).narrow(2, 0, 1).contiguous()), [255, 255, 255]);
+  });
+
   test('an empty or unreadable folder is a clear error', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'sg-empty-'));
     await assert.rejects(loadImageFolder(empty), /has no PNG or JPEG files/);

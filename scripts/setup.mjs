@@ -66,7 +66,7 @@ if (toInstall.length) {
 }
 
 if (
-  ['tsx', 'node-addon-api', 'eslint', 'prettier', 'playwright-core', 'protobufjs'].some(
+  ['tsx', 'node-addon-api', 'eslint', 'prettier', 'playwright-core', 'protobufjs', 'tar-stream'].some(
     (m) => !existsSync(join(root, 'node_modules', m)),
   )
 ) {

@@ -1,6 +1,7 @@
 // The dataset flags shared by every command that reads images.
 import type { DataSpecInput } from '../data/spec.js';
 import { ALPHA_BACKGROUNDS } from '../data/image-folder.js';
+import { isShardDir } from '../data/shards.js';
 import { defineOptions, UsageError, type Options } from './args.js';
 
 export const dataOptions = defineOptions({
@@ -8,7 +9,7 @@ export const dataOptions = defineOptions({
     type: 'string',
     default: 'fashion-mnist',
     metavar: 'fashion-mnist|fashion-scenes|DIR',
-    help: 'the built-in Fashion-MNIST, its multi-object scenes (generated once, cached in runs/data), or a folder of PNG/JPEG images',
+    help: 'the built-in Fashion-MNIST, its multi-object scenes (generated once, cached in runs/data), a folder of PNG/JPEG images, or a shard directory (selfguided data pack)',
   },
   'data-dir': {
     type: 'string',
@@ -16,7 +17,7 @@ export const dataOptions = defineOptions({
     help: 'where the Fashion-MNIST IDX files are (default /usr/share/datasets/fashion-mnist)',
   },
   split: { type: 'string', default: 'train', choices: ['train', 'test'], help: 'Fashion-MNIST split' },
-  limit: { type: 'int', help: 'use only the first N Fashion-MNIST images' },
+  limit: { type: 'int', min: 1, help: 'use only the first N images (Fashion-MNIST, scenes, a shard directory)' },
   'long-tail': {
     type: 'number',
     metavar: 'RHO',
@@ -57,6 +58,7 @@ export function dataSpecFromArgs(cmd: string, a: DataArgs): DataSpecInput {
   if (a.data === 'fashion-scenes') {
     return { kind: 'fashion-scenes', dir: a['data-dir'], split: a.split, limit: a.limit };
   }
+  if (isShardDir(a.data)) return { kind: 'shards', path: a.data, limit: a.limit };
   return {
     kind: 'folder',
     path: a.data,

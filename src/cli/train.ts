@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { DiffusionSpec, TrainConfig, TrainSettings, type TrainConfigInput } from '../diffusion/config.js';
 import { parseJsonWith, schemaDefault } from '../util/json-file.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
+import { UNET_PRESET_NAMES } from '../diffusion/unet.js';
 import { defineCommand, defineOptions, type Options, UsageError } from './args.js';
 import { restoreLaunchOptions, resumeOptions, saveLaunchOptions } from './resume-args.js';
 import { dataOptions, dataSpecFromArgs } from './data-args.js';
@@ -61,7 +62,12 @@ const options = defineOptions({
     metavar: 'none|label|FILE',
     help: 'guidance signal: none, ground-truth labels, or a condition file (from selfguided cluster)',
   },
-  preset: { type: 'string', default: 'small', choices: ['tiny', 'small', 'paper'], help: 'UNet size' },
+  preset: {
+    type: 'string',
+    default: 'small',
+    choices: UNET_PRESET_NAMES,
+    help: 'UNet size (small64: four levels for 64 px images, attention at 16 and 8 px)',
+  },
   'cond-mode': {
     type: 'string',
     choices: ['concat', 'add'],

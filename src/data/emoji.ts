@@ -80,9 +80,12 @@ export async function writeEmojiFolder(o: EmojiFolderOptions): Promise<Record<st
     const glyph = await sharp({ text: { text: e.text, font: EMOJI_FONT, rgba: true, dpi: 600 } })
       .png()
       .toBuffer();
+    // sharp flattens before it resizes, so the padding of `contain` must be opaque black itself: a
+    // transparent padding hid its black behind alpha 0, which a loader that composites would not show.
     const png = await sharp(glyph)
-      .resize(size, size, { fit: 'contain', background: { ...black, alpha: 0 }, kernel: 'lanczos3' })
+      .resize(size, size, { fit: 'contain', background: black, kernel: 'lanczos3' })
       .flatten({ background: black })
+      .removeAlpha()
       .png()
       .toBuffer();
     writeFileSync(join(dir, `${String(i).padStart(4, '0')}-${e.codes}.png`), png);

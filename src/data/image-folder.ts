@@ -33,12 +33,13 @@ export interface ImageFolderReport {
   skipped: { path: string; reason: string }[];
 }
 
-function walk(dir: string): string[] {
+/** The image files under a folder, recursively, in a fixed (sorted) order. */
+export function listImageFiles(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
     const st = statSync(p);
-    if (st.isDirectory()) out.push(...walk(p));
+    if (st.isDirectory()) out.push(...listImageFiles(p));
     else if (EXTENSIONS.has(extname(name).toLowerCase())) out.push(p);
   }
   return out;
@@ -75,7 +76,7 @@ export async function loadImageFolder(
 }> {
   let files: string[];
   try {
-    files = walk(root);
+    files = listImageFiles(root);
   } catch (e) {
     throw new Error(`cannot read image folder ${root}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }

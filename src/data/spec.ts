@@ -7,6 +7,7 @@ import { ALPHA_BACKGROUNDS, loadImageFolder } from './image-folder.js';
 import { longTailIndices } from './long-tail.js';
 import { withObjectAnnotations } from './object-annotations.js';
 import { loadOrGenerateScenes, SceneOptions } from './scenes.js';
+import { loadShards } from './shards.js';
 
 export const DataSpec = z.discriminatedUnion('kind', [
   z.object({
@@ -33,6 +34,13 @@ export const DataSpec = z.discriminatedUnion('kind', [
     alphaBackground: z.enum(ALPHA_BACKGROUNDS).default('white'),
     /** an object-annotations file (boxes, classes, masks) for these images */
     annotations: z.string().optional(),
+  }),
+  z.object({
+    kind: z.literal('shards'),
+    /** a shard directory (selfguided data pack) */
+    path: z.string(),
+    /** keep only the first n samples */
+    limit: z.number().int().positive().optional(),
   }),
 ]);
 export type DataSpec = z.infer<typeof DataSpec>;
@@ -61,6 +69,11 @@ export async function loadDataset(input: DataSpecInput, log: (msg: string) => vo
     );
     ds.dispose();
     return sub;
+  }
+  if (spec.kind === 'shards') {
+    const ds = await loadShards(spec.path, { limit: spec.limit });
+    log(`loaded ${ds.length} samples from the shards in ${spec.path}`);
+    return ds;
   }
   const { dataset, report, files } = await loadImageFolder(spec.path, {
     size: spec.size,

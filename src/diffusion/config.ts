@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { DataSpec } from '../data/spec.js';
 import { parseWith } from '../util/json-file.js';
+import { UNET_PRESET_NAMES } from './unet.js';
 
 export { DataSpec };
 
@@ -13,7 +14,7 @@ export const ConditionSpec = z.discriminatedUnion('kind', [
 export type ConditionSpec = z.infer<typeof ConditionSpec>;
 
 export const ModelSpec = z.object({
-  preset: z.enum(['tiny', 'small', 'paper']),
+  preset: z.enum(UNET_PRESET_NAMES),
   condMode: z.enum(['concat', 'add']).optional(),
   baseChannels: z.number().int().positive().optional(),
   channelMult: z.array(z.number().int().positive()).optional(),

@@ -31,7 +31,7 @@ export const UNetConfig = z.object({
 export type UNetConfig = z.infer<typeof UNetConfig>;
 
 export const UNET_PRESETS: Record<
-  'tiny' | 'small' | 'paper',
+  'tiny' | 'small' | 'small64' | 'paper',
   Omit<UNetConfig, 'imageSize' | 'channels' | 'spatialCondChannels' | 'condDim'>
 > = {
   tiny: {
@@ -56,6 +56,18 @@ export const UNET_PRESETS: Record<
     scaleShiftNorm: true,
     resblockUpdown: true,
   },
+  // 64 px with the paper's layout: four levels (64, 32, 16, 8 px), attention at 16 and 8 px
+  small64: {
+    condMode: 'concat',
+    baseChannels: 32,
+    channelMult: [1, 2, 3, 4],
+    numResBlocks: 2,
+    attentionDs: [4, 8],
+    numHeads: 4,
+    dropout: 0.1,
+    scaleShiftNorm: true,
+    resblockUpdown: true,
+  },
   paper: {
     condMode: 'concat',
     baseChannels: 128,
@@ -69,6 +81,7 @@ export const UNET_PRESETS: Record<
   },
 };
 export type UNetPreset = keyof typeof UNET_PRESETS;
+export const UNET_PRESET_NAMES = ['tiny', 'small', 'small64', 'paper'] as const satisfies readonly UNetPreset[];
 
 /** GroupNorm with up to 32 groups (ADM's GroupNorm32), fewer when channels are few. */
 function norm(channels: number): nn.GroupNorm {

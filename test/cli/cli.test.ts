@@ -131,6 +131,42 @@ describe('selfguided CLI', () => {
     }
   });
 
+  test('data pack writes shards that train reads with --data DIR', () => {
+    const root = mkdtempSync(join(tmpdir(), 'sg-cli-pack-'));
+    const pack = cli(
+      'data',
+      'pack',
+      '--data',
+      'fashion-mnist',
+      '--limit',
+      '64',
+      '--shard-size',
+      '32',
+      '--out',
+      join(root, 'sh'),
+    );
+    assert.equal(pack.code, 0, pack.err);
+    assert.match(pack.out, /packed 64 samples \(32x32, 1 channel\) into 2 shards/);
+    const t = cli(
+      'train',
+      '--data',
+      join(root, 'sh'),
+      '--condition',
+      'label',
+      '--preset',
+      'tiny',
+      '--steps',
+      '2',
+      '--batch',
+      '8',
+      '--run-dir',
+      join(root, 'run'),
+    );
+    assert.equal(t.code, 0, t.err);
+    const config = JSON.parse(readFileSync(join(root, 'run', 'config.json'), 'utf8'));
+    assert.deepEqual(config.data, { kind: 'shards', path: join(root, 'sh') });
+  });
+
   test('runtime errors exit 1 with the reason', () => {
     const r = cli('sample', '--checkpoint', '/nonexistent/run');
     assert.equal(r.code, 1);

@@ -64,6 +64,28 @@ describe('UNet', () => {
     assert.ok(flat(y).every((v) => v === 0));
   });
 
+  test("small64: 64 px colour with four levels and attention at 16 and 8 px (the paper's layout)", () => {
+    torch.manualSeed(0);
+    const m = new UNet(unetConfig('small64', { imageSize: 64, channels: 3, condDim: 10 }));
+    const y = torch.noGrad(() =>
+      m.forward(torch.randn([2, 3, 64, 64]), torch.tensor([1, 500], { dtype: 'int64' }), torch.zeros([2, 10])),
+    );
+    assert.deepEqual(y.shape, [2, 3, 64, 64]);
+    y.dispose();
+    // input blocks: 0 the stem; levels at 64, 32, 16, 8 px of two res blocks each, a downsampling block between
+    const attention = new Set(
+      [...m.stateDict().keys()]
+        .filter((k) => k.startsWith('input_blocks.') && k.endsWith('.qkv.weight'))
+        .map((k) => Number(k.split('.')[1])),
+    );
+    assert.deepEqual(
+      [...attention].sort((a, b) => a - b),
+      [7, 8, 10, 11],
+    );
+    assert.ok(m.numParameters() > 5e6 && m.numParameters() < 20e6, `${m.numParameters()} parameters`);
+    m.dispose();
+  });
+
   test('sinusoidal timestep embedding', () => {
     const e = timestepEmbedding(torch.tensor([0, 1], { dtype: 'int64' }), 4);
     close(e, [1, 1, 0, 0, Math.cos(1), Math.cos(1e-2), Math.sin(1), Math.sin(1e-2)], 1e-6);

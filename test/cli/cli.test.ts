@@ -31,7 +31,7 @@ describe('selfguided CLI', () => {
       [['train', '--nope'], /^selfguided train: unknown option --nope \(see selfguided train --help\)\n$/],
       [['train', '--steps', 'ten'], /--steps must be a number, got 'ten'/],
       [['train', '--batch', '2.5'], /--batch must be an integer/],
-      [['train', '--preset', 'huge'], /--preset must be one of tiny, small, paper/],
+      [['train', '--preset', 'huge'], /--preset must be one of tiny, small, small64, paper/],
       [['train', '--steps'], /--steps needs a value/],
       [['sample'], /--checkpoint is required/],
       [['sample', '--checkpoint', 'x', 'extra'], /unexpected argument 'extra'/],

@@ -293,11 +293,12 @@ export async function loadShards(dir: string, o: { limit?: number } = {}): Promi
   const boxes: number[][][] = [];
   const classes: number[][] = [];
   let i = 0;
-  for (const shard of index.shards) {
-    if (i >= n) break;
-    for await (const s of readShard(join(dir, shard.name), shard)) {
-      if (i >= n) break;
-      const d = await decodeSample(s, index);
+  // Decoded a window at a time: sharp's calls overlap on its own threads.
+  const window: ShardSample[] = [];
+  const flush = async () => {
+    const decoded = await Promise.all(window.map((s) => decodeSample(s, index)));
+    decoded.forEach((d, j) => {
+      const s = window[j]!;
       hwc.set(d.pixels, i * S * S * C);
       if (labels) labels[i] = s.label ?? -1;
       if (masks) {
@@ -307,8 +308,20 @@ export async function loadShards(dir: string, o: { limit?: number } = {}): Promi
         classes.push(s.meta?.classes ?? []);
       }
       i++;
+    });
+    window.length = 0;
+  };
+  let read = 0;
+  for (const shard of index.shards) {
+    if (read >= n) break;
+    for await (const s of readShard(join(dir, shard.name), shard)) {
+      if (read >= n) break;
+      window.push(s);
+      read++;
+      if (window.length === 64) await flush();
     }
   }
+  await flush();
   if (i < n) throw new Error(`${dir}: the index promises ${n} samples, the shards hold ${i}`);
   const pixels = torch.tidy(() =>
     torch

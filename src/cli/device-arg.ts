@@ -1,6 +1,6 @@
 // The --device flag shared by the commands that run a network: checked before anything is written.
 import * as torch from '../torch/index.js';
-import { defineOptions, UsageError } from './args.js';
+import { UsageError } from './args.js';
 
 export const deviceOption = {
   type: 'string',
@@ -8,9 +8,6 @@ export const deviceOption = {
   metavar: 'cpu|cuda|cuda:N',
   help: 'where the network runs; cuda needs the addon built against a CUDA libtorch (LIBTORCH=<dir> npm run build:native)',
 } as const;
-
-/** The --device flag alone, for commands that take nothing else of the kind. */
-export const deviceOptions = defineOptions({ device: deviceOption });
 
 export function deviceFromArgs(cmd: string, a: { device: string }): torch.Device {
   try {

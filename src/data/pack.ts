@@ -8,7 +8,7 @@ import * as torch from '../torch/index.js';
 import { Progress } from '../util/progress.js';
 import type { ImageDataset } from './dataset.js';
 import { decodeImage, listImageFiles } from './image-folder.js';
-import { encodePng } from './png.js';
+import { encodePng, encodeRawPng } from './png.js';
 import { ShardWriter, type ShardIndex, type ShardSample } from './shards.js';
 import { DataSpec, loadDataset, type DataSpecInput } from './spec.js';
 import { parseWith } from '../util/json-file.js';
@@ -76,7 +76,7 @@ async function packFolder(
     const decoded = await Promise.allSettled(
       batch.map(async (f) => {
         const raw = await decodeImage(f, spec.size, spec.channels, spec.alphaBackground);
-        return pngOfRaw(raw, spec.size, spec.channels);
+        return encodeRawPng(raw, spec.size, spec.size, spec.channels);
       }),
     );
     for (let j = 0; j < batch.length; j++) {
@@ -143,12 +143,4 @@ async function packRows(
   }
   bar?.update(ds.length);
   return writer.finish();
-}
-
-/** Raw HWC pixels as a PNG. */
-async function pngOfRaw(raw: Buffer, size: number, channels: 1 | 3): Promise<Buffer> {
-  const { default: sharp } = await import('sharp');
-  return sharp(raw, { raw: { width: size, height: size, channels } })
-    .png()
-    .toBuffer();
 }

@@ -37,11 +37,22 @@ export async function encodePng(
   const hwc = torch.tidy(() => chw.permute(1, 2, 0).contiguous());
   const data = Buffer.from((hwc.toTypedArray() as Uint8Array).buffer);
   hwc.dispose();
+  return { png: await encodeRawPng(data, w, h, c, scale), height: h * scale, width: w * scale, channels: c };
+}
+
+/** Raw interleaved pixels (height x width x channels, uint8) as PNG, scaled up by an integer factor. */
+export async function encodeRawPng(
+  raw: Buffer,
+  width: number,
+  height: number,
+  channels: 1 | 3,
+  scale = 1,
+): Promise<Buffer> {
   // Loaded on first use: training and sampling into tensors need neither sharp nor libvips.
   const { default: sharp } = await import('sharp');
-  let img = sharp(data, { raw: { width: w, height: h, channels: c } });
-  if (scale !== 1) img = img.resize(w * scale, h * scale, { kernel: 'nearest' });
-  return { png: await img.png().toBuffer(), height: h * scale, width: w * scale, channels: c };
+  let img = sharp(raw, { raw: { width, height, channels } });
+  if (scale !== 1) img = img.resize(width * scale, height * scale, { kernel: 'nearest' });
+  return img.png().toBuffer();
 }
 
 /** Writes a [C, H, W] uint8 tensor (C = 1 or 3) as PNG, scaled up by an integer factor. */

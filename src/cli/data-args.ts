@@ -1,7 +1,8 @@
 // The dataset flags shared by every command that reads images.
 import type { DataSpecInput } from '../data/spec.js';
 import { ALPHA_BACKGROUNDS } from '../data/image-folder.js';
-import { isShardDir } from '../data/shards.js';
+import { totalmem } from 'node:os';
+import { isShardDir, readShardIndex } from '../data/shards.js';
 import { defineOptions, UsageError, type Options } from './args.js';
 
 export const dataOptions = defineOptions({
@@ -39,10 +40,30 @@ export const dataOptions = defineOptions({
   },
 });
 
+/** The flags of commands that can stream a shard directory instead of reading it into memory. */
+export const streamOptions = defineOptions({
+  stream: {
+    type: 'boolean',
+    help: "shard directories: stream from disk through a reader thread instead of reading into memory (default: stream when the decoded images would take more than a quarter of this machine's memory; --no-stream to read them whole)",
+  },
+  'shuffle-buffer': {
+    type: 'int',
+    min: 1,
+    help: 'streamed shards: samples in the shuffle buffer (default 8192; the shards themselves are shuffled every epoch)',
+  },
+});
+
+/** Whether a shard directory's decoded images would crowd this machine's memory (more than a quarter). */
+export function tooBigForMemory(dir: string, limit?: number): boolean {
+  const index = readShardIndex(dir);
+  const n = Math.min(index.samples, limit ?? Infinity);
+  return n * index.imageSize * index.imageSize * index.channels > totalmem() / 4;
+}
+
 /** The data flags as a command reads them (with the command's --seed, which seeds a long-tailed subset). */
 export type DataArgs = Options<typeof dataOptions> & { seed?: number };
 
-export function dataSpecFromArgs(cmd: string, a: DataArgs): DataSpecInput {
+export function dataSpecFromArgs(cmd: string, a: DataArgs & Partial<Options<typeof streamOptions>>): DataSpecInput {
   const ch = a.channels;
   if (ch !== 1 && ch !== 3) throw new UsageError(cmd, `--channels must be 1 or 3, got ${ch}`);
   if (a.data === 'fashion-mnist') {
@@ -58,7 +79,12 @@ export function dataSpecFromArgs(cmd: string, a: DataArgs): DataSpecInput {
   if (a.data === 'fashion-scenes') {
     return { kind: 'fashion-scenes', dir: a['data-dir'], split: a.split, limit: a.limit };
   }
-  if (isShardDir(a.data)) return { kind: 'shards', path: a.data, limit: a.limit };
+  if (isShardDir(a.data)) {
+    const stream = a.stream ?? tooBigForMemory(a.data, a.limit);
+    return { kind: 'shards', path: a.data, limit: a.limit, stream, shuffleBuffer: a['shuffle-buffer'] };
+  }
+  if (a.stream || a['shuffle-buffer'] !== undefined)
+    throw new UsageError(cmd, '--stream and --shuffle-buffer apply to shard directories (selfguided data pack)');
   return {
     kind: 'folder',
     path: a.data,

@@ -8,7 +8,7 @@ import {
 import { schemaDefault } from '../util/json-file.js';
 import { defineCommand } from './args.js';
 import { restoreLaunchOptions, resumeOptions, saveLaunchOptions } from './resume-args.js';
-import { dataOptions, dataSpecFromArgs } from './data-args.js';
+import { dataOptions, dataSpecFromArgs, streamOptions } from './data-args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
 import { joinGroup, maybeLaunch, parallelOptions, processesNote } from './parallel-args.js';
 
@@ -22,6 +22,7 @@ export const command = defineCommand({
   usage: 'selfguided encoder train [options]',
   options: {
     ...dataOptions,
+    ...streamOptions,
     steps: { type: 'int', min: 1, default: 2000, help: 'training steps' },
     batch: { type: 'int', min: 1, default: d('batchSize'), help: 'images per batch (two views each)' },
     lr: { type: 'number', default: d('lr'), help: 'AdamW learning rate (cosine schedule after warm-up)' },

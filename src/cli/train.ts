@@ -6,7 +6,7 @@ import { DiffusionTrainer } from '../diffusion/trainer.js';
 import { UNET_PRESET_NAMES } from '../diffusion/unet.js';
 import { defineCommand, defineOptions, type Options, UsageError } from './args.js';
 import { restoreLaunchOptions, resumeOptions, saveLaunchOptions } from './resume-args.js';
-import { dataOptions, dataSpecFromArgs } from './data-args.js';
+import { dataOptions, dataSpecFromArgs, streamOptions } from './data-args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
 import { joinGroup, maybeLaunch, parallelOptions, processesNote } from './parallel-args.js';
 
@@ -56,6 +56,7 @@ export function configFromArgs(a: Args): TrainConfigInput {
 
 const options = defineOptions({
   ...dataOptions,
+  ...streamOptions,
   condition: {
     type: 'string',
     default: 'none',

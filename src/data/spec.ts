@@ -7,7 +7,7 @@ import { ALPHA_BACKGROUNDS, loadImageFolder } from './image-folder.js';
 import { longTailIndices } from './long-tail.js';
 import { withObjectAnnotations } from './object-annotations.js';
 import { loadOrGenerateScenes, SceneOptions } from './scenes.js';
-import { loadShards } from './shards.js';
+import { loadShards } from './load-shards.js';
 
 export const DataSpec = z.discriminatedUnion('kind', [
   z.object({
@@ -41,6 +41,10 @@ export const DataSpec = z.discriminatedUnion('kind', [
     path: z.string(),
     /** keep only the first n samples */
     limit: z.number().int().positive().optional(),
+    /** trainers stream the shards from disk instead of reading them into memory */
+    stream: z.boolean().default(false),
+    /** samples in a streamed epoch's shuffle buffer */
+    shuffleBuffer: z.number().int().positive().optional(),
   }),
 ]);
 export type DataSpec = z.infer<typeof DataSpec>;

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import * as torch from '../torch/index.js';
 import { wholeBatch, type BatchSlice } from '../train/data-parallel.js';
 import { keep, type Tensor } from '../torch/index.js';
-import type { ImageDataset } from '../data/dataset.js';
+import type { DatasetMeta } from '../data/batches.js';
 import type { ConditionSpec } from './config.js';
 
 export interface ConditionSet {
@@ -200,7 +200,7 @@ export function disposeConditions(c: ConditionSet): void {
 }
 
 /** The condition set a config names: none, the dataset's labels, or a condition file. */
-export function buildConditions(spec: ConditionSpec, ds: ImageDataset): ConditionSet {
+export function buildConditions(spec: ConditionSpec, ds: DatasetMeta): ConditionSet {
   if (spec.kind === 'none') return noCondition();
   if (spec.kind === 'label') {
     if (!ds.labels)

@@ -1,8 +1,9 @@
 // Training a guided diffusion model: the diffusion step, its state (UNet, EMA, AdamW, conditions) and its
 // checkpoint extras. The run directory, signals, metrics, checkpoints and resume are the training loop's.
-import { applyFlips, BatchSampler, type ImageDataset } from '../data/index.js';
+import { applyFlips } from '../data/loader.js';
+import type { BatchSource, DatasetMeta, ImageBatch } from '../data/batches.js';
+import { openTrainingData, type TrainingData } from '../data/training-data.js';
 import { encodePng, makeGrid } from '../data/png.js';
-import { loadDataset } from '../data/spec.js';
 import * as optim from '../optim/index.js';
 import * as torch from '../torch/index.js';
 import { z } from 'zod';
@@ -41,16 +42,17 @@ export class DiffusionTrainer extends TrainingLoop<TrainConfig> {
   protected readonly format = CHECKPOINT_FORMAT;
   /** the network previews sample with, loaded with the EMA weights each time */
   private previewNet: UNet | null = null;
+  /** the batch the next step trains on (prepareStep fetches it) */
+  private batch: ImageBatch | null = null;
 
   private constructor(
     run: RunDir<TrainConfig>,
-    readonly dataset: ImageDataset,
+    readonly data: TrainingData,
     readonly conditions: ConditionSet,
     readonly model: UNet,
     readonly ema: optim.EMA,
     readonly optimizer: optim.AdamW,
     readonly scheduler: optim.LRScheduler,
-    readonly loader: BatchSampler,
     readonly schedule: NoiseSchedule,
     readonly generator: torch.Generator,
     device: torch.Device,
@@ -70,7 +72,15 @@ export class DiffusionTrainer extends TrainingLoop<TrainConfig> {
     const device = torch.parseDevice(o.device ?? 'cpu');
     return TrainingLoop.openRun(runDir, o, TrainConfig, async (run) => {
       const { config } = run;
-      const dataset = await loadDataset(config.data, run.log);
+      const data = await openTrainingData(config.data, {
+        batchSize: config.train.batchSize,
+        seed: config.train.seed,
+        hflip: config.train.hflip,
+        parallel: run.parallel,
+        labels: config.condition.kind === 'label',
+        log: run.log,
+      });
+      const dataset = data.dataset;
       const conditions = buildConditions(config.condition, dataset);
       torch.manualSeed(config.train.seed);
       const model = new UNet(buildUNetConfig(config, dataset, conditionDims(conditions))).to(device);
@@ -80,34 +90,28 @@ export class DiffusionTrainer extends TrainingLoop<TrainConfig> {
         weightDecay: config.train.weightDecay,
       });
       const scheduler = new optim.LRScheduler(optimizer, config.train.lr, optim.linearWarmup(config.train.warmup));
-      const loader = new BatchSampler(dataset.length, {
-        batchSize: config.train.batchSize,
-        shuffle: true,
-        seed: config.train.seed,
-        hflip: config.train.hflip,
-      });
       const schedule = new NoiseSchedule(config.diffusion.schedule, config.diffusion.T, {
         zeroTerminalSnr: config.diffusion.zeroTerminalSnr,
       });
       const generator = torch.streamGenerator(config.train.seed, 'train.noise');
-      return new DiffusionTrainer(
-        run,
-        dataset,
-        conditions,
-        model,
-        ema,
-        optimizer,
-        scheduler,
-        loader,
-        schedule,
-        generator,
-        device,
-      );
+      return new DiffusionTrainer(run, data, conditions, model, ema, optimizer, scheduler, schedule, generator, device);
     });
+  }
+
+  get dataset(): DatasetMeta {
+    return this.data.dataset;
+  }
+  /** the data order a checkpoint keeps */
+  get loader(): BatchSource {
+    return this.data.batches;
   }
 
   protected trainingState(): TrainingState {
     return this;
+  }
+
+  protected override async prepareStep(): Promise<void> {
+    this.batch ??= await this.loader.next();
   }
 
   protected override checkpointExtras() {
@@ -138,11 +142,10 @@ export class DiffusionTrainer extends TrainingLoop<TrainConfig> {
    */
   protected optimizationStep(): StepMetrics {
     const { train, diffusion } = this.config;
-    const global = this.loader.next();
-    const slice = this.batchSlice(global.indices.length);
-    const indices = global.indices.subarray(slice.offset, slice.offset + slice.size);
-    const flips = global.flips.slice(slice.offset, slice.offset + slice.size);
-    const x0 = applyFlips(this.dataset.images(indices), flips);
+    const { indices, flips, images, slice } = this.batch!;
+    this.batch = null;
+    const x0 = applyFlips(images, flips);
+    images.dispose();
     const gathered = gatherConditions(this.conditions, indices);
     const maps = gathered.maps ? applyFlips(gathered.maps, flips) : null;
     const { cond, maps: dropped } = dropConditions(gathered.cond, maps, train.condDrop, this.generator, slice);
@@ -219,6 +222,7 @@ export class DiffusionTrainer extends TrainingLoop<TrainConfig> {
     this.optimizer.dispose();
     this.schedule.dispose();
     disposeConditions(this.conditions);
-    this.dataset.dispose();
+    this.batch?.images.dispose();
+    this.data.dispose();
   }
 }

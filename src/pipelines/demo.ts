@@ -92,9 +92,9 @@ async function secondsPerStep<T extends { trainStep(): unknown; dispose(): void 
   rmSync(dir, { recursive: true, force: true });
   const t = await open();
   try {
-    t.trainStep();
+    await t.trainStep();
     const s = performance.now();
-    for (let i = 0; i < n; i++) t.trainStep();
+    for (let i = 0; i < n; i++) await t.trainStep();
     return (performance.now() - s) / 1000 / n;
   } finally {
     t.dispose();

@@ -138,6 +138,11 @@ export abstract class TrainingLoop<C extends RunConfig> {
   protected abstract optimizationStep(): StepMetrics;
   /** What follows the optimizer step (an EMA update). */
   protected afterUpdate(): void {}
+  /**
+   * What a step waits for before it computes (the next batch, which a streamed dataset's reader thread
+   * may still be decoding); optimizationStep itself runs synchronously.
+   */
+  protected async prepareStep(): Promise<void> {}
   /** Frees the trainer's model, optimizer and data. */
   protected abstract disposeState(): void;
   /** An EMA and metadata saved beside the training state. */
@@ -284,9 +289,10 @@ export abstract class TrainingLoop<C extends RunConfig> {
   }
 
   /** One optimisation step of a single-process run, counted. */
-  trainStep(): StepMetrics {
+  async trainStep(): Promise<StepMetrics> {
     if (this.parallel)
       throw new Error('a data-parallel trainer steps inside train(), which waits for the gradient all-reduce');
+    await this.prepareStep();
     return this.applyUpdate(this.computeGradients());
   }
 
@@ -295,6 +301,7 @@ export abstract class TrainingLoop<C extends RunConfig> {
    * stop request and loss, so that all ranks stop after the same step and log the mean loss.
    */
   private async parallelStep(dp: DataParallel): Promise<StepMetrics> {
+    await this.prepareStep();
     const m = this.computeGradients();
     const [stops, lossSum, ...sums] = await dp.syncGradients(this.trainingState().model.parameters(), [
       this.stopRequested ? 1 : 0,
@@ -377,7 +384,7 @@ export abstract class TrainingLoop<C extends RunConfig> {
     try {
       if (dp) await this.broadcastState(dp);
       while (this.stepCount < target && !(dp ? this.agreedStop : this.stopRequested)) {
-        const m = dp ? await this.parallelStep(dp) : this.trainStep();
+        const m = dp ? await this.parallelStep(dp) : await this.trainStep();
         window.add(m);
         smooth = Number.isNaN(smooth) ? m.loss : 0.98 * smooth + 0.02 * m.loss;
         // The batch is the global one, however many processes share it.

@@ -24,6 +24,9 @@ export const HOST_STREAMS = {
   'layout.shuffle': 'the shuffled layouts of the layout-following chance level',
   'annotation-view.examples': 'the example images of each self-label in an annotation view',
   'scan.pairs': "SCAN's batch order and each image's neighbour partner (position: epoch)",
+  'stream.shards': 'the shard order of a streamed epoch (position: epoch)',
+  'stream.buffer': "a streamed epoch's shuffle buffer (position: epoch, rank)",
+  'stream.flips': 'horizontal flips of a streamed batch (position: epoch, rank, batch)',
 } as const;
 export type HostStream = keyof typeof HOST_STREAMS;
 

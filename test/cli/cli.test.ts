@@ -164,7 +164,20 @@ describe('selfguided CLI', () => {
     );
     assert.equal(t.code, 0, t.err);
     const config = JSON.parse(readFileSync(join(root, 'run', 'config.json'), 'utf8'));
-    assert.deepEqual(config.data, { kind: 'shards', path: join(root, 'sh') });
+    assert.deepEqual(config.data, { kind: 'shards', path: join(root, 'sh'), stream: false }, 'small: in memory');
+    // Streamed: the reader thread starts under the command line too (a .ts worker registers tsx itself).
+    const s = cli(
+      'train',
+      ...['--data', join(root, 'sh'), '--stream', '--shuffle-buffer', '16', '--preset', 'tiny'],
+      ...['--steps', '2', '--batch', '8', '--run-dir', join(root, 'streamed')],
+    );
+    assert.equal(s.code, 0, s.err);
+    assert.match(s.err, /streaming \d+ samples from the 2 shards/);
+    const streamed = JSON.parse(readFileSync(join(root, 'streamed', 'config.json'), 'utf8'));
+    assert.deepEqual(streamed.data, { kind: 'shards', path: join(root, 'sh'), stream: true, shuffleBuffer: 16 });
+    const folder = cli('train', '--data', root, '--stream', '--steps', '1', '--run-dir', join(root, 'x'));
+    assert.equal(folder.code, 2);
+    assert.match(folder.err, /--stream and --shuffle-buffer apply to shard directories/);
   });
 
   test('runtime errors exit 1 with the reason', () => {

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { packDataset } from '../../src/data/pack.js';
-import { loadShards, readShard, readShardIndex, ShardWriter } from '../../src/data/shards.js';
+import { loadShards } from '../../src/data/load-shards.js';
+import { readShard, readShardIndex, ShardWriter } from '../../src/data/shards.js';
 import { loadDataset } from '../../src/data/spec.js';
 import { flat } from '../helpers/check.js';
 

@@ -118,8 +118,8 @@ describe('cuda: trainers and sampling', { skip: available ? false : 'no CUDA dev
     const onGpu = await DiffusionTrainer.open(gpuDir, { config, device: 'cuda', log: quiet });
     assert.equal(onGpu.model.parameters()[0]!.device, 'cuda:0');
     for (let i = 0; i < 3; i++) {
-      const lc = onCpu.trainStep().loss,
-        lg = onGpu.trainStep().loss;
+      const lc = (await onCpu.trainStep()).loss,
+        lg = (await onGpu.trainStep()).loss;
       assert.ok(Math.abs(lc - lg) / lc < 2e-2, `step ${i + 1}: loss cpu ${lc} cuda ${lg}`);
     }
     onGpu.saveCheckpoint();
@@ -128,8 +128,8 @@ describe('cuda: trainers and sampling', { skip: available ? false : 'no CUDA dev
     const resumed = await DiffusionTrainer.open(gpuDir, { resume: true, device: 'cpu', log: quiet });
     assert.equal(resumed.step, 3);
     for (const [k, v] of onGpu.model.stateDict()) assert.equal(relErr(resumed.model.stateDict().get(k)!, v), 0, k);
-    const lr = resumed.trainStep().loss,
-      lg = onGpu.trainStep().loss;
+    const lr = (await resumed.trainStep()).loss,
+      lg = (await onGpu.trainStep()).loss;
     assert.ok(Math.abs(lr - lg) / lg < 2e-2, `step 4: resumed on cpu ${lr}, cuda ${lg}`);
     for (const t of [onCpu, onGpu, resumed]) t.dispose();
   });
@@ -166,8 +166,8 @@ describe('cuda: trainers and sampling', { skip: available ? false : 'no CUDA dev
     const onCpu = await EncoderTrainer.open(join(tmp(), 'cpu'), { config, log: quiet });
     const onGpu = await EncoderTrainer.open(join(tmp(), 'gpu'), { config, device: 'cuda', log: quiet });
     for (let i = 0; i < 2; i++) {
-      const lc = onCpu.trainStep().loss,
-        lg = onGpu.trainStep().loss;
+      const lc = (await onCpu.trainStep()).loss,
+        lg = (await onGpu.trainStep()).loss;
       assert.ok(Math.abs(lc - lg) / lc < 2e-2, `step ${i + 1}: loss cpu ${lc} cuda ${lg}`);
     }
     onCpu.dispose();

@@ -106,7 +106,7 @@ describe('TensorBoard events and previews', () => {
     assert.deepEqual([meta.width, meta.height], [(8 * 34 + 2) * 2, (8 * 34 + 2) * 2]);
     // Column 0 of each row is the query: image i * 64 / 8 of the pool.
     const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
-    const expected = t.dataset.images([0]);
+    const expected = t.data.inMemory!.images([0]);
     const px = Math.round(((expected.toTypedArray() as Float32Array)[16 * 32 + 16]! + 1) * 127.5);
     expected.dispose();
     const w = meta.width!;

@@ -2,8 +2,9 @@
 // contrastive loss or DINO's self-distillation. This file holds the steps, their state and the config;
 // the run directory, checkpoints and resume are the training loop's.
 import { z } from 'zod';
-import { BatchSampler, type ImageDataset } from '../../data/index.js';
-import { DataSpec, loadDataset } from '../../data/spec.js';
+import type { BatchSource, DatasetMeta, ImageBatch } from '../../data/batches.js';
+import { openTrainingData, type TrainingData } from '../../data/training-data.js';
+import { DataSpec } from '../../data/spec.js';
 import { encodePng, makeGrid } from '../../data/png.js';
 import { TrainingLoop, type Preview, type StepMetrics } from '../../train/loop.js';
 import type { OpenRunOptions, RunDir } from '../../train/run-dir.js';
@@ -115,13 +116,15 @@ export class SslEncoder extends nn.Module<[torch.Tensor], torch.Tensor> {
 export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
   protected readonly format = ENCODER_FORMAT;
 
+  /** the batch the next step trains on (prepareStep fetches it) */
+  private batch: ImageBatch | null = null;
+
   private constructor(
     run: RunDir<EncoderConfig>,
-    readonly dataset: ImageDataset,
+    readonly data: TrainingData,
     readonly model: SslEncoder,
     readonly optimizer: optim.AdamW,
     readonly scheduler: optim.LRScheduler,
-    readonly loader: BatchSampler,
     readonly generator: torch.Generator,
     device: torch.Device,
     /** DINO: the teacher (the student's moving average) and the centre of its outputs */
@@ -138,7 +141,13 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     const device = torch.parseDevice(o.device ?? 'cpu');
     return TrainingLoop.openRun(runDir, o, EncoderConfig, async (run) => {
       const { config } = run;
-      const ds = await loadDataset(config.data, run.log);
+      const data = await openTrainingData(config.data, {
+        batchSize: config.train.batchSize,
+        seed: config.train.seed,
+        parallel: run.parallel,
+        log: run.log,
+      });
+      const ds = data.dataset;
       torch.manualSeed(config.train.seed);
       const model = new SslEncoder(ds.channels, config.model).to(device);
       let teacher: SslEncoder | null = null;
@@ -155,17 +164,25 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
         config.train.lr,
         optim.warmupCosine(config.train.warmup, config.train.steps, 0.05),
       );
-      const loader = new BatchSampler(ds.length, {
-        batchSize: config.train.batchSize,
-        seed: config.train.seed,
-      });
       const generator = torch.streamGenerator(config.train.seed, 'train.noise');
-      return new EncoderTrainer(run, ds, model, opt, sched, loader, generator, device, teacher, center);
+      return new EncoderTrainer(run, data, model, opt, sched, generator, device, teacher, center);
     });
+  }
+
+  get dataset(): DatasetMeta {
+    return this.data.dataset;
+  }
+  /** the data order a checkpoint keeps */
+  get loader(): BatchSource {
+    return this.data.batches;
   }
 
   protected trainingState(): TrainingState {
     return this;
+  }
+
+  protected override async prepareStep(): Promise<void> {
+    this.batch ??= await this.loader.next();
   }
 
   protected override checkpointExtras() {
@@ -202,9 +219,16 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
    */
   protected optimizationStep(): StepMetrics {
     const tr = this.config.train;
-    const batch = this.loader.next();
-    const s = this.batchSlice(batch.indices.length);
-    const x = this.dataset.images(batch.indices);
+    const { images, slice: s } = this.batch!;
+    this.batch = null;
+    // Augmentations are drawn for the whole global batch from the one generator every rank shares, and
+    // each rank keeps its rows' (augment treats every row on its own, so the other rows can be zeros).
+    const rest = images.shape.slice(1);
+    const x =
+      s.size === s.total
+        ? images.alias()
+        : torch.cat([torch.zeros([s.offset, ...rest]), images, torch.zeros([s.total - s.offset - s.size, ...rest])]);
+    images.dispose();
     const mine = (v: torch.Tensor) => (s.size === s.total ? v : v.narrow(0, s.offset, s.size));
     const view = (o: AugmentOptions) => mine(augment(x, this.generator, o));
     if (this.teacher) return this.dinoStep(view);
@@ -260,10 +284,11 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
   protected override async preview(): Promise<Preview> {
     const poolSize = Math.min(1024, this.dataset.length);
     const queries = Array.from({ length: 8 }, (_, i) => Math.floor((i * poolSize) / 8));
+    const poolImages = await this.data.firstImages(poolSize);
     this.model.eval();
     const grid = torch.noGrad(() =>
       torch.tidy(() => {
-        const pool = this.dataset.images(Array.from({ length: poolSize }, (_, i) => i));
+        const pool = poolImages;
         const feats: torch.Tensor[] = [];
         for (let s = 0; s < poolSize; s += 256) {
           const x = pool.narrow(0, s, Math.min(256, poolSize - s)).to(this.device);
@@ -276,6 +301,7 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
         return makeGrid(pool.index([nearest.flatten()]), nearest.shape[1]!);
       }),
     );
+    poolImages.dispose();
     try {
       const { png, height, width, channels } = await encodePng(grid, 2);
       return { png, size: { height, width, channels } };
@@ -289,6 +315,7 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     this.teacher?.dispose();
     this.center?.dispose();
     this.optimizer.dispose();
-    this.dataset.dispose();
+    this.batch?.images.dispose();
+    this.data.dispose();
   }
 }

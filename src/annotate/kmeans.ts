@@ -5,6 +5,7 @@ import * as torch from '../torch/index.js';
 import { keep, type Tensor } from '../torch/index.js';
 import { type Rng } from '../util/rng.js';
 import { hostRng } from '../util/streams.js';
+import type { FeatureRows } from '../features/feature-rows.js';
 import { sinkhornAssign } from './sinkhorn.js';
 
 export type KMeansMetric = 'cosine' | 'euclidean';
@@ -215,4 +216,67 @@ function balancedAssign(x: Tensor, centroids: Tensor, metric: KMeansMetric): { i
     const dist = metric === 'cosine' ? x.mul(c).sum(1).rsub(1) : x.sub(c).square().sum(1);
     return { idx, dist };
   });
+}
+
+export interface KMeansRowsOptions extends KMeansOptions {
+  /**
+   * Lloyd iterations on a seeded sample of at most this many rows, then every row assigned to the
+   * nearest centroid in one pass, a block at a time: the rows are never all in memory.
+   */
+  fitSample?: number;
+  /** rows per block of the assignment pass */
+  assignBlock?: number;
+  /** called after each block of the assignment pass */
+  onAssigned?: (rows: number) => void;
+}
+
+/**
+ * k-means over rows that need not fit in memory (a features file read from disk). Without `fitSample`,
+ * or when there are no more rows than it, this is kmeans() on all of them.
+ */
+export function kmeansRows(src: FeatureRows, o: KMeansRowsOptions): KMeansResult {
+  const n = src.rows;
+  if (!o.fitSample || n <= o.fitSample) {
+    const all = src.read(0, n);
+    try {
+      return kmeans(all, o);
+    } finally {
+      all.dispose();
+    }
+  }
+  if (o.balanced)
+    throw new RangeError('balanced (Sinkhorn) k-means assigns all rows at once; it cannot fit on a sample');
+  if (o.k > o.fitSample) throw new RangeError(`k = ${o.k} is larger than the fitting sample (${o.fitSample})`);
+  const metric = o.metric ?? 'cosine';
+  const rows = hostRng(o.seed ?? 0, 'kmeans.fit-sample')
+    .permutation(n)
+    .slice(0, o.fitSample)
+    .sort();
+  const sample = src.gather(rows);
+  let fit: KMeansResult;
+  try {
+    fit = kmeans(sample, o);
+  } finally {
+    sample.dispose();
+  }
+  const assignments = new Int32Array(n);
+  const sizes = new Array<number>(o.k).fill(0);
+  let inertia = 0;
+  const block = o.assignBlock ?? 65536;
+  for (let s = 0; s < n; s += block) {
+    const count = Math.min(block, n - s);
+    torch.tidy(() => {
+      const x = prepare(src.read(s, count), metric);
+      const a = assignNearest(x, fit.centroids, metric, o.blockSize ?? 8192);
+      const idx = a.idx.toTypedArray() as BigInt64Array;
+      for (let i = 0; i < count; i++) {
+        const c = Number(idx[i]!);
+        assignments[s + i] = c;
+        sizes[c]!++;
+      }
+      inertia += a.dist.double().sum().item();
+    });
+    o.onAssigned?.(s + count);
+  }
+  return { centroids: fit.centroids, assignments, inertia, iterations: fit.iterations, sizes, reseeded: fit.reseeded };
 }

@@ -5,9 +5,14 @@
 import { CONDITION_KINDS } from '../annotate/annotations.js';
 import { SCAN_DEFAULTS } from '../annotate/scan.js';
 import { CLUSTER_METHODS } from '../annotate/self-labels.js';
+import { statSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { selfLabelsFile } from '../pipelines/self-labels-file.js';
+import { selfLabelsRows } from '../pipelines/self-labels-rows.js';
 import { defineCommand, UsageError } from './args.js';
 import { printAnnotation } from './annotation-args.js';
+
+const AUTO_FIT_SAMPLE = 200_000;
 
 export const command = defineCommand({
   name: 'cluster',
@@ -47,6 +52,12 @@ export const command = defineCommand({
     restarts: { type: 'int', min: 1, default: 3, help: 'independent runs; the lowest inertia wins' },
     tol: { type: 'number', default: 1e-4, help: 'stop when inertia improves by less than this fraction' },
     balanced: { type: 'boolean', help: 'balanced clusters by Sinkhorn-Knopp (equal sizes)' },
+    'fit-sample': {
+      type: 'int',
+      min: 1,
+      metavar: 'N',
+      help: `k-means for features beyond memory: fit on a seeded sample of N rows read from the file, then assign every row a block at a time (one-hot only; default: ${AUTO_FIT_SAMPLE.toLocaleString('en')} when the file is larger than a quarter of this machine's memory)`,
+    },
     'scan-neighbours': {
       type: 'int',
       default: SCAN_DEFAULTS.neighbours,
@@ -74,6 +85,30 @@ export const command = defineCommand({
     if (k === undefined && kind !== 'ground-truth' && kind !== 'feature' && kind !== 'knn')
       throw new UsageError('cluster', '--k is required');
     if (k !== undefined && k < 1) throw new UsageError('cluster', `--k must be >= 1, got ${k}`);
+    const tooBig = (statSync(path, { throwIfNoEntry: false })?.size ?? 0) > totalmem() / 4;
+    const fitSample = a['fit-sample'] ?? (tooBig ? AUTO_FIT_SAMPLE : undefined);
+    if (fitSample !== undefined) {
+      const why =
+        tooBig && a['fit-sample'] === undefined ? ' (the features file is larger than a quarter of memory)' : '';
+      if (kind !== 'onehot' || a.method !== 'kmeans' || a.balanced)
+        throw new UsageError(
+          'cluster',
+          `k-means on a sample${why} makes one-hot k-means self-labels only (not --condition ${kind}, --method ${a.method}${a.balanced ? ', --balanced' : ''})`,
+        );
+      if (why) process.stderr.write(`fitting k-means on ${fitSample} rows${why}\n`);
+      return printAnnotation(
+        selfLabelsRows(path, {
+          k,
+          fitSample,
+          metric: a.metric,
+          maxIter: a.iters,
+          restarts: a.restarts,
+          tol: a.tol,
+          seed: a.seed,
+          out: a.out,
+        }),
+      );
+    }
     return printAnnotation(
       selfLabelsFile(path, {
         kind,

@@ -1,13 +1,14 @@
 // selfguided features: runs a feature extractor g over a dataset and writes a features file.
 import { existsSync } from 'node:fs';
 import { loadDataset } from '../data/spec.js';
+import { StreamedDataset } from '../data/stream.js';
 import { DiffusionFeatures } from '../diffusion/diffusion-features.js';
-import { extractFeatures, pendingShards, type FeatureExtractor } from '../features/extract.js';
+import { extractFeatures, extractFeaturesStreamed, pendingShards, type FeatureExtractor } from '../features/extract.js';
 import { PixelsPca } from '../features/pixels-pca.js';
 import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import { TorchScriptEncoder } from '../features/torchscript.js';
 import { defineCommand, defineOptions, type Options, UsageError } from './args.js';
-import { dataOptions, dataSpecFromArgs } from './data-args.js';
+import { dataOptions, dataSpecFromArgs, streamOptions } from './data-args.js';
 
 const numList = (cmd: string, flag: string, v: string | undefined) => {
   if (v === undefined) return undefined;
@@ -64,6 +65,10 @@ const options = defineOptions({
   },
   out: { required: true, type: 'string', metavar: 'FILE', help: 'features file to write (.safetensors; required)' },
   ...dataOptions,
+  stream: {
+    ...streamOptions.stream,
+    help: `${streamOptions.stream.help}; the features are then written part by part and joined on disk`,
+  },
   seed: { type: 'int', default: 0, help: 'seed (long-tail subsets, PCA subset, diffusion noise)' },
   batch: { type: 'int', min: 1, default: 256, help: 'images per batch' },
   patches: { type: 'boolean', help: 'also store dense patch features [N, h, w, D] (float16)' },
@@ -119,10 +124,28 @@ export const command = defineCommand({
     const out = a.out;
     const spec = dataSpecFromArgs('features', a);
     const ex = makeExtractor(a);
+    const resumed = pendingShards(out);
+    if (resumed) process.stderr.write(`resuming: ${resumed} finished shard(s) found for ${out}\n`);
+    if (spec.kind === 'shards' && spec.stream) {
+      try {
+        const ds = await StreamedDataset.open(spec.path, { limit: spec.limit });
+        const t0 = performance.now();
+        const shapes = await extractFeaturesStreamed(ds, ex, {
+          batchSize: a.batch,
+          patches: Boolean(a.patches),
+          out,
+          extraProvenance: { dataSpec: JSON.stringify(spec) },
+        });
+        process.stdout.write(
+          `wrote ${out}: features [${shapes.features.join(', ')}]${shapes.patches ? `, patches [${shapes.patches.join(', ')}]` : ''} streamed from ${ds.info.name} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+        );
+        return 0;
+      } finally {
+        ex.dispose?.();
+      }
+    }
     const ds = await loadDataset(spec);
     try {
-      const resumed = pendingShards(out);
-      if (resumed) process.stderr.write(`resuming: ${resumed} finished shard(s) found for ${out}\n`);
       const t0 = performance.now();
       const f = extractFeatures(ds, ex, {
         batchSize: a.batch,

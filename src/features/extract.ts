@@ -1,12 +1,13 @@
 // Running a feature extractor over a dataset: in batches, with progress, and resumable: finished
 // shards are written next to the output and skipped on a restart, then joined into the features file.
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { ImageDataset } from '../data/dataset.js';
+import type { StreamedDataset } from '../data/stream.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import { Progress } from '../util/progress.js';
-import { datasetProvenance, saveFeatures, type Features, type Provenance } from './features-file.js';
+import { datasetProvenance, joinFeatureParts, saveFeatures, type Features, type Provenance } from './features-file.js';
 
 export interface FeatureExtractor {
   readonly name: string;
@@ -121,4 +122,68 @@ export function extractFeatures(ds: ImageDataset, ex: FeatureExtractor, o: Extra
 export function pendingShards(out: string): number {
   const dir = shardDir(out);
   return existsSync(dir) ? readdirSync(dir).length : 0;
+}
+
+/**
+ * Features of a shard directory streamed from disk in pack order, written to `out` part by part (a part
+ * of `shardSize` rows is saved as soon as it is whole; an interrupted run continues after the last one)
+ * and joined on disk: neither the images nor the features are ever all in memory. Returns the shapes.
+ */
+export async function extractFeaturesStreamed(
+  ds: StreamedDataset,
+  ex: FeatureExtractor,
+  o: ExtractOptions & { out: string },
+): Promise<{ features: number[]; patches: number[] | null }> {
+  if (ex.fit)
+    throw new Error(`${ex.name} fits on the whole dataset in memory first; it cannot run on a streamed dataset`);
+  const bs = o.batchSize ?? 256;
+  const shardSize = Math.max(bs, o.shardSize ?? 8192);
+  const n = ds.length;
+  const progress =
+    o.progress === false
+      ? null
+      : new Progress(n, { label: `features ${ex.name}`, every: Math.max(1, Math.ceil(n / bs / 10)) * bs });
+  const dir = shardDir(o.out);
+  mkdirSync(dir, { recursive: true });
+  const parts: string[] = [];
+  for (let start = 0; start < n; start += shardSize) {
+    const len = Math.min(shardSize, n - start);
+    const part = join(dir, `${String(start).padStart(9, '0')}.safetensors`);
+    parts.push(part);
+    if (!existsSync(part)) {
+      const feats: Tensor[] = [];
+      const pats: Tensor[] = [];
+      let got = 0;
+      for await (const images of ds.inOrder(start, Math.min(bs, len))) {
+        const out = torch.noGrad(() =>
+          torch.tidy(() => {
+            const r = ex.embed(images);
+            return {
+              f: r.features.float().contiguous(),
+              p: o.patches && r.patches ? r.patches.to('float16').contiguous() : null,
+            };
+          }),
+        );
+        got += images.shape[0]!;
+        images.dispose();
+        feats.push(out.f);
+        if (out.p) pats.push(out.p);
+        progress?.update(start + got);
+        if (got >= len) break;
+      }
+      const f = torch.cat(feats, 0).narrow(0, 0, len).contiguous();
+      const p = pats.length ? torch.cat(pats, 0).narrow(0, 0, len).contiguous() : null;
+      torch.safetensors.saveFile(`${part}.tmp`, p ? { features: f, patches: p } : { features: f });
+      renameSync(`${part}.tmp`, part);
+      for (const t of [...feats, ...pats, f, ...(p ? [p] : [])]) t.dispose();
+    }
+    progress?.update(start + len);
+  }
+  const shapes = joinFeatureParts(o.out, parts, {
+    ...ex.provenance(),
+    ...datasetProvenance(ds),
+    ...o.extraProvenance,
+  });
+  rmSync(dir, { recursive: true, force: true });
+  return shapes;
 }

@@ -1,7 +1,7 @@
 // Feature files: image-level features [N, D] (and dense patch features [N, h, w, D] where the
 // extractor has them) in safetensors, with provenance metadata, checked against the dataset on load.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import type { ImageDataset } from '../data/dataset.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
@@ -32,16 +32,106 @@ export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
-export function datasetProvenance(ds: ImageDataset): Pick<Provenance, 'dataset' | 'datasetSize' | 'preprocessing'> {
+export function datasetProvenance(
+  ds: Pick<ImageDataset, 'info' | 'length'>,
+): Pick<Provenance, 'dataset' | 'datasetSize' | 'preprocessing'> {
   return { dataset: ds.info.name, datasetSize: ds.length, preprocessing: JSON.stringify(ds.info.preprocessing) };
+}
+
+function featuresMetadata(p: Provenance): Record<string, string> {
+  const meta: Record<string, string> = { format: FEATURES_FORMAT };
+  for (const [k, v] of Object.entries(p)) if (v !== undefined) meta[k] = String(v);
+  return meta;
 }
 
 export function saveFeatures(path: string, f: Features): void {
   const tensors: Record<string, Tensor> = { features: f.features };
   if (f.patches) tensors.patches = f.patches;
-  const meta: Record<string, string> = { format: FEATURES_FORMAT };
-  for (const [k, v] of Object.entries(f.provenance)) if (v !== undefined) meta[k] = String(v);
-  torch.safetensors.saveFile(path, tensors, meta);
+  torch.safetensors.saveFile(path, tensors, featuresMetadata(f.provenance));
+}
+
+/** Where a tensor's bytes lie in a safetensors file, from its header. */
+function tensorRegion(path: string, name: string): { dtype: string; shape: number[]; start: number; bytes: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const len = Buffer.alloc(8);
+    readSync(fd, len, 0, 8, 0);
+    const n = Number(len.readBigUInt64LE(0));
+    const head = Buffer.alloc(n);
+    readSync(fd, head, 0, n, 8);
+    const t = (
+      JSON.parse(head.toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>
+    )[name];
+    if (!t) throw new Error(`${path} has no '${name}' tensor`);
+    return {
+      dtype: t.dtype,
+      shape: t.shape,
+      start: 8 + n + t.data_offsets[0]!,
+      bytes: t.data_offsets[1]! - t.data_offsets[0]!,
+    };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A features file joined from parts (safetensors files of 'features' [n_i, D], and 'patches' when every
+ * part has them) by copying their bytes, one part at a time: the whole never sits in memory. Written
+ * under a temporary name and renamed when complete. Returns the features' and patches' shapes.
+ */
+export function joinFeatureParts(
+  out: string,
+  parts: string[],
+  provenance: Provenance,
+): { features: number[]; patches: number[] | null } {
+  const feats = parts.map((p) => tensorRegion(p, 'features'));
+  const withPatches = parts.length > 0 && parts.every((p) => hasTensor(p, 'patches'));
+  const pats = withPatches ? parts.map((p) => tensorRegion(p, 'patches')) : null;
+  const rows = feats.reduce((a, f) => a + f.shape[0]!, 0);
+  const featShape = [rows, ...feats[0]!.shape.slice(1)];
+  const patchShape = pats ? [rows, ...pats[0]!.shape.slice(1)] : null;
+  const fBytes = feats.reduce((a, f) => a + f.bytes, 0);
+  const pBytes = pats ? pats.reduce((a, f) => a + f.bytes, 0) : 0;
+  const header: Record<string, unknown> = {
+    __metadata__: featuresMetadata(provenance),
+    features: { dtype: feats[0]!.dtype, shape: featShape, data_offsets: [0, fBytes] },
+  };
+  if (pats) header.patches = { dtype: pats[0]!.dtype, shape: patchShape, data_offsets: [fBytes, fBytes + pBytes] };
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const tmp = `${out}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+    writeSync(fd, len);
+    writeSync(fd, json);
+    const copy = (path: string, r: { start: number; bytes: number }) => {
+      const src = openSync(path, 'r');
+      try {
+        const buf = Buffer.alloc(r.bytes);
+        readSync(src, buf, 0, r.bytes, r.start);
+        writeSync(fd, buf);
+      } finally {
+        closeSync(src);
+      }
+    };
+    parts.forEach((p, i) => copy(p, feats[i]!));
+    if (pats) parts.forEach((p, i) => copy(p, pats[i]!));
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, out);
+  return { features: featShape, patches: patchShape };
+}
+
+function hasTensor(path: string, name: string): boolean {
+  try {
+    tensorRegion(path, name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -75,14 +165,19 @@ export function loadFeatures(path: string, o: { dataset?: ImageDataset; patches?
   return {
     features,
     patches: o.patches ? patches : null,
-    provenance: {
-      extractor: metadata.extractor ?? 'unknown',
-      config: metadata.config ?? '{}',
-      checkpointHash: metadata.checkpointHash,
-      dataset: metadata.dataset ?? 'unknown',
-      datasetSize: Number(metadata.datasetSize ?? n),
-      preprocessing: metadata.preprocessing ?? '{}',
-      dataSpec: metadata.dataSpec,
-    },
+    provenance: provenanceFromMetadata(metadata, n),
+  };
+}
+
+/** A features file's provenance from its string metadata (`rows` when it does not say its size). */
+export function provenanceFromMetadata(metadata: Record<string, string>, rows: number): Provenance {
+  return {
+    extractor: metadata.extractor ?? 'unknown',
+    config: metadata.config ?? '{}',
+    checkpointHash: metadata.checkpointHash,
+    dataset: metadata.dataset ?? 'unknown',
+    datasetSize: Number(metadata.datasetSize ?? rows),
+    preprocessing: metadata.preprocessing ?? '{}',
+    dataSpec: metadata.dataSpec,
   };
 }

@@ -15,6 +15,7 @@ export const HOST_STREAMS = {
   'pixels-pca.subset': 'the images pixels+PCA is fitted on',
   'cluster-grid.examples': 'the example images of each cluster in a cluster grid',
   'kmeans.init': 'k-means++ seeding (position: restart)',
+  'kmeans.fit-sample': 'the rows k-means fits on before it assigns every row',
   'eval.real-rows': 'the real images precision/recall/density/coverage compare against',
   'sample.condition-rows': 'the training conditions drawn for sampling, as the paper samples',
   'annotations.random-ids': 'the ids of the random-label control',

@@ -98,6 +98,20 @@ describe('selfguided CLI', () => {
           ['train', '--run-dir', join(root, 'train'), '--device', 'gpu'],
           /--device: unknown device 'gpu' \(use cpu, cuda or cuda:N\)/,
         ],
+        [
+          [
+            'cluster',
+            '--features',
+            join(root, 'f.safetensors'),
+            '--k',
+            '3',
+            '--condition',
+            'centroid',
+            '--fit-sample',
+            '9',
+          ],
+          /k-means on a sample makes one-hot k-means self-labels only \(not --condition centroid/,
+        ],
       ] as [string[], RegExp][]) {
         const r = cli(...args);
         assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);

@@ -53,18 +53,20 @@ export function assignNearest(
     const idxs: Tensor[] = [];
     const dists: Tensor[] = [];
     for (let s = 0; s < n; s += blockSize) {
-      const xb = x.narrow(0, s, Math.min(blockSize, n - s));
-      const dot = xb.matmul(centroids.t());
-      if (metric === 'cosine') {
-        const m = dot.max(1);
-        idxs.push(m.indices);
-        dists.push(m.values.rsub(1));
-      } else {
-        const d = cnorm!.unsqueeze(0).sub(dot.mul(2));
-        const m = d.min(1);
-        idxs.push(m.indices);
-        dists.push(m.values.add(xb.square().sum(1)).clampMin(0));
-      }
+      // Each block's [rows, k] products are freed before the next: the whole distance matrix of a large
+      // k would not fit (100,000 x 5,000 is 2 GB).
+      const m = torch.tidy(() => {
+        const xb = x.narrow(0, s, Math.min(blockSize, n - s));
+        const dot = xb.matmul(centroids.t());
+        if (metric === 'cosine') {
+          const best = dot.max(1);
+          return { idx: best.indices, dist: best.values.rsub(1) };
+        }
+        const best = cnorm!.unsqueeze(0).sub(dot.mul(2)).min(1);
+        return { idx: best.indices, dist: best.values.add(xb.square().sum(1)).clampMin(0) };
+      });
+      idxs.push(m.idx);
+      dists.push(m.dist);
     }
     return { idx: torch.cat(idxs), dist: torch.cat(dists) };
   });

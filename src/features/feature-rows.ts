@@ -67,6 +67,13 @@ export function openFeatureRows(path: string): FeatureRowsFile {
     const asTensor = (buf: Buffer, n: number) =>
       torch.tensor(new Float32Array(buf.buffer, buf.byteOffset, n * dim), { shape: [n, dim] });
     const provenance = provenanceFromMetadata(meta, rows);
+    // One scratch buffer for every read (torch.tensor copies out of it): a pass over a file larger than
+    // memory must not leave a garbage buffer per block for the collector to find later.
+    let scratch = Buffer.alloc(0);
+    const bytes = (n: number) => {
+      if (scratch.length < n) scratch = Buffer.alloc(n);
+      return scratch;
+    };
     let open = true;
     return {
       path,
@@ -76,12 +83,12 @@ export function openFeatureRows(path: string): FeatureRowsFile {
       read(start, count) {
         if (start < 0 || count < 0 || start + count > rows)
           throw new RangeError(`rows ${start}..${start + count} of ${rows}`);
-        const buf = Buffer.alloc(count * rowBytes);
+        const buf = bytes(count * rowBytes);
         readInto(buf, 0, start, count);
         return asTensor(buf, count);
       },
       gather(indices) {
-        const buf = Buffer.alloc(indices.length * rowBytes);
+        const buf = bytes(indices.length * rowBytes);
         // Runs of consecutive rows are read at once.
         for (let i = 0; i < indices.length;) {
           let j = i + 1;

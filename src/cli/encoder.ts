@@ -3,6 +3,8 @@ import {
   DinoSettings,
   EncoderTrainer,
   EncoderTrainSettings,
+  IbotSettings,
+  ViTSettings,
   type EncoderConfigInput,
 } from '../features/ssl/encoder-trainer.js';
 import { schemaDefault } from '../util/json-file.js';
@@ -12,6 +14,7 @@ import { dataOptions, dataSpecFromArgs, streamOptions } from './data-args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
 import { joinGroup, maybeLaunch, parallelOptions, processesNote } from './parallel-args.js';
 
+const vitDefault = (key: 'patchSize' | 'dim' | 'depth' | 'heads') => schemaDefault(ViTSettings, key) as number;
 const d = (key: 'batchSize' | 'lr' | 'warmup' | 'temperature' | 'seed' | 'checkpointEvery') =>
   schemaDefault(EncoderTrainSettings, key);
 
@@ -49,7 +52,22 @@ export const command = defineCommand({
       default: (schemaDefault(EncoderTrainSettings, 'cropScale') as [number, number])[0],
       help: 'smallest random crop, as a fraction of the image area',
     },
-    widths: { type: 'string', default: '32,64,128', help: 'ResNet stage widths (the last is the feature size)' },
+    arch: {
+      type: 'string',
+      default: 'resnet',
+      choices: ['resnet', 'vit'],
+      help: "the backbone: a small ResNet, or a Vision Transformer whose patch tokens and attention keys are LOST's and STEGO's features (with --objective dino it adds iBOT's masked patch loss)",
+    },
+    widths: { type: 'string', default: '32,64,128', help: 'resnet: stage widths (the last is the feature size)' },
+    'vit-patch': { type: 'int', min: 1, default: vitDefault('patchSize'), help: 'vit: patch side in pixels' },
+    'vit-dim': { type: 'int', min: 1, default: vitDefault('dim'), help: 'vit: token width' },
+    'vit-depth': { type: 'int', min: 1, default: vitDefault('depth'), help: 'vit: transformer blocks' },
+    'vit-heads': { type: 'int', min: 1, default: vitDefault('heads'), help: 'vit: attention heads' },
+    'ibot-weight': {
+      type: 'number',
+      default: schemaDefault(IbotSettings, 'weight') as number,
+      help: "vit + dino: weight of iBOT's masked patch distillation beside DINO's loss (0: DINO alone)",
+    },
     seed: { type: 'int', default: d('seed'), help: 'random seed' },
     'checkpoint-every': { type: 'int', min: 1, default: d('checkpointEvery'), help: 'checkpoint every N steps' },
     'preview-every': {
@@ -76,6 +94,9 @@ export const command = defineCommand({
         widths,
         objective: a.objective,
         dino: { localCrops: a['local-crops'], outDim: a['dino-out'] },
+        arch: a.arch,
+        vit: { patchSize: a['vit-patch'], dim: a['vit-dim'], depth: a['vit-depth'], heads: a['vit-heads'] },
+        ibot: { weight: a['ibot-weight'] },
       },
       train: {
         steps: a.steps,
@@ -99,7 +120,7 @@ export const command = defineCommand({
       if (speak) saveLaunchOptions(runDir, a);
       if (speak)
         process.stderr.write(
-          `training ${t.config.model.objective === 'dino' ? 'DINO' : 'SimCLR'} encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, batch ${t.config.train.batchSize}${processesNote(parallel, t.config.train.batchSize)}, on ${device}\n`,
+          `training ${t.config.model.objective === 'dino' ? (t.patchCenter ? 'DINO + iBOT' : 'DINO') : 'SimCLR'} ${t.config.model.arch === 'vit' ? 'ViT' : 'ResNet'} encoder (${(t.model.numParameters() / 1e6).toFixed(2)}M parameters) on ${t.dataset.info.name}, steps ${t.step}->${t.config.train.steps}, batch ${t.config.train.batchSize}${processesNote(parallel, t.config.train.batchSize)}, on ${device}\n`,
         );
       const r = await t.train({ previewEvery: a['preview-every'] });
       if (r.status === 'interrupted') {

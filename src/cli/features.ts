@@ -5,7 +5,7 @@ import { StreamedDataset } from '../data/stream.js';
 import { DiffusionFeatures } from '../diffusion/diffusion-features.js';
 import { extractFeatures, extractFeaturesStreamed, pendingShards, type FeatureExtractor } from '../features/extract.js';
 import { PixelsPca } from '../features/pixels-pca.js';
-import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
+import { PATCH_SOURCES, SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import { TorchScriptEncoder } from '../features/torchscript.js';
 import { defineCommand, defineOptions, type Options, UsageError } from './args.js';
 import { dataOptions, dataSpecFromArgs, streamOptions } from './data-args.js';
@@ -31,7 +31,7 @@ function makeExtractor(a: Args): FeatureExtractor {
     case 'pixels-pca':
       return new PixelsPca({ components: a.components, whiten: Boolean(a.whiten), seed: a.seed });
     case 'encoder':
-      return new SslEncoderFeatures(needCheckpoint(), a['encoder-output'], a['patch-stage']);
+      return new SslEncoderFeatures(needCheckpoint(), a['encoder-output'], a['patch-stage'], a['patch-source']);
     case 'diffusion':
       return new DiffusionFeatures(needCheckpoint(), {
         block: a.block,
@@ -79,6 +79,12 @@ const options = defineOptions({
     default: 'backbone',
     choices: ['backbone', 'projection', 'grid'],
     help: "encoder: the backbone's global average, the head's output, or the last stage averaged over a 2x2 grid (4x wider; keeps layout)",
+  },
+  'patch-source': {
+    type: 'string',
+    default: 'tokens',
+    choices: PATCH_SOURCES,
+    help: "encoder (ViT): the patch map is the last block's tokens, or its attention keys (LOST's features)",
   },
   'patch-stage': {
     type: 'int',

@@ -2,12 +2,11 @@
 // teacher updates, the schedules), and the trainer: it resumes exactly (teacher and centre included),
 // its features are the teacher's, and data parallelism is refused with the reason.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { EncoderTrainer, SslEncoderFeatures } from '../../src/features/index.js';
+import { SslEncoderFeatures } from '../../src/features/index.js';
 import { teacherState } from '../../src/features/ssl/encoder-trainer.js';
+import type { SmallResNet } from '../../src/features/ssl/resnet.js';
 import {
   dinoLoss,
   teacherMomentum,
@@ -19,9 +18,8 @@ import * as nn from '../../src/nn/index.js';
 import * as torch from '../../src/torch/index.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { flat, sameState } from '../helpers/check.js';
+import { straightAndResumed } from '../helpers/encoder-resume.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'sg-dino-'));
-const quiet = () => {};
 
 const softmax = (xs: number[]) => {
   const m = Math.max(...xs);
@@ -123,26 +121,20 @@ describe('DINO', () => {
       },
       train: { steps: 4, batchSize: 16, warmup: 1, checkpointEvery: 2, seed: 1 },
     };
-    const adir = join(tmp(), 'a');
-    const a = await EncoderTrainer.open(adir, { config: cfg, log: quiet });
-    await a.train({ progress: false });
-    const bdir = join(tmp(), 'b');
-    const b1 = await EncoderTrainer.open(bdir, { config: cfg, log: quiet });
-    await b1.train({ untilStep: 2, progress: false });
-    b1.dispose();
-    const b2 = await EncoderTrainer.open(bdir, { resume: true, log: quiet });
-    await b2.train({ progress: false });
+    const { straight: a, resumed: b2, straightDir: adir } = await straightAndResumed(cfg, 2);
     sameState(b2.model.stateDict(), a.model.stateDict());
     sameState(b2.teacher!.stateDict(), a.teacher!.stateDict(), 'teacher ');
     assert.deepEqual(flat(b2.center!), flat(a.center!));
     assert.notDeepEqual(flat(a.center!), new Array(32).fill(0), 'the centre moved');
-    const teacherW = flat(a.teacher!.backbone.stem.stateDict().get('0.weight')!);
-    const studentW = flat(a.model.backbone.stem.stateDict().get('0.weight')!);
+    const stemWeight = (m: { backbone: unknown }) =>
+      flat((m.backbone as SmallResNet).stem.stateDict().get('0.weight')!);
+    const teacherW = stemWeight(a.teacher!);
+    const studentW = stemWeight(a.model);
     assert.notDeepEqual(teacherW, studentW);
     a.dispose();
     b2.dispose();
     const enc = new SslEncoderFeatures(adir);
-    assert.deepEqual(flat(enc.model.backbone.stem.stateDict().get('0.weight')!), teacherW);
+    assert.deepEqual(stemWeight(enc.model), teacherW);
     enc.dispose();
     const ck = loadCheckpoint(
       join(adir, 'checkpoints', 'step-00000004.safetensors'),

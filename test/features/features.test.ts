@@ -11,7 +11,6 @@ import { DiffusionTrainer } from '../../src/diffusion/index.js';
 import { DiffusionFeatures } from '../../src/diffusion/diffusion-features.js';
 import {
   augment,
-  EncoderTrainer,
   extractFeatures,
   loadFeatures,
   ntXent,
@@ -21,6 +20,7 @@ import {
 } from '../../src/features/index.js';
 import * as torch from '../../src/torch/index.js';
 import { close, flat, sameState } from '../helpers/check.js';
+import { straightAndResumed } from '../helpers/encoder-resume.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 const tmp = () => mkdtempSync(join(tmpdir(), 'sg-feat-'));
@@ -171,14 +171,7 @@ describe('feature extractors', () => {
       model: { widths: [8, 16, 16] },
       train: { steps: 4, batchSize: 16, warmup: 1, checkpointEvery: 2, seed: 1 },
     };
-    const a = await EncoderTrainer.open(join(tmp(), 'a'), { config: cfg, log: quiet });
-    await a.train({ progress: false });
-    const bdir = join(tmp(), 'b');
-    const b1 = await EncoderTrainer.open(bdir, { config: cfg, log: quiet });
-    await b1.train({ untilStep: 2, progress: false });
-    b1.dispose();
-    const b2 = await EncoderTrainer.open(bdir, { resume: true, log: quiet });
-    await b2.train({ progress: false });
+    const { straight: a, resumed: b2, resumedDir: bdir } = await straightAndResumed(cfg, 2);
     sameState(b2.model.stateDict(), a.model.stateDict());
     a.dispose();
     b2.dispose();

@@ -20,16 +20,19 @@ export class DinoHead extends nn.Module {
     hidden: number,
     bottleneck: number,
     readonly outDim: number,
+    /** batch-normalised hidden layers (for a ViT, whose tokens are layer-normalised, DINO leaves them out) */
+    batchNorm = true,
   ) {
     super();
+    const norm = (): nn.Module[] => (batchNorm ? [new nn.BatchNorm1d(hidden)] : []);
     this.mlp = this.registerModule(
       'mlp',
       new nn.Sequential(
         new nn.Linear(dim, hidden),
-        new nn.BatchNorm1d(hidden),
+        ...norm(),
         new nn.GELU(),
         new nn.Linear(hidden, hidden),
-        new nn.BatchNorm1d(hidden),
+        ...norm(),
         new nn.GELU(),
         new nn.Linear(hidden, bottleneck),
       ),

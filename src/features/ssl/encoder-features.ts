@@ -10,6 +10,9 @@ import { sha256File } from '../features-file.js';
 import { ENCODER_FORMAT, EncoderConfig, SslEncoder, teacherState } from './encoder-trainer.js';
 
 export type EncoderOutput = 'backbone' | 'projection' | 'grid';
+/** A ViT's patch map: its last tokens, or the keys of its last attention layer (LOST's choice). */
+export type PatchSource = 'tokens' | 'keys';
+export const PATCH_SOURCES: readonly PatchSource[] = ['tokens', 'keys'];
 
 export class SslEncoderFeatures implements FeatureExtractor {
   readonly name = 'ssl-encoder';
@@ -26,14 +29,17 @@ export class SslEncoderFeatures implements FeatureExtractor {
      * items such as Fashion-MNIST's separates classes that differ in layout)
      */
     readonly output: EncoderOutput = 'backbone',
-    /** the backbone stage the patch map comes from (default the last) */
+    /** the backbone stage the patch map comes from (default the last; a ViT's block) */
     readonly patchStage: number = -1,
+    readonly patchSource: PatchSource = 'tokens',
   ) {
     this.path = resolveCheckpoint(checkpoint);
     const ck = loadCheckpoint(this.path, ENCODER_FORMAT);
     try {
       const cfg = checkpointMeta(ck, 'config', EncoderConfig);
-      this.model = new SslEncoder(checkpointMeta(ck, 'inChannels', z.number().int().positive()), cfg.model);
+      const imageSize =
+        cfg.model.arch === 'vit' ? checkpointMeta(ck, 'imageSize', z.number().int().positive()) : undefined;
+      this.model = new SslEncoder(checkpointMeta(ck, 'inChannels', z.number().int().positive()), cfg.model, imageSize);
       // DINO's features are its teacher's (the moving average), as Caron et al. evaluate them.
       this.model.loadStateDict(cfg.model.objective === 'dino' ? teacherState(ck.ema) : ck.model);
       this.model.eval();
@@ -41,6 +47,12 @@ export class SslEncoderFeatures implements FeatureExtractor {
       const stages = this.model.backbone.stages.length;
       if (patchStage >= stages || patchStage < -stages)
         throw new RangeError(`--patch-stage ${patchStage}: the encoder has ${stages} stages (0-${stages - 1})`);
+      if (patchSource === 'keys' && cfg.model.arch !== 'vit')
+        throw new RangeError(
+          '--patch-source keys needs a ViT encoder (encoder train --arch vit); a ResNet has no attention keys',
+        );
+      if (patchSource === 'keys' && patchStage !== -1)
+        throw new RangeError("--patch-source keys are the last block's; --patch-stage does not apply");
     } finally {
       ck.dispose();
     }
@@ -55,13 +67,20 @@ export class SslEncoderFeatures implements FeatureExtractor {
         step: this.step,
         output: this.output,
         ...(this.patchStage !== -1 ? { patchStage: this.patchStage } : {}),
+        ...(this.patchSource !== 'tokens' ? { patchSource: this.patchSource } : {}),
       }),
       checkpointHash: this.hash,
     };
   }
 
   embed(images: Tensor): { features: Tensor; patches: Tensor } {
-    const out = this.model.backbone.call(images, this.patchStage);
+    const out =
+      this.patchSource === 'keys'
+        ? torch.tidy(() => {
+            const a = this.model.vit.lastAttention(images);
+            return { features: a.features, patches: a.keys };
+          })
+        : this.model.backbone.call(images, this.patchStage);
     if (this.output === 'backbone') return out;
     if (this.output === 'grid') {
       // From the last stage whatever patch stage is asked for: the patch map stays as requested.

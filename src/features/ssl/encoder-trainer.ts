@@ -16,7 +16,9 @@ import * as torch from '../../torch/index.js';
 import { augment, type AugmentOptions } from './augment.js';
 import { DinoHead, dinoLoss, teacherMomentum, teacherTemperature, updateCenter, updateTeacher } from './dino.js';
 import { ntXent } from './ntxent.js';
+import { maskedPatchLoss, patchMasks } from './ibot.js';
 import { ProjectionHead, SmallResNet } from './resnet.js';
+import { VisionTransformer } from './vit.js';
 
 export const ENCODER_FORMAT = 'selfguided-encoder-checkpoint/1';
 const TEACHER = 'teacher.';
@@ -25,6 +27,10 @@ const TEACHER = 'teacher.';
 export function teacherState(ema: Map<string, torch.Tensor>): Map<string, torch.Tensor> {
   return new Map([...ema].filter(([k]) => k.startsWith(TEACHER)).map(([k, t]) => [k.slice(TEACHER.length), t]));
 }
+
+/** Whether a model config trains with iBOT's masked patch loss (a ViT under DINO with a weight above 0). */
+export const maskedPatches = (m: EncoderConfig['model']): boolean =>
+  m.arch === 'vit' && m.objective === 'dino' && m.ibot.weight > 0;
 
 /** The optimisation and run settings (the CLI's defaults are read from here). */
 export const EncoderTrainSettings = z.object({
@@ -62,6 +68,31 @@ export const DinoSettings = z.object({
 });
 export type DinoSettings = z.infer<typeof DinoSettings>;
 
+/**
+ * The ViT's shape (model.arch 'vit'). The defaults are sized for 32-64 px images on a CPU: 4 px patches
+ * give a 12x12 grid at 48 px (LOST's graph of 144 patches, as the CNN's stride-4 stage), width 128 in 4
+ * heads of 32 and 4 blocks: about 0.8M parameters, a fifth of a ViT-Tiny's forward cost per token.
+ */
+export const ViTSettings = z.object({
+  patchSize: z.number().int().positive().default(4),
+  dim: z.number().int().positive().default(128),
+  depth: z.number().int().positive().default(4),
+  heads: z.number().int().positive().default(4),
+  mlpRatio: z.number().positive().default(4),
+});
+
+/** iBOT's masked patch distillation beside DINO's (a ViT trained with objective 'dino'). */
+export const IbotSettings = z.object({
+  /** weight of the masked-patch loss beside DINO's CLS loss; 0: DINO alone */
+  weight: z.number().min(0).default(1),
+  /** the fraction of global views that are masked at all (iBOT: 0.5) */
+  maskProb: z.number().min(0).max(1).default(0.5),
+  /** a masked view's ratio of masked patches, drawn uniformly from this range (iBOT: 0.1-0.5) */
+  maskRatio: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.1, 0.5]),
+  /** the teacher's temperature on patches (iBOT: 0.07, after the same warm-up as the CLS one) */
+  teacherTemp: z.number().positive().default(0.07),
+});
+
 export const EncoderConfig = z.object({
   data: DataSpec,
   model: z
@@ -72,6 +103,10 @@ export const EncoderConfig = z.object({
       projDim: z.number().int().positive().default(128),
       objective: z.enum(['simclr', 'dino']).default('simclr'),
       dino: DinoSettings.default(DinoSettings.parse({})),
+      /** the backbone: the small ResNet, or a Vision Transformer (dense features for LOST and STEGO) */
+      arch: z.enum(['resnet', 'vit']).default('resnet'),
+      vit: ViTSettings.default(ViTSettings.parse({})),
+      ibot: IbotSettings.default(IbotSettings.parse({})),
     })
     .default({
       widths: [32, 64, 128],
@@ -80,6 +115,9 @@ export const EncoderConfig = z.object({
       projDim: 128,
       objective: 'simclr',
       dino: DinoSettings.parse({}),
+      arch: 'resnet',
+      vit: ViTSettings.parse({}),
+      ibot: IbotSettings.parse({}),
     }),
   train: EncoderTrainSettings,
 });
@@ -88,21 +126,30 @@ export type EncoderConfigInput = z.input<typeof EncoderConfig>;
 
 /** Backbone + head (SimCLR's projection or DINO's prototypes); features come from the backbone. */
 export class SslEncoder extends nn.Module<[torch.Tensor], torch.Tensor> {
-  readonly backbone: SmallResNet;
+  readonly backbone: SmallResNet | VisionTransformer;
   readonly head: ProjectionHead | DinoHead;
-  constructor(inChannels: number, m: EncoderConfig['model']) {
+  /** `imageSize`: the side a ViT's position embeddings are learned for (the training images') */
+  constructor(inChannels: number, m: EncoderConfig['model'], imageSize?: number) {
     super();
+    if (m.arch === 'vit' && imageSize === undefined) throw new Error('a ViT encoder needs its image size');
     this.backbone = this.registerModule(
       'backbone',
-      new SmallResNet({ inChannels, widths: m.widths, blocksPerStage: m.blocksPerStage }),
+      m.arch === 'vit'
+        ? new VisionTransformer({ inChannels, imageSize: imageSize!, ...m.vit })
+        : new SmallResNet({ inChannels, widths: m.widths, blocksPerStage: m.blocksPerStage }),
     );
     const dim = this.backbone.featureDim;
     this.head = this.registerModule(
       'head',
       m.objective === 'dino'
-        ? new DinoHead(dim, m.dino.hidden, m.dino.bottleneck, m.dino.outDim)
+        ? new DinoHead(dim, m.dino.hidden, m.dino.bottleneck, m.dino.outDim, m.arch !== 'vit')
         : new ProjectionHead(dim, m.projHidden, m.projDim),
     );
+  }
+  /** The ViT backbone, for its tokens, keys and attention; a ResNet has none of them. */
+  get vit(): VisionTransformer {
+    if (!(this.backbone instanceof VisionTransformer)) throw new Error('this encoder is a ResNet, not a ViT');
+    return this.backbone;
   }
   forward(x: torch.Tensor): torch.Tensor {
     return this.head.call(this.backbone.call(x).features);
@@ -130,6 +177,8 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     /** DINO: the teacher (the student's moving average) and the centre of its outputs */
     readonly teacher: SslEncoder | null = null,
     readonly center: torch.Tensor | null = null,
+    /** iBOT: the centre of the teacher's patch outputs */
+    readonly patchCenter: torch.Tensor | null = null,
   ) {
     super(run, device);
   }
@@ -149,14 +198,16 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
       });
       const ds = data.dataset;
       torch.manualSeed(config.train.seed);
-      const model = new SslEncoder(ds.channels, config.model).to(device);
+      const model = new SslEncoder(ds.channels, config.model, ds.size).to(device);
       let teacher: SslEncoder | null = null;
       let center: torch.Tensor | null = null;
+      let patchCenter: torch.Tensor | null = null;
       if (config.model.objective === 'dino') {
-        teacher = new SslEncoder(ds.channels, config.model).to(device);
+        teacher = new SslEncoder(ds.channels, config.model, ds.size).to(device);
         teacher.loadStateDict(model.stateDict());
         for (const p of teacher.parameters()) p.requiresGrad_(false);
         center = torch.keep(torch.zeros([config.model.dino.outDim], { device }));
+        if (maskedPatches(config.model)) patchCenter = torch.keep(torch.zeros([config.model.dino.outDim], { device }));
       }
       const opt = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: config.train.weightDecay });
       const sched = new optim.LRScheduler(
@@ -165,7 +216,7 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
         optim.warmupCosine(config.train.warmup, config.train.steps, 0.05),
       );
       const generator = torch.streamGenerator(config.train.seed, 'train.noise');
-      return new EncoderTrainer(run, data, model, opt, sched, generator, device, teacher, center);
+      return new EncoderTrainer(run, data, model, opt, sched, generator, device, teacher, center, patchCenter);
     });
   }
 
@@ -191,12 +242,14 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
       ? new Map<string, torch.Tensor>([
           ...[...this.teacher.stateDict()].map(([k, t]) => [`${TEACHER}${k}`, t] as const),
           ['center', this.center!],
+          ...(this.patchCenter ? [['patch_center', this.patchCenter] as const] : []),
         ])
       : undefined;
     return {
       ema,
       meta: {
         inChannels: this.dataset.channels,
+        imageSize: this.dataset.size,
         dataset: { name: this.dataset.info.name, n: this.dataset.length },
       },
     };
@@ -208,6 +261,11 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     if (!center) throw new Error(`${ck.path} is a DINO run's checkpoint without its teacher's centre`);
     this.teacher.loadStateDict(teacherState(ck.ema));
     torch.noGrad(() => this.center!.copy_(center));
+    if (this.patchCenter) {
+      const patch = ck.ema.get('patch_center');
+      if (!patch) throw new Error(`${ck.path} is an iBOT run's checkpoint without its patch centre`);
+      torch.noGrad(() => this.patchCenter!.copy_(patch));
+    }
   }
 
   /**
@@ -231,7 +289,7 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     images.dispose();
     const mine = (v: torch.Tensor) => (s.size === s.total ? v : v.narrow(0, s.offset, s.size));
     const view = (o: AugmentOptions) => mine(augment(x, this.generator, o));
-    if (this.teacher) return this.dinoStep(view);
+    if (this.teacher) return this.dinoStep(view, mine, s.total);
     const v1 = view({ scale: tr.cropScale }),
       v2 = view({ scale: tr.cropScale });
     const z = this.model.call(torch.cat([v1, v2], 0).to(this.device));
@@ -240,7 +298,11 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     return { loss: this.backward(loss, { clipGradNorm: 5 }) };
   }
 
-  private dinoStep(view: (o: AugmentOptions) => torch.Tensor): StepMetrics {
+  private dinoStep(
+    view: (o: AugmentOptions) => torch.Tensor,
+    mine: (v: torch.Tensor) => torch.Tensor,
+    total: number,
+  ): StepMetrics {
     const d = this.config.model.dino;
     const size = Math.max(8, Math.round(this.dataset.size * d.localSize));
     const globals = torch.cat([
@@ -249,16 +311,57 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     ]);
     const locals = Array.from({ length: d.localCrops }, () => view({ scale: d.localScale, size }));
     const g = globals.to(this.device);
-    const outs = [this.model.call(g)];
-    if (locals.length) outs.push(this.model.call(torch.cat(locals).to(this.device)));
-    const teacherOut = torch.noGrad(() => this.teacher!.call(g));
     const teacherTemp = teacherTemperature(d.teacherTempStart, d.teacherTemp, d.teacherTempWarmup, this.step);
-    const loss = dinoLoss(torch.cat(outs), teacherOut, this.center!, { studentTemp: d.studentTemp, teacherTemp });
+    const local = locals.length ? this.model.call(torch.cat(locals).to(this.device)) : null;
+    const withLocal = (t: torch.Tensor) => (local ? torch.cat([t, local]) : t);
+    let loss: torch.Tensor;
+    let teacherOut: torch.Tensor;
+    let patchSums: number[] = [];
+    if (this.patchCenter) {
+      // iBOT: the global views' patches are masked for the student; the teacher sees them whole.
+      const ib = this.config.model.ibot;
+      const n = (this.dataset.size / this.config.model.vit.patchSize) ** 2;
+      const drawn = patchMasks(2 * total, n, { prob: ib.maskProb, ratio: ib.maskRatio }, this.generator);
+      const mask = torch.cat([mine(drawn.narrow(0, 0, total)), mine(drawn.narrow(0, total, total))]).to(this.device);
+      const tokenScores = (m: SslEncoder, masks?: torch.Tensor) => {
+        const t = m.vit.tokens(g, masks);
+        const [r, len, dim] = t.shape as [number, number, number];
+        return m.head.call(t.reshape(r * len, dim)).reshape(r, len, d.outDim);
+      };
+      const student = tokenScores(this.model, mask);
+      const teacher = torch.noGrad(() => tokenScores(this.teacher!));
+      teacherOut = teacher.select(1, 0).contiguous();
+      const teacherPatches = teacher.narrow(1, 1, n);
+      const patchTemp = teacherTemperature(d.teacherTempStart, ib.teacherTemp, d.teacherTempWarmup, this.step);
+      const cls = dinoLoss(withLocal(student.select(1, 0)), teacherOut, this.center!, {
+        studentTemp: d.studentTemp,
+        teacherTemp,
+      });
+      const patches = maskedPatchLoss(student.narrow(1, 1, n), teacherPatches, mask, this.patchCenter, {
+        studentTemp: d.studentTemp,
+        teacherTemp: patchTemp,
+      });
+      loss = cls.add(patches.mul(ib.weight));
+      patchSums = [
+        ...(teacherPatches.sum([0, 1]).double().toTypedArray() as Float64Array),
+        teacherPatches.shape[0]! * n,
+      ];
+    } else {
+      teacherOut = torch.noGrad(() => this.teacher!.call(g));
+      loss = dinoLoss(withLocal(this.model.call(g)), teacherOut, this.center!, {
+        studentTemp: d.studentTemp,
+        teacherTemp,
+      });
+    }
     // The teacher's entropy: near 0 or near log K would be the two ways of collapsing.
     const p = torch.softmax(teacherOut.sub(this.center!).div(teacherTemp), 1);
     const entropy = p.mul(p.clampMin(1e-12).log()).sum(1).neg().mean().item();
-    // The centre follows the teacher's mean over the whole global batch: the loop sums it over processes.
-    this.stepSums = [...(teacherOut.sum(0).double().toTypedArray() as Float64Array), teacherOut.shape[0]!];
+    // The centres follow the teacher's means over the whole global batch: the loop sums them over processes.
+    this.stepSums = [
+      ...(teacherOut.sum(0).double().toTypedArray() as Float64Array),
+      teacherOut.shape[0]!,
+      ...patchSums,
+    ];
     return { loss: this.backward(loss, { clipGradNorm: 3 }), teacher_entropy: entropy };
   }
 
@@ -267,12 +370,18 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     const d = this.config.model.dino;
     const sums = this.stepSums!;
     this.stepSums = null;
-    const rows = sums[sums.length - 1]!;
-    const mean = torch
-      .tensor(Float64Array.from(sums.slice(0, -1), (x) => x / rows))
-      .float()
-      .to(this.center!.device);
-    updateCenter(this.center!, mean.unsqueeze(0), d.centerMomentum);
+    const k = d.outDim;
+    // [CLS sums (K), rows] and, with iBOT, [patch sums (K), patches].
+    const follow = (center: torch.Tensor, at: number) => {
+      const rows = sums[at + k]!;
+      const mean = torch
+        .tensor(Float64Array.from(sums.slice(at, at + k), (x) => x / rows))
+        .float()
+        .to(center.device);
+      updateCenter(center, mean.unsqueeze(0), d.centerMomentum);
+    };
+    follow(this.center!, 0);
+    if (this.patchCenter) follow(this.patchCenter, k + 1);
     updateTeacher(this.teacher, this.model, teacherMomentum(d.momentum, this.step, this.config.train.steps));
   }
 
@@ -314,6 +423,7 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     this.model.dispose();
     this.teacher?.dispose();
     this.center?.dispose();
+    this.patchCenter?.dispose();
     this.optimizer.dispose();
     this.batch?.images.dispose();
     this.data.dispose();

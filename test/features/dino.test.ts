@@ -20,7 +20,6 @@ import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { flat, sameState } from '../helpers/check.js';
 import { straightAndResumed } from '../helpers/encoder-resume.js';
 
-
 const softmax = (xs: number[]) => {
   const m = Math.max(...xs);
   const e = xs.map((x) => Math.exp(x - m));

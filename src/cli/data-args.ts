@@ -18,6 +18,12 @@ export const dataOptions = defineOptions({
     help: 'where the Fashion-MNIST IDX files are (default /usr/share/datasets/fashion-mnist)',
   },
   split: { type: 'string', default: 'train', choices: ['train', 'test'], help: 'Fashion-MNIST split' },
+  'scene-background': {
+    type: 'string',
+    default: 'none',
+    choices: ['none', 'noise', 'texture', 'clutter'],
+    help: 'fashion-scenes: what lies under the items: black, dim grey noise or texture (a threshold still finds the items), or clutter over the whole grey range (it does not)',
+  },
   limit: { type: 'int', min: 1, help: 'use only the first N images (Fashion-MNIST, scenes, a shard directory)' },
   'long-tail': {
     type: 'number',
@@ -77,7 +83,13 @@ export function dataSpecFromArgs(cmd: string, a: DataArgs & Partial<Options<type
   }
   if (a['long-tail'] !== undefined) throw new UsageError(cmd, '--long-tail applies to Fashion-MNIST only');
   if (a.data === 'fashion-scenes') {
-    return { kind: 'fashion-scenes', dir: a['data-dir'], split: a.split, limit: a.limit };
+    return {
+      kind: 'fashion-scenes',
+      dir: a['data-dir'],
+      split: a.split,
+      limit: a.limit,
+      ...(a['scene-background'] !== 'none' ? { background: a['scene-background'] } : {}),
+    };
   }
   if (isShardDir(a.data)) {
     const stream = a.stream ?? tooBigForMemory(a.data, a.limit);

@@ -31,7 +31,12 @@ export const command = defineCommand({
     'min-side': { type: 'int', default: 14, help: 'smallest longest side of an item, in pixels' },
     'max-side': { type: 'int', default: 26, help: 'largest longest side of an item, in pixels' },
     gap: { type: 'int', default: 2, help: 'free pixels between items' },
-    background: { type: 'string', default: 'none', choices: ['none', 'noise', 'texture'], help: 'under the items' },
+    background: {
+      type: 'string',
+      default: 'none',
+      choices: ['none', 'noise', 'texture', 'clutter'],
+      help: 'under the items (clutter: a texture over the whole grey range that no threshold separates)',
+    },
     seed: { type: 'int', default: 0, help: 'seed of every canvas' },
     images: {
       type: 'boolean',

@@ -11,6 +11,7 @@ async function commands(): Promise<Command[]> {
     import('./boxes.js'),
     import('./masks.js'),
     import('./stego.js'),
+    import('./baselines.js'),
     import('./inspect.js'),
     import('./train.js'),
     import('./sample.js'),

@@ -28,8 +28,11 @@ export const SceneOptions = z.object({
   maxSide: z.number().int().min(4).default(26),
   /** free pixels kept between items */
   gap: z.number().int().min(0).default(2),
-  /** 'noise' and 'texture' put grey levels under the items, so thresholding pixels is not the whole answer */
-  background: z.enum(['none', 'noise', 'texture']).default('none'),
+  /**
+   * 'noise' and 'texture' put dim grey levels (0-40) under the items; 'clutter' a texture over the whole
+   * grey range with fine noise, the items pasted over it, so that no threshold on grey levels separates them
+   */
+  background: z.enum(['none', 'noise', 'texture', 'clutter']).default('none'),
   seed: z.number().int().min(0).default(0),
   /** Fashion-MNIST's IDX directory */
   dir: z.string().optional(),
@@ -108,19 +111,22 @@ function background(o: Resolved, rng: ReturnType<typeof hostRng>): Uint8Array {
   const s = o.size;
   const px = new Uint8Array(s * s);
   if (o.background === 'noise') for (let i = 0; i < px.length; i++) px[i] = rng.int(41);
-  if (o.background === 'texture') {
-    // A few random low-frequency waves: smooth grey structure, up to 40 levels.
-    const waves = Array.from({ length: 3 }, () => ({
-      fx: (rng.next() * 4 * Math.PI) / s,
-      fy: (rng.next() * 4 * Math.PI) / s,
+  // Smooth grey structure: a few random waves, summed and scaled into grey levels.
+  const waves = (count: number, maxFreq: number, level: (v: number) => number) => {
+    const w = Array.from({ length: count }, () => ({
+      fx: (rng.next() * maxFreq * Math.PI) / s,
+      fy: (rng.next() * maxFreq * Math.PI) / s,
       phase: rng.next() * 2 * Math.PI,
     }));
     for (let y = 0; y < s; y++)
-      for (let x = 0; x < s; x++) {
-        const v = waves.reduce((a, w) => a + Math.sin(w.fx * x + w.fy * y + w.phase), 0) / waves.length;
-        px[y * s + x] = Math.round(20 + 20 * v);
-      }
-  }
+      for (let x = 0; x < s; x++)
+        px[y * s + x] = level(w.reduce((a, q) => a + Math.sin(q.fx * x + q.fy * y + q.phase), 0) / count);
+  };
+  // Three low-frequency waves over 0-40 levels.
+  if (o.background === 'texture') waves(3, 4, (v) => Math.round(20 + 20 * v));
+  // Five waves up to twice the texture's frequency over 0-255, and noise of +-24 levels on every pixel.
+  if (o.background === 'clutter')
+    waves(5, 8, (v) => Math.max(0, Math.min(255, Math.round(128 + 200 * v + rng.int(49) - 24))));
   return px;
 }
 
@@ -160,7 +166,8 @@ function makeCanvas(i: number, o: Resolved, items: Uint8Array, labels: Int32Arra
         for (let xx = 0; xx < w; xx++) {
           const v = scaled[yy * w + xx]!;
           const at = (y + yy) * s + x + xx;
-          if (v > pixels[at]!) pixels[at] = v;
+          // Over clutter an item replaces what lies under it (a maximum would hide its darker parts).
+          if (o.background === 'clutter' ? v > ITEM_THRESHOLD : v > pixels[at]!) pixels[at] = v;
           if (v > ITEM_THRESHOLD) mask[at] = labels[item]! + 1;
         }
       boxes.push([x, y, x + w, y + h]);

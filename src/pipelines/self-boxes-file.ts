@@ -6,6 +6,7 @@ import { selfBoxes, type SelfBoxOptions, type SelfBoxes } from '../annotate/self
 import { overlay } from '../data/overlay.js';
 import { saveGrid } from '../data/png.js';
 import { sceneBoxes } from '../data/scene-annotations.js';
+import { boxBaselineLine, boxBaselines } from './annotation-baselines.js';
 import {
   annotateFile,
   firstImages,
@@ -44,9 +45,10 @@ function selfBoxesMethod(o: SelfBoxesFileOptions): AnnotationMethod<SelfBoxes> {
         r.boxes.map((l) => l[0]?.box ?? null),
         truth,
       );
+      const free = boxBaselines(ds);
       return {
-        report: { corLoc: c },
-        line: `CorLoc (main box, IoU >= 0.5 with a hidden box) ${c.toFixed(4)} over ${truth.length} images`,
+        report: { corLoc: c, baselines: free },
+        line: `CorLoc (main box, IoU >= 0.5 with a hidden box) ${c.toFixed(4)} over ${truth.length} images\nfree ${boxBaselineLine(free)}`,
       };
     },
     async picture(ds, { result: r }, png) {

@@ -9,6 +9,7 @@ import { extractorFromProvenance } from '../eval/rebuild-extractor.js';
 import type { FeatureExtractor } from '../features/extract.js';
 import { overlay } from '../data/overlay.js';
 import { saveGrid } from '../data/png.js';
+import { maskBaselineLines, maskBaselines } from './annotation-baselines.js';
 import {
   annotateFile,
   firstImages,
@@ -51,9 +52,13 @@ function selfMasksMethod(o: SelfMasksFileOptions): AnnotationMethod<null> {
         annotations.k!,
         ds.scene.classNames.length + 1,
       );
+      const free = maskBaselines(ds, { K: annotations.k!, seed: o.seed ?? 0 });
       return {
-        report: { quality: q },
-        line: `against the hidden masks (Hungarian-matched): mIoU ${q.mIoU.toFixed(4)}  foreground IoU ${q.foregroundIoU.toFixed(4)}  pixel accuracy ${q.pixelAccuracy.toFixed(4)}`,
+        report: { quality: q, baselines: free },
+        line: [
+          `against the hidden masks (Hungarian-matched): mIoU ${q.mIoU.toFixed(4)}  foreground IoU ${q.foregroundIoU.toFixed(4)}  pixel accuracy ${q.pixelAccuracy.toFixed(4)}`,
+          ...maskBaselineLines(free).map((l) => `free ${l}`),
+        ].join('\n'),
       };
     },
     async picture(ds, { annotations }, png) {

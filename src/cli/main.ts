@@ -7,6 +7,7 @@ async function commands(): Promise<Command[]> {
   const modules = await Promise.all([
     import('./encoder.js'),
     import('./features.js'),
+    import('./attention.js'),
     import('./cluster.js'),
     import('./boxes.js'),
     import('./masks.js'),

@@ -4,7 +4,11 @@
 // patches.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { loadFashionMnist } from '../../src/data/index.js';
 import { SslEncoderFeatures } from '../../src/features/index.js';
+import { saveAttentionMaps } from '../../src/pipelines/vit-attention.js';
 import { maskedPatchLoss, patchMasks } from '../../src/features/ssl/ibot.js';
 import { VisionTransformer } from '../../src/features/ssl/vit.js';
 import * as torch from '../../src/torch/index.js';
@@ -173,6 +177,13 @@ describe('iBOT', () => {
     close(k.features, flat(t.features), 1e-5);
     assert.notDeepEqual(flat(k.patches), flat(t.patches));
     assert.throws(() => new SslEncoderFeatures(adir, 'backbone', 0, 'keys'), /--patch-stage does not apply/);
+    // The attention picture: a row per image, the image then each head's map and their mean.
+    const ds = loadFashionMnist({ limit: 2 });
+    const png = join(adir, 'attention.png');
+    assert.equal(await saveAttentionMaps(adir, ds, { n: 2, out: png, scale: 1 }), 2);
+    const meta = await sharp(png).metadata();
+    assert.deepEqual([meta.width, meta.height], [4 * 34 + 2, 2 * 34 + 2]);
+    ds.dispose();
     tokens.dispose();
     keys.dispose();
   });

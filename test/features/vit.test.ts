@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { loadFashionMnist } from '../../src/data/index.js';
 import { SslEncoderFeatures } from '../../src/features/index.js';
 import { saveAttentionMaps } from '../../src/pipelines/vit-attention.js';
+import { DinoHead } from '../../src/features/ssl/dino.js';
 import { maskedPatchLoss, patchMasks } from '../../src/features/ssl/ibot.js';
 import { VisionTransformer } from '../../src/features/ssl/vit.js';
 import * as torch from '../../src/torch/index.js';
@@ -125,6 +126,14 @@ describe('iBOT', () => {
       () => maskedPatchLoss(student, teacher, mask.narrow(1, 0, 1), center, { studentTemp: 1, teacherTemp: 1 }),
       /masked patch loss: student \[2, 2, 2\]/,
     );
+  });
+
+  test("DINO's head with and without batch-normalised hidden layers", () => {
+    const keys = (bn: boolean) => [...new DinoHead(8, 16, 4, 10, bn).stateDict().keys()].join(' ');
+    assert.match(keys(true), /running_mean/);
+    assert.doesNotMatch(keys(false), /running_mean/);
+    const out = new DinoHead(8, 16, 4, 10, false).call(torch.randn([3, 8]));
+    assert.deepEqual(out.shape, [3, 10]);
   });
 
   test('masks: a view is masked with the given probability, its patches at a ratio in the range', () => {

@@ -20,7 +20,7 @@ export class DinoHead extends nn.Module {
     hidden: number,
     bottleneck: number,
     readonly outDim: number,
-    /** batch-normalised hidden layers (for a ViT, whose tokens are layer-normalised, DINO leaves them out) */
+    /** batch-normalised hidden layers (DINO leaves them out for ViTs; see DinoSettings.headBatchNorm) */
     batchNorm = true,
   ) {
     super();

@@ -65,6 +65,12 @@ export const DinoSettings = z.object({
   localScale: z.tuple([z.number().gt(0).max(1), z.number().gt(0).max(1)]).default([0.15, 0.45]),
   /** side of the local views as a fraction of the image's */
   localSize: z.number().gt(0).max(1).default(0.5),
+  /**
+   * batch-normalised hidden layers in the head. DINO leaves them out for ViTs; here, without them, a
+   * small ViT's CLS tokens start out alike for every image as the ResNet's pooled features do, and its
+   * centred teacher went uniform (entropy log K) within 140 steps on the clutter canvases
+   */
+  headBatchNorm: z.boolean().default(true),
 });
 export type DinoSettings = z.infer<typeof DinoSettings>;
 
@@ -142,7 +148,7 @@ export class SslEncoder extends nn.Module<[torch.Tensor], torch.Tensor> {
     this.head = this.registerModule(
       'head',
       m.objective === 'dino'
-        ? new DinoHead(dim, m.dino.hidden, m.dino.bottleneck, m.dino.outDim, m.arch !== 'vit')
+        ? new DinoHead(dim, m.dino.hidden, m.dino.bottleneck, m.dino.outDim, m.dino.headBatchNorm)
         : new ProjectionHead(dim, m.projHidden, m.projDim),
     );
   }

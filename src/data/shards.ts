@@ -276,3 +276,12 @@ export async function decodeSample(
     mask: s.mask ? await raw(s.mask, 1, 'the mask') : null,
   };
 }
+
+/** The images of a batch of samples decoded at once (sharp's calls overlap), as one HWC buffer [n, S, S, C]. */
+export async function decodeImages(samples: ShardSample[], index: ShardIndex): Promise<Uint8Array> {
+  const size = index.imageSize * index.imageSize * index.channels;
+  const decoded = await Promise.all(samples.map((s) => decodeSample(s, index)));
+  const out = new Uint8Array(samples.length * size);
+  decoded.forEach((d, j) => out.set(d.pixels, j * size));
+  return out;
+}

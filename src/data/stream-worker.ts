@@ -5,7 +5,7 @@
 // it): reading and decoding there would only happen between steps. Nothing here touches libtorch.
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { decodeSample, readShard, type ShardIndex, type ShardSample } from './shards.js';
+import { decodeImages, readShard, type ShardIndex, type ShardSample } from './shards.js';
 import { epochPlan, resumeReadPosition, type EpochPlan, type StreamLayout } from './stream-order.js';
 
 export interface StartMessage {
@@ -105,9 +105,7 @@ async function* readFrom(
 
 async function run(m: StartMessage): Promise<void> {
   const { gen, layout, index } = m;
-  const S = index.imageSize,
-    C = index.channels,
-    B = layout.localBatch;
+  const B = layout.localBatch;
   let { epoch, batch } = m;
   for (;;) {
     const plan = epochPlan(layout, epoch);
@@ -126,9 +124,7 @@ async function run(m: StartMessage): Promise<void> {
         }
         const samples = Array.from(ids, (id) => waiting.get(id)!);
         for (const id of ids) waiting.delete(id);
-        const decoded = await Promise.all(samples.map((s) => decodeSample(s, index)));
-        const pixels = new Uint8Array(B * S * S * C);
-        decoded.forEach((d, j) => pixels.set(d.pixels, j * S * S * C));
+        const pixels = await decodeImages(samples, index);
         if (!(await credit(gen))) return;
         const msg: FromWorker = { type: 'batch', gen, epoch, batch, ids, pixels };
         port.postMessage(msg, [ids.buffer, pixels.buffer] as ArrayBuffer[]);

@@ -10,7 +10,7 @@ import type { BatchSlice } from '../train/data-parallel.js';
 import { hostRng } from '../util/streams.js';
 import { moduleWorker, siblingModule } from '../util/worker.js';
 import type { BatchSource, DatasetMeta, ImageBatch } from './batches.js';
-import { decodeSample, readShard, readShardIndex, type ShardIndex, type ShardSample } from './shards.js';
+import { decodeImages, readShard, readShardIndex, type ShardIndex, type ShardSample } from './shards.js';
 import { checkLayout, type StreamLayout } from './stream-order.js';
 import type { FromWorker, ToWorker } from './stream-worker.js';
 import { join } from 'node:path';
@@ -38,6 +38,18 @@ export interface ShardStreamOptions {
   worldSize?: number;
   /** keep only the first n samples */
   limit?: number;
+}
+
+/** Interleaved uint8 pixels [n, S, S, C] as float images [n, C, S, S] in [-1, 1]. */
+function hwcImages(pixels: Uint8Array, n: number, S: number, C: number): Tensor {
+  return torch.tidy(() =>
+    torch
+      .tensor(pixels, { shape: [n, S, S, C] })
+      .permute(0, 3, 1, 2)
+      .float()
+      .mul(2 / 255)
+      .sub(1),
+  );
 }
 
 /** Sample counts per shard once the first `limit` samples are kept. */
@@ -119,19 +131,9 @@ export class StreamedDataset implements DatasetMeta {
     let start = 0;
     let pending: ShardSample[] = [];
     const flush = async () => {
-      const decoded = await Promise.all(pending.map((s) => decodeSample(s, this.index)));
-      const hwc = new Uint8Array(pending.length * S * S * C);
-      decoded.forEach((d, j) => hwc.set(d.pixels, j * S * S * C));
-      const n = pending.length;
+      const batch = pending;
       pending = [];
-      return torch.tidy(() =>
-        torch
-          .tensor(hwc, { shape: [n, S, S, C] })
-          .permute(0, 3, 1, 2)
-          .float()
-          .mul(2 / 255)
-          .sub(1),
-      );
+      return hwcImages(await decodeImages(batch, this.index), batch.length, S, C);
     };
     for (const shard of this.index.shards) {
       const end = Math.min(start + shard.samples, this.length);
@@ -257,14 +259,7 @@ export class ShardStream implements BatchSource {
       C = this.dataset.channels;
     const rng = hostRng(this.o.seed, 'stream.flips', epoch, rank, batch);
     const flips = Array.from(m.ids, () => (this.o.hflip ? rng.next() < 0.5 : false));
-    const images = torch.tidy(() =>
-      torch
-        .tensor(m.pixels, { shape: [m.ids.length, S, S, C] })
-        .permute(0, 3, 1, 2)
-        .float()
-        .mul(2 / 255)
-        .sub(1),
-    );
+    const images = hwcImages(m.pixels, m.ids.length, S, C);
     return { indices: m.ids, flips, images, slice: this.slice };
   }
 

@@ -49,6 +49,22 @@ export function embedImages(ex: FeatureExtractor, images: Tensor, batchSize = 25
   );
 }
 
+/**
+ * One batch as a part stores it: features in float32 and, when kept, patches in float16 (`images` is
+ * called inside the scope, so tensors it makes are freed with it).
+ */
+function embedPart(ex: FeatureExtractor, images: () => Tensor, patches?: boolean): { f: Tensor; p: Tensor | null } {
+  return torch.noGrad(() =>
+    torch.tidy(() => {
+      const r = ex.embed(images());
+      return {
+        f: r.features.float().contiguous(),
+        p: patches && r.patches ? r.patches.to('float16').contiguous() : null,
+      };
+    }),
+  );
+}
+
 /** Features of every image of the dataset, in dataset order. */
 export function extractFeatures(ds: ImageDataset, ex: FeatureExtractor, o: ExtractOptions = {}): Features {
   const bs = o.batchSize ?? 256;
@@ -80,15 +96,7 @@ export function extractFeatures(ds: ImageDataset, ex: FeatureExtractor, o: Extra
       const pats: Tensor[] = [];
       for (let s = start; s < start + len; s += bs) {
         const idx = Int32Array.from({ length: Math.min(bs, start + len - s) }, (_, i) => s + i);
-        const out = torch.noGrad(() =>
-          torch.tidy(() => {
-            const r = ex.embed(ds.images(idx));
-            return {
-              f: r.features.float().contiguous(),
-              p: o.patches && r.patches ? r.patches.to('float16').contiguous() : null,
-            };
-          }),
-        );
+        const out = embedPart(ex, () => ds.images(idx), o.patches);
         feats.push(out.f);
         if (out.p) pats.push(out.p);
         done += idx.length;
@@ -155,15 +163,7 @@ export async function extractFeaturesStreamed(
       const pats: Tensor[] = [];
       let got = 0;
       for await (const images of ds.inOrder(start, Math.min(bs, len))) {
-        const out = torch.noGrad(() =>
-          torch.tidy(() => {
-            const r = ex.embed(images);
-            return {
-              f: r.features.float().contiguous(),
-              p: o.patches && r.patches ? r.patches.to('float16').contiguous() : null,
-            };
-          }),
-        );
+        const out = embedPart(ex, () => images, o.patches);
         got += images.shape[0]!;
         images.dispose();
         feats.push(out.f);

@@ -7,6 +7,7 @@ import {
   ViTSettings,
   type EncoderConfigInput,
 } from '../features/ssl/encoder-trainer.js';
+import type { z } from 'zod';
 import { schemaDefault } from '../util/json-file.js';
 import { defineCommand } from './args.js';
 import { restoreLaunchOptions, resumeOptions, saveLaunchOptions } from './resume-args.js';
@@ -17,6 +18,13 @@ import { joinGroup, maybeLaunch, parallelOptions, processesNote } from './parall
 const vitDefault = (key: 'patchSize' | 'dim' | 'depth' | 'heads') => schemaDefault(ViTSettings, key) as number;
 const d = (key: 'batchSize' | 'lr' | 'warmup' | 'temperature' | 'seed' | 'checkpointEvery') =>
   schemaDefault(EncoderTrainSettings, key);
+/** A numeric option whose default is a DINO or training setting's. */
+const setting = <S extends z.ZodObject>(
+  type: 'int' | 'number',
+  from: S,
+  key: keyof S['shape'] & string,
+  help: string,
+) => ({ type, default: schemaDefault(from, key) as number, help }) as const;
 
 export const command = defineCommand({
   name: 'encoder',
@@ -37,21 +45,32 @@ export const command = defineCommand({
       help: "SimCLR's contrastive loss, or DINO's self-distillation (a moving-average teacher, multi-crop)",
     },
     temperature: { type: 'number', default: d('temperature'), help: 'NT-Xent temperature (simclr)' },
-    'local-crops': {
-      type: 'int',
-      default: schemaDefault(DinoSettings, 'localCrops') as number,
-      help: 'dino: small views per image beside the two global ones',
-    },
-    'dino-out': {
-      type: 'int',
-      default: schemaDefault(DinoSettings, 'outDim') as number,
-      help: "dino: prototypes in the head's last layer",
-    },
+    'local-crops': setting('int', DinoSettings, 'localCrops', 'dino: small views per image beside the two global ones'),
+    'dino-out': setting('int', DinoSettings, 'outDim', "dino: prototypes in the head's last layer"),
+    'teacher-temp': setting('number', DinoSettings, 'teacherTemp', "dino: the teacher's temperature after its warm-up"),
+    'teacher-temp-start': setting(
+      'number',
+      DinoSettings,
+      'teacherTempStart',
+      "dino: the teacher's temperature at step 0, warmed up linearly to --teacher-temp (equal values: constant)",
+    ),
     'crop-min': {
       type: 'number',
       default: (schemaDefault(EncoderTrainSettings, 'cropScale') as [number, number])[0],
       help: 'smallest random crop, as a fraction of the image area',
     },
+    jitter: setting(
+      'number',
+      EncoderTrainSettings,
+      'jitter',
+      'strength of the brightness/contrast (and saturation) jitter of every view',
+    ),
+    'jitter-p': setting(
+      'number',
+      EncoderTrainSettings,
+      'jitterP',
+      "fraction of views jittered (0: none; on canvases whose background varies more than the items, an untrained network's views of one image then still agree: see the view_rank metric)",
+    ),
     arch: {
       type: 'string',
       default: 'resnet',
@@ -93,7 +112,12 @@ export const command = defineCommand({
       model: {
         widths,
         objective: a.objective,
-        dino: { localCrops: a['local-crops'], outDim: a['dino-out'] },
+        dino: {
+          localCrops: a['local-crops'],
+          outDim: a['dino-out'],
+          teacherTemp: a['teacher-temp'],
+          teacherTempStart: a['teacher-temp-start'],
+        },
         arch: a.arch,
         vit: { patchSize: a['vit-patch'], dim: a['vit-dim'], depth: a['vit-depth'], heads: a['vit-heads'] },
         ibot: { weight: a['ibot-weight'] },
@@ -105,6 +129,8 @@ export const command = defineCommand({
         warmup: a.warmup,
         temperature: a.temperature,
         cropScale: [a['crop-min'], 1],
+        jitter: a.jitter,
+        jitterP: a['jitter-p'],
         seed: a.seed,
         checkpointEvery: a['checkpoint-every'],
       },

@@ -8,7 +8,7 @@ import { DiffusionFeatures } from '../diffusion/diffusion-features.js';
 import type { FeatureExtractor } from '../features/extract.js';
 import { sha256File, type Provenance } from '../features/features-file.js';
 import { PixelsPca } from '../features/pixels-pca.js';
-import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
+import { PATCH_SOURCES, SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import { TorchScriptEncoder } from '../features/torchscript.js';
 import { parseJsonWith } from '../util/json-file.js';
 
@@ -18,6 +18,7 @@ const CONFIGS = {
     checkpoint: z.string(),
     output: z.enum(['backbone', 'projection', 'grid']).optional(),
     patchStage: z.number().int().optional(),
+    patchSource: z.enum(PATCH_SOURCES).optional(),
   }),
   diffusion: z.looseObject({
     checkpoint: z.string(),
@@ -50,7 +51,12 @@ export async function extractorFromProvenance(
   switch (prov.extractor) {
     case 'ssl-encoder': {
       const cfg = parseJsonWith(CONFIGS['ssl-encoder'], prov.config, what);
-      return new SslEncoderFeatures(verifiedFile(cfg.checkpoint, prov), cfg.output ?? 'backbone', cfg.patchStage ?? -1);
+      return new SslEncoderFeatures(
+        verifiedFile(cfg.checkpoint, prov),
+        cfg.output ?? 'backbone',
+        cfg.patchStage ?? -1,
+        cfg.patchSource ?? 'tokens',
+      );
     }
     case 'diffusion': {
       const cfg = parseJsonWith(CONFIGS['diffusion'], prov.config, what);

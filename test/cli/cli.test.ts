@@ -145,6 +145,55 @@ describe('selfguided CLI', () => {
     }
   });
 
+  test('encoder train --arch vit: the DINO and augmentation flags reach the run config; view rank is logged', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'sg-cli-vit-')), 'vit');
+    const r = cli(
+      'encoder',
+      'train',
+      '--limit',
+      '32',
+      '--steps',
+      '1',
+      '--batch',
+      '16',
+      '--arch',
+      'vit',
+      '--objective',
+      'dino',
+      '--vit-patch',
+      '8',
+      '--vit-dim',
+      '16',
+      '--vit-depth',
+      '1',
+      '--vit-heads',
+      '2',
+      '--dino-out',
+      '16',
+      '--local-crops',
+      '0',
+      '--teacher-temp',
+      '0.05',
+      '--teacher-temp-start',
+      '0.05',
+      '--jitter',
+      '0.2',
+      '--jitter-p',
+      '0',
+      '--preview-every',
+      '0',
+      '--run-dir',
+      dir,
+    );
+    assert.equal(r.code, 0, r.err);
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    assert.deepEqual([cfg.model.dino.teacherTemp, cfg.model.dino.teacherTempStart], [0.05, 0.05]);
+    assert.deepEqual([cfg.train.jitter, cfg.train.jitterP], [0.2, 0]);
+    const m = JSON.parse(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1)!);
+    for (const key of ['teacher_entropy', 'patch_entropy', 'view_rank']) assert.equal(typeof m[key], 'number', key);
+    assert.match(cli('encoder', 'train', '--jitter-p', '2', '--run-dir', dir + '2').err, /jitterP|jitter-p/);
+  });
+
   test('data pack writes shards that train reads with --data DIR', () => {
     const root = mkdtempSync(join(tmpdir(), 'sg-cli-pack-'));
     const pack = cli(

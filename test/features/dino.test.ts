@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { SslEncoderFeatures } from '../../src/features/index.js';
-import { teacherState } from '../../src/features/ssl/encoder-trainer.js';
+import { teacherState, viewRank } from '../../src/features/ssl/encoder-trainer.js';
 import type { SmallResNet } from '../../src/features/ssl/resnet.js';
 import {
   dinoLoss,
@@ -108,6 +108,17 @@ describe('DINO', () => {
     assert.equal(teacherTemperature(0.04, 0.07, 10, 0), 0.04);
     assert.ok(Math.abs(teacherTemperature(0.04, 0.07, 10, 5) - 0.055) < 1e-12);
     assert.equal(teacherTemperature(0.04, 0.07, 10, 30), 0.07);
+  });
+
+  test("the view rank: 0 when every view's partner is its nearest, a third for one closer row in four", () => {
+    const a = torch.eye(4);
+    assert.equal(viewRank(a, a), 0);
+    // b's rows reversed: each row of a has one row of b (its mirror) closer than its partner.
+    const b = torch.eye(4).flip([0]);
+    assert.ok(Math.abs(viewRank(a, b) - 1 / 3) < 1e-9);
+    const g = new torch.Generator(4);
+    const r = viewRank(torch.randn([400, 16], { generator: g }), torch.randn([400, 16], { generator: g }));
+    assert.ok(Math.abs(r - 0.5) < 0.05, `unrelated views rank at chance: ${r}`);
   });
 
   test('the DINO trainer resumes exactly, teacher and centre included; its features are the teacher’s', async () => {

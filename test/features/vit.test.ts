@@ -9,9 +9,13 @@ import sharp from 'sharp';
 import { loadFashionMnist } from '../../src/data/index.js';
 import { SslEncoderFeatures } from '../../src/features/index.js';
 import { saveAttentionMaps } from '../../src/pipelines/vit-attention.js';
+import { lostBoxes } from '../../src/annotate/lost.js';
+import { extractorFromProvenance } from '../../src/eval/rebuild-extractor.js';
 import { DinoHead } from '../../src/features/ssl/dino.js';
 import { maskedPatchLoss, patchMasks } from '../../src/features/ssl/ibot.js';
+import { SslEncoder, tokenScores, EncoderConfig } from '../../src/features/ssl/encoder-trainer.js';
 import { VisionTransformer } from '../../src/features/ssl/vit.js';
+import * as nn from '../../src/nn/index.js';
 import * as torch from '../../src/torch/index.js';
 import { close, flat, gradcheck, randn64, sameState } from '../helpers/check.js';
 import { straightAndResumed } from '../helpers/encoder-resume.js';
@@ -136,6 +140,27 @@ describe('iBOT', () => {
     assert.deepEqual(out.shape, [3, 10]);
   });
 
+  test("the head's batch norm scores CLS tokens apart from patch tokens", () => {
+    const cfg = EncoderConfig.parse({
+      data: { kind: 'fashion-mnist' },
+      model: { objective: 'dino', arch: 'vit', vit: { dim: 16, depth: 1, heads: 2 }, dino: { outDim: 8, hidden: 16 } },
+      train: { steps: 1 },
+    });
+    torch.manualSeed(2);
+    const enc = new SslEncoder(1, cfg.model, 16);
+    const g = new torch.Generator(3);
+    const tokens = torch.randn([4, 17, 16], { generator: g });
+    // Other patches (shifted and scaled, as patch statistics differ from the CLS's), the same CLS rows.
+    const other = torch.cat([tokens.narrow(1, 0, 1), tokens.narrow(1, 1, 16).mul(5).add(3)], 1);
+    const a = tokenScores(enc, tokens),
+      b = tokenScores(enc, other);
+    assert.deepEqual(a.cls.shape, [4, 8]);
+    assert.deepEqual(a.patches.shape, [4, 16, 8]);
+    close(b.cls, flat(a.cls), 1e-6);
+    assert.notDeepEqual(flat(b.patches), flat(a.patches));
+    enc.dispose();
+  });
+
   test('masks: a view is masked with the given probability, its patches at a ratio in the range', () => {
     const g = new torch.Generator(7);
     const none = patchMasks(50, 64, { prob: 0, ratio: [0.1, 0.5] }, g);
@@ -186,6 +211,11 @@ describe('iBOT', () => {
     close(k.features, flat(t.features), 1e-5);
     assert.notDeepEqual(flat(k.patches), flat(t.patches));
     assert.throws(() => new SslEncoderFeatures(adir, 'backbone', 0, 'keys'), /--patch-stage does not apply/);
+    // g rebuilt from a features file's provenance (STEGO's and the masks' flip-averaging) reads the same source.
+    const rebuilt = (await extractorFromProvenance({ ...keys.provenance(), dataSpec: '' })) as SslEncoderFeatures;
+    assert.equal(rebuilt.patchSource, 'keys');
+    rebuilt.dispose();
+    knownAnswerPatches(tokens, keys);
     // The attention picture: a row per image, the image then each head's map and their mean.
     const ds = loadFashionMnist({ limit: 2 });
     const png = join(adir, 'attention.png');
@@ -197,3 +227,38 @@ describe('iBOT', () => {
     keys.dispose();
   });
 });
+
+/**
+ * A known answer through the extractor's own path: with every block's residual branches and the position
+ * embeddings zeroed, a token (and its key) is a function of its own patch's pixels, so on a black canvas
+ * with one white square the patch map must hold the square's feature at exactly its cells, the same
+ * feature everywhere else, and LOST must box the square. A transposed or shifted map, the wrong block, or
+ * keys taken from the wrong slice of qkv fail it.
+ */
+function knownAnswerPatches(...extractors: SslEncoderFeatures[]): void {
+  // 32 px, patch 8: a 4x4 grid; the square covers pixel rows 8-15 and columns 16-23, i.e. cell (1, 2).
+  const px = new Float32Array(32 * 32).fill(-1);
+  for (let y = 8; y < 16; y++) for (let x = 16; x < 24; x++) px[y * 32 + x] = 1;
+  const canvas = torch.tensor(px, { shape: [1, 1, 32, 32] });
+  for (const e of extractors) {
+    const vit = e.model.vit;
+    torch.noGrad(() => {
+      for (const blk of vit.blocks.items)
+        for (const p of [blk.attn.proj.weight, blk.attn.proj.bias!, blk.fc2.weight, blk.fc2.bias!]) nn.init.zeros_(p);
+      nn.init.zeros_(vit.posEmbed);
+    });
+    const { patches } = e.embed(canvas);
+    const cell = (r: number, c: number) => flat(patches.select(1, r).select(1, c).squeeze(0));
+    const square = cell(1, 2),
+      ground = cell(0, 0);
+    assert.ok(
+      Math.max(...square.map((v, i) => Math.abs(v - ground[i]!))) > 0.1,
+      `${e.patchSource}: the square stands out`,
+    );
+    for (let r = 0; r < 4; r++)
+      for (let c = 0; c < 4; c++) close(cell(r, c), r === 1 && c === 2 ? square : ground, 1e-5);
+    const [[box]] = lostBoxes(patches, 32, { normalize: 'center' }) as [[ReturnType<typeof lostBoxes>[0][0]]];
+    assert.deepEqual(box.box, [16, 8, 24, 16], `${e.patchSource}: LOST boxes the square`);
+  }
+  canvas.dispose();
+}

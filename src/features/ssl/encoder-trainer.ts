@@ -41,6 +41,13 @@ export const EncoderTrainSettings = z.object({
   warmup: z.number().int().min(0).default(100),
   temperature: z.number().positive().default(0.2),
   cropScale: z.tuple([z.number().gt(0).max(1), z.number().gt(0).max(1)]).default([0.3, 1]),
+  /**
+   * brightness/contrast (and saturation) jitter: its strength, and the fraction of views it touches. On
+   * the clutter canvases the default's grey-level changes outweigh what two views of a canvas share for an
+   * untrained network (docs/self-annotation.md), which leaves DINO nothing to start from
+   */
+  jitter: z.number().min(0).max(1).default(0.4),
+  jitterP: z.number().min(0).max(1).default(0.8),
   seed: z.number().int().min(0).default(0),
   checkpointEvery: z.number().int().positive().default(200),
   logEvery: z.number().int().positive().default(20),
@@ -294,14 +301,15 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
         : torch.cat([torch.zeros([s.offset, ...rest]), images, torch.zeros([s.total - s.offset - s.size, ...rest])]);
     images.dispose();
     const mine = (v: torch.Tensor) => (s.size === s.total ? v : v.narrow(0, s.offset, s.size));
-    const view = (o: AugmentOptions) => mine(augment(x, this.generator, o));
+    const view = (o: AugmentOptions) =>
+      mine(augment(x, this.generator, { jitter: tr.jitter, jitterP: tr.jitterP, ...o }));
     if (this.teacher) return this.dinoStep(view, mine, s.total);
     const v1 = view({ scale: tr.cropScale }),
       v2 = view({ scale: tr.cropScale });
     const z = this.model.call(torch.cat([v1, v2], 0).to(this.device));
     const [z1, z2] = z.chunk(2, 0);
     const loss = ntXent(z1!, z2!, tr.temperature);
-    return { loss: this.backward(loss, { clipGradNorm: 5 }) };
+    return { loss: this.backward(loss, { clipGradNorm: 5 }), view_rank: viewRank(z1!, z2!) };
   }
 
   private dinoStep(
@@ -323,27 +331,23 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     let loss: torch.Tensor;
     let teacherOut: torch.Tensor;
     let patchSums: number[] = [];
+    let patchEntropy: number | undefined;
     if (this.patchCenter) {
       // iBOT: the global views' patches are masked for the student; the teacher sees them whole.
       const ib = this.config.model.ibot;
       const n = (this.dataset.size / this.config.model.vit.patchSize) ** 2;
       const drawn = patchMasks(2 * total, n, { prob: ib.maskProb, ratio: ib.maskRatio }, this.generator);
       const mask = torch.cat([mine(drawn.narrow(0, 0, total)), mine(drawn.narrow(0, total, total))]).to(this.device);
-      const tokenScores = (m: SslEncoder, masks?: torch.Tensor) => {
-        const t = m.vit.tokens(g, masks);
-        const [r, len, dim] = t.shape as [number, number, number];
-        return m.head.call(t.reshape(r * len, dim)).reshape(r, len, d.outDim);
-      };
-      const student = tokenScores(this.model, mask);
-      const teacher = torch.noGrad(() => tokenScores(this.teacher!));
-      teacherOut = teacher.select(1, 0).contiguous();
-      const teacherPatches = teacher.narrow(1, 1, n);
+      const student = tokenScores(this.model, this.model.vit.tokens(g, mask));
+      const teacher = torch.noGrad(() => tokenScores(this.teacher!, this.teacher!.vit.tokens(g)));
+      teacherOut = teacher.cls;
+      const teacherPatches = teacher.patches;
       const patchTemp = teacherTemperature(d.teacherTempStart, ib.teacherTemp, d.teacherTempWarmup, this.step);
-      const cls = dinoLoss(withLocal(student.select(1, 0)), teacherOut, this.center!, {
+      const cls = dinoLoss(withLocal(student.cls), teacherOut, this.center!, {
         studentTemp: d.studentTemp,
         teacherTemp,
       });
-      const patches = maskedPatchLoss(student.narrow(1, 1, n), teacherPatches, mask, this.patchCenter, {
+      const patches = maskedPatchLoss(student.patches, teacherPatches, mask, this.patchCenter, {
         studentTemp: d.studentTemp,
         teacherTemp: patchTemp,
       });
@@ -352,6 +356,8 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
         ...(teacherPatches.sum([0, 1]).double().toTypedArray() as Float64Array),
         teacherPatches.shape[0]! * n,
       ];
+      const q = torch.softmax(teacherPatches.sub(this.patchCenter).div(patchTemp), 2);
+      patchEntropy = q.mul(q.clampMin(1e-12).log()).sum(2).neg().mean().item();
     } else {
       teacherOut = torch.noGrad(() => this.teacher!.call(g));
       loss = dinoLoss(withLocal(this.model.call(g)), teacherOut, this.center!, {
@@ -362,13 +368,19 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     // The teacher's entropy: near 0 or near log K would be the two ways of collapsing.
     const p = torch.softmax(teacherOut.sub(this.center!).div(teacherTemp), 1);
     const entropy = p.mul(p.clampMin(1e-12).log()).sum(1).neg().mean().item();
+    const [t1, t2] = teacherOut.chunk(2, 0);
     // The centres follow the teacher's means over the whole global batch: the loop sums them over processes.
     this.stepSums = [
       ...(teacherOut.sum(0).double().toTypedArray() as Float64Array),
       teacherOut.shape[0]!,
       ...patchSums,
     ];
-    return { loss: this.backward(loss, { clipGradNorm: 3 }), teacher_entropy: entropy };
+    return {
+      loss: this.backward(loss, { clipGradNorm: 3 }),
+      teacher_entropy: entropy,
+      view_rank: viewRank(t1!, t2!),
+      ...(patchEntropy !== undefined ? { patch_entropy: patchEntropy } : {}),
+    };
   }
 
   protected override afterUpdate(): void {
@@ -434,4 +446,30 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     this.batch?.images.dispose();
     this.data.dispose();
   }
+}
+
+/**
+ * The DINO head's scores of a ViT's tokens [B, 1 + n, D]: the CLS rows' [B, K] and the patches' [B, n, K].
+ * Two calls, so that the head's batch norm never mixes them: one CLS row beside n patch rows per image
+ * normalised the CLS by the patches' statistics, and the CLS teacher went uniform within 20 steps on the
+ * clutter canvases.
+ */
+export function tokenScores(m: SslEncoder, tokens: torch.Tensor): { cls: torch.Tensor; patches: torch.Tensor } {
+  const [b, len, dim] = tokens.shape as [number, number, number];
+  const patches = m.head.call(tokens.narrow(1, 1, len - 1).reshape(b * (len - 1), dim));
+  return { cls: m.head.call(tokens.select(1, 0)), patches: patches.reshape(b, len - 1, -1) };
+}
+
+/**
+ * How well outputs tell an image's two views from other images': for each row of a [B, D], the fraction of
+ * b's other rows closer (cosine) to it than its own partner row in b. 0: every view finds its partner; 0.5:
+ * chance. DINO learns nothing while it stays near 0.5 (its targets for one view do not predict the other).
+ */
+export function viewRank(a: torch.Tensor, b: torch.Tensor): number {
+  const n = a.shape[0]!;
+  if (n < 2) return 0;
+  return torch.tidy(() => {
+    const s = torch.normalize(a, 2, 1).matmul(torch.normalize(b, 2, 1).t());
+    return s.gt(s.diagonal().unsqueeze(1)).sum(1).float().mean().item() / (n - 1);
+  });
 }

@@ -1,7 +1,7 @@
 // selfguided experiment fashion-mnist: the reproduction table, resumable across sessions.
 import { BudgetName, FashionMnistExperiment } from '../experiments/fashion-mnist.js';
-import { FashionScenesExperiment } from '../experiments/fashion-scenes.js';
-import { defineCommand } from './args.js';
+import { FashionScenesExperiment, SceneG } from '../experiments/fashion-scenes.js';
+import { defineCommand, UsageError } from './args.js';
 import { deviceFromArgs, deviceOption } from './device-arg.js';
 
 export const command = defineCommand({
@@ -29,6 +29,11 @@ export const command = defineCommand({
       help: 'where fashion-mnist.md, the grids and the plot are written',
     },
     encoder: { type: 'string', metavar: 'RUN_DIR', help: 'reuse this SimCLR encoder run as g instead of training one' },
+    g: {
+      type: 'string',
+      choices: SceneG.options,
+      help: "fashion-scenes: the g whose patches LOST, patch k-means and STEGO read: a ViT trained by DINO + iBOT (default for a new root) or the SimCLR ResNet's stride-2 stage; a root keeps the g it was started with",
+    },
     evalnet: { type: 'string', metavar: 'RUN_DIR', help: 'reuse this evaluation network run instead of training one' },
     seed: { type: 'int', default: 0, help: 'seed of every stage' },
     device: {
@@ -46,9 +51,11 @@ export const command = defineCommand({
         root: a.root ?? `runs/experiments/fashion-scenes-${budget}`,
         docs: a.docs,
         seed: a.seed,
+        g: a.g as SceneG | undefined,
         device,
       }).run();
     }
+    if (a.g !== undefined) throw new UsageError('experiment', '--g applies to fashion-scenes only');
     const exp = new FashionMnistExperiment({
       budget,
       root: a.root ?? `runs/experiments/fashion-mnist-${budget}`,

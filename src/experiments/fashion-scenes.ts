@@ -109,8 +109,18 @@ export const SCENES_BUDGETS: Record<'smoke' | 'small' | 'full', ScenesBudget> = 
   },
 };
 
+/**
+ * The g whose patches LOST, patch k-means and STEGO read: the SimCLR ResNet's stride-2 stage, or the ViT
+ * trained by DINO + iBOT (LOST on its last keys, the masks on its tokens), which even untrained finds
+ * more items than the trained ResNet (docs/self-annotation.md).
+ */
+export const SceneG = z.enum(['resnet', 'vit']);
+export type SceneG = z.infer<typeof SceneG>;
+
 export interface ScenesExperimentOptions {
   budget: 'smoke' | 'small' | 'full';
+  /** g (default: a new root's is the ViT; a root keeps the g it was started with) */
+  g?: SceneG;
   root: string;
   docs: string;
   seed?: number;
@@ -127,7 +137,12 @@ interface Row {
   quality: () => string;
 }
 
-const Plan = z.object({ budget: z.enum(['smoke', 'small', 'full']), seed: z.number().int().min(0) });
+const Plan = z.object({
+  budget: z.enum(['smoke', 'small', 'full']),
+  seed: z.number().int().min(0),
+  /** roots started before the ViT g existed used the ResNet */
+  g: SceneG.default('resnet'),
+});
 
 /**
  * The claims' thresholds. A layout is followed when its score reaches an absolute level and is a
@@ -145,6 +160,7 @@ export class FashionScenesExperiment {
   private readonly root: string;
   private readonly b: ScenesBudget;
   private readonly seed: number;
+  private readonly g: SceneG;
   private readonly log: (m: string) => void;
 
   constructor(private readonly o: ScenesExperimentOptions) {
@@ -156,10 +172,14 @@ export class FashionScenesExperiment {
       const plan = readJsonFile(planPath, Plan);
       if (plan.budget !== o.budget)
         throw new Error(`${this.root} holds the '${plan.budget}' budget; use another --root for '${o.budget}'`);
+      if (o.g && plan.g !== o.g)
+        throw new Error(`${this.root} was made with the ${plan.g} g; use another --root for --g ${o.g}`);
       this.seed = plan.seed;
+      this.g = plan.g;
     } else {
       this.seed = o.seed ?? 0;
-      writeJsonFile(planPath, { budget: o.budget, seed: this.seed });
+      this.g = o.g ?? 'vit';
+      writeJsonFile(planPath, { budget: o.budget, seed: this.seed, g: this.g });
     }
     this.b = SCENES_BUDGETS[o.budget];
   }
@@ -173,28 +193,52 @@ export class FashionScenesExperiment {
 
   private async encoder(): Promise<string> {
     const dir = this.path('encoder');
-    if (latestStep(dir) >= this.b.encoderSteps) return dir;
-    this.log(`training the SimCLR encoder g on the canvases (${this.b.encoderSteps} steps)`);
-    const config: EncoderConfigInput = {
-      data: this.data,
-      model: { widths: [32, 64, 128] },
-      train: { steps: this.b.encoderSteps, batchSize: Math.min(128, this.b.trainCount), seed: this.seed },
-    };
+    const steps = this.b.encoderSteps;
+    if (latestStep(dir) >= steps) return dir;
+    const vit = this.g === 'vit';
+    this.log(`training the ${vit ? 'DINO + iBOT ViT' : 'SimCLR ResNet'} encoder g on the canvases (${steps} steps)`);
+    // The ViT's settings are those of docs/self-annotation.md's runs.
+    const config: EncoderConfigInput = vit
+      ? {
+          data: this.data,
+          model: { arch: 'vit', objective: 'dino', dino: { outDim: 512, localCrops: 2 } },
+          train: {
+            steps,
+            batchSize: Math.min(64, this.b.trainCount),
+            lr: 5e-4,
+            warmup: Math.min(40, steps),
+            seed: this.seed,
+          },
+        }
+      : {
+          data: this.data,
+          model: { widths: [32, 64, 128] },
+          train: { steps, batchSize: Math.min(128, this.b.trainCount), seed: this.seed },
+        };
     await trainStage(dir, (how) => EncoderTrainer.open(dir, { ...how, device: this.o.device, log: this.log }), config, {
-      steps: this.b.encoderSteps,
+      steps,
     });
     return dir;
   }
 
-  /** Patch features of the training canvases from the encoder's stage 1 (24x24 at 48x48). */
-  private async features(): Promise<string> {
-    const out = this.path('features.safetensors');
+  /**
+   * Patch features of the training canvases for boxes (LOST) or masks: the ResNet's stage 1 (24x24 at
+   * 48x48) for both; the ViT's last keys for boxes, its tokens for masks (12x12).
+   */
+  private async features(use: 'boxes' | 'masks'): Promise<string> {
+    const source = this.g === 'vit' && use === 'boxes' ? 'keys' : 'tokens';
+    const out = this.path(this.g === 'vit' ? `features-${source}.safetensors` : 'features.safetensors');
     if (existsSync(out)) return out;
     const enc = await this.encoder();
     const ds = await loadDataset(this.data);
-    const ex = new SslEncoderFeatures(enc, 'backbone', 1);
+    const ex =
+      this.g === 'vit'
+        ? new SslEncoderFeatures(enc, 'backbone', -1, source)
+        : new SslEncoderFeatures(enc, 'backbone', 1);
     try {
-      this.log('extracting the patch features of the training canvases');
+      this.log(
+        `extracting the patch features (${this.g === 'vit' ? `the ViT's ${source}` : "the ResNet's stage 1"}) of the training canvases`,
+      );
       const f = extractFeatures(ds, ex, {
         patches: true,
         out,
@@ -228,7 +272,7 @@ export class FashionScenesExperiment {
   private async selfLabels(): Promise<string> {
     const out = this.path('annotations', 'self-labels.safetensors');
     if (existsSync(out)) return out;
-    const path = await this.features();
+    const path = await this.features('boxes');
     const feats = loadFeatures(path, { patches: true });
     try {
       const r = selfBoxes(path, feats, { imageSize: 48, k: this.b.k, objects: 'all', channel: false, seed: this.seed });
@@ -246,7 +290,7 @@ export class FashionScenesExperiment {
     const out = this.path('annotations', 'self-boxes.safetensors');
     if (!existsSync(out)) {
       mkdirSync(this.path('annotations'), { recursive: true });
-      await selfBoxesFile(await this.features(), { k: this.b.k, seed: this.seed, out, log: this.log });
+      await selfBoxesFile(await this.features('boxes'), { k: this.b.k, seed: this.seed, out, log: this.log });
     }
     return out;
   }
@@ -254,7 +298,7 @@ export class FashionScenesExperiment {
   private async selfMasks(method: 'kmeans' | 'stego'): Promise<string> {
     const out = this.path('annotations', `self-masks-${method}.safetensors`);
     if (existsSync(out)) return out;
-    const features = await this.features();
+    const features = await this.features('masks');
     let stego: string | undefined;
     if (method === 'stego') {
       stego = this.path('stego');
@@ -541,7 +585,7 @@ export class FashionScenesExperiment {
     const lines = [
       `# fashion-scenes: box- and pixel-level self-guidance (${this.o.budget} budget)`,
       '',
-      `Written by \`bin/selfguided.mjs experiment fashion-scenes --budget ${this.o.budget}\` (root ${this.root}); every row: the \`${this.b.preset}\` UNet, ${this.b.steps} steps at batch ${this.b.batchSize} on the first ${this.b.trainCount} training canvases, seed ${this.seed}; ${this.b.samples} samples ${samplerName(this.b.sampler, this.b.sampleSteps)} at s = ${this.b.scale}, conditions drawn from the row's training annotations.`,
+      `Written by \`bin/selfguided.mjs experiment fashion-scenes --budget ${this.o.budget}${this.g === 'resnet' ? ' --g resnet' : ''}\` (root ${this.root}); g: ${this.g === 'vit' ? 'a ViT trained by DINO + iBOT (LOST on its last keys, the masks on its tokens)' : "the SimCLR ResNet's stride-2 stage"}, ${this.b.encoderSteps} steps; every row: the \`${this.b.preset}\` UNet, ${this.b.steps} steps at batch ${this.b.batchSize} on the first ${this.b.trainCount} training canvases, seed ${this.seed}; ${this.b.samples} samples ${samplerName(this.b.sampler, this.b.sampleSteps)} at s = ${this.b.scale}, conditions drawn from the row's training annotations.`,
       '',
       '| row | guidance | f quality | FD-evalnet | FD-canvas | FD-objects | precision | recall | layout: foreground IoU (shuffled, real) | self-consistency (shuffled) | diversity (real) |',
       '|---|---|---|---|---|---|---|---|---|---|---|',

@@ -35,6 +35,14 @@ test('fashion-scenes smoke budget: all rows, the sweep, the shifted-box control,
     readFileSync(join(docs, 'fashion-scenes', 'sweep.svg'), 'utf8'),
     /^<svg [\s\S]*foreground IoU[\s\S]*<\/svg>/,
   );
+  // g is a new root's default, the ViT: LOST read its keys, the masks its tokens.
+  assert.match(report, /g: a ViT trained by DINO \+ iBOT \(LOST on its last keys, the masks on its tokens\), 3 steps/);
+  assert.ok(existsSync(join(root, 'exp', 'features-keys.safetensors')));
+  assert.ok(existsSync(join(root, 'exp', 'features-tokens.safetensors')));
+  assert.throws(
+    () => new FashionScenesExperiment({ budget: 'smoke', root: join(root, 'exp'), docs, g: 'resnet' }),
+    /was made with the vit g; use another --root for --g resnet/,
+  );
   // Evaluated with the budget's sampler (DDPM), named for it.
   assert.match(report, /16 samples DDPM-2 at s = 3/);
   const metrics = join(root, 'exp', 'eval', 'self-boxes-s3-ddpm', 'metrics.json');

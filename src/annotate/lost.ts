@@ -34,6 +34,20 @@ export interface LostBox {
   patches: number[];
 }
 
+/**
+ * LOST's normalisation for a features file, from its provenance: centring for a ViT's patches (keys or
+ * tokens, already layer-normed inside the network: centring gave CorLoc 0.88 on black canvases where layer
+ * norm gave 0.76, docs/self-annotation.md), layer norm otherwise (a ResNet's ReLU maps: 0.585 against
+ * centring's 0.495).
+ */
+export function lostNormalizeFor(provenance: { config?: string }): NonNullable<LostOptions['normalize']> {
+  try {
+    return (JSON.parse(provenance.config || '{}') as { arch?: string }).arch === 'vit' ? 'center' : 'layernorm';
+  } catch {
+    return 'layernorm';
+  }
+}
+
 /** The patch-to-patch correlations [B, hw, hw] of patch features [B, h, w, D], after normalisation. */
 export function patchCorrelations(patches: Tensor, normalize: LostOptions['normalize'] = 'layernorm'): Tensor {
   return torch.tidy(() => {

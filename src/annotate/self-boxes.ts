@@ -6,7 +6,7 @@ import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { Annotations } from './annotations.js';
 import { kmeans, type KMeansMetric } from './kmeans.js';
-import { lostBoxes, type LostBox, type LostOptions } from './lost.js';
+import { lostBoxes, lostNormalizeFor, type LostBox, type LostOptions } from './lost.js';
 
 export interface SelfBoxOptions {
   /** LOST's settings (its k is the expansion set, not the number of clusters) */
@@ -68,7 +68,11 @@ export function selfBoxes(featuresPath: string, feats: Features, o: SelfBoxOptio
   const n = patches.shape[0]!;
   const bs = o.batchSize ?? 256;
   const objects = o.objects ?? 'main';
-  const lost: LostOptions = { ...o.lost, maxObjects: objects === 'main' ? 1 : (o.lost?.maxObjects ?? 4) };
+  const lost: LostOptions = {
+    ...o.lost,
+    normalize: o.lost?.normalize ?? lostNormalizeFor(feats.provenance),
+    maxObjects: objects === 'main' ? 1 : (o.lost?.maxObjects ?? 4),
+  };
   const boxes: LostBox[][] = [];
   for (let s = 0; s < n; s += bs) {
     const chunk = patches.narrow(0, s, Math.min(bs, n - s));
@@ -93,7 +97,7 @@ export function selfBoxes(featuresPath: string, feats: Features, o: SelfBoxOptio
   });
   const p = feats.provenance;
   const meta: Record<string, string> = {
-    method: `LOST (expansion k = ${lost.k ?? 100}, ${lost.normalize ?? 'layernorm'} patch features${objects === 'all' ? `, up to ${lost.maxObjects} objects` : ''}) + k-means (${o.metric ?? 'cosine'}, k = ${o.k}) of the features pooled in each box`,
+    method: `LOST (expansion k = ${lost.k ?? 100}, ${lost.normalize} patch features${objects === 'all' ? `, up to ${lost.maxObjects} objects` : ''}) + k-means (${o.metric ?? 'cosine'}, k = ${o.k}) of the features pooled in each box`,
     metric: o.metric ?? 'cosine',
     features: featuresPath,
     extractor: p.extractor,
@@ -102,7 +106,7 @@ export function selfBoxes(featuresPath: string, feats: Features, o: SelfBoxOptio
     objects,
     // Image-level n-hot labels over boxes: no nearest-centroid judge of whole images applies to them.
     ...(o.channel === false ? { multiLabel: 'true' } : {}),
-    lost: JSON.stringify({ k: lost.k ?? 100, normalize: lost.normalize ?? 'layernorm', maxObjects: lost.maxObjects }),
+    lost: JSON.stringify({ k: lost.k ?? 100, normalize: lost.normalize, maxObjects: lost.maxObjects }),
     ...(p.dataSpec ? { dataSpec: p.dataSpec } : {}),
   };
   const mapsTensor = o.channel === false ? null : torch.keep(torch.tensor(maps, { shape: [n, 1, S, S] }));

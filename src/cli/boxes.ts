@@ -25,9 +25,9 @@ export const command = defineCommand({
     'lost-k': { type: 'int', min: 1, default: 100, help: "LOST's expansion set: the k lowest-degree patches" },
     normalize: {
       type: 'string',
-      default: 'layernorm',
-      choices: ['center', 'layernorm', 'none'],
-      help: 'patch features before the dot products (none degenerates on ReLU maps)',
+      default: 'auto',
+      choices: ['auto', 'center', 'layernorm', 'none'],
+      help: "patch features before the dot products: auto centres a ViT's (keys or tokens) and layer-norms a ResNet's (each measured best for its g); none degenerates on ReLU maps",
     },
     metric: { type: 'string', default: 'cosine', choices: ['cosine', 'euclidean'], help: 'k-means distance' },
     ...annotationOutOptions,
@@ -43,7 +43,7 @@ export const command = defineCommand({
         channel: Boolean(a.channel),
         lost: {
           k: a['lost-k'],
-          normalize: a.normalize,
+          normalize: a.normalize === 'auto' ? undefined : a.normalize,
           maxObjects: a['max-objects'],
         },
         metric: a.metric,

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { lostNormalizeFor } from '../../src/annotate/lost.js';
 import { SslEncoderFeatures } from '../../src/features/index.js';
 import { teacherState, viewRank } from '../../src/features/ssl/encoder-trainer.js';
 import type { SmallResNet } from '../../src/features/ssl/resnet.js';
@@ -145,6 +146,8 @@ describe('DINO', () => {
     b2.dispose();
     const enc = new SslEncoderFeatures(adir);
     assert.deepEqual(stemWeight(enc.model), teacherW);
+    assert.equal(lostNormalizeFor(enc.provenance()), 'layernorm', "a ResNet's ReLU maps are layer-normed");
+    assert.equal(lostNormalizeFor({ config: 'not json' }), 'layernorm');
     enc.dispose();
     const ck = loadCheckpoint(
       join(adir, 'checkpoints', 'step-00000004.safetensors'),

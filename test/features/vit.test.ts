@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { loadFashionMnist } from '../../src/data/index.js';
 import { SslEncoderFeatures } from '../../src/features/index.js';
 import { saveAttentionMaps } from '../../src/pipelines/vit-attention.js';
-import { lostBoxes } from '../../src/annotate/lost.js';
+import { lostBoxes, lostNormalizeFor } from '../../src/annotate/lost.js';
 import { extractorFromProvenance } from '../../src/eval/rebuild-extractor.js';
 import { DinoHead } from '../../src/features/ssl/dino.js';
 import { maskedPatchLoss, patchMasks } from '../../src/features/ssl/ibot.js';
@@ -215,6 +215,9 @@ describe('iBOT', () => {
     const rebuilt = (await extractorFromProvenance({ ...keys.provenance(), dataSpec: '' })) as SslEncoderFeatures;
     assert.equal(rebuilt.patchSource, 'keys');
     rebuilt.dispose();
+    // LOST centres a ViT's patches by default (its tokens are layer-normed inside the network already).
+    assert.equal(lostNormalizeFor(keys.provenance()), 'center');
+    assert.equal(lostNormalizeFor(tokens.provenance()), 'center');
     knownAnswerPatches(tokens, keys);
     // The attention picture: a row per image, the image then each head's map and their mean.
     const ds = loadFashionMnist({ limit: 2 });

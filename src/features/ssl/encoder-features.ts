@@ -8,6 +8,7 @@ import type { Tensor } from '../../torch/index.js';
 import type { FeatureExtractor } from '../extract.js';
 import { sha256File } from '../features-file.js';
 import { ENCODER_FORMAT, EncoderConfig, SslEncoder, teacherState } from './encoder-trainer.js';
+import { VisionTransformer } from './vit.js';
 
 export type EncoderOutput = 'backbone' | 'projection' | 'grid';
 /** A ViT's patch map: its last tokens, or the keys of its last attention layer (LOST's choice). */
@@ -68,6 +69,8 @@ export class SslEncoderFeatures implements FeatureExtractor {
         output: this.output,
         ...(this.patchStage !== -1 ? { patchStage: this.patchStage } : {}),
         ...(this.patchSource !== 'tokens' ? { patchSource: this.patchSource } : {}),
+        // What LOST's default normalisation follows (lostNormalizeFor).
+        ...(this.model.backbone instanceof VisionTransformer ? { arch: 'vit' } : {}),
       }),
       checkpointHash: this.hash,
     };

@@ -10,6 +10,7 @@ import { teacherState, viewRank } from '../../src/features/ssl/encoder-trainer.j
 import type { SmallResNet } from '../../src/features/ssl/resnet.js';
 import {
   dinoLoss,
+  targetEntropy,
   teacherMomentum,
   teacherTemperature,
   updateCenter,
@@ -109,6 +110,14 @@ describe('DINO', () => {
     assert.equal(teacherTemperature(0.04, 0.07, 10, 0), 0.04);
     assert.ok(Math.abs(teacherTemperature(0.04, 0.07, 10, 5) - 0.055) < 1e-12);
     assert.equal(teacherTemperature(0.04, 0.07, 10, 30), 0.07);
+  });
+
+  test("the targets' entropy: log K when centring leaves nothing, 0 for a sharp target, over the last dimension", () => {
+    const k = 8;
+    const scores = torch.ones([2, 3, k]).mul(0.7);
+    assert.ok(Math.abs(targetEntropy(scores, torch.ones([k]).mul(0.7), 0.04) - Math.log(k)) < 1e-5);
+    const sharp = torch.tensor([1, 0, 0, 0, 0, 0, 0, 0], { shape: [1, k] });
+    assert.ok(targetEntropy(sharp, torch.zeros([k]), 0.04) < 1e-6);
   });
 
   test("the view rank: 0 when every view's partner is its nearest, a third for one closer row in four", () => {

@@ -90,6 +90,22 @@ export function dinoLoss(
   });
 }
 
+/**
+ * The mean entropy of the teacher's targets softmax((scores - center) / temp) over the last dimension:
+ * near 0 or near log K would be the two ways of collapsing.
+ */
+export function targetEntropy(scores: Tensor, center: Tensor, temp: number): number {
+  return torch.tidy(() => {
+    const p = torch.softmax(scores.sub(center).div(temp), scores.ndim - 1);
+    return p
+      .mul(p.clampMin(1e-12).log())
+      .sum(scores.ndim - 1)
+      .neg()
+      .mean()
+      .item();
+  });
+}
+
 /** center <- m * center + (1 - m) * mean of the teacher's outputs (in place). */
 export function updateCenter(center: Tensor, teacher: Tensor, momentum: number): void {
   torch.noGrad(() =>

@@ -14,7 +14,15 @@ import * as nn from '../../nn/index.js';
 import * as optim from '../../optim/index.js';
 import * as torch from '../../torch/index.js';
 import { augment, type AugmentOptions } from './augment.js';
-import { DinoHead, dinoLoss, teacherMomentum, teacherTemperature, updateCenter, updateTeacher } from './dino.js';
+import {
+  DinoHead,
+  dinoLoss,
+  targetEntropy,
+  teacherMomentum,
+  teacherTemperature,
+  updateCenter,
+  updateTeacher,
+} from './dino.js';
 import { ntXent } from './ntxent.js';
 import { maskedPatchLoss, patchMasks } from './ibot.js';
 import { ProjectionHead, SmallResNet } from './resnet.js';
@@ -356,8 +364,7 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
         ...(teacherPatches.sum([0, 1]).double().toTypedArray() as Float64Array),
         teacherPatches.shape[0]! * n,
       ];
-      const q = torch.softmax(teacherPatches.sub(this.patchCenter).div(patchTemp), 2);
-      patchEntropy = q.mul(q.clampMin(1e-12).log()).sum(2).neg().mean().item();
+      patchEntropy = targetEntropy(teacherPatches, this.patchCenter, patchTemp);
     } else {
       teacherOut = torch.noGrad(() => this.teacher!.call(g));
       loss = dinoLoss(withLocal(this.model.call(g)), teacherOut, this.center!, {
@@ -365,9 +372,6 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
         teacherTemp,
       });
     }
-    // The teacher's entropy: near 0 or near log K would be the two ways of collapsing.
-    const p = torch.softmax(teacherOut.sub(this.center!).div(teacherTemp), 1);
-    const entropy = p.mul(p.clampMin(1e-12).log()).sum(1).neg().mean().item();
     const [t1, t2] = teacherOut.chunk(2, 0);
     // The centres follow the teacher's means over the whole global batch: the loop sums them over processes.
     this.stepSums = [
@@ -377,7 +381,7 @@ export class EncoderTrainer extends TrainingLoop<EncoderConfig> {
     ];
     return {
       loss: this.backward(loss, { clipGradNorm: 3 }),
-      teacher_entropy: entropy,
+      teacher_entropy: targetEntropy(teacherOut, this.center!, teacherTemp),
       view_rank: viewRank(t1!, t2!),
       ...(patchEntropy !== undefined ? { patch_entropy: patchEntropy } : {}),
     };

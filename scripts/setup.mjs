@@ -19,6 +19,8 @@ const packages = [
   // the colour folder of `selfguided data emoji`: Unicode's emoji list and a colour emoji font
   'unicode-data',
   'fonts-noto-color-emoji',
+  // the colour objects and colour scenes (selfguided data colour-objects|colour-scenes): Tux Paint's stamps
+  'tuxpaint-stamps-default',
 ];
 if (process.argv.includes('--with-anchor')) packages.push('python3-torch');
 if (process.argv.includes('--with-browser')) packages.push('chromium');

@@ -9,15 +9,20 @@ export const dataOptions = defineOptions({
   data: {
     type: 'string',
     default: 'fashion-mnist',
-    metavar: 'fashion-mnist|fashion-scenes|DIR',
-    help: 'the built-in Fashion-MNIST, its multi-object scenes (generated once, cached in runs/data), a folder of PNG/JPEG images, or a shard directory (selfguided data pack)',
+    metavar: 'fashion-mnist|fashion-scenes|colour-objects|colour-scenes|DIR',
+    help: "the built-in Fashion-MNIST, its multi-object scenes, the colour objects and colour scenes made from Tux Paint's stamps (generated ones are made once and cached in runs/data), a folder of PNG/JPEG images, or a shard directory (selfguided data pack)",
   },
   'data-dir': {
     type: 'string',
     metavar: 'DIR',
     help: 'where the Fashion-MNIST IDX files are (default /usr/share/datasets/fashion-mnist)',
   },
-  split: { type: 'string', default: 'train', choices: ['train', 'test'], help: 'Fashion-MNIST split' },
+  split: {
+    type: 'string',
+    default: 'train',
+    choices: ['train', 'test'],
+    help: 'the split of a built-in dataset (the test split of the colour data shows held-out stamps)',
+  },
   'scene-background': {
     type: 'string',
     default: 'none',
@@ -30,7 +35,11 @@ export const dataOptions = defineOptions({
     metavar: 'RHO',
     help: 'a long-tailed subset with imbalance ratio RHO (e.g. 100), seeded by --seed',
   },
-  'image-size': { type: 'int', default: 32, help: 'image folders: resize and centre-crop to this size' },
+  'image-size': {
+    type: 'int',
+    default: 32,
+    help: "image folders: resize and centre-crop to this size; colour-objects: the images' side",
+  },
   channels: { type: 'int', default: 3, help: 'image folders: 1 (grayscale) or 3 (RGB)' },
   'labels-from-folders': { type: 'boolean', help: 'image folders: ground-truth labels from subfolder names' },
   'alpha-background': {
@@ -91,6 +100,9 @@ export function dataSpecFromArgs(cmd: string, a: DataArgs & Partial<Options<type
       ...(a['scene-background'] !== 'none' ? { background: a['scene-background'] } : {}),
     };
   }
+  if (a.data === 'colour-objects')
+    return { kind: 'colour-objects', split: a.split, size: a['image-size'], limit: a.limit };
+  if (a.data === 'colour-scenes') return { kind: 'colour-scenes', split: a.split, limit: a.limit };
   if (isShardDir(a.data)) {
     const stream = a.stream ?? tooBigForMemory(a.data, a.limit);
     return { kind: 'shards', path: a.data, limit: a.limit, stream, shuffleBuffer: a['shuffle-buffer'] };

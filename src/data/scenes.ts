@@ -305,6 +305,21 @@ export async function writeScenes(
   log: (msg: string) => void = () => {},
 ): Promise<WrittenScenes[]> {
   const { trainCount, testCount, images = true, ...rest } = o;
+  return writeSceneSplits(outDir, (split, count) => generateScenes({ ...rest, split, count }), {
+    trainCount,
+    testCount,
+    images,
+    log,
+  });
+}
+
+/** Writes the canvases a generator makes for each split, as writeScenes describes (any scenes: grey or colour). */
+export async function writeSceneSplits(
+  outDir: string,
+  generate: (split: 'train' | 'test', count: number) => ImageDataset | Promise<ImageDataset>,
+  o: { trainCount?: number; testCount?: number; images?: boolean; log?: (msg: string) => void },
+): Promise<WrittenScenes[]> {
+  const { trainCount, testCount, images = true, log = () => {} } = o;
   const written: WrittenScenes[] = [];
   mkdirSync(outDir, { recursive: true });
   for (const [split, count] of [
@@ -312,7 +327,7 @@ export async function writeScenes(
     ['test', testCount ?? 2000],
   ] as const) {
     log(`generating ${count} ${split} scenes`);
-    const ds = generateScenes({ ...rest, split, count });
+    const ds = await generate(split, count);
     try {
       const file = join(outDir, `${split}.safetensors`);
       saveScenes(file, ds);

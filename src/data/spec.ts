@@ -8,6 +8,15 @@ import { longTailIndices } from './long-tail.js';
 import { withObjectAnnotations } from './object-annotations.js';
 import { loadOrGenerateScenes, SceneOptions } from './scenes.js';
 import { loadShards } from './load-shards.js';
+import {
+  ColourObjectOptions,
+  ColourSceneOptions,
+  loadOrGenerateColourObjects,
+  loadOrGenerateColourScenes,
+} from './colour-data.js';
+
+/** Where generated datasets are kept and reused, and how many of their images to keep. */
+const generated = { cache: z.string().default('runs/data'), limit: z.number().int().positive().optional() };
 
 export const DataSpec = z.discriminatedUnion('kind', [
   z.object({
@@ -17,13 +26,11 @@ export const DataSpec = z.discriminatedUnion('kind', [
     limit: z.number().int().positive().optional(),
     longTail: z.object({ rho: z.number().min(1), seed: z.number().int().default(0) }).optional(),
   }),
-  SceneOptions.extend({
-    kind: z.literal('fashion-scenes'),
-    /** where generated scenes are kept and reused */
-    cache: z.string().default('runs/data'),
-    /** keep only the first n canvases */
-    limit: z.number().int().positive().optional(),
-  }),
+  SceneOptions.extend({ kind: z.literal('fashion-scenes'), ...generated }),
+  /** Tux Paint's stamps, one per image on colour backgrounds, labelled by category (colour-data.ts) */
+  ColourObjectOptions.extend({ kind: z.literal('colour-objects'), ...generated }),
+  /** 64 px canvases of 1-4 stamps with hidden classes, boxes and masks (colour-data.ts) */
+  ColourSceneOptions.extend({ kind: z.literal('colour-scenes'), ...generated }),
   z.object({
     kind: z.literal('folder'),
     path: z.string(),
@@ -65,14 +72,15 @@ export async function loadDataset(input: DataSpecInput, log: (msg: string) => vo
   }
   if (spec.kind === 'fashion-scenes') {
     const { kind: _kind, cache, limit, ...options } = spec;
-    const ds = loadOrGenerateScenes(options, cache);
-    if (!limit || limit >= ds.length) return ds;
-    const sub = ds.subset(
-      Array.from({ length: limit }, (_, i) => i),
-      `${ds.info.name}[:${limit}]`,
-    );
-    ds.dispose();
-    return sub;
+    return firstImages(loadOrGenerateScenes(options, cache), limit);
+  }
+  if (spec.kind === 'colour-objects') {
+    const { kind: _kind, cache, limit, ...options } = spec;
+    return firstImages(await loadOrGenerateColourObjects(options, cache), limit);
+  }
+  if (spec.kind === 'colour-scenes') {
+    const { kind: _kind, cache, limit, ...options } = spec;
+    return firstImages(await loadOrGenerateColourScenes(options, cache), limit);
   }
   if (spec.kind === 'shards') {
     const ds = await loadShards(spec.path, { limit: spec.limit });
@@ -92,4 +100,15 @@ export async function loadDataset(input: DataSpecInput, log: (msg: string) => vo
   const annotated = withObjectAnnotations(dataset, files, spec.annotations);
   dataset.dispose();
   return annotated;
+}
+
+/** The first `limit` images of a generated dataset (all of them without a limit). */
+function firstImages(ds: ImageDataset, limit: number | undefined): ImageDataset {
+  if (!limit || limit >= ds.length) return ds;
+  const sub = ds.subset(
+    Array.from({ length: limit }, (_, i) => i),
+    `${ds.info.name}[:${limit}]`,
+  );
+  ds.dispose();
+  return sub;
 }

@@ -21,6 +21,9 @@ export const HOST_STREAMS = {
   'annotations.random-ids': 'the ids of the random-label control',
   'long-tail.subset': 'which images a long-tailed subset keeps',
   'scenes.canvas': 'a scene canvas: its items, their sizes, places and the background (position: canvas index)',
+  'colour.objects': "a colour-objects image: its background, the object's size, place and flip (position: image index)",
+  'colour.scenes':
+    'a colour-scenes canvas: its objects, their sizes, places, flips and the background (position: canvas index)',
   'masks.fit-patches': 'the patches patch k-means is fitted on',
   'layout.shuffle': 'the shuffled layouts of the layout-following chance level',
   'annotation-view.examples': 'the example images of each self-label in an annotation view',

@@ -12,7 +12,7 @@ import {
   metricsRow,
   type FeatureSpace,
 } from '../eval/evaluate.js';
-import { layoutLine } from '../eval/format.js';
+import { layoutLine, presenceLine } from '../eval/format.js';
 import { SslEncoderFeatures } from '../features/ssl/encoder-features.js';
 import { TorchScriptEncoder } from '../features/torchscript.js';
 import { defineCommand, UsageError } from './args.js';
@@ -141,6 +141,7 @@ export const command = defineCommand({
     );
     process.stdout.write(`${METRICS_HEADER}\n${metricsRow(a.name ?? runDir, m)}\n`);
     if (m.layout) process.stdout.write(`${layoutLine(m.layout)}\n`);
+    if (m.presence) process.stdout.write(`${presenceLine(m.presence)}\n`);
     return 0;
   },
 });

@@ -75,6 +75,14 @@ export function meanMaxSoftmax(logits: Tensor): number {
   return torch.tidy(() => torch.softmax(logits.double(), 1).max(1).values.mean().item());
 }
 
+/** A multi-label judge's confidence: the mean over samples and classes of max(p, 1 - p) = 1/2 + |p - 1/2|, p a class's sigmoid. */
+export function multiLabelConfidence(logits: Tensor): number {
+  return torch.tidy(() => {
+    const p = logits.sigmoid();
+    return p.sub(0.5).abs().add(0.5).mean().item();
+  });
+}
+
 export interface Consistency {
   kind: 'evalnet-label' | 'self-label' | 'feature-cosine';
   /** agreement rate (label kinds) or mean cosine (feature kind) */

@@ -1,6 +1,9 @@
 // The evaluation network: a small CNN trained on the ground-truth labels for evaluation only (never for
 // guidance). Its penultimate layer gives the features of the Frechet distance ("FD-evalnet", not FID)
-// and its predictions the Inception-Score analogue and the label-consistency of samples.
+// and its predictions the Inception-Score analogue and the label-consistency of samples. On multi-object
+// canvases it is the canvas judge: trained on each canvas's hidden class set (multi-label, a sigmoid per
+// class), scored by mAP on held-out canvases, its features giving FD and PRDC on canvases and its
+// probabilities the presence check of guided samples (multi-label.ts).
 import { z } from 'zod';
 import { applyFlips, BatchSampler, type ImageDataset } from '../data/index.js';
 import { DataSpec, loadDataset } from '../data/spec.js';
@@ -14,6 +17,7 @@ import type { OpenRunOptions, RunDir } from '../train/run-dir.js';
 import type { TrainingState } from '../train/state.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
+import { classSets, meanAveragePrecision } from './multi-label.js';
 
 export const EVALNET_FORMAT = 'selfguided-evalnet/1';
 
@@ -23,6 +27,8 @@ export class EvalNet extends nn.Module<[Tensor], { logits: Tensor; features: Ten
   constructor(
     readonly inChannels: number,
     readonly numClasses: number,
+    /** a sigmoid per class (which classes an image holds) instead of a softmax (which one it shows) */
+    readonly multiLabel = false,
     readonly featureDim = 128,
   ) {
     super();
@@ -62,6 +68,12 @@ export const EvalNetTrainSettings = z.object({
   seed: z.number().int().min(0).default(0),
   checkpointEvery: z.number().int().positive().default(200),
   logEvery: z.number().int().positive().default(100),
+  /**
+   * what the network learns: 'label' (each image's label, softmax cross-entropy) or 'classes' (the set of
+   * classes in each canvas's hidden annotations, a binary cross-entropy per class); default: 'classes' for
+   * data with scene annotations, 'label' otherwise
+   */
+  target: z.enum(['label', 'classes']).optional(),
 });
 
 export const EvalNetConfig = z.object({
@@ -90,6 +102,30 @@ export function accuracy(net: EvalNet, ds: ImageDataset, batchSize = 500): numbe
   return correct / ds.length;
 }
 
+/** The n-hot class sets of a dataset's canvases, [N, C], from its hidden annotations. */
+export function datasetClassSets(ds: ImageDataset, numClasses: number): Uint8Array {
+  if (!ds.scene) throw new Error(`${ds.info.name} has no hidden class sets (scene annotations)`);
+  const [n, m] = ds.scene.classes.shape as [number, number];
+  return classSets(ds.scene.classes.to('int32').toTypedArray() as Int32Array, n, m, numClasses);
+}
+
+/** Mean average precision of a multi-label network on a dataset's hidden class sets, with each class's AP. */
+export function canvasMAP(net: EvalNet, ds: ImageDataset): { mAP: number; perClass: number[] } {
+  const truth = datasetClassSets(ds, net.numClasses);
+  const scores = new Float32Array(ds.length * net.numClasses);
+  net.eval();
+  torch.noGrad(() => {
+    for (let s = 0; s < ds.length; s += 500) {
+      const idx = Int32Array.from({ length: Math.min(500, ds.length - s) }, (_, i) => s + i);
+      scores.set(
+        torch.tidy(() => net.call(ds.images(idx)).logits.toTypedArray() as Float32Array),
+        s * net.numClasses,
+      );
+    }
+  });
+  return meanAveragePrecision(scores, truth, net.numClasses);
+}
+
 /** Penultimate features and logits of a tensor of images, in one batched pass without gradients. */
 export function evalnetOutputs(net: EvalNet, images: Tensor, batchSize = 256): { features: Tensor; logits: Tensor } {
   net.eval();
@@ -113,7 +149,9 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
 
   private constructor(
     run: RunDir<EvalNetConfig>,
-    readonly dataset: ImageDataset & { labels: Int32Array; numClasses: number },
+    readonly dataset: ImageDataset,
+    /** per image: its label, or its n-hot class set [C] */
+    readonly targets: Int32Array | Float32Array,
     readonly model: EvalNet,
     readonly optimizer: optim.AdamW,
     readonly scheduler: optim.LRScheduler,
@@ -127,12 +165,19 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
     return TrainingLoop.openRun(runDir, o, EvalNetConfig, async (run) => {
       const { config } = run;
       const ds = await loadDataset(config.data, run.log);
-      if (!ds.labels || !ds.numClasses) {
+      const target = config.train.target ?? (ds.scene ? 'classes' : 'label');
+      const numClasses = target === 'classes' ? ds.scene?.classNames.length : ds.numClasses;
+      if (!numClasses || (target === 'label' && !ds.labels)) {
         ds.dispose();
-        throw new Error(`the evaluation network needs labels, and ${ds.info.name} has none`);
+        throw new Error(
+          target === 'classes'
+            ? `the canvas judge needs hidden class sets (scene annotations), and ${ds.info.name} has none`
+            : `the evaluation network needs labels, and ${ds.info.name} has none`,
+        );
       }
+      const targets = target === 'classes' ? Float32Array.from(datasetClassSets(ds, numClasses)) : ds.labels!;
       torch.manualSeed(config.train.seed);
-      const model = new EvalNet(ds.channels, ds.numClasses);
+      const model = new EvalNet(ds.channels, numClasses, target === 'classes');
       const optimizer = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: 1e-4 });
       const scheduler = new optim.LRScheduler(
         optimizer,
@@ -145,8 +190,7 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
         hflip: true,
       });
       const generator = torch.streamGenerator(config.train.seed, 'train.noise');
-      const labeled = ds as ImageDataset & { labels: Int32Array; numClasses: number };
-      return new EvalNetTrainer(run, labeled, model, optimizer, scheduler, loader, generator);
+      return new EvalNetTrainer(run, ds, targets, model, optimizer, scheduler, loader, generator);
     });
   }
 
@@ -155,15 +199,28 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
   }
 
   protected override checkpointExtras() {
-    const ds = this.dataset;
-    return { meta: { inChannels: ds.channels, numClasses: ds.numClasses, classNames: ds.classNames } };
+    const m = this.model;
+    const classNames = m.multiLabel ? this.dataset.scene!.classNames : this.dataset.classNames;
+    return { meta: { inChannels: m.inChannels, numClasses: m.numClasses, classNames, multiLabel: m.multiLabel } };
   }
 
   protected optimizationStep(): StepMetrics {
     const b = this.loader.next();
     const xf = applyFlips(this.dataset.images(b.indices), b.flips);
-    const y = torch.tensor(Int32Array.from(b.indices, (i) => this.dataset.labels[i]!)).long();
-    const loss = torch.crossEntropy(this.model.call(xf).logits, y);
+    const logits = this.model.call(xf).logits;
+    const c = this.model.numClasses;
+    const loss = this.model.multiLabel
+      ? torch.binaryCrossEntropyWithLogits(
+          logits,
+          torch.tensor(
+            Float32Array.from(
+              { length: b.indices.length * c },
+              (_, k) => this.targets[b.indices[Math.floor(k / c)]! * c + (k % c)]!,
+            ),
+            { shape: [b.indices.length, c] },
+          ),
+        )
+      : torch.crossEntropy(logits, torch.tensor(Int32Array.from(b.indices, (i) => this.targets[i]!)).long());
     return { loss: this.backward(loss) };
   }
 
@@ -174,22 +231,27 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
   }
 }
 
-/** Trains (or resumes) the evaluation network in a run directory; returns its test accuracy. */
+/**
+ * Trains (or resumes) the evaluation network in a run directory; returns its test accuracy (labels) or its
+ * test mAP (the canvas judge) once trained, when the config names a test set.
+ */
 export async function trainEvalNet(
   runDir: string,
   o: OpenRunOptions & { untilStep?: number; progress?: boolean },
-): Promise<{ step: number; testAccuracy: number | null; checkpoint: string | null }> {
+): Promise<{ step: number; testAccuracy: number | null; testMAP: number | null; checkpoint: string | null }> {
   const trainer = await EvalNetTrainer.open(runDir, o);
   try {
     const r = await trainer.train({ untilStep: o.untilStep, progress: o.progress });
-    let testAccuracy: number | null = null;
+    let testAccuracy: number | null = null,
+      testMAP: number | null = null;
     const { config } = trainer;
     if (config.test && r.step >= config.train.steps) {
       const test = await loadDataset(config.test, trainer.run.log);
-      testAccuracy = accuracy(trainer.model, test);
+      if (trainer.model.multiLabel) testMAP = canvasMAP(trainer.model, test).mAP;
+      else testAccuracy = accuracy(trainer.model, test);
       test.dispose();
     }
-    return { step: r.step, testAccuracy, checkpoint: r.checkpoint };
+    return { step: r.step, testAccuracy, testMAP, checkpoint: r.checkpoint };
   } finally {
     trainer.dispose();
   }
@@ -199,8 +261,12 @@ export function loadEvalNet(pathOrRun: string): { net: EvalNet; path: string; cl
   const path = resolveCheckpoint(pathOrRun);
   const ck = loadCheckpoint(path, EVALNET_FORMAT);
   try {
-    const meta = checkpointMeta(ck, 'inChannels', z.number().int().positive());
-    const net = new EvalNet(meta, checkpointMeta(ck, 'numClasses', z.number().int().positive()));
+    const net = new EvalNet(
+      checkpointMeta(ck, 'inChannels', z.number().int().positive()),
+      checkpointMeta(ck, 'numClasses', z.number().int().positive()),
+      // Checkpoints from before the canvas judge have no flag: they are single-label.
+      checkpointMeta(ck, 'multiLabel', z.boolean().nullish()) ?? false,
+    );
     net.loadStateDict(ck.model);
     net.eval();
     return { net, path, classNames: checkpointMeta(ck, 'classNames', z.array(z.string()).nullish()) ?? null };

@@ -35,10 +35,18 @@ import {
   shiftMaps,
 } from './layout-following.js';
 import type { ConditionSet } from '../diffusion/conditions.js';
-import { inceptionScore, labelJudge, meanMaxSoftmax, selfLabelJudge, type Consistency } from './consistency.js';
+import {
+  inceptionScore,
+  labelJudge,
+  meanMaxSoftmax,
+  multiLabelConfidence,
+  selfLabelJudge,
+  type Consistency,
+} from './consistency.js';
 import { EvalNetFeatures, evalnetOutputs } from './evalnet.js';
 import { disposeStats, featureStats, frechetDistance, loadStats, saveStats, type GaussianStats } from './frechet.js';
 import { prdc } from './prdc.js';
+import { presenceStage } from './presence.js';
 
 export interface FeatureSpace {
   /** short name used in the metrics ("ssl", "inception", ...) */
@@ -445,6 +453,8 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
         : null;
     const consistency =
       drawn && !layout ? await consistencyStage(conditions, evalnet, samples, drawn.rows, s.seed) : null;
+    const presence = drawn && !layout ? presenceStage(evalnet.net, conditions, ds, samples, drawn.rows, s.seed) : null;
+    const multi = evalnet.net.multiLabel;
     const metrics: EvalMetrics = {
       checkpoint: m.path,
       step: m.step,
@@ -463,11 +473,13 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
       density: pr.density,
       coverage: pr.coverage,
       k,
-      isEvalnet: inceptionScore(fake.logits),
-      confidence: meanMaxSoftmax(fake.logits),
+      // A multi-label judge has no one class per image: no IS; its confidence is per class decision.
+      isEvalnet: multi ? NaN : inceptionScore(fake.logits),
+      confidence: multi ? multiLabelConfidence(fake.logits) : meanMaxSoftmax(fake.logits),
       perClassRecall: pr.perClassRecall,
       consistency,
       ...(layout ? { layout } : {}),
+      ...(presence ? { presence } : {}),
       seconds: { sampling: seconds, metrics: (performance.now() - t1) / 1000 },
       device: m.device,
     };

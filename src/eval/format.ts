@@ -23,6 +23,15 @@ const COLUMNS = {
       return c.kind === 'feature-cosine' ? `cos ${v}` : v;
     },
   },
+  presence: {
+    header: 'classes present / absent (shuffled; real)',
+    cell: (m: EvalMetrics) => {
+      const p = m.presence;
+      if (!p) return 'n/a';
+      const pa = (x: { present: number; absent: number }) => `${num(x.present, 2)}/${num(x.absent, 2)}`;
+      return `${pa(p.samples)} (${pa(p.shuffled)}; ${pa(p.real)})`;
+    },
+  },
 } as const;
 export type MetricColumn = keyof typeof COLUMNS;
 
@@ -77,4 +86,11 @@ export function layoutLine(l: LayoutMetrics): string {
     (l.diversity ? `; diversity ${l.diversity.samples.toFixed(3)} (real ${l.diversity.real.toFixed(3)})` : '') +
     (l.shift ? `; layouts shifted by ${l.shift} px` : '')
   );
+}
+
+/** One line on label-set guidance as the canvas judge sees it (selfguided eval prints it under the row). */
+export function presenceLine(p: NonNullable<EvalMetrics['presence']>): string {
+  const pa = (x: { present: number; absent: number; exact: number }) =>
+    `present ${num(x.present, 3)}, absent ${num(x.absent, 3)}, exact set ${num(x.exact, 3)}`;
+  return `classes asked for (${p.via}), by the canvas judge: samples ${pa(p.samples)}; shuffled requests ${pa(p.shuffled)}; real canvases ${pa(p.real)}`;
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { SAMPLERS, type SamplerName } from '../diffusion/schedulers.js';
 import { readJsonFile } from '../util/json-file.js';
 import type { Consistency } from './consistency.js';
+import type { PresenceMetrics } from './presence.js';
 
 export interface LayoutMetrics {
   kind: 'boxes' | 'masks';
@@ -46,13 +47,18 @@ export interface EvalMetrics {
   k: number;
   /** the Inception-Score analogue from the evaluation network */
   isEvalnet: number;
-  /** the evaluation network's mean largest class probability on the samples (a stable fidelity measure) */
+  /**
+   * the evaluation network's mean largest class probability on the samples (a stable fidelity measure); for
+   * the multi-label canvas judge, the mean of max(p, 1 - p) over samples and classes; IS is NaN there
+   */
   confidence: number;
   /** recall restricted to the real images of each class (when the data has labels) */
   perClassRecall: { label: number; name: string | null; realImages: number; recall: number }[] | null;
   consistency: Consistency | null;
   /** box- and mask-guided models: do samples follow their layouts */
   layout?: LayoutMetrics;
+  /** label-set guidance judged by a multi-label evaluation network (the canvas judge): are the classes asked for there */
+  presence?: PresenceMetrics;
   seconds: { sampling: number; metrics: number };
   /** where the samples were drawn ("cpu", "cuda:0"); the seconds depend on it */
   device: string;

@@ -14,7 +14,7 @@ import { loadDataset } from '../data/spec.js';
 import type { TrainConfigInput } from '../diffusion/config.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
 import { evaluate, readEvalMetrics, type EvalMetrics } from '../eval/evaluate.js';
-import { EvalNetTrainer } from '../eval/evalnet.js';
+import { canvasMAP, EvalNetTrainer, loadEvalNet } from '../eval/evalnet.js';
 import { extractFeatures } from '../features/extract.js';
 import { loadFeatures } from '../features/features-file.js';
 import { EncoderTrainer, type EncoderConfigInput } from '../features/ssl/encoder-trainer.js';
@@ -378,17 +378,40 @@ export class FashionScenesExperiment {
     ];
   }
 
+  /**
+   * The canvas judge: an evaluation network trained on the training canvases' hidden class sets (for
+   * evaluation only); its test mAP is kept in judge.json beside it. It replaced the Fashion-MNIST item
+   * classifier, which judged whole canvases it had never seen.
+   */
   private async evalnet(): Promise<string> {
-    const dir = this.path('evalnet');
-    if (latestStep(dir) >= this.b.evalnetSteps) return dir;
-    this.log('training the evaluation network (Fashion-MNIST labels; for FD only)');
+    const dir = this.path('judge');
+    const record = this.path('judge.json');
+    if (latestStep(dir) >= this.b.evalnetSteps && existsSync(record)) return dir;
+    this.log("training the canvas judge (the canvases' hidden class sets; for evaluation only)");
     await trainStage(
       dir,
       (how) => EvalNetTrainer.open(dir, { ...how, log: this.log }),
-      { data: { kind: 'fashion-mnist' }, train: { steps: this.b.evalnetSteps, seed: this.seed } },
+      {
+        data: this.data,
+        train: { steps: this.b.evalnetSteps, batchSize: Math.min(128, this.b.trainCount), seed: this.seed },
+      },
       { steps: this.b.evalnetSteps },
     );
+    const test = await loadDataset({ kind: 'fashion-scenes', split: 'test' });
+    const { net, path } = loadEvalNet(dir);
+    try {
+      writeJsonFile(record, { checkpoint: path, testMAP: canvasMAP(net, test).mAP, test: 'fashion-scenes/test' });
+    } finally {
+      net.dispose();
+      test.dispose();
+    }
     return dir;
+  }
+
+  /** The judge's mAP on the test canvases, once trained. */
+  private judgeMAP(): number | null {
+    const p = this.path('judge.json');
+    return existsSync(p) ? readJsonFile(p, z.looseObject({ testMAP: z.number() })).testMAP : null;
   }
 
   private async trainRow(r: Row): Promise<string> {
@@ -422,9 +445,12 @@ export class FashionScenesExperiment {
     return dir;
   }
 
-  /** A row's evaluation folder: scale, layout shift and the sampler (so another sampler never reuses it). */
+  /**
+   * A row's evaluation folder: scale, layout shift, the sampler (so another sampler never reuses it) and the
+   * judge (evaluations made with the Fashion-MNIST classifier before the canvas judge are not reused).
+   */
   private evalDir(id: string, scale: number, shift = 0): string {
-    return this.path('eval', `${id}-s${scale}${shift ? `-shift${shift}` : ''}-${samplerTag(this.b.sampler)}`);
+    return this.path('eval', `${id}-s${scale}${shift ? `-shift${shift}` : ''}-${samplerTag(this.b.sampler)}-judge`);
   }
 
   private async evaluateRow(id: string, scale: number, shift = 0): Promise<EvalMetrics> {
@@ -445,7 +471,7 @@ export class FashionScenesExperiment {
       out,
       device: this.o.device,
       shiftLayouts: shift || undefined,
-      // FD on the canvas encoder's own features (g), beside FD-evalnet.
+      // FD on the canvas encoder's own features (g), beside FD-judge.
       extraFeatures: [{ name: 'canvas', make: async () => new SslEncoderFeatures(encoder, 'backbone') }],
       log: this.log,
     });
@@ -555,7 +581,7 @@ export class FashionScenesExperiment {
       const m = by(id);
       if (!m || none === undefined) continue;
       claims.push(
-        `- ${id} vs no guidance, FD-evalnet: ${f(m.fd.evalnet, 2)} vs ${f(none, 2)}: **${m.fd.evalnet < none ? 'held' : 'did not hold'}**`,
+        `- ${id} vs no guidance, FD-judge: ${f(m.fd.evalnet, 2)} vs ${f(none, 2)}: **${m.fd.evalnet < none ? 'held' : 'did not hold'}**`,
       );
     }
     const box = by('self-boxes')?.layout;
@@ -579,19 +605,26 @@ export class FashionScenesExperiment {
         g = by(gt);
       if (a && g)
         claims.push(
-          `- ${self} vs ${gt}, FD-evalnet: ${f(a.fd.evalnet, 2)} vs ${f(g.fd.evalnet, 2)} (ratio ${f(a.fd.evalnet / g.fd.evalnet, 2)})`,
+          `- ${self} vs ${gt}, FD-judge: ${f(a.fd.evalnet, 2)} vs ${f(g.fd.evalnet, 2)} (ratio ${f(a.fd.evalnet / g.fd.evalnet, 2)})`,
+        );
+    }
+    for (const id of ['gt-labels', 'self-labels']) {
+      const p = by(id)?.presence;
+      if (p)
+        claims.push(
+          `- ${id}: the classes asked for (${p.via}) are found in ${f(p.samples.present)} of cases (shuffled requests ${f(p.shuffled.present)}, the real canvases ${f(p.real.present)}); classes not asked for are absent in ${f(p.samples.absent)} (shuffled ${f(p.shuffled.absent)}, real ${f(p.real.absent)}): **${p.samples.present > p.shuffled.present && p.samples.absent >= p.shuffled.absent ? 'held' : 'did not hold'}** (above the shuffled requests on both)`,
         );
     }
     const lines = [
       `# fashion-scenes: box- and pixel-level self-guidance (${this.o.budget} budget)`,
       '',
-      `Written by \`bin/selfguided.mjs experiment fashion-scenes --budget ${this.o.budget}${this.g === 'resnet' ? ' --g resnet' : ''}\` (root ${this.root}); g: ${this.g === 'vit' ? 'a ViT trained by DINO + iBOT (LOST on its last keys, the masks on its tokens)' : "the SimCLR ResNet's stride-2 stage"}, ${this.b.encoderSteps} steps; every row: the \`${this.b.preset}\` UNet, ${this.b.steps} steps at batch ${this.b.batchSize} on the first ${this.b.trainCount} training canvases, seed ${this.seed}; ${this.b.samples} samples ${samplerName(this.b.sampler, this.b.sampleSteps)} at s = ${this.b.scale}, conditions drawn from the row's training annotations.`,
+      `Written by \`bin/selfguided.mjs experiment fashion-scenes --budget ${this.o.budget}${this.g === 'resnet' ? ' --g resnet' : ''}\` (root ${this.root}); g: ${this.g === 'vit' ? 'a ViT trained by DINO + iBOT (LOST on its last keys, the masks on its tokens)' : "the SimCLR ResNet's stride-2 stage"}, ${this.b.encoderSteps} steps; every row: the \`${this.b.preset}\` UNet, ${this.b.steps} steps at batch ${this.b.batchSize} on the first ${this.b.trainCount} training canvases, seed ${this.seed}; ${this.b.samples} samples ${samplerName(this.b.sampler, this.b.sampleSteps)} at s = ${this.b.scale}, conditions drawn from the row's training annotations. The judge: an evaluation network trained ${this.b.evalnetSteps} steps on the training canvases' hidden class sets (mAP ${f(this.judgeMAP())} on the 2,000 test canvases); FD-judge and precision/recall on its features, the presence check from its class probabilities; FD-canvas on g's features.`,
       '',
-      '| row | guidance | f quality | FD-evalnet | FD-canvas | FD-objects | precision | recall | layout: foreground IoU (shuffled, real) | self-consistency (shuffled) | diversity (real) |',
-      '|---|---|---|---|---|---|---|---|---|---|---|',
+      '| row | guidance | f quality | FD-judge | FD-canvas | FD-objects | precision | recall | classes present / absent (shuffled) | layout: foreground IoU (shuffled, real) | self-consistency (shuffled) | diversity (real) |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows.map(
         ({ row, m }) =>
-          `| ${row.id} | ${row.title} | ${row.quality()} | ${f(m.fd.evalnet, 2)} | ${f(m.fd.canvas, 3)} | ${f(m.fd.objects, 2)} | ${f(m.precision)} | ${f(m.recall)} | ${lay(m).join(' | ')} |`,
+          `| ${row.id} | ${row.title} | ${row.quality()} | ${f(m.fd.evalnet, 2)} | ${f(m.fd.canvas, 3)} | ${f(m.fd.objects, 2)} | ${f(m.precision)} | ${f(m.recall)} | ${m.presence ? `${f(m.presence.samples.present, 2)} / ${f(m.presence.samples.absent, 2)} (${f(m.presence.shuffled.present, 2)} / ${f(m.presence.shuffled.absent, 2)})` : ''} | ${lay(m).join(' | ')} |`,
       ),
       '',
       ...this.sweepPlot(sweep),
@@ -599,7 +632,7 @@ export class FashionScenesExperiment {
         ? [
             '## Guidance scale (self-boxes)',
             '',
-            '| s | FD-evalnet | foreground IoU (shuffled) | self-consistency | diversity |',
+            '| s | FD-judge | foreground IoU (shuffled) | self-consistency | diversity |',
             '|---|---|---|---|---|',
             ...sweep.map(
               ({ scale, m }) => `| ${scale} | ${f(m.fd.evalnet, 2)} | ${lay(m)[0]} | ${lay(m)[1]} | ${lay(m)[2]} |`,

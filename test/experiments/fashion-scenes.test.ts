@@ -43,9 +43,17 @@ test('fashion-scenes smoke budget: all rows, the sweep, the shifted-box control,
     () => new FashionScenesExperiment({ budget: 'smoke', root: join(root, 'exp'), docs, g: 'resnet' }),
     /was made with the vit g; use another --root for --g resnet/,
   );
+  // Judged by the canvas judge, trained on the canvases' class sets: its mAP, FD-judge, the presence check.
+  assert.match(
+    report,
+    /The judge: an evaluation network trained 10 steps on the training canvases' hidden class sets \(mAP [01]\.\d{3} on/,
+  );
+  assert.match(report, /\| FD-judge \| FD-canvas \|/);
+  assert.match(report, /^\| gt-labels \|.*\| [01]\.\d{2} \/ [01]\.\d{2} \([01]\.\d{2} \/ [01]\.\d{2}\) \|/m);
+  assert.match(report, /- self-labels: the classes asked for \(self-labels matched to classes\) are found in/);
   // Evaluated with the budget's sampler (DDPM), named for it.
   assert.match(report, /16 samples DDPM-2 at s = 3/);
-  const metrics = join(root, 'exp', 'eval', 'self-boxes-s3-ddpm', 'metrics.json');
+  const metrics = join(root, 'exp', 'eval', 'self-boxes-s3-ddpm-judge', 'metrics.json');
   const before = statSync(metrics).mtimeMs;
   assert.equal(await run(), 0);
   assert.equal(statSync(metrics).mtimeMs, before, 'nothing is evaluated again');

@@ -23,6 +23,10 @@ export const command = defineCommand({
     },
     seed: { type: 'int', default: schemaDefault(EvalNetTrainSettings, 'seed'), help: 'random seed' },
     'run-dir': { type: 'string', default: 'runs/evalnet', metavar: 'DIR', help: 'run directory' },
+    foreground: {
+      type: 'boolean',
+      help: "scenes: also learn each pixel's foreground from the hidden masks (a dense head); evaluation then finds the samples' foreground with it instead of a brightness threshold (for colour backgrounds)",
+    },
     resume: { type: 'boolean', help: 'continue the run in --run-dir' },
   },
   epilog:
@@ -49,12 +53,13 @@ export const command = defineCommand({
                 batchSize: a.batch,
                 lr: a.lr,
                 seed: a.seed,
+                ...(a.foreground ? { foreground: true } : {}),
               },
             },
           },
     );
     process.stdout.write(
-      `trained evaluation network to step ${r.step}; checkpoint ${r.checkpoint}${r.testAccuracy !== null ? `; test accuracy ${(100 * r.testAccuracy).toFixed(2)}%` : ''}${r.testMAP !== null ? `; test mAP ${r.testMAP.toFixed(3)} (the hidden class sets of the test canvases)` : ''}\n`,
+      `trained evaluation network to step ${r.step}; checkpoint ${r.checkpoint}${r.testAccuracy !== null ? `; test accuracy ${(100 * r.testAccuracy).toFixed(2)}%` : ''}${r.testMAP !== null ? `; test mAP ${r.testMAP.toFixed(3)} (the hidden class sets of the test canvases)` : ''}${r.testForegroundIoU !== null ? `; foreground IoU ${r.testForegroundIoU.toFixed(3)} (the hidden masks)` : ''}\n`,
     );
     return 0;
   },

@@ -21,17 +21,28 @@ import { classSets, meanAveragePrecision } from './multi-label.js';
 
 export const EVALNET_FORMAT = 'selfguided-evalnet/1';
 
-export class EvalNet extends nn.Module<[Tensor], { logits: Tensor; features: Tensor }> {
+export interface EvalNetOptions {
+  /** a sigmoid per class (which classes an image holds) instead of a softmax (which one it shows) */
+  multiLabel?: boolean;
+  /** a dense head: per pixel, is it part of an object (from the full-resolution and the deepest features) */
+  foreground?: boolean;
+  featureDim?: number;
+}
+
+export class EvalNet extends nn.Module<[Tensor], { logits: Tensor; features: Tensor; foreground: Tensor | null }> {
   readonly body: nn.Sequential;
   readonly head: nn.Linear;
+  readonly fgHead: nn.Sequential | null;
+  readonly multiLabel: boolean;
+  readonly featureDim: number;
   constructor(
     readonly inChannels: number,
     readonly numClasses: number,
-    /** a sigmoid per class (which classes an image holds) instead of a softmax (which one it shows) */
-    readonly multiLabel = false,
-    readonly featureDim = 128,
+    o: EvalNetOptions = {},
   ) {
     super();
+    this.multiLabel = o.multiLabel ?? false;
+    this.featureDim = o.featureDim ?? 128;
     const block = (cin: number, cout: number) => [
       new nn.Conv2d(cin, cout, 3, { padding: 1 }),
       new nn.BatchNorm2d(cout),
@@ -49,15 +60,41 @@ export class EvalNet extends nn.Module<[Tensor], { logits: Tensor; features: Ten
         ...block(64, 128),
         new nn.Lambda((x) => torch.adaptiveAvgPool2d(x, 1)),
         new nn.Flatten(),
-        new nn.Linear(128, featureDim),
+        new nn.Linear(128, this.featureDim),
         new nn.ReLU(),
       ),
     );
-    this.head = this.registerModule('head', new nn.Linear(featureDim, numClasses));
+    this.head = this.registerModule('head', new nn.Linear(this.featureDim, numClasses));
+    this.fgHead = o.foreground
+      ? this.registerModule(
+          'fgHead',
+          new nn.Sequential(new nn.Conv2d(32 + 128, 32, 3, { padding: 1 }), new nn.ReLU(), new nn.Conv2d(32, 1, 1)),
+        )
+      : null;
   }
-  forward(x: Tensor): { logits: Tensor; features: Tensor } {
-    const features = this.body.call(x);
-    return { logits: this.head.call(features), features };
+  get foreground(): boolean {
+    return this.fgHead !== null;
+  }
+  forward(x: Tensor): { logits: Tensor; features: Tensor; foreground: Tensor | null } {
+    if (!this.fgHead) {
+      const features = this.body.call(x);
+      return { logits: this.head.call(features), features, foreground: null };
+    }
+    // The dense head reads the full-resolution stage (where edges are) beside the deepest one, upsampled
+    // (what the pixel belongs to): layers 0-5 are the first stage, 6-16 reach the deepest.
+    const layers = this.body.layers;
+    let h = x;
+    let fine: Tensor | null = null,
+      deep: Tensor | null = null;
+    for (const [i, m] of layers.entries()) {
+      h = m.call(h);
+      if (i === 5) fine = h;
+      if (i === 16) deep = h;
+    }
+    const [, , H, W] = x.shape as [number, number, number, number];
+    const up = torch.interpolate(deep!, { size: [H, W], mode: 'bilinear' });
+    const foreground = this.fgHead.call(torch.cat([fine!, up], 1)).squeeze(1);
+    return { logits: this.head.call(h), features: h, foreground };
   }
 }
 
@@ -74,6 +111,11 @@ export const EvalNetTrainSettings = z.object({
    * data with scene annotations, 'label' otherwise
    */
   target: z.enum(['label', 'classes']).optional(),
+  /**
+   * also learn, per pixel, whether it belongs to an object (the hidden masks): the foreground of samples on
+   * canvases where no brightness threshold finds it (colour backgrounds); off unless asked for
+   */
+  foreground: z.boolean().optional(),
 });
 
 export const EvalNetConfig = z.object({
@@ -126,6 +168,27 @@ export function canvasMAP(net: EvalNet, ds: ImageDataset): { mAP: number; perCla
   return meanAveragePrecision(scores, truth, net.numClasses);
 }
 
+/** IoU of the judge's foreground with the hidden masks' (every object pixel) over a dataset's canvases. */
+export function foregroundIoU(net: EvalNet, ds: ImageDataset): number {
+  if (!ds.scene) throw new Error(`${ds.info.name} has no hidden masks`);
+  let inter = 0,
+    union = 0;
+  for (let s = 0; s < ds.length; s += 500) {
+    const idx = Array.from({ length: Math.min(500, ds.length - s) }, (_, i) => s + i);
+    const images = ds.images(idx);
+    const got = judgeForeground(net, images);
+    images.dispose();
+    const want = torch.tidy(
+      () => ds.scene!.masks.narrow(0, s, idx.length).gt(0).to('uint8').toTypedArray() as Uint8Array,
+    );
+    for (let p = 0; p < got.length; p++) {
+      if (got[p] && want[p]) inter++;
+      if (got[p] || want[p]) union++;
+    }
+  }
+  return union ? inter / union : 1;
+}
+
 /** Penultimate features and logits of a tensor of images, in one batched pass without gradients. */
 export function evalnetOutputs(net: EvalNet, images: Tensor, batchSize = 256): { features: Tensor; logits: Tensor } {
   net.eval();
@@ -141,6 +204,31 @@ export function evalnetOutputs(net: EvalNet, images: Tensor, batchSize = 256): {
       return { features: torch.cat(f, 0), logits: torch.cat(l, 0) };
     }),
   );
+}
+
+/** The judge's foreground of images [N, C, H, W] in [-1, 1]: [N * H * W] 0/1, its probability above one half. */
+export function judgeForeground(net: EvalNet, images: Tensor, batchSize = 256): Uint8Array {
+  if (!net.fgHead) throw new Error('this evaluation network has no foreground head');
+  net.eval();
+  const [n, , h, w] = images.shape as [number, number, number, number];
+  const out = new Uint8Array(n * h * w);
+  torch.noGrad(() => {
+    for (let s = 0; s < n; s += batchSize) {
+      const len = Math.min(batchSize, n - s);
+      out.set(
+        torch.tidy(
+          () =>
+            net
+              .call(images.narrow(0, s, len))
+              .foreground!.gt(0)
+              .to('uint8')
+              .toTypedArray() as Uint8Array,
+        ),
+        s * h * w,
+      );
+    }
+  });
+  return out;
 }
 
 /** The evaluation network's training: cross-entropy on the labels with flips; the loop does the rest. */
@@ -177,7 +265,12 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
       }
       const targets = target === 'classes' ? Float32Array.from(datasetClassSets(ds, numClasses)) : ds.labels!;
       torch.manualSeed(config.train.seed);
-      const model = new EvalNet(ds.channels, numClasses, target === 'classes');
+      const foreground = config.train.foreground ?? false;
+      if (foreground && !ds.scene) {
+        ds.dispose();
+        throw new Error(`a foreground head needs hidden masks, and ${ds.info.name} has none`);
+      }
+      const model = new EvalNet(ds.channels, numClasses, { multiLabel: target === 'classes', foreground });
       const optimizer = new optim.AdamW(model.parameters(), { lr: config.train.lr, weightDecay: 1e-4 });
       const scheduler = new optim.LRScheduler(
         optimizer,
@@ -201,26 +294,38 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
   protected override checkpointExtras() {
     const m = this.model;
     const classNames = m.multiLabel ? this.dataset.scene!.classNames : this.dataset.classNames;
-    return { meta: { inChannels: m.inChannels, numClasses: m.numClasses, classNames, multiLabel: m.multiLabel } };
+    return {
+      meta: {
+        inChannels: m.inChannels,
+        numClasses: m.numClasses,
+        classNames,
+        multiLabel: m.multiLabel,
+        foreground: m.foreground,
+      },
+    };
   }
 
   protected optimizationStep(): StepMetrics {
     const b = this.loader.next();
     const xf = applyFlips(this.dataset.images(b.indices), b.flips);
-    const logits = this.model.call(xf).logits;
+    const out = this.model.call(xf);
     const c = this.model.numClasses;
-    const loss = this.model.multiLabel
+    const n = b.indices.length;
+    let loss = this.model.multiLabel
       ? torch.binaryCrossEntropyWithLogits(
-          logits,
+          out.logits,
           torch.tensor(
-            Float32Array.from(
-              { length: b.indices.length * c },
-              (_, k) => this.targets[b.indices[Math.floor(k / c)]! * c + (k % c)]!,
-            ),
-            { shape: [b.indices.length, c] },
+            Float32Array.from({ length: n * c }, (_, k) => this.targets[b.indices[Math.floor(k / c)]! * c + (k % c)]!),
+            { shape: [n, c] },
           ),
         )
-      : torch.crossEntropy(logits, torch.tensor(Int32Array.from(b.indices, (i) => this.targets[i]!)).long());
+      : torch.crossEntropy(out.logits, torch.tensor(Int32Array.from(b.indices, (i) => this.targets[i]!)).long());
+    if (out.foreground) {
+      // The masks flip with their images.
+      const idx = torch.tensor(Int32Array.from(b.indices)).long();
+      const masks = applyFlips(this.dataset.scene!.masks.indexSelect(0, idx).unsqueeze(1).gt(0).float(), b.flips);
+      loss = loss.add(torch.binaryCrossEntropyWithLogits(out.foreground, masks.squeeze(1)));
+    }
     return { loss: this.backward(loss) };
   }
 
@@ -238,20 +343,28 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
 export async function trainEvalNet(
   runDir: string,
   o: OpenRunOptions & { untilStep?: number; progress?: boolean },
-): Promise<{ step: number; testAccuracy: number | null; testMAP: number | null; checkpoint: string | null }> {
+): Promise<{
+  step: number;
+  testAccuracy: number | null;
+  testMAP: number | null;
+  testForegroundIoU: number | null;
+  checkpoint: string | null;
+}> {
   const trainer = await EvalNetTrainer.open(runDir, o);
   try {
     const r = await trainer.train({ untilStep: o.untilStep, progress: o.progress });
     let testAccuracy: number | null = null,
-      testMAP: number | null = null;
+      testMAP: number | null = null,
+      testForegroundIoU: number | null = null;
     const { config } = trainer;
     if (config.test && r.step >= config.train.steps) {
       const test = await loadDataset(config.test, trainer.run.log);
       if (trainer.model.multiLabel) testMAP = canvasMAP(trainer.model, test).mAP;
       else testAccuracy = accuracy(trainer.model, test);
+      if (trainer.model.foreground) testForegroundIoU = foregroundIoU(trainer.model, test);
       test.dispose();
     }
-    return { step: r.step, testAccuracy, testMAP, checkpoint: r.checkpoint };
+    return { step: r.step, testAccuracy, testMAP, testForegroundIoU, checkpoint: r.checkpoint };
   } finally {
     trainer.dispose();
   }
@@ -264,8 +377,11 @@ export function loadEvalNet(pathOrRun: string): { net: EvalNet; path: string; cl
     const net = new EvalNet(
       checkpointMeta(ck, 'inChannels', z.number().int().positive()),
       checkpointMeta(ck, 'numClasses', z.number().int().positive()),
-      // Checkpoints from before the canvas judge have no flag: they are single-label.
-      checkpointMeta(ck, 'multiLabel', z.boolean().nullish()) ?? false,
+      {
+        // Checkpoints from before the canvas judge have no flags: single-label, no foreground head.
+        multiLabel: checkpointMeta(ck, 'multiLabel', z.boolean().nullish()) ?? false,
+        foreground: checkpointMeta(ck, 'foreground', z.boolean().nullish()) ?? false,
+      },
     );
     net.loadStateDict(ck.model);
     net.eval();

@@ -43,7 +43,7 @@ import {
   selfLabelJudge,
   type Consistency,
 } from './consistency.js';
-import { EvalNetFeatures, evalnetOutputs } from './evalnet.js';
+import { EvalNetFeatures, evalnetOutputs, judgeForeground, type EvalNet } from './evalnet.js';
 import { disposeStats, featureStats, frechetDistance, loadStats, saveStats, type GaussianStats } from './frechet.js';
 import { prdc } from './prdc.js';
 import { presenceStage } from './presence.js';
@@ -229,7 +229,10 @@ export function objectDistance(
 ): number | null {
   const realImgs = ds.images(Array.from(rows));
   const realCrops = objectCrops(realImgs, sceneBoxes(ds.scene!, rows));
-  const sampleCrops = objectCrops(samples, foregroundObjects(foreground(samples), samples.shape[0]!, ds.size));
+  const sampleCrops = objectCrops(
+    samples,
+    foregroundObjects(foregroundBy(evalnet.net)(samples), samples.shape[0]!, ds.size),
+  );
   try {
     if (!realCrops || !sampleCrops || realCrops.shape[0]! < 2 || sampleCrops.shape[0]! < 2) return null;
     const fr = evalnetOutputs(evalnet.net, realCrops),
@@ -328,7 +331,7 @@ export async function layoutStage(
 ): Promise<LayoutMetrics> {
   const kind = layoutKind(conditions, drawn)!;
   log('layout following: foreground and self-consistency against the requested layouts, shuffled, and real');
-  const layout = await layoutMetrics(samples, drawn.maps!, drawn.rows, kind, conditions, ds, s.seed);
+  const layout = await layoutMetrics(samples, drawn.maps!, drawn.rows, kind, conditions, ds, s.seed, evalnet.net);
   layout.shift = shift;
   log('diversity: 8 samples for each of 8 layouts, mean pairwise distance of their evaluation-network features');
   const per = 8,
@@ -498,6 +501,14 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
 export { METRICS_HEADER, metricsRow } from './format.js';
 export { EvalMetricsFile, evalRunName, readEvalMetrics, type EvalMetrics } from './metrics-file.js';
 
+/**
+ * How a sample's foreground is found: by the judge's foreground head when it has one (canvases whose
+ * background no brightness threshold separates, as colour scenes), else by the brightness threshold.
+ */
+function foregroundBy(judge: EvalNet): (images: Tensor) => Uint8Array {
+  return judge.foreground ? (images) => judgeForeground(judge, images) : (images) => foreground(images);
+}
+
 /** Layout following of samples (see layout-following.ts), with its chance level and the real upper bound. */
 async function layoutMetrics(
   samples: Tensor,
@@ -507,8 +518,10 @@ async function layoutMetrics(
   conditions: ConditionSet,
   ds: ImageDataset,
   seed: number,
+  judge: EvalNet,
 ): Promise<LayoutMetrics> {
   const l = layoutsOf(maps, kind);
+  const foreground = foregroundBy(judge);
   const n = rows.length;
   const same = Array.from({ length: n }, (_, i) => i);
   const shuffled = derangement(n, seed);
@@ -545,10 +558,11 @@ async function layoutMetrics(
         realInside: upper.inside,
       },
       selfConsistency: self,
-      method:
+      method: `foreground (${judge.foreground ? "the judge's foreground head, probability above 1/2" : 'pixels above 0.25'}) ${
         kind === 'boxes'
-          ? 'foreground (pixels above 0.25) bounding box vs the requested box; self-consistency: box IoU of LOST on g(sample)'
-          : "foreground vs the requested mask's non-background segments; self-consistency: per-segment IoU of f(g(sample)) with the requested segments",
+          ? 'bounding box vs the requested box; self-consistency: box IoU of LOST on g(sample)'
+          : "vs the requested mask's non-background segments; self-consistency: per-segment IoU of f(g(sample)) with the requested segments"
+      }`,
     };
   } finally {
     real.dispose();

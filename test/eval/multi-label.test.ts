@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { generateScenes } from '../../src/data/scenes.js';
 import { loadDataset } from '../../src/data/spec.js';
-import { canvasMAP, datasetClassSets, loadEvalNet, trainEvalNet } from '../../src/eval/evalnet.js';
+import { canvasMAP, datasetClassSets, judgeForeground, loadEvalNet, trainEvalNet } from '../../src/eval/evalnet.js';
 import { averagePrecision, classSets, meanAveragePrecision, presenceCheck } from '../../src/eval/multi-label.js';
 import { EvalNet } from '../../src/eval/evalnet.js';
 import { presenceStage, requestedClassSets } from '../../src/eval/presence.js';
@@ -77,9 +77,9 @@ describe('the canvas judge (a multi-label evaluation network)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-judge-'));
     const cache = join(dir, 'data');
     const config = {
-      data: { kind: 'fashion-scenes' as const, count: 800, cache },
+      data: { kind: 'fashion-scenes' as const, count: 500, cache },
       test: { kind: 'fashion-scenes' as const, split: 'test' as const, count: 300, cache },
-      train: { steps: 60, batchSize: 64, checkpointEvery: 30 },
+      train: { steps: 40, batchSize: 64, checkpointEvery: 20, foreground: true },
     };
     const r = await trainEvalNet(join(dir, 'a'), { config, progress: false, log: quiet });
     const test = await loadDataset(config.test);
@@ -87,12 +87,18 @@ describe('the canvas judge (a multi-label evaluation network)', () => {
     const chance = meanAveragePrecision(new Float32Array(truth.length), truth, 10).mAP;
     assert.ok(r.testMAP! > chance + 0.08, `test mAP ${r.testMAP} vs chance ${chance}`);
     assert.equal(r.testAccuracy, null);
+    // The foreground head learns the hidden masks (on black canvases a near-trivial task, but one it must learn).
+    assert.ok(r.testForegroundIoU! > 0.6, `foreground IoU ${r.testForegroundIoU}`);
     const loaded = loadEvalNet(join(dir, 'a'));
     assert.equal(loaded.net.multiLabel, true);
+    assert.equal(loaded.net.foreground, true);
+    const four = test.images([0, 1, 2, 3]);
+    assert.equal(judgeForeground(loaded.net, four).length, 4 * 48 * 48);
+    four.dispose();
     assert.equal(loaded.classNames!.length, 10);
     assert.ok(Math.abs(canvasMAP(loaded.net, test).mAP - r.testMAP!) < 1e-9);
     test.dispose();
-    await trainEvalNet(join(dir, 'b'), { config, untilStep: 30, progress: false, log: quiet });
+    await trainEvalNet(join(dir, 'b'), { config, untilStep: 20, progress: false, log: quiet });
     await trainEvalNet(join(dir, 'b'), { resume: true, progress: false, log: quiet });
     sameState(loadEvalNet(join(dir, 'b')).net.stateDict(), loaded.net.stateDict());
   });
@@ -148,14 +154,14 @@ describe('the presence stage', () => {
   });
 
   test('the real canvases as samples score exactly as the real column; a single-label network is not asked', () => {
-    const net = new EvalNet(1, 10, true);
+    const net = new EvalNet(1, 10, { multiLabel: true });
     const rows = Int32Array.from({ length: 120 }, (_, i) => (i * 37) % 300);
     const samples = ds.images(rows);
     const gt = conditionOf(Float32Array.from(truth), 10, { kind: 'ground-truth' });
     const p = presenceStage(net, gt, ds, samples, rows, 0)!;
     assert.equal(p.via, 'ground-truth classes');
     assert.deepEqual(p.samples, p.real);
-    assert.equal(presenceStage(new EvalNet(1, 10, false), gt, ds, samples, rows, 0), null);
+    assert.equal(presenceStage(new EvalNet(1, 10), gt, ds, samples, rows, 0), null);
     samples.dispose();
   });
 });
@@ -170,7 +176,7 @@ describe('evaluate with the canvas judge', () => {
     a.vectors?.dispose();
     ds.dispose();
     await trainEvalNet(join(dir, 'judge'), {
-      config: { data, train: { steps: 3, batchSize: 16 } },
+      config: { data, train: { steps: 3, batchSize: 16, foreground: true } },
       progress: false,
       log: quiet,
     });
@@ -209,5 +215,36 @@ describe('evaluate with the canvas judge', () => {
     );
     const written = JSON.parse(readFileSync(join(dir, 'eval', 'metrics.json'), 'utf8'));
     assert.deepEqual(written.presence, m.presence);
+
+    // A box-guided model: the judge's foreground head, not a brightness threshold, reads the samples' foreground.
+    const ds2 = await loadDataset(data);
+    const boxes = groundTruthAnnotations(ds2, 'boxes');
+    saveAnnotations(join(dir, 'boxes.safetensors'), boxes);
+    for (const x of [boxes.vectors, boxes.maps]) x?.dispose();
+    ds2.dispose();
+    const tb = await DiffusionTrainer.open(join(dir, 'box-model'), {
+      config: {
+        data,
+        condition: { kind: 'file', path: join(dir, 'boxes.safetensors') },
+        model: { preset: 'tiny' },
+        train: { steps: 2, batchSize: 8, warmup: 1, checkpointEvery: 2 },
+      },
+      log: quiet,
+    });
+    await tb.train({ progress: false });
+    tb.dispose();
+    const mb = await evaluate({
+      checkpoint: join(dir, 'box-model'),
+      evalnet: join(dir, 'judge'),
+      n: 16,
+      scale: 2,
+      sampler: 'ddim',
+      steps: 2,
+      batchSize: 8,
+      cacheDir: join(dir, 'cache'),
+      log: quiet,
+    });
+    assert.match(mb.layout!.method, /^foreground \(the judge's foreground head, probability above 1\/2\) bounding box/);
+    assert.ok(mb.layout!.foreground.realIou >= 0 && mb.layout!.foreground.realIou <= 1);
   });
 });

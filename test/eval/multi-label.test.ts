@@ -167,42 +167,46 @@ describe('the presence stage', () => {
 });
 
 describe('evaluate with the canvas judge', () => {
-  test('a model guided by ground-truth class sets gets the presence check, a per-class confidence and no IS', async () => {
+  test("label sets get the presence check, a per-class confidence and no IS; layouts the judge's foreground", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-judge-eval-'));
     const data = { kind: 'fashion-scenes' as const, count: 64, cache: join(dir, 'data') };
-    const ds = await loadDataset(data);
-    const a = groundTruthAnnotations(ds, 'labels');
-    saveAnnotations(join(dir, 'gt.safetensors'), a);
-    a.vectors?.dispose();
-    ds.dispose();
     await trainEvalNet(join(dir, 'judge'), {
       config: { data, train: { steps: 3, batchSize: 16, foreground: true } },
       progress: false,
       log: quiet,
     });
-    const t = await DiffusionTrainer.open(join(dir, 'model'), {
-      config: {
-        data,
-        condition: { kind: 'file', path: join(dir, 'gt.safetensors') },
-        model: { preset: 'tiny' },
-        train: { steps: 2, batchSize: 8, warmup: 1, checkpointEvery: 2 },
-      },
-      log: quiet,
-    });
-    await t.train({ progress: false });
-    t.dispose();
-    const m = await evaluate({
-      checkpoint: join(dir, 'model'),
-      evalnet: join(dir, 'judge'),
-      n: 16,
-      scale: 2,
-      sampler: 'ddim',
-      steps: 2,
-      batchSize: 8,
-      cacheDir: join(dir, 'cache'),
-      out: join(dir, 'eval'),
-      log: quiet,
-    });
+    /** A tiny model guided by the scenes' ground truth of a kind, evaluated by the judge. */
+    const guidedBy = async (kind: 'labels' | 'boxes', out?: string) => {
+      const ds = await loadDataset(data);
+      const a = groundTruthAnnotations(ds, kind);
+      saveAnnotations(join(dir, `${kind}.safetensors`), a);
+      for (const x of [a.vectors, a.maps]) x?.dispose();
+      ds.dispose();
+      const t = await DiffusionTrainer.open(join(dir, kind), {
+        config: {
+          data,
+          condition: { kind: 'file', path: join(dir, `${kind}.safetensors`) },
+          model: { preset: 'tiny' },
+          train: { steps: 2, batchSize: 8, warmup: 1, checkpointEvery: 2 },
+        },
+        log: quiet,
+      });
+      await t.train({ progress: false });
+      t.dispose();
+      return evaluate({
+        checkpoint: join(dir, kind),
+        evalnet: join(dir, 'judge'),
+        n: 16,
+        scale: 2,
+        sampler: 'ddim',
+        steps: 2,
+        batchSize: 8,
+        cacheDir: join(dir, 'cache'),
+        out,
+        log: quiet,
+      });
+    };
+    const m = await guidedBy('labels', join(dir, 'eval'));
     assert.ok(m.presence, 'presence measured');
     assert.equal(m.presence.via, 'ground-truth classes');
     for (const p of [m.presence.samples, m.presence.shuffled, m.presence.real])
@@ -217,33 +221,7 @@ describe('evaluate with the canvas judge', () => {
     assert.deepEqual(written.presence, m.presence);
 
     // A box-guided model: the judge's foreground head, not a brightness threshold, reads the samples' foreground.
-    const ds2 = await loadDataset(data);
-    const boxes = groundTruthAnnotations(ds2, 'boxes');
-    saveAnnotations(join(dir, 'boxes.safetensors'), boxes);
-    for (const x of [boxes.vectors, boxes.maps]) x?.dispose();
-    ds2.dispose();
-    const tb = await DiffusionTrainer.open(join(dir, 'box-model'), {
-      config: {
-        data,
-        condition: { kind: 'file', path: join(dir, 'boxes.safetensors') },
-        model: { preset: 'tiny' },
-        train: { steps: 2, batchSize: 8, warmup: 1, checkpointEvery: 2 },
-      },
-      log: quiet,
-    });
-    await tb.train({ progress: false });
-    tb.dispose();
-    const mb = await evaluate({
-      checkpoint: join(dir, 'box-model'),
-      evalnet: join(dir, 'judge'),
-      n: 16,
-      scale: 2,
-      sampler: 'ddim',
-      steps: 2,
-      batchSize: 8,
-      cacheDir: join(dir, 'cache'),
-      log: quiet,
-    });
+    const mb = await guidedBy('boxes');
     assert.match(mb.layout!.method, /^foreground \(the judge's foreground head, probability above 1\/2\) bounding box/);
     assert.ok(mb.layout!.foreground.realIou >= 0 && mb.layout!.foreground.realIou <= 1);
   });

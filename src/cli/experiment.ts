@@ -8,8 +8,8 @@ export const command = defineCommand({
   name: 'experiment',
   summary:
     'the reproduction experiment: every guidance row trained and evaluated alike, long-tail rows, scale sweep, report',
-  subcommands: ['fashion-mnist', 'fashion-scenes'],
-  usage: 'selfguided experiment fashion-mnist|fashion-scenes [options]',
+  subcommands: ['fashion-mnist', 'fashion-scenes', 'colour-scenes'],
+  usage: 'selfguided experiment fashion-mnist|fashion-scenes|colour-scenes [options]',
   options: {
     budget: {
       type: 'string',
@@ -45,17 +45,18 @@ export const command = defineCommand({
   async run(a, ctx) {
     const budget = a.budget;
     const device = deviceFromArgs('experiment', a);
-    if (ctx.sub === 'fashion-scenes') {
+    if (ctx.sub === 'fashion-scenes' || ctx.sub === 'colour-scenes') {
       return new FashionScenesExperiment({
         budget,
-        root: a.root ?? `runs/experiments/fashion-scenes-${budget}`,
+        dataset: ctx.sub,
+        root: a.root ?? `runs/experiments/${ctx.sub}-${budget}`,
         docs: a.docs,
         seed: a.seed,
         g: a.g as SceneG | undefined,
         device,
       }).run();
     }
-    if (a.g !== undefined) throw new UsageError('experiment', '--g applies to fashion-scenes only');
+    if (a.g !== undefined) throw new UsageError('experiment', '--g applies to fashion-scenes and colour-scenes only');
     const exp = new FashionMnistExperiment({
       budget,
       root: a.root ?? `runs/experiments/fashion-mnist-${budget}`,

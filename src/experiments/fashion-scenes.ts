@@ -1,5 +1,5 @@
-// `selfguided experiment fashion-scenes`: box- and pixel-level self-guidance against no guidance and the
-// ground-truth layouts, on fashion-scenes, every row with the same model, steps and seed. Stages are files
+// `selfguided experiment fashion-scenes|colour-scenes`: box- and pixel-level self-guidance against no guidance
+// and the ground-truth layouts, on the grey or the colour canvases, every row with the same model, steps and seed. Stages are files
 // under the root (encoder, patch features, annotations with their quality reports, STEGO, one run and one
 // evaluation per row), so the same command continues where it stopped; after every row the report is
 // rewritten. The report says which of the issue's claims held.
@@ -14,7 +14,7 @@ import { loadDataset } from '../data/spec.js';
 import type { TrainConfigInput } from '../diffusion/config.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
 import { evaluate, readEvalMetrics, type EvalMetrics } from '../eval/evaluate.js';
-import { canvasMAP, EvalNetTrainer, loadEvalNet } from '../eval/evalnet.js';
+import { canvasMAP, EvalNetTrainer, foregroundIoU, loadEvalNet } from '../eval/evalnet.js';
 import { extractFeatures } from '../features/extract.js';
 import { loadFeatures } from '../features/features-file.js';
 import { EncoderTrainer, type EncoderConfigInput } from '../features/ssl/encoder-trainer.js';
@@ -33,6 +33,8 @@ import { renderLineCharts } from './svg-plot.js';
 export const ScenesBudget = z.object({
   /** training canvases used (the first n) */
   trainCount: z.number().int().positive(),
+  /** test canvases the judge's mAP is measured on */
+  testCount: z.number().int().positive(),
   preset: z.enum(['tiny', 'small']),
   steps: z.number().int().positive(),
   batchSize: z.number().int().positive(),
@@ -56,6 +58,7 @@ export const SCENES_BUDGETS: Record<'smoke' | 'small' | 'full', ScenesBudget> = 
   // Every stage in a minute or two: checks the pipeline, measures nothing.
   smoke: {
     trainCount: 64,
+    testCount: 200,
     preset: 'tiny',
     steps: 4,
     batchSize: 8,
@@ -74,6 +77,7 @@ export const SCENES_BUDGETS: Record<'smoke' | 'small' | 'full', ScenesBudget> = 
   // Sized for the 2-core development machine (about 4 hours in all).
   small: {
     trainCount: 5000,
+    testCount: 2000,
     preset: 'tiny',
     steps: 3000,
     batchSize: 32,
@@ -92,6 +96,7 @@ export const SCENES_BUDGETS: Record<'smoke' | 'small' | 'full', ScenesBudget> = 
   // For a GPU: every training canvas, the 2.2M-parameter preset.
   full: {
     trainCount: 20000,
+    testCount: 2000,
     preset: 'small',
     steps: 30000,
     batchSize: 128,
@@ -117,8 +122,15 @@ export const SCENES_BUDGETS: Record<'smoke' | 'small' | 'full', ScenesBudget> = 
 export const SceneG = z.enum(['resnet', 'vit']);
 export type SceneG = z.infer<typeof SceneG>;
 
+/** The canvases: grey Fashion-MNIST items on 48 px, or colour stamps on 64 px (docs/data.md). */
+export const ScenesDataset = z.enum(['fashion-scenes', 'colour-scenes']);
+export type ScenesDataset = z.infer<typeof ScenesDataset>;
+const CANVAS_SIZE: Record<ScenesDataset, number> = { 'fashion-scenes': 48, 'colour-scenes': 64 };
+
 export interface ScenesExperimentOptions {
   budget: 'smoke' | 'small' | 'full';
+  /** the canvases (default fashion-scenes; a root keeps the dataset it was started with) */
+  dataset?: ScenesDataset;
   /** g (default: a new root's is the ViT; a root keeps the g it was started with) */
   g?: SceneG;
   root: string;
@@ -142,6 +154,8 @@ const Plan = z.object({
   seed: z.number().int().min(0),
   /** roots started before the ViT g existed used the ResNet */
   g: SceneG.default('resnet'),
+  /** roots started before the colour scenes existed used fashion-scenes */
+  dataset: ScenesDataset.default('fashion-scenes'),
 });
 
 /**
@@ -161,6 +175,7 @@ export class FashionScenesExperiment {
   private readonly b: ScenesBudget;
   private readonly seed: number;
   private readonly g: SceneG;
+  private readonly dataset: ScenesDataset;
   private readonly log: (m: string) => void;
 
   constructor(private readonly o: ScenesExperimentOptions) {
@@ -174,18 +189,26 @@ export class FashionScenesExperiment {
         throw new Error(`${this.root} holds the '${plan.budget}' budget; use another --root for '${o.budget}'`);
       if (o.g && plan.g !== o.g)
         throw new Error(`${this.root} was made with the ${plan.g} g; use another --root for --g ${o.g}`);
+      if (o.dataset && plan.dataset !== o.dataset)
+        throw new Error(`${this.root} holds ${plan.dataset}; use another --root for ${o.dataset}`);
       this.seed = plan.seed;
       this.g = plan.g;
+      this.dataset = plan.dataset;
     } else {
       this.seed = o.seed ?? 0;
       this.g = o.g ?? 'vit';
-      writeJsonFile(planPath, { budget: o.budget, seed: this.seed, g: this.g });
+      this.dataset = o.dataset ?? 'fashion-scenes';
+      writeJsonFile(planPath, { budget: o.budget, seed: this.seed, g: this.g, dataset: this.dataset });
     }
     this.b = SCENES_BUDGETS[o.budget];
   }
 
   private get data(): DataSpecInput {
-    return { kind: 'fashion-scenes', limit: this.b.trainCount };
+    // The colour canvases are made to the count asked for (canvas i is the same at any count); the grey
+    // ones keep the first n of the default 20,000, as their roots always did.
+    return this.dataset === 'colour-scenes'
+      ? { kind: this.dataset, count: this.b.trainCount }
+      : { kind: this.dataset, limit: this.b.trainCount };
   }
   private path(...p: string[]): string {
     return join(this.root, ...p);
@@ -275,7 +298,13 @@ export class FashionScenesExperiment {
     const path = await this.features('boxes');
     const feats = loadFeatures(path, { patches: true });
     try {
-      const r = selfBoxes(path, feats, { imageSize: 48, k: this.b.k, objects: 'all', channel: false, seed: this.seed });
+      const r = selfBoxes(path, feats, {
+        imageSize: CANVAS_SIZE[this.dataset],
+        k: this.b.k,
+        objects: 'all',
+        channel: false,
+        seed: this.seed,
+      });
       mkdirSync(this.path('annotations'), { recursive: true });
       saveAnnotations(out, r.annotations);
       for (const t of [r.annotations.vectors, r.annotations.centroids]) t?.dispose();
@@ -393,14 +422,25 @@ export class FashionScenesExperiment {
       (how) => EvalNetTrainer.open(dir, { ...how, log: this.log }),
       {
         data: this.data,
-        train: { steps: this.b.evalnetSteps, batchSize: Math.min(128, this.b.trainCount), seed: this.seed },
+        train: {
+          steps: this.b.evalnetSteps,
+          batchSize: Math.min(128, this.b.trainCount),
+          seed: this.seed,
+          // On colour canvases no brightness threshold finds the samples' objects: the judge learns to.
+          ...(this.dataset === 'colour-scenes' ? { foreground: true } : {}),
+        },
       },
       { steps: this.b.evalnetSteps },
     );
-    const test = await loadDataset({ kind: 'fashion-scenes', split: 'test' });
+    const test = await loadDataset({ kind: this.dataset, split: 'test', count: this.b.testCount });
     const { net, path } = loadEvalNet(dir);
     try {
-      writeJsonFile(record, { checkpoint: path, testMAP: canvasMAP(net, test).mAP, test: 'fashion-scenes/test' });
+      writeJsonFile(record, {
+        checkpoint: path,
+        testMAP: canvasMAP(net, test).mAP,
+        ...(net.foreground ? { testForegroundIoU: foregroundIoU(net, test) } : {}),
+        test: `${this.dataset}/test`,
+      });
     } finally {
       net.dispose();
       test.dispose();
@@ -534,14 +574,14 @@ export class FashionScenesExperiment {
         ],
       },
     ]);
-    mkdirSync(join(this.o.docs, 'fashion-scenes'), { recursive: true });
-    writeFileSync(join(this.o.docs, 'fashion-scenes', 'sweep.svg'), svg);
-    return ['![layout following and diversity vs guidance scale](fashion-scenes/sweep.svg)', ''];
+    mkdirSync(join(this.o.docs, this.dataset), { recursive: true });
+    writeFileSync(join(this.o.docs, this.dataset, 'sweep.svg'), svg);
+    return [`![layout following and diversity vs guidance scale](${this.dataset}/sweep.svg)`, ''];
   }
 
   /** Copies each spatial row's layouts-beside-samples grid into the docs; markdown lines that show them. */
   private grids(ids: string[]): string[] {
-    const dir = join(this.o.docs, 'fashion-scenes');
+    const dir = join(this.o.docs, this.dataset);
     const lines: string[] = [];
     for (const id of ids) {
       const src = join(this.evalDir(id, this.b.scale), 'layouts.png');
@@ -551,7 +591,7 @@ export class FashionScenesExperiment {
       lines.push(
         `**${id}**: each requested layout beside the sample made from it`,
         '',
-        `![${id}](fashion-scenes/${id}.png)`,
+        `![${id}](${this.dataset}/${id}.png)`,
         '',
       );
     }
@@ -616,9 +656,9 @@ export class FashionScenesExperiment {
         );
     }
     const lines = [
-      `# fashion-scenes: box- and pixel-level self-guidance (${this.o.budget} budget)`,
+      `# ${this.dataset}: box- and pixel-level self-guidance (${this.o.budget} budget)`,
       '',
-      `Written by \`bin/selfguided.mjs experiment fashion-scenes --budget ${this.o.budget}${this.g === 'resnet' ? ' --g resnet' : ''}\` (root ${this.root}); g: ${this.g === 'vit' ? 'a ViT trained by DINO + iBOT (LOST on its last keys, the masks on its tokens)' : "the SimCLR ResNet's stride-2 stage"}, ${this.b.encoderSteps} steps; every row: the \`${this.b.preset}\` UNet, ${this.b.steps} steps at batch ${this.b.batchSize} on the first ${this.b.trainCount} training canvases, seed ${this.seed}; ${this.b.samples} samples ${samplerName(this.b.sampler, this.b.sampleSteps)} at s = ${this.b.scale}, conditions drawn from the row's training annotations. The judge: an evaluation network trained ${this.b.evalnetSteps} steps on the training canvases' hidden class sets (mAP ${f(this.judgeMAP())} on the 2,000 test canvases); FD-judge and precision/recall on its features, the presence check from its class probabilities; FD-canvas on g's features.`,
+      `Written by \`bin/selfguided.mjs experiment ${this.dataset} --budget ${this.o.budget}${this.g === 'resnet' ? ' --g resnet' : ''}\` (root ${this.root}); g: ${this.g === 'vit' ? 'a ViT trained by DINO + iBOT (LOST on its last keys, the masks on its tokens)' : "the SimCLR ResNet's stride-2 stage"}, ${this.b.encoderSteps} steps; every row: the \`${this.b.preset}\` UNet, ${this.b.steps} steps at batch ${this.b.batchSize} on the first ${this.b.trainCount} training canvases, seed ${this.seed}; ${this.b.samples} samples ${samplerName(this.b.sampler, this.b.sampleSteps)} at s = ${this.b.scale}, conditions drawn from the row's training annotations. The judge: an evaluation network trained ${this.b.evalnetSteps} steps on the training canvases' hidden class sets (mAP ${f(this.judgeMAP())} on ${this.b.testCount} test canvases${this.dataset === 'colour-scenes' ? "; it also learned the hidden masks' foreground, which finds the samples' objects for the layout columns where a brightness threshold cannot" : ''}); FD-judge and precision/recall on its features, the presence check from its class probabilities; FD-canvas on g's features.`,
       '',
       '| row | guidance | f quality | FD-judge | FD-canvas | FD-objects | precision | recall | classes present / absent (shuffled) | layout: foreground IoU (shuffled, real) | self-consistency (shuffled) | diversity (real) |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|',
@@ -655,9 +695,9 @@ export class FashionScenesExperiment {
       '',
     ];
     // The hand-written reading of the results, kept in its own file so that rewriting the report keeps it.
-    const notes = join(this.o.docs, 'fashion-scenes.notes.md');
+    const notes = join(this.o.docs, `${this.dataset}.notes.md`);
     if (existsSync(notes)) lines.push(readFileSync(notes, 'utf8').trim(), '');
     mkdirSync(this.o.docs, { recursive: true });
-    writeFileSync(join(this.o.docs, 'fashion-scenes.md'), lines.join('\n'));
+    writeFileSync(join(this.o.docs, `${this.dataset}.md`), lines.join('\n'));
   }
 }

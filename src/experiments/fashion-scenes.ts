@@ -131,6 +131,8 @@ export interface ScenesExperimentOptions {
   budget: 'smoke' | 'small' | 'full';
   /** the canvases (default fashion-scenes; a root keeps the dataset it was started with) */
   dataset?: ScenesDataset;
+  /** colour-scenes: the cut-outs (default Tux Paint's stamps; a root keeps what it was started with) */
+  stamps?: { dir: string; exclude?: string[]; minPerCategory?: number };
   /** g (default: a new root's is the ViT; a root keeps the g it was started with) */
   g?: SceneG;
   root: string;
@@ -156,6 +158,9 @@ const Plan = z.object({
   g: SceneG.default('resnet'),
   /** roots started before the colour scenes existed used fashion-scenes */
   dataset: ScenesDataset.default('fashion-scenes'),
+  stamps: z
+    .object({ dir: z.string(), exclude: z.array(z.string()).optional(), minPerCategory: z.number().optional() })
+    .optional(),
 });
 
 /**
@@ -176,6 +181,7 @@ export class FashionScenesExperiment {
   private readonly seed: number;
   private readonly g: SceneG;
   private readonly dataset: ScenesDataset;
+  private readonly stamps: ScenesExperimentOptions['stamps'];
   private readonly log: (m: string) => void;
 
   constructor(private readonly o: ScenesExperimentOptions) {
@@ -194,11 +200,19 @@ export class FashionScenesExperiment {
       this.seed = plan.seed;
       this.g = plan.g;
       this.dataset = plan.dataset;
+      this.stamps = plan.stamps;
     } else {
       this.seed = o.seed ?? 0;
       this.g = o.g ?? 'vit';
       this.dataset = o.dataset ?? 'fashion-scenes';
-      writeJsonFile(planPath, { budget: o.budget, seed: this.seed, g: this.g, dataset: this.dataset });
+      this.stamps = o.stamps;
+      writeJsonFile(planPath, {
+        budget: o.budget,
+        seed: this.seed,
+        g: this.g,
+        dataset: this.dataset,
+        ...(o.stamps ? { stamps: o.stamps } : {}),
+      });
     }
     this.b = SCENES_BUDGETS[o.budget];
   }
@@ -207,7 +221,7 @@ export class FashionScenesExperiment {
     // The colour canvases are made to the count asked for (canvas i is the same at any count); the grey
     // ones keep the first n of the default 20,000, as their roots always did.
     return this.dataset === 'colour-scenes'
-      ? { kind: this.dataset, count: this.b.trainCount }
+      ? { kind: this.dataset, count: this.b.trainCount, ...(this.stamps ? { stamps: this.stamps } : {}) }
       : { kind: this.dataset, limit: this.b.trainCount };
   }
   private path(...p: string[]): string {
@@ -432,7 +446,16 @@ export class FashionScenesExperiment {
       },
       { steps: this.b.evalnetSteps },
     );
-    const test = await loadDataset({ kind: this.dataset, split: 'test', count: this.b.testCount });
+    const test = await loadDataset(
+      this.dataset === 'colour-scenes'
+        ? {
+            kind: this.dataset,
+            split: 'test',
+            count: this.b.testCount,
+            ...(this.stamps ? { stamps: this.stamps } : {}),
+          }
+        : { kind: this.dataset, split: 'test', count: this.b.testCount },
+    );
     const { net, path } = loadEvalNet(dir);
     try {
       writeJsonFile(record, {

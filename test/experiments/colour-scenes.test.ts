@@ -1,38 +1,49 @@
-// The spatial experiment on the colour canvases, smoke budget: every stage runs on 64 px colour stamps, the
-// judge learns the foreground as well as the class sets, and the layout columns read the samples' foreground
-// with it (a brightness threshold cannot find objects on colour backgrounds).
+// The spatial experiment on the colour canvases, smoke budget: every stage runs on 64 px colour canvases
+// (from a synthetic stamps folder, so that the test needs no package and decodes in a moment), the judge
+// learns the foreground as well as the class sets, and the layout columns read the samples' foreground with
+// it (a brightness threshold cannot find objects on colour backgrounds).
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { STAMPS_DIR } from '../../src/data/stamps.js';
 import { FashionScenesExperiment } from '../../src/experiments/fashion-scenes.js';
+import { stampsFolder } from '../helpers/stamps.js';
 
-test(
-  'colour-scenes smoke budget: every row, judged with the foreground head',
-  { skip: !existsSync(STAMPS_DIR) && `${STAMPS_DIR} is not installed (npm run setup installs it)` },
-  async () => {
-    const root = mkdtempSync(join(tmpdir(), 'sg-cs-'));
-    const docs = join(root, 'docs');
-    const exp = join(root, 'exp');
-    const run = () =>
-      new FashionScenesExperiment({ budget: 'smoke', dataset: 'colour-scenes', root: exp, docs, log: () => {} }).run();
-    assert.equal(await run(), 0);
-    const report = readFileSync(join(docs, 'colour-scenes.md'), 'utf8');
-    assert.match(report, /^# colour-scenes: box- and pixel-level self-guidance \(smoke budget\)/);
-    assert.match(report, /experiment colour-scenes --budget smoke/);
-    for (const id of ['none', 'gt-labels', 'self-labels', 'self-boxes', 'gt-masks', 'self-masks-stego'])
-      assert.match(report, new RegExp(`^\\| ${id} \\|`, 'm'), id);
-    assert.match(report, /it also learned the hidden masks' foreground/);
-    const judge = JSON.parse(readFileSync(join(exp, 'judge.json'), 'utf8'));
-    assert.ok(judge.testForegroundIoU >= 0 && judge.testForegroundIoU <= 1);
-    const m = JSON.parse(readFileSync(join(exp, 'eval', 'self-boxes-s3-ddpm-judge', 'metrics.json'), 'utf8'));
-    assert.match(m.layout.method, /the judge's foreground head/);
-    assert.ok(existsSync(join(docs, 'colour-scenes', 'sweep.svg')));
-    assert.throws(
-      () => new FashionScenesExperiment({ budget: 'smoke', dataset: 'fashion-scenes', root: exp, docs }),
-      /holds colour-scenes; use another --root for fashion-scenes/,
-    );
-  },
-);
+test('colour-scenes smoke budget: every row, judged with the foreground head', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'sg-cs-'));
+  const docs = join(root, 'docs');
+  const exp = join(root, 'exp');
+  const stamps = { dir: await stampsFolder(), exclude: [] };
+  const run = () =>
+    new FashionScenesExperiment({
+      budget: 'smoke',
+      dataset: 'colour-scenes',
+      stamps,
+      root: exp,
+      docs,
+      log: () => {},
+    }).run();
+  assert.equal(await run(), 0);
+  const report = readFileSync(join(docs, 'colour-scenes.md'), 'utf8');
+  assert.match(report, /^# colour-scenes: box- and pixel-level self-guidance \(smoke budget\)/);
+  assert.match(report, /experiment colour-scenes --budget smoke/);
+  for (const id of ['none', 'gt-labels', 'self-labels', 'self-boxes', 'gt-masks', 'self-masks-stego'])
+    assert.match(report, new RegExp(`^\\| ${id} \\|`, 'm'), id);
+  assert.match(report, /it also learned the hidden masks' foreground/);
+  const judge = JSON.parse(readFileSync(join(exp, 'judge.json'), 'utf8'));
+  assert.ok(judge.testForegroundIoU >= 0 && judge.testForegroundIoU <= 1);
+  const m = JSON.parse(readFileSync(join(exp, 'eval', 'self-boxes-s3-ddpm-judge', 'metrics.json'), 'utf8'));
+  assert.match(m.layout.method, /the judge's foreground head/);
+  assert.equal(m.dataset, 'colour-scenes/train');
+  assert.ok(existsSync(join(docs, 'colour-scenes', 'sweep.svg')));
+  assert.deepEqual(
+    JSON.parse(readFileSync(join(exp, 'plan.json'), 'utf8')).stamps,
+    stamps,
+    'the root keeps its stamps',
+  );
+  assert.throws(
+    () => new FashionScenesExperiment({ budget: 'smoke', dataset: 'fashion-scenes', root: exp, docs }),
+    /holds colour-scenes; use another --root for fashion-scenes/,
+  );
+});

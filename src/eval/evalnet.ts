@@ -29,7 +29,7 @@ export interface EvalNetOptions {
   featureDim?: number;
 }
 
-export class EvalNet extends nn.Module<[Tensor], { logits: Tensor; features: Tensor; foreground: Tensor | null }> {
+export class EvalNet extends nn.Module<[Tensor], { logits: Tensor; features: Tensor }> {
   readonly body: nn.Sequential;
   readonly head: nn.Linear;
   readonly fgHead: nn.Sequential | null;
@@ -75,18 +75,22 @@ export class EvalNet extends nn.Module<[Tensor], { logits: Tensor; features: Ten
   get foreground(): boolean {
     return this.fgHead !== null;
   }
-  forward(x: Tensor): { logits: Tensor; features: Tensor; foreground: Tensor | null } {
-    if (!this.fgHead) {
-      const features = this.body.call(x);
-      return { logits: this.head.call(features), features, foreground: null };
-    }
+  forward(x: Tensor): { logits: Tensor; features: Tensor } {
+    const features = this.body.call(x);
+    return { logits: this.head.call(features), features };
+  }
+  /**
+   * The outputs and the dense head's foreground logits [B, H, W] in one pass (training, judgeForeground);
+   * forward() leaves the dense head out, so FD and the presence check pay nothing for it.
+   */
+  withForeground(x: Tensor): { logits: Tensor; features: Tensor; foreground: Tensor } {
+    if (!this.fgHead) throw new Error('this evaluation network has no foreground head');
     // The dense head reads the full-resolution stage (where edges are) beside the deepest one, upsampled
     // (what the pixel belongs to): layers 0-5 are the first stage, 6-16 reach the deepest.
-    const layers = this.body.layers;
     let h = x;
     let fine: Tensor | null = null,
       deep: Tensor | null = null;
-    for (const [i, m] of layers.entries()) {
+    for (const [i, m] of this.body.layers.entries()) {
       h = m.call(h);
       if (i === 5) fine = h;
       if (i === 16) deep = h;
@@ -208,7 +212,6 @@ export function evalnetOutputs(net: EvalNet, images: Tensor, batchSize = 256): {
 
 /** The judge's foreground of images [N, C, H, W] in [-1, 1]: [N * H * W] 0/1, its probability above one half. */
 export function judgeForeground(net: EvalNet, images: Tensor, batchSize = 256): Uint8Array {
-  if (!net.fgHead) throw new Error('this evaluation network has no foreground head');
   net.eval();
   const [n, , h, w] = images.shape as [number, number, number, number];
   const out = new Uint8Array(n * h * w);
@@ -219,8 +222,8 @@ export function judgeForeground(net: EvalNet, images: Tensor, batchSize = 256): 
         torch.tidy(
           () =>
             net
-              .call(images.narrow(0, s, len))
-              .foreground!.gt(0)
+              .withForeground(images.narrow(0, s, len))
+              .foreground.gt(0)
               .to('uint8')
               .toTypedArray() as Uint8Array,
         ),
@@ -238,8 +241,8 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
   private constructor(
     run: RunDir<EvalNetConfig>,
     readonly dataset: ImageDataset,
-    /** per image: its label, or its n-hot class set [C] */
-    readonly targets: Int32Array | Float32Array,
+    /** per image: its label (long [N]), or its n-hot class set (float [N, C]) */
+    readonly targets: Tensor,
     readonly model: EvalNet,
     readonly optimizer: optim.AdamW,
     readonly scheduler: optim.LRScheduler,
@@ -263,7 +266,13 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
             : `the evaluation network needs labels, and ${ds.info.name} has none`,
         );
       }
-      const targets = target === 'classes' ? Float32Array.from(datasetClassSets(ds, numClasses)) : ds.labels!;
+      const targets = torch.keep(
+        torch.tidy(() =>
+          target === 'classes'
+            ? torch.tensor(Float32Array.from(datasetClassSets(ds, numClasses)), { shape: [ds.length, numClasses] })
+            : torch.tensor(ds.labels!).long(),
+        ),
+      );
       torch.manualSeed(config.train.seed);
       const foreground = config.train.foreground ?? false;
       if (foreground && !ds.scene) {
@@ -307,29 +316,27 @@ export class EvalNetTrainer extends TrainingLoop<EvalNetConfig> {
 
   protected optimizationStep(): StepMetrics {
     const b = this.loader.next();
+    const idx = torch.tensor(Int32Array.from(b.indices)).long();
     const xf = applyFlips(this.dataset.images(b.indices), b.flips);
-    const out = this.model.call(xf);
-    const c = this.model.numClasses;
-    const n = b.indices.length;
-    let loss = this.model.multiLabel
-      ? torch.binaryCrossEntropyWithLogits(
-          out.logits,
-          torch.tensor(
-            Float32Array.from({ length: n * c }, (_, k) => this.targets[b.indices[Math.floor(k / c)]! * c + (k % c)]!),
-            { shape: [n, c] },
-          ),
-        )
-      : torch.crossEntropy(out.logits, torch.tensor(Int32Array.from(b.indices, (i) => this.targets[i]!)).long());
-    if (out.foreground) {
-      // The masks flip with their images.
-      const idx = torch.tensor(Int32Array.from(b.indices)).long();
-      const masks = applyFlips(this.dataset.scene!.masks.indexSelect(0, idx).unsqueeze(1).gt(0).float(), b.flips);
-      loss = loss.add(torch.binaryCrossEntropyWithLogits(out.foreground, masks.squeeze(1)));
+    const y = this.targets.indexSelect(0, idx);
+    if (!this.model.foreground) {
+      const logits = this.model.call(xf).logits;
+      const loss = this.model.multiLabel
+        ? torch.binaryCrossEntropyWithLogits(logits, y)
+        : torch.crossEntropy(logits, y);
+      return { loss: this.backward(loss) };
     }
-    return { loss: this.backward(loss) };
+    const out = this.model.withForeground(xf);
+    // The masks flip with their images.
+    const masks = applyFlips(this.dataset.scene!.masks.indexSelect(0, idx).unsqueeze(1).gt(0).float(), b.flips);
+    const classes = this.model.multiLabel
+      ? torch.binaryCrossEntropyWithLogits(out.logits, y)
+      : torch.crossEntropy(out.logits, y);
+    return { loss: this.backward(classes.add(torch.binaryCrossEntropyWithLogits(out.foreground, masks.squeeze(1)))) };
   }
 
   protected disposeState(): void {
+    this.targets.dispose();
     this.model.dispose();
     this.optimizer.dispose();
     this.dataset.dispose();

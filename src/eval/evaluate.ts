@@ -456,7 +456,8 @@ export async function evaluate(o: EvaluateOptions): Promise<EvalMetrics> {
         : null;
     const consistency =
       drawn && !layout ? await consistencyStage(conditions, evalnet, samples, drawn.rows, s.seed) : null;
-    const presence = drawn && !layout ? presenceStage(evalnet.net, conditions, ds, samples, drawn.rows, s.seed) : null;
+    const presence =
+      drawn && !layout ? presenceStage(evalnet.net, conditions, ds, fake.logits, drawn.rows, s.seed) : null;
     const multi = evalnet.net.multiLabel;
     const metrics: EvalMetrics = {
       checkpoint: m.path,

@@ -10,7 +10,7 @@ import type { Tensor } from '../torch/index.js';
 import { hostRng } from '../util/streams.js';
 import { labelSetAgreement } from './annotation-view.js';
 import type { EvalNet } from './evalnet.js';
-import { evalnetOutputs } from './evalnet.js';
+import { datasetClassSets, evalnetOutputs } from './evalnet.js';
 import { presenceCheck, type Presence } from './multi-label.js';
 
 export interface PresenceMetrics {
@@ -24,7 +24,7 @@ export interface PresenceMetrics {
 }
 
 /** Each row's id set from n-hot vectors [N, D]; null when the vectors are not all 0/1 (continuous guidance). */
-function nHotSets(vectors: Float32Array, n: number, d: number): number[][] | null {
+function nHotSets(vectors: ArrayLike<number>, n: number, d: number): number[][] | null {
   const sets: number[][] = [];
   for (let i = 0; i < n; i++) {
     const s: number[] = [];
@@ -45,11 +45,7 @@ export function requestedClassSets(conditions: ConditionSet, ds: ImageDataset, n
   const sets = nHotSets(conditions.vectors.toTypedArray() as Float32Array, n, d);
   if (!sets) return null;
   if (conditions.meta.kind === 'ground-truth') return d === numClasses ? sets : null;
-  const [, m] = ds.scene.classes.shape as [number, number];
-  const cls = ds.scene.classes.to('int32').toTypedArray() as Int32Array;
-  const truth = Array.from({ length: n }, (_, i) =>
-    [...new Set(Array.from(cls.subarray(i * m, (i + 1) * m)).filter((c) => c >= 0))].sort((a, b) => a - b),
-  );
+  const truth = nHotSets(datasetClassSets(ds, numClasses), n, numClasses)!;
   const { matching } = labelSetAgreement(sets, truth, d, numClasses);
   return sets.map((s) => [...new Set(s.map((a) => matching[a]!).filter((c) => c >= 0))]);
 }
@@ -60,22 +56,18 @@ const nHot = (sets: number[][], c: number) => {
   return out;
 };
 
-const probabilities = (net: EvalNet, images: Tensor) =>
-  torch.tidy(() => {
-    const { features, logits } = evalnetOutputs(net, images);
-    features.dispose();
-    return logits.sigmoid().toTypedArray() as Float32Array;
-  });
+const probabilities = (logits: Tensor) => torch.tidy(() => logits.sigmoid().toTypedArray() as Float32Array);
 
 /**
- * The presence check of samples drawn for condition rows `rows`, judged by a multi-label evaluation network;
- * null when the network is single-label or the conditions are not class sets.
+ * The presence check of samples drawn for condition rows `rows`, judged by a multi-label evaluation network
+ * from its logits on the samples (the ones evaluate() already has); null when the network is single-label
+ * or the conditions are not class sets.
  */
 export function presenceStage(
   net: EvalNet,
   conditions: ConditionSet,
   ds: ImageDataset,
-  samples: Tensor,
+  sampleLogits: Tensor,
   rows: Int32Array,
   seed: number,
 ): PresenceMetrics | null {
@@ -85,10 +77,11 @@ export function presenceStage(
   if (!all) return null;
   const asked = Array.from(rows, (r) => all[r]!);
   const perm = hostRng(seed, 'consistency.shuffle').permutation(asked.length);
-  const fake = probabilities(net, samples);
+  const fake = probabilities(sampleLogits);
   const realImages = ds.images(rows);
-  const real = probabilities(net, realImages);
-  realImages.dispose();
+  const realOut = evalnetOutputs(net, realImages);
+  const real = probabilities(realOut.logits);
+  for (const t of [realImages, realOut.features, realOut.logits]) t.dispose();
   return {
     via: conditions.meta.kind === 'ground-truth' ? 'ground-truth classes' : 'self-labels matched to classes',
     samples: presenceCheck(fake, nHot(asked, C), C),

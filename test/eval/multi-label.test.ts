@@ -8,7 +8,14 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { generateScenes } from '../../src/data/scenes.js';
 import { loadDataset } from '../../src/data/spec.js';
-import { canvasMAP, datasetClassSets, judgeForeground, loadEvalNet, trainEvalNet } from '../../src/eval/evalnet.js';
+import {
+  canvasMAP,
+  datasetClassSets,
+  evalnetOutputs,
+  judgeForeground,
+  loadEvalNet,
+  trainEvalNet,
+} from '../../src/eval/evalnet.js';
 import { averagePrecision, classSets, meanAveragePrecision, presenceCheck } from '../../src/eval/multi-label.js';
 import { EvalNet } from '../../src/eval/evalnet.js';
 import { presenceStage, requestedClassSets } from '../../src/eval/presence.js';
@@ -158,10 +165,11 @@ describe('the presence stage', () => {
     const rows = Int32Array.from({ length: 120 }, (_, i) => (i * 37) % 300);
     const samples = ds.images(rows);
     const gt = conditionOf(Float32Array.from(truth), 10, { kind: 'ground-truth' });
-    const p = presenceStage(net, gt, ds, samples, rows, 0)!;
+    const logits = evalnetOutputs(net, samples).logits;
+    const p = presenceStage(net, gt, ds, logits, rows, 0)!;
     assert.equal(p.via, 'ground-truth classes');
     assert.deepEqual(p.samples, p.real);
-    assert.equal(presenceStage(new EvalNet(1, 10), gt, ds, samples, rows, 0), null);
+    assert.equal(presenceStage(new EvalNet(1, 10), gt, ds, logits, rows, 0), null);
     samples.dispose();
   });
 });

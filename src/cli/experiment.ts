@@ -1,4 +1,5 @@
-// selfguided experiment fashion-mnist: the reproduction table, resumable across sessions.
+// selfguided experiment fashion-mnist|colour-objects|fashion-scenes|colour-scenes: the reproduction tables,
+// resumable across sessions.
 import { BudgetName, FashionMnistExperiment } from '../experiments/fashion-mnist.js';
 import { FashionScenesExperiment, SceneG } from '../experiments/fashion-scenes.js';
 import { defineCommand, UsageError } from './args.js';
@@ -8,8 +9,8 @@ export const command = defineCommand({
   name: 'experiment',
   summary:
     'the reproduction experiment: every guidance row trained and evaluated alike, long-tail rows, scale sweep, report',
-  subcommands: ['fashion-mnist', 'fashion-scenes', 'colour-scenes'],
-  usage: 'selfguided experiment fashion-mnist|fashion-scenes|colour-scenes [options]',
+  subcommands: ['fashion-mnist', 'colour-objects', 'fashion-scenes', 'colour-scenes'],
+  usage: 'selfguided experiment fashion-mnist|colour-objects|fashion-scenes|colour-scenes [options]',
   options: {
     budget: {
       type: 'string',
@@ -20,19 +21,29 @@ export const command = defineCommand({
     root: {
       type: 'string',
       metavar: 'DIR',
-      help: 'experiment directory (default runs/experiments/fashion-mnist-<budget>)',
+      help: 'experiment directory (default runs/experiments/<experiment>-<budget>)',
     },
     docs: {
       type: 'string',
       default: 'docs/results',
       metavar: 'DIR',
-      help: 'where fashion-mnist.md, the grids and the plot are written',
+      help: 'where the page (<experiment>.md), its grids and plots are written',
+    },
+    stamps: {
+      type: 'string',
+      metavar: 'DIR',
+      help: "colour-objects, colour-scenes: the cut-outs (one subfolder per category of 30 or more; default Tux Paint's stamps without symbols); a root keeps the ones it was started with",
     },
     encoder: { type: 'string', metavar: 'RUN_DIR', help: 'reuse this SimCLR encoder run as g instead of training one' },
     g: {
       type: 'string',
       choices: SceneG.options,
       help: "fashion-scenes: the g whose patches LOST, patch k-means and STEGO read: a ViT trained by DINO + iBOT (default for a new root) or the SimCLR ResNet's stride-2 stage; a root keeps the g it was started with",
+    },
+    rows: {
+      type: 'string',
+      metavar: 'ID,ID',
+      help: 'fashion-scenes, colour-scenes: only these rows, in this order (e.g. self-boxes,self-masks-stego); the guidance sweep and the shifted-box control wait for a run without --rows; the report shows every row evaluated so far',
     },
     evalnet: { type: 'string', metavar: 'RUN_DIR', help: 'reuse this evaluation network run instead of training one' },
     seed: { type: 'int', default: 0, help: 'seed of every stage' },
@@ -45,6 +56,10 @@ export const command = defineCommand({
   async run(a, ctx) {
     const budget = a.budget;
     const device = deviceFromArgs('experiment', a);
+    const colour = ctx.sub === 'colour-objects' || ctx.sub === 'colour-scenes';
+    if (a.stamps !== undefined && !colour)
+      throw new UsageError('experiment', '--stamps applies to colour-objects and colour-scenes only');
+    const stamps = a.stamps ? { dir: a.stamps, exclude: [] } : undefined;
     if (ctx.sub === 'fashion-scenes' || ctx.sub === 'colour-scenes') {
       return new FashionScenesExperiment({
         budget,
@@ -53,19 +68,26 @@ export const command = defineCommand({
         docs: a.docs,
         seed: a.seed,
         g: a.g as SceneG | undefined,
+        stamps,
+        rows: a.rows?.split(',').filter((id) => id !== ''),
         device,
       }).run();
     }
     if (a.g !== undefined) throw new UsageError('experiment', '--g applies to fashion-scenes and colour-scenes only');
+    if (a.rows !== undefined)
+      throw new UsageError('experiment', '--rows applies to fashion-scenes and colour-scenes only');
+    const dataset = ctx.sub === 'colour-objects' ? 'colour-objects' : 'fashion-mnist';
     const exp = new FashionMnistExperiment({
       budget,
-      root: a.root ?? `runs/experiments/fashion-mnist-${budget}`,
+      dataset,
+      stamps,
+      root: a.root ?? `runs/experiments/${dataset}-${budget}`,
       docs: a.docs,
       encoder: a.encoder,
       evalnet: a.evalnet,
       seed: a.seed,
       device,
-      command: ['bin/selfguided.mjs experiment fashion-mnist', ...ctx.argv].join(' '),
+      command: [`bin/selfguided.mjs experiment ${dataset}`, ...ctx.argv].join(' '),
     });
     return exp.run();
   },

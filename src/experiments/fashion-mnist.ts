@@ -1,17 +1,18 @@
-// The reproduction experiment on Fashion-MNIST: every row of the paper's main table trained with the same
+// The reproduction experiment on Fashion-MNIST (or the colour objects): every row of the paper's main table trained with the same
 // model preset, steps, batch and seed and evaluated the same way, plus rows whose f is SCAN's clustering
 // head, the long-tailed rows (several k, Sinkhorn-balanced clusters, replicate seeds), a sampler study
 // that picks the table's sampler, and the guidance-scale sweep with several evaluation seeds per scale.
 // Each stage is a file or run directory under the experiment root, so the runner can be stopped at any
 // point and run again to continue; finished rows are skipped. After every row the report in docs/ is
-// rewritten from whatever has finished.
+// rewritten from whatever has finished. The colour objects have no long-tailed rows: their natural counts
+// are unbalanced already (docs/data.md).
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { disposeAnnotations, saveAnnotations, type ConditionKind } from '../annotate/annotations.js';
 import { SCAN_DEFAULTS } from '../annotate/scan.js';
 import { selfLabels, type ScanSettings } from '../annotate/self-labels.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { loadDataset, type DataSpec } from '../data/spec.js';
+import { DataSpec, loadDataset } from '../data/spec.js';
 import type { ConditionSpec, TrainConfigInput } from '../diffusion/config.js';
 import { DiffusionFeatures } from '../diffusion/diffusion-features.js';
 import { DiffusionTrainer } from '../diffusion/trainer.js';
@@ -27,13 +28,34 @@ import type { Device } from '../torch/index.js';
 import { z } from 'zod';
 import { readJsonFile } from '../util/json-file.js';
 import { StageInterrupted, trainStage } from '../pipelines/stage.js';
-import { Budget, BUDGETS, BudgetName, SamplerChoice, samplerTag } from './budgets.js';
+import { Budget, BUDGETS, BudgetName, COLOUR_OBJECT_BUDGETS, SamplerChoice, samplerTag } from './budgets.js';
 import { bestSelfRow, writeReport, type ReportInput, type RowResult, type SamplerStudyRow } from './report.js';
 
 export { Budget, BUDGETS, BudgetName };
 
+/** The image-level experiment's data: Fashion-MNIST, or the colour objects at 32 px (docs/data.md). */
+export const ImageLevelDataset = z.enum(['fashion-mnist', 'colour-objects']);
+export type ImageLevelDataset = z.infer<typeof ImageLevelDataset>;
+
+const DATASET_TITLE: Record<ImageLevelDataset, string> = {
+  'fashion-mnist': 'Fashion-MNIST',
+  'colour-objects': 'the colour objects',
+};
+
+const budgetsOf = (d: ImageLevelDataset) => (d === 'fashion-mnist' ? BUDGETS : COLOUR_OBJECT_BUDGETS);
+
+const StampsOption = z.object({
+  dir: z.string(),
+  exclude: z.array(z.string()).optional(),
+  minPerCategory: z.number().optional(),
+});
+
 export interface ExperimentOptions {
   budget: BudgetName;
+  /** the images (default fashion-mnist; a root keeps the dataset it was started with) */
+  dataset?: ImageLevelDataset;
+  /** colour-objects: the cut-outs (default Tux Paint's stamps; a root keeps what it was started with) */
+  stamps?: z.infer<typeof StampsOption>;
   /** experiment root (run directories, features, annotations, caches) */
   root: string;
   /** where the report, grids and metrics go (docs/results) */
@@ -53,6 +75,9 @@ export interface ExperimentOptions {
 /** plan.json: the budget as planned (settings added since take the budget's value), seed and reused runs. */
 const PlanFile = z.object({
   budget: BudgetName,
+  /** roots made before the colour objects existed hold Fashion-MNIST */
+  dataset: ImageLevelDataset.default('fashion-mnist'),
+  stamps: StampsOption.optional(),
   config: Budget.partial(),
   seed: z.number().int().min(0),
   encoder: z.string(),
@@ -104,6 +129,8 @@ export class FashionMnistExperiment {
   private readonly log: (m: string) => void;
   private readonly timing: Timing;
   private readonly datasets = new Map<string, ImageDataset>();
+  /** the ground truth's number of classes, known once run() has loaded the training set */
+  private classes: number | null = null;
 
   constructor(readonly o: ExperimentOptions) {
     this.root = resolve(o.root);
@@ -114,8 +141,10 @@ export class FashionMnistExperiment {
       const planned = readJsonFile(planPath, PlanFile);
       if (planned.budget !== o.budget)
         throw new Error(`${this.root} holds the '${planned.budget}' budget; use another --root for '${o.budget}'`);
+      if (o.dataset && planned.dataset !== o.dataset)
+        throw new Error(`${this.root} holds ${planned.dataset}; use another --root for ${o.dataset}`);
       // A plan written before a budget setting existed takes that setting's value; the others stay as planned.
-      this.plan = { ...planned, config: { ...BUDGETS[planned.budget], ...planned.config } };
+      this.plan = { ...planned, config: { ...budgetsOf(planned.dataset)[planned.budget], ...planned.config } };
       for (const [flag, given, planned] of [
         ['encoder', o.encoder, this.plan.encoder],
         ['evalnet', o.evalnet, this.plan.evalnet],
@@ -125,13 +154,16 @@ export class FashionMnistExperiment {
       }
     } else {
       const seed = o.seed ?? 0;
+      const dataset = o.dataset ?? 'fashion-mnist';
       this.plan = {
         budget: o.budget,
-        config: BUDGETS[o.budget],
+        dataset,
+        ...(o.stamps ? { stamps: o.stamps } : {}),
+        config: budgetsOf(dataset)[o.budget],
         seed,
         encoder: o.encoder ? resolve(o.encoder) : join(this.root, 'encoder'),
         evalnet: o.evalnet ? resolve(o.evalnet) : join(this.root, 'evalnet'),
-        command: o.command ?? `bin/selfguided.mjs experiment fashion-mnist --budget ${o.budget}`,
+        command: o.command ?? `bin/selfguided.mjs experiment ${dataset} --budget ${o.budget}`,
       };
       writeFileSync(planPath, `${JSON.stringify(this.plan, null, 2)}\n`);
     }
@@ -151,13 +183,35 @@ export class FashionMnistExperiment {
     return this.plan.config;
   }
 
-  /** the balanced training set */
-  private get full(): Extract<DataSpec, { kind: 'fashion-mnist' }> {
-    return { kind: 'fashion-mnist', split: 'train', ...(this.b.limit ? { limit: this.b.limit } : {}) };
+  /** the training set (balanced for Fashion-MNIST, its natural counts for the colour objects) */
+  private get full(): DataSpec {
+    return this.split('train');
+  }
+
+  private split(split: 'train' | 'test'): DataSpec {
+    const limit = this.b.limit ? { limit: this.b.limit } : {};
+    if (this.plan.dataset === 'fashion-mnist') return { kind: 'fashion-mnist', split, ...limit };
+    return DataSpec.parse({
+      kind: 'colour-objects',
+      split,
+      size: 32,
+      ...(this.plan.stamps ? { stamps: this.plan.stamps } : {}),
+      ...limit,
+    });
   }
 
   private get ltData(): DataSpec {
-    return { ...this.full, longTail: { rho: this.b.rho, seed: this.plan.seed } };
+    return {
+      kind: 'fashion-mnist',
+      split: 'train',
+      ...(this.b.limit ? { limit: this.b.limit } : {}),
+      longTail: { rho: this.b.rho, seed: this.plan.seed },
+    };
+  }
+
+  /** The report's file (and folder) name under docs: the dataset's name. */
+  private get page(): string {
+    return this.plan.dataset;
   }
 
   private async dataset(spec: DataSpec): Promise<ImageDataset> {
@@ -170,6 +224,7 @@ export class FashionMnistExperiment {
   /** Runs every stage not yet done; returns 0 when all finished, 130 when stopped by a signal. */
   async run(): Promise<number> {
     try {
+      this.classes = (await this.dataset(this.full)).numClasses ?? null;
       await this.prerequisites();
       await this.samplerStudy();
       for (const row of this.rows()) await this.runRow(row);
@@ -179,7 +234,7 @@ export class FashionMnistExperiment {
       }
       for (const row of this.replicas().flatMap((r) => r.copies)) await this.runRow(row);
       this.report();
-      this.log(`finished; report in ${join(this.o.docs, 'fashion-mnist.md')}`);
+      this.log(`finished; report in ${join(this.o.docs, `${this.page}.md`)}`);
       return 0;
     } catch (e) {
       this.report();
@@ -211,11 +266,7 @@ export class FashionMnistExperiment {
       });
     }
     if (!existsSync(this.evalnetAccuracyPath)) {
-      const test = await loadDataset({
-        kind: 'fashion-mnist',
-        split: 'test',
-        ...(this.b.limit ? { limit: this.b.limit } : {}),
-      });
+      const test = await loadDataset(this.split('test'));
       const { net, path } = loadEvalNet(evalnet);
       try {
         writeFileSync(
@@ -398,10 +449,10 @@ export class FashionMnistExperiment {
       },
       {
         id: 'gt-labels',
-        title: 'ground-truth labels (10 classes)',
+        title: `ground-truth labels (${this.classes} classes)`,
         group: 'balanced',
         kind: 'ground-truth',
-        k: 10,
+        k: this.classes,
         data: this.full,
         annotation: null,
         condition: async () => ({ kind: 'label' }),
@@ -409,6 +460,12 @@ export class FashionMnistExperiment {
       ...this.b.ks.map((k) => selfRow(k, 'balanced')),
       ...this.b.scanKs.map((k) => selfRow(k, 'balanced', 'scan')),
       ...(this.b.controls ? controls : []),
+      ...(this.b.ltKs.length ? this.longTailRows(selfRow) : []),
+    ];
+  }
+
+  private longTailRows(selfRow: (k: number, group: RowDef['group'], f?: SelfLabelF) => RowDef): RowDef[] {
+    return [
       {
         id: 'lt-none',
         title: `no guidance, long-tailed (rho = ${this.b.rho})`,
@@ -629,6 +686,7 @@ export class FashionMnistExperiment {
     );
     const accPath = this.evalnetAccuracyPath;
     const input: ReportInput = {
+      dataset: { name: this.page, title: DATASET_TITLE[this.plan.dataset], classes: this.classes },
       budgetName: this.plan.budget,
       budget: this.b,
       seed: this.plan.seed,

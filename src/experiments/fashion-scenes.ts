@@ -139,6 +139,11 @@ export interface ScenesExperimentOptions {
   docs: string;
   seed?: number;
   device?: Device;
+  /**
+   * Only these rows, in this order (train, evaluate, report); the guidance sweep and the shifted-box control
+   * wait for a run without it. The report always shows every row whose evaluation is on disk.
+   */
+  rows?: string[];
   log?: (m: string) => void;
 }
 
@@ -540,19 +545,38 @@ export class FashionScenesExperiment {
     });
   }
 
+  /** Every row whose evaluation at the reported scale is on disk, in the report's order. */
+  private finishedRows(): { row: Row; m: EvalMetrics }[] {
+    return this.rows().flatMap((row) => {
+      const path = join(this.evalDir(row.id, this.b.scale), 'metrics.json');
+      return existsSync(path) ? [{ row, m: readEvalMetrics(path) }] : [];
+    });
+  }
+
+  /** The rows this run works through: all of them, or the ones --rows names, in its order. */
+  private selectedRows(): Row[] {
+    const all = this.rows();
+    if (!this.o.rows) return all;
+    return this.o.rows.map((id) => {
+      const row = all.find((r) => r.id === id);
+      if (!row) throw new Error(`no row '${id}'; the rows are ${all.map((r) => r.id).join(', ')}`);
+      return row;
+    });
+  }
+
   /** Runs (or continues) every stage; returns the exit code. */
   async run(): Promise<number> {
     try {
-      const results: { row: Row; m: EvalMetrics }[] = [];
-      for (const row of this.rows()) {
+      for (const row of this.selectedRows()) {
         await this.trainRow(row);
-        results.push({ row, m: await this.evaluateRow(row.id, this.b.scale) });
-        this.report(results, [], null);
+        await this.evaluateRow(row.id, this.b.scale);
+        this.report(this.finishedRows(), [], null);
       }
+      if (this.o.rows) return 0;
       const sweep: { scale: number; m: EvalMetrics }[] = [];
       for (const s of this.b.sweep) sweep.push({ scale: s, m: await this.evaluateRow('self-boxes', s) });
       const shifted = await this.evaluateRow('self-boxes', this.b.scale, this.b.shift);
-      this.report(results, sweep, shifted);
+      this.report(this.finishedRows(), sweep, shifted);
       return 0;
     } catch (e) {
       if (!(e instanceof StageInterrupted)) throw e;

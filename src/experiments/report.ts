@@ -47,6 +47,8 @@ export interface SweepPoint {
 }
 
 export interface ReportInput {
+  /** the page's name (its file, its folder of grids) and how the text names the data */
+  dataset: { name: string; title: string; classes: number | null };
   budgetName: BudgetName;
   budget: Budget;
   seed: number;
@@ -152,7 +154,11 @@ export const FOLLOWS_TIMES_CHANCE = 2;
 const pct = (ratio: number) => `${Math.round((ratio - 1) * 100)}%`;
 
 /** The paper's four claims (method.md section 5) checked against the finished rows, in words. */
-export function claims(i: Pick<ReportInput, 'rows' | 'sweep' | 'replicas'>): string[] {
+export function claims(
+  i: Pick<ReportInput, 'rows' | 'sweep' | 'replicas'>,
+  /** whether the budget has long-tailed rows (claim 2b); without them the page says so instead */
+  longTail = true,
+): string[] {
   const by = (id: string) => i.rows.find((r) => r.id === id);
   const selfRows = i.rows.filter((r) => r.group === 'balanced' && r.kind === 'self-label' && r.metrics);
   const none = by('none'),
@@ -183,7 +189,11 @@ export function claims(i: Pick<ReportInput, 'rows' | 'sweep' | 'replicas'>): str
     );
   } else out.push('2a. Self-labels vs ground-truth labels: pending.');
 
-  out.push(longTailClaim(i));
+  if (longTail) out.push(longTailClaim(i));
+  else
+    out.push(
+      '2b. Self-labels on a long-tailed set: no long-tailed rows on this page (a dataset unbalanced by nature trains every row on its own counts; 2a is read on it).',
+    );
 
   const judged = selfRows.filter((r) => r.metrics!.consistency);
   if (judged.length > 0) {
@@ -350,7 +360,7 @@ function samplerStudySection(i: ReportInput, dir: string): string[] {
       '',
       `| ${grids.map((g) => samplerName(g.r.sampler, b.sampleSteps)).join(' | ')} |`,
       `|${grids.map(() => '---').join('|')}|`,
-      `| ${grids.map((g) => `![${samplerTag(g.r.sampler)}](fashion-mnist/${relative(dir, g.png!)})`).join(' | ')} |`,
+      `| ${grids.map((g) => `![${samplerTag(g.r.sampler)}](${i.dataset.name}/${relative(dir, g.png!)})`).join(' | ')} |`,
       '',
     );
   }
@@ -384,15 +394,15 @@ function introSection(i: ReportInput): string[] {
   ];
   const offCpu = devices.some((d) => d !== 'cpu');
   return [
-    `# Self-guided diffusion on Fashion-MNIST: the reproduction table (budget \`${i.budgetName}\`)`,
+    `# Self-guided diffusion on ${i.dataset.title}: the reproduction table (budget \`${i.budgetName}\`)`,
     '',
     `Every row trains the same \`${b.preset}\` UNet for ${b.steps} steps at batch ${b.batchSize} (AdamW lr ${b.lr}, ${b.warmup}-step warm-up, EMA ${b.emaDecay}, condition dropout 0.1, seed ${i.seed}) and is evaluated the same way: ${b.samples} samples with ${i.sampler ? samplerName(i.sampler, b.sampleSteps) : 'the sampler the study below picks (pending)'} at guidance scale s = ${b.scale}, conditions drawn at random from the row's own training annotations, as in the paper. ${offCpu ? `Samples were drawn on ${devices.join(' and ')}; the time table marks the stages that ran on a GPU (features and metrics always run on the CPU).` : 'Every stage ran on the CPU.'}`,
     '',
-    `- **FD-evalnet**: Frechet distance on the penultimate features (128-d) of an evaluation network trained on Fashion-MNIST's ground-truth labels for evaluation only${i.evalnetAccuracy !== null ? ` (test accuracy ${(100 * i.evalnetAccuracy).toFixed(2)}%)` : ''}; ${b.samples} samples against all real training images of the row's training set. It is not FID (no Inception network here). **FD-ssl**: the same on the SimCLR encoder g's backbone features (64-d).`,
-    `- **precision, recall, density, coverage**: k = 5 nearest neighbours on the evaluation network's features, ${b.samples} samples against ${b.samples} real images drawn at random from the same training set. **IS-evalnet**: exp(E KL(p(y|x) || p(y))) from the evaluation network's classes (10 at most). **confidence**: the evaluation network's mean max-softmax on the samples, a fidelity measure that does not depend on a drawn real subset.`,
+    `- **FD-evalnet**: Frechet distance on the penultimate features (128-d) of an evaluation network trained on the ground-truth labels of ${i.dataset.title} for evaluation only${i.evalnetAccuracy !== null ? ` (test accuracy ${(100 * i.evalnetAccuracy).toFixed(2)}%)` : ''}; ${b.samples} samples against all real training images of the row's training set. It is not FID (no Inception network here). **FD-ssl**: the same on the SimCLR encoder g's backbone features (64-d).`,
+    `- **precision, recall, density, coverage**: k = 5 nearest neighbours on the evaluation network's features, ${b.samples} samples against ${b.samples} real images drawn at random from the same training set. **IS-evalnet**: exp(E KL(p(y|x) || p(y))) from the evaluation network's classes (${i.dataset.classes ?? 'their number'} at most). **confidence**: the evaluation network's mean max-softmax on the samples, a fidelity measure that does not depend on a drawn real subset.`,
     "- **consistency**: for self-labels, the fraction of samples generated for cluster c that the same g and f (the nearest k-means centroid, or for SCAN rows the clustering head) assign back to c; for ground-truth labels, the evaluation network's accuracy on the samples; for the continuous feature, the mean cosine between g(sample) and its condition. In parentheses the chance level (agreement expected if the assignment ignored the condition; cosine with a shuffled condition).",
     `- **self-label NMI**: how well the self-labels recover the hidden classes (reported, never used).`,
-    `- g: the SimCLR encoder of the self-labels study (docs/self-labels.md, round 2: ResNet 16-32-64, batch 256, crops >= 60%, 6,000 steps, backbone features), \`${shown(i.encoder)}\`; evaluation network \`${shown(i.evalnet)}\`.`,
+    `- g: a SimCLR encoder with the settings of the self-labels study (docs/self-labels.md, round 2: ResNet 16-32-64, batch 256, crops >= 60%, backbone features; ${b.encoderSteps.toLocaleString('en-US')} steps on the training images of ${i.dataset.title}, no labels), \`${shown(i.encoder)}\`; evaluation network \`${shown(i.evalnet)}\`.`,
     '',
   ];
 }
@@ -402,6 +412,8 @@ function tablesSection(i: ReportInput): string[] {
   const b = i.budget;
   const balanced = i.rows.filter((r) => r.group === 'balanced'),
     lt = i.rows.filter((r) => r.group === 'long-tail');
+  if (lt.length === 0)
+    return [`## Training set${sizeOf(balanced)}, its natural class counts`, '', HEADER, ...balanced.map(tableRow), ''];
   const lines = [
     `## Balanced training set${sizeOf(balanced)}`,
     '',
@@ -481,7 +493,7 @@ function sweepSection(i: ReportInput, dir: string): string[] {
       ]);
       writeFileSync(join(dir, 'fd-vs-scale.svg'), svg);
       lines.push(
-        '![FD, fidelity and diversity vs guidance scale (means over seeds)](fashion-mnist/fd-vs-scale.svg)',
+        `![FD, fidelity and diversity vs guidance scale (means over seeds)](${i.dataset.name}/fd-vs-scale.svg)`,
         '',
       );
     }
@@ -531,7 +543,7 @@ function timeSection(i: ReportInput, dir: string): string[] {
     '## How it was run',
     '',
     '```sh',
-    i.command ?? `bin/selfguided.mjs experiment fashion-mnist --budget ${i.budgetName}`,
+    i.command ?? `bin/selfguided.mjs experiment ${i.dataset.name} --budget ${i.budgetName}`,
     '```',
     '',
     `Run directories, features, annotations and caches are under \`${shown(i.root)}\` (not committed); per-row metrics JSON and sample grids are in \`${relative(i.docs, dir)}/\`. Running the command again skips every finished row.`,
@@ -539,9 +551,9 @@ function timeSection(i: ReportInput, dir: string): string[] {
   ];
 }
 
-/** docs/<docs>/fashion-mnist.md from the finished rows (a partial run gives a partial page). */
+/** docs/<docs>/<dataset>.md from the finished rows (a partial run gives a partial page). */
 export function writeReport(i: ReportInput): void {
-  const dir = join(i.docs, 'fashion-mnist');
+  const dir = join(i.docs, i.dataset.name);
   mkdirSync(dir, { recursive: true });
   const lines = [
     ...introSection(i),
@@ -553,12 +565,12 @@ export function writeReport(i: ReportInput): void {
     '',
     'Checked by the runner against the numbers above (method.md section 5):',
     '',
-    ...claims(i),
+    ...claims(i, i.budget.ltKs.length > 0),
     '',
   ];
   // Hand-written reading of the results, kept in its own file so that rewriting the report keeps it.
-  const notes = join(i.docs, 'fashion-mnist.notes.md');
+  const notes = join(i.docs, `${i.dataset.name}.notes.md`);
   if (existsSync(notes)) lines.push(readFileSync(notes, 'utf8').trim(), '');
   lines.push(...samplesSection(i, dir), ...timeSection(i, dir));
-  writeFileSync(join(i.docs, 'fashion-mnist.md'), lines.join('\n'));
+  writeFileSync(join(i.docs, `${i.dataset.name}.md`), lines.join('\n'));
 }

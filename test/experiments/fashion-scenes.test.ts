@@ -10,8 +10,16 @@ import { FashionScenesExperiment } from '../../src/experiments/fashion-scenes.js
 test('fashion-scenes smoke budget: all rows, the sweep, the shifted-box control, resumable', async () => {
   const root = mkdtempSync(join(tmpdir(), 'sg-fs-'));
   const docs = join(root, 'docs');
-  const run = () =>
-    new FashionScenesExperiment({ budget: 'smoke', root: join(root, 'exp'), docs, log: () => {} }).run();
+  const run = (rows?: string[]) =>
+    new FashionScenesExperiment({ budget: 'smoke', root: join(root, 'exp'), docs, rows, log: () => {} }).run();
+  // --rows: only the rows named, in its order; the report lists what is evaluated, in the report's order.
+  await assert.rejects(run(['self-boxes', 'boxes']), /no row 'boxes'; the rows are none, gt-labels,/);
+  assert.equal(await run(['self-boxes', 'none']), 0);
+  const partial = readFileSync(join(docs, 'fashion-scenes.md'), 'utf8');
+  assert.match(partial, /^\| none \|[^\n]*\n\| self-boxes \|/m);
+  assert.doesNotMatch(partial, /^\| gt-labels \|/m);
+  assert.doesNotMatch(partial, /Shifted-box control|Guidance scale/);
+  assert.ok(!existsSync(join(root, 'exp', 'runs', 'gt-labels')));
   assert.equal(await run(), 0);
   const report = readFileSync(join(docs, 'fashion-scenes.md'), 'utf8');
   for (const id of [

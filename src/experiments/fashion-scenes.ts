@@ -41,6 +41,8 @@ export const ScenesBudget = z.object({
   encoderSteps: z.number().int().positive(),
   stegoSteps: z.number().int().positive(),
   evalnetSteps: z.number().int().positive(),
+  /** the batch of g's training and of the judge's (default: 64 for the ViT, 128 for the ResNet and the judge) */
+  trainingBatch: z.number().int().positive().optional(),
   samples: z.number().int().positive(),
   /** the evaluation's sampler (DDPM since the Fashion-MNIST sampler study, docs/results/fashion-mnist.md) */
   sampler: SamplerChoice,
@@ -58,13 +60,15 @@ export const SCENES_BUDGETS: Record<'smoke' | 'small' | 'full', ScenesBudget> = 
   // Every stage in a minute or two: checks the pipeline, measures nothing.
   smoke: {
     trainCount: 64,
-    testCount: 200,
+    testCount: 64,
     preset: 'tiny',
     steps: 4,
     batchSize: 8,
     encoderSteps: 3,
     stegoSteps: 3,
     evalnetSteps: 10,
+    // A ViT step at batch 64 took most of a smoke run's minute and a half.
+    trainingBatch: 8,
     samples: 16,
     sampler: { sampler: 'ddpm', eta: 0 },
     sampleSteps: 2,
@@ -246,7 +250,7 @@ export class FashionScenesExperiment {
           model: { arch: 'vit', objective: 'dino', dino: { outDim: 512, localCrops: 2 } },
           train: {
             steps,
-            batchSize: Math.min(64, this.b.trainCount),
+            batchSize: Math.min(this.b.trainingBatch ?? 64, this.b.trainCount),
             lr: 5e-4,
             warmup: Math.min(40, steps),
             seed: this.seed,
@@ -255,7 +259,7 @@ export class FashionScenesExperiment {
       : {
           data: this.data,
           model: { widths: [32, 64, 128] },
-          train: { steps, batchSize: Math.min(128, this.b.trainCount), seed: this.seed },
+          train: { steps, batchSize: Math.min(this.b.trainingBatch ?? 128, this.b.trainCount), seed: this.seed },
         };
     await trainStage(dir, (how) => EncoderTrainer.open(dir, { ...how, device: this.o.device, log: this.log }), config, {
       steps,
@@ -443,7 +447,7 @@ export class FashionScenesExperiment {
         data: this.data,
         train: {
           steps: this.b.evalnetSteps,
-          batchSize: Math.min(128, this.b.trainCount),
+          batchSize: Math.min(this.b.trainingBatch ?? 128, this.b.trainCount),
           seed: this.seed,
           // On colour canvases no brightness threshold finds the samples' objects: the judge learns to.
           ...(this.dataset === 'colour-scenes' ? { foreground: true } : {}),

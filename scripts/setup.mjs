@@ -21,6 +21,8 @@ const packages = [
   'fonts-noto-color-emoji',
   // the colour objects and colour scenes (selfguided data colour-objects|colour-scenes): Tux Paint's stamps
   'tuxpaint-stamps-default',
+  // ONNX's own checker (full check, with shape inference), which the export's tests run on exported graphs
+  'python3-onnx',
 ];
 if (process.argv.includes('--with-anchor')) packages.push('python3-torch');
 if (process.argv.includes('--with-browser')) packages.push('chromium');
@@ -68,12 +70,23 @@ if (toInstall.length) {
 }
 
 if (
-  ['tsx', 'node-addon-api', 'eslint', 'prettier', 'playwright-core', 'protobufjs', 'tar-stream'].some(
-    (m) => !existsSync(join(root, 'node_modules', m)),
-  )
+  [
+    'tsx',
+    'node-addon-api',
+    'eslint',
+    'prettier',
+    'playwright-core',
+    'protobufjs',
+    'tar-stream',
+    'onnx-proto',
+    'onnxruntime-node',
+  ].some((m) => !existsSync(join(root, 'node_modules', m)))
 ) {
   console.log('setup: installing npm dependencies');
-  sh('npm', [existsSync(join(root, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund']);
+  // onnxruntime-node (the export's parity tests) ships its CPU binaries; skip its download of GPU ones.
+  sh('npm', [existsSync(join(root, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund'], {
+    ONNXRUNTIME_NODE_INSTALL: 'skip',
+  });
 }
 
 // Kept in a package of its own: in the project's node_modules its `node` bin would shadow the machine's

@@ -10,4 +10,5 @@ export * as diffusion from './diffusion/index.js';
 export * as train from './train/index.js';
 export * as evaluation from './eval/index.js';
 export * as pipelines from './pipelines/index.js';
+export * as exporting from './export/index.js';
 export { startServer, type ServeOptions, type RunningServer } from './serve/server.js';

@@ -19,7 +19,7 @@ const FLOORS = [
   ['features'],
   ['annotate'],
   ['diffusion'],
-  ['eval'],
+  ['eval', 'export'],
   ['pipelines'],
   ['experiments'],
   ['serve'],

@@ -22,6 +22,7 @@ async function commands(): Promise<Command[]> {
     import('./experiment.js'),
     import('./data.js'),
     import('./serve.js'),
+    import('./export.js'),
   ]);
   return modules.map((m): Command => m.command);
 }

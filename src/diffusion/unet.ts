@@ -111,7 +111,7 @@ export function timestepEmbedding(t: Tensor, dim: number, maxPeriod = 10000): Te
 
 type Resample = 'none' | 'up' | 'down';
 
-class ResBlock extends nn.Module<[Tensor, Tensor]> {
+export class ResBlock extends nn.Module<[Tensor, Tensor]> {
   inNorm: nn.GroupNorm;
   inConv: nn.Conv2d;
   emb: nn.Linear;
@@ -156,7 +156,7 @@ class ResBlock extends nn.Module<[Tensor, Tensor]> {
   }
 }
 
-class AttentionBlock extends nn.Module {
+export class AttentionBlock extends nn.Module {
   norm: nn.GroupNorm;
   qkv: nn.Conv2d;
   proj: nn.Conv2d;
@@ -184,7 +184,7 @@ class AttentionBlock extends nn.Module {
   }
 }
 
-class Downsample extends nn.Module {
+export class Downsample extends nn.Module {
   conv: nn.Conv2d;
   constructor(c: number) {
     super();
@@ -195,7 +195,7 @@ class Downsample extends nn.Module {
   }
 }
 
-class Upsample extends nn.Module {
+export class Upsample extends nn.Module {
   conv: nn.Conv2d;
   constructor(c: number) {
     super();
@@ -209,7 +209,7 @@ class Upsample extends nn.Module {
 type Layer = ResBlock | AttentionBlock | Downsample | Upsample | nn.Conv2d;
 
 /** A sequence of layers at one resolution; residual blocks get the embedding. */
-class Stage extends nn.Module<[Tensor, Tensor]> {
+export class Stage extends nn.Module<[Tensor, Tensor]> {
   constructor(readonly layers: Layer[]) {
     super();
     layers.forEach((l, i) => this.registerModule(String(i), l));

@@ -4,6 +4,7 @@
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
 import type { EpsFn } from './samplers.js';
+import { guidedNoise } from './guidance-math.js';
 import type { NoiseSchedule, Prediction } from './schedule.js';
 
 /** The network as the samplers see it: (x, t [B], cond, maps) -> raw output. */
@@ -28,7 +29,7 @@ export interface GuidanceOptions {
 export function combineGuidance(epsCond: Tensor, epsUncond: Tensor, scale: number, rescale = 0): Tensor {
   if (!(rescale >= 0 && rescale <= 1)) throw new RangeError(`guidance rescale must be in [0, 1], got ${rescale}`);
   return torch.tidy(() => {
-    const guided = epsUncond.add(epsCond.sub(epsUncond).mul(scale));
+    const guided = guidedNoise(epsCond, epsUncond, scale);
     if (rescale === 0) return guided;
     const dims = Array.from({ length: guided.ndim - 1 }, (_, i) => i + 1);
     const std = (t: Tensor) => t.std(dims, { keepdim: true });

@@ -8,3 +8,5 @@ export * from './trainer.js';
 export * from './pipeline.js';
 export * from './diffusion-features.js';
 export * from './schedulers.js';
+export * from './scheduler-math.js';
+export * from './guidance-math.js';

@@ -17,14 +17,17 @@ import { exportOnnx, ONNX_FORMAT, ONNX_META } from '../../src/export/onnx-export
 import { DiffusionTrainer } from '../../src/diffusion/trainer.js';
 import { NoiseSchedule } from '../../src/diffusion/schedule.js';
 import { loadModel } from '../../src/diffusion/pipeline.js';
+import { guidedEps } from '../../src/diffusion/guidance.js';
+import { sampleFrom } from '../../src/diffusion/samplers.js';
+import { sampleOnnx, type RunNetwork } from '../../src/export/sample-onnx.js';
 import * as torch from '../../src/torch/index.js';
 
 /** A UNet whose every weight is random (the zero-initialised output convs would hide most of the graph). */
-function randomUNet(c: UNetConfig, seed: number): UNet {
+function randomUNet(c: UNetConfig, seed: number, std = 0.3): UNet {
   const m = new UNet(c);
   const g = new torch.Generator(seed);
   torch.noGrad(() => {
-    for (const p of m.parameters()) p.normal_(0, 0.3, g);
+    for (const p of m.parameters()) p.normal_(0, std, g);
   });
   return m.eval();
 }
@@ -169,4 +172,80 @@ describe('ONNX export', () => {
     assert.throws(() => exportOnnx(join(dir, 'nothing'), join(dir, 'x.onnx')), /nothing/);
     assert.ok(!existsSync(join(dir, 'x.onnx')));
   });
+
+  // The sampler without libtorch (the project's schedulers and guidance over Float32Arrays, the network in
+  // onnxruntime) against libtorch's from the same x_T and the same step noise: a guided trajectory ends
+  // within 1e-3 (DDPM, DDIM, DPM-Solver++; Euler and Heun 2e-3).
+  for (const [sampler, eta] of [
+    ['ddpm', 0],
+    ['ddim', 0],
+    ['ddim', 1],
+    ['dpm++2m', 0],
+    ['euler', 0],
+    ['heun', 0],
+  ] as const)
+    test(`a guided ${sampler}${eta ? ' (eta 1)' : ''} trajectory in onnxruntime ends where libtorch's does`, async () => {
+      const c = unetConfig('tiny', { imageSize: 16, channels: 3, condDim: 4, spatialCondChannels: 2 });
+      const m = randomUNet(c, 11, 0.1);
+      const schedule = new NoiseSchedule('cosine', 1000);
+      const n = 3,
+        steps = 12,
+        scale = 3;
+      const g = new torch.Generator(21);
+      const xT = torch.randn([n, 3, 16, 16], { generator: g });
+      const cond = torch.eye(4).index([torch.tensor([0, 2, 3], { dtype: 'int64' })]);
+      const maps = torch.rand([n, 2, 16, 16], { generator: g }).gt(0.7).float();
+      const epsFn = guidedEps((x, t, cc, mm) => m.forward(x, t, cc, mm), schedule, {
+        scale,
+        cond,
+        maps,
+        prediction: 'v',
+      });
+      const ref = sampleFrom(schedule, epsFn, xT, { sampler, steps, eta, generator: new torch.Generator(5) });
+      const graph = new OnnxGraph();
+      emitUNet(graph, m, 'v');
+      const session = await ort.InferenceSession.create(
+        graph.toBytes({ name: 't', producer: 'test', version: '0', metadata: {} }),
+      );
+      const f32 = (a: Float32Array, shape: number[]) => new ort.Tensor('float32', a, shape);
+      const run: RunNetwork = async (x, batch, t, cc, mm) => {
+        const out = await session.run({
+          sample: f32(x, [batch, 3, 16, 16]),
+          timestep: new ort.Tensor('int64', new BigInt64Array(batch).fill(BigInt(t)), [batch]),
+          cond: f32(cc!, [batch, 4]),
+          maps: f32(mm!, [batch, 2, 16, 16]),
+        });
+        return out.v!.data as Float32Array;
+      };
+      const noiseGen = new torch.Generator(5);
+      let calls = 0;
+      const got = await sampleOnnx(run, {
+        sampler,
+        steps,
+        eta,
+        scale,
+        prediction: 'v',
+        alphasCumprod: schedule.samplingAlphasCumprod,
+        n,
+        cond: cond.toFloat32Array(),
+        maps: maps.toFloat32Array(),
+        xT: xT.toFloat32Array(),
+        noise: () => {
+          calls++;
+          return torch.randn([n, 3, 16, 16], { generator: noiseGen }).toFloat32Array();
+        },
+        onStep: () => {},
+      });
+      await session.release();
+      const want = ref.toFloat32Array();
+      // The last step lands on the data: no noise there.
+      assert.equal(calls, sampler === 'ddpm' || (sampler === 'ddim' && eta) ? steps - 1 : 0);
+      assert.ok(Math.max(...want.map(Math.abs)) > 0.1, 'the samples are not trivial');
+      const diff = maxAbsDiff(got, want);
+      // Euler and Heun start at x_T times sigma_max ~ 2e4 (k-diffusion's scaling of the cosine schedule's
+      // last step), where float32 rounds at 1e-3 already: their bound is twice as loose.
+      const bound = sampler === 'euler' || sampler === 'heun' ? 2e-3 : 1e-3;
+      assert.ok(diff <= bound, `max abs difference ${diff}`);
+      m.dispose();
+    });
 });

@@ -1,0 +1,143 @@
+// The exported web page in chromium (Debian's, driven by playwright-core): the folder serves from a plain
+// static server, the page loads the model in onnxruntime-web (WebAssembly), shows the ids with their
+// training images, samples on a click and offers the image; and its sampler, given the same x_T and step
+// noise, ends where the library's does (libtorch, the same guidance and DDPM).
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { guidedEps } from '../../src/diffusion/guidance.js';
+import { loadModel } from '../../src/diffusion/pipeline.js';
+import { sampleFrom } from '../../src/diffusion/samplers.js';
+import { exportWeb } from '../../src/export/web-export.js';
+import * as torch from '../../src/torch/index.js';
+import { trainTinyRun } from '../helpers/tiny-run.js';
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM)`;
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+};
+
+/** Any static host: files by path, nothing else. */
+function staticServer(dir: string): Promise<{ url: string; close: () => void }> {
+  const srv = http.createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url!, 'http://h').pathname)).replace(/^\/$/, '/index.html');
+    const file = join(dir, path);
+    if (!file.startsWith(dir) || !existsSync(file)) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+  });
+  return new Promise((ok) =>
+    srv.listen(0, '127.0.0.1', () =>
+      ok({ url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/`, close: () => srv.close() }),
+    ),
+  );
+}
+
+let run: string;
+let site: { url: string; close: () => void };
+let browser: Browser;
+
+describe('the exported web page in chromium', { skip }, () => {
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sg-web-'));
+    run = join(dir, 'run');
+    await trainTinyRun(run);
+    await exportWeb(run, join(dir, 'site'));
+    site = await staticServer(join(dir, 'site'));
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+  after(async () => {
+    await browser?.close();
+    site?.close();
+  });
+
+  test('loads, shows the ids with their images, samples on a click and offers the image', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(site.url);
+    await page.locator('#status', { hasText: /^(ready|error)/ }).waitFor();
+    assert.equal(await page.textContent('#status'), 'ready (wasm)');
+    assert.equal(await page.locator('#conditions button.id').count(), 10);
+    assert.equal(await page.locator('#conditions button.id[data-id="3"] img').count(), 4);
+    await page.click('#conditions button.id[data-id="3"]');
+    await page.fill('#steps', '3');
+    await page.fill('#n', '2');
+    await page.click('#sample');
+    await page.locator('#status', { hasText: /^(done|error)/ }).waitFor();
+    assert.match((await page.textContent('#status'))!, /^done in [\d.]+ s \(wasm\)$/);
+    const canvas = await page.locator('#out').evaluate((c) => {
+      const e = c as unknown as { width: number; height: number };
+      return { w: e.width, h: e.height };
+    });
+    assert.deepEqual(canvas, { w: 64, h: 32 });
+    assert.match((await page.getAttribute('#save', 'href'))!, /^data:image\/png;base64,/);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test("with the same noise, the page's samples are the library's (max abs difference <= 1e-3)", async () => {
+    const n = 2,
+      steps = 6,
+      scale = 3,
+      shape = [n, 1, 32, 32];
+    const g = new torch.Generator(3);
+    const xT = torch.randn(shape, { generator: g });
+    const ids = [1, 8];
+    const cond = torch.eye(10).index([torch.tensor(ids, { dtype: 'int64' })]);
+    const m = loadModel(run);
+    const epsFn = guidedEps((x, t, c, mp) => m.model.forward(x, t, c, mp), m.schedule, {
+      scale,
+      cond,
+      maps: null,
+      prediction: m.config.diffusion.prediction,
+    });
+    const want = sampleFrom(m.schedule, epsFn, xT, { sampler: 'ddpm', steps, generator: new torch.Generator(9) })
+      .clamp(-1, 1)
+      .toFloat32Array();
+    m.dispose();
+    const noiseGen = new torch.Generator(9);
+    const noise = Array.from({ length: steps - 1 }, () =>
+      Array.from(torch.randn(shape, { generator: noiseGen }).toFloat32Array()),
+    );
+    const page = await browser.newPage();
+    await page.goto(site.url);
+    await page.locator('#status', { hasText: /^ready/ }).waitFor();
+    const got = await page.evaluate(
+      async ({ xT, noise, ids, n, steps, scale }) => {
+        type Sample = (r: object) => Promise<Float32Array>;
+        const s = (globalThis as unknown as { selfguided: { sample: Sample } }).selfguided;
+        const cond = new Float32Array(n * 10);
+        ids.forEach((id: number, i: number) => (cond[i * 10 + id] = 1));
+        const out = await s.sample({
+          sampler: 'ddpm',
+          steps,
+          scale,
+          n,
+          cond,
+          maps: null,
+          xT: Float32Array.from(xT),
+          noise: noise.map((a: number[]) => Float32Array.from(a)),
+        });
+        return Array.from(out);
+      },
+      { xT: Array.from(xT.toFloat32Array()), noise, ids, n, steps, scale },
+    );
+    await page.close();
+    assert.equal(got.length, want.length);
+    let diff = 0;
+    for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i]! - want[i]!));
+    assert.ok(Math.max(...want.map(Math.abs)) > 0.1, 'the samples are not trivial');
+    assert.ok(diff <= 1e-3, `max abs difference ${diff}`);
+  });
+});

@@ -3,11 +3,9 @@
 // training images, samples on a click and offers the image; and its sampler, given the same x_T and step
 // noise, ends where the library's does (libtorch, the same guidance and DDPM).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { guidedEps } from '../../src/diffusion/guidance.js';
@@ -15,36 +13,14 @@ import { loadModel } from '../../src/diffusion/pipeline.js';
 import { sampleFrom } from '../../src/diffusion/samplers.js';
 import { exportWeb } from '../../src/export/web-export.js';
 import * as torch from '../../src/torch/index.js';
+import { serveFolder, type StaticServer } from '../../src/util/static-server.js';
 import { trainTinyRun } from '../helpers/tiny-run.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM)`;
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.json': 'application/json',
-  '.wasm': 'application/wasm',
-};
-
-/** Any static host: files by path, nothing else. */
-function staticServer(dir: string): Promise<{ url: string; close: () => void }> {
-  const srv = http.createServer((req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url!, 'http://h').pathname)).replace(/^\/$/, '/index.html');
-    const file = join(dir, path);
-    if (!file.startsWith(dir) || !existsSync(file)) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
-  });
-  return new Promise((ok) =>
-    srv.listen(0, '127.0.0.1', () =>
-      ok({ url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/`, close: () => srv.close() }),
-    ),
-  );
-}
-
 let run: string;
-let site: { url: string; close: () => void };
+let site: StaticServer;
 let browser: Browser;
 
 describe('the exported web page in chromium', { skip }, () => {
@@ -53,12 +29,12 @@ describe('the exported web page in chromium', { skip }, () => {
     run = join(dir, 'run');
     await trainTinyRun(run);
     await exportWeb(run, join(dir, 'site'));
-    site = await staticServer(join(dir, 'site'));
+    site = await serveFolder(join(dir, 'site'));
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
   after(async () => {
     await browser?.close();
-    site?.close();
+    await site?.close();
   });
 
   test('loads, shows the ids with their images, samples on a click and offers the image', async () => {

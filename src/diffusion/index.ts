@@ -10,3 +10,4 @@ export * from './diffusion-features.js';
 export * from './schedulers.js';
 export * from './scheduler-math.js';
 export * from './guidance-math.js';
+export * from './layout-math.js';

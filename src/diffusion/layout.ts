@@ -8,6 +8,7 @@ import type { Tensor } from '../torch/index.js';
 import { readJsonFile } from '../util/json-file.js';
 import { disposeConditions, loadConditionFile } from './conditions.js';
 import { drawConditions, type LoadedModel } from './pipeline.js';
+import { boxLayoutArrays, LayoutProblem, maskLayoutArrays, type LayoutKind } from './layout-math.js';
 
 export const BoxLayout = z.object({
   /** 'pixels' (default) or 'fraction' of the canvas */
@@ -33,7 +34,7 @@ export class LayoutError extends Error {
 }
 
 /** The kind of spatial guidance a model was trained with, from its condition file's metadata. */
-export function spatialKind(m: LoadedModel): { kind: 'boxes' | 'masks'; k: number; objects: 'main' | 'all' } {
+export function spatialKind(m: LoadedModel): LayoutKind {
   const meta = m.conditions.meta;
   const cfg = m.model.config;
   if (cfg.spatialCondChannels === 0 || (meta.kind !== 'boxes' && meta.kind !== 'masks'))
@@ -42,31 +43,22 @@ export function spatialKind(m: LoadedModel): { kind: 'boxes' | 'masks'; k: numbe
   return { kind: 'boxes', k: Number(meta.k), objects: meta.objects === 'all' ? 'all' : 'main' };
 }
 
+/** layout-math's arrays, with a problem told as a LayoutError of the layout's source. */
+function fromSource<T>(source: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof LayoutProblem) throw new LayoutError(source, e.message);
+    throw e;
+  }
+}
+
 /** The conditions of one box layout: maps [1, 1, S, S] (union of the boxes) and the one-/n-hot vector [1, k]. */
 export function boxLayoutConditions(m: LoadedModel, layout: BoxLayout, source: string): { cond: Tensor; maps: Tensor } {
-  const { kind, k, objects } = spatialKind(m);
-  if (kind !== 'boxes') throw new LayoutError(source, 'this model is mask-guided: give a mask PNG, not boxes');
-  if (objects === 'main' && layout.boxes.length > 1)
-    throw new LayoutError(source, `this model was trained on one box per image; the layout has ${layout.boxes.length}`);
+  const kind = spatialKind(m);
   const S = m.model.config.imageSize;
-  const scale = layout.units === 'fraction' ? S : 1;
-  const maps = new Uint8Array(S * S);
-  const vec = new Float32Array(k);
-  layout.boxes.forEach(({ box, id }, i) => {
-    const [x0, y0, x1, y1] = box.map((v) => Math.round(v * scale)) as [number, number, number, number];
-    if (!(x0 >= 0 && y0 >= 0 && x1 <= S && y1 <= S && x1 > x0 && y1 > y0))
-      throw new LayoutError(
-        source,
-        `box ${i} [${box.join(', ')}] (${layout.units}) is empty or outside the ${S}x${S} canvas`,
-      );
-    if (id >= k) throw new LayoutError(source, `box ${i} has id ${id}; the model knows ${k} self-labels (0-${k - 1})`);
-    for (let y = y0; y < y1; y++) maps.fill(1, y * S + x0, y * S + x1);
-    vec[id] = 1;
-  });
-  return {
-    cond: torch.tensor(vec, { shape: [1, k] }),
-    maps: torch.tensor(maps, { shape: [1, 1, S, S] }).float(),
-  };
+  const { cond, maps } = fromSource(source, () => boxLayoutArrays(kind, S, layout.boxes, layout.units));
+  return { cond: torch.tensor(cond, { shape: [1, kind.k] }), maps: torch.tensor(maps, { shape: [1, 1, S, S] }) };
 }
 
 /** The conditions of one mask layout (segment ids [S, S]): one-hot maps [1, K, S, S] and presence [1, K]. */
@@ -76,22 +68,10 @@ export function maskLayoutConditions(
   size: number,
   source: string,
 ): { cond: Tensor; maps: Tensor } {
-  const { kind, k } = spatialKind(m);
-  if (kind !== 'masks') throw new LayoutError(source, 'this model is box-guided: give boxes (JSON), not a mask');
+  const kind = spatialKind(m);
   const S = m.model.config.imageSize;
-  if (size !== S) throw new LayoutError(source, `the mask is ${size}x${size}; the model makes ${S}x${S} images`);
-  const vec = new Float32Array(k);
-  for (const v of ids) {
-    if (v >= k) throw new LayoutError(source, `grey level ${v} is not a segment id: the model knows ${k} (0-${k - 1})`);
-    vec[v] = 1;
-  }
-  return torch.tidy(() => ({
-    cond: torch.tensor(vec, { shape: [1, k] }),
-    maps: torch
-      .oneHot(torch.tensor(ids, { shape: [1, S, S] }).long(), k)
-      .permute(0, 3, 1, 2)
-      .float(),
-  }));
+  const { cond, maps } = fromSource(source, () => maskLayoutArrays(kind, ids, size, S));
+  return { cond: torch.tensor(cond, { shape: [1, kind.k] }), maps: torch.tensor(maps, { shape: [1, kind.k, S, S] }) };
 }
 
 /** Reads a layout file: boxes from .json, a mask from .png (one grey level per segment id). */

@@ -11,6 +11,7 @@ import { toPixels } from '../data/dataset.js';
 import { encodePng } from '../data/png.js';
 import { loadDataset } from '../data/spec.js';
 import { buildConditions, disposeConditions } from '../diffusion/conditions.js';
+import { spatialKind } from '../diffusion/layout.js';
 import { drawConditions, loadModel, type LoadedModel } from '../diffusion/pipeline.js';
 import * as torch from '../torch/index.js';
 import type { Tensor } from '../torch/index.js';
@@ -56,6 +57,7 @@ async function webModel(m: LoadedModel, o: WebExportOptions): Promise<WebModel> 
     prediction: m.config.diffusion.prediction,
     alphasCumprod: Array.from(m.schedule.samplingAlphasCumprod),
     conditions: { source: m.conditions.source, numIds: m.conditions.numIds, oneHot: m.conditions.oneHot },
+    layout: c.spatialCondChannels > 0 ? spatialKind(m) : null,
     idExamples: null,
     drawn: [],
   };

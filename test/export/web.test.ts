@@ -7,7 +7,11 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { saveAnnotations } from '../../src/annotate/annotations.js';
+import { loadDataset } from '../../src/data/spec.js';
+import { DiffusionTrainer } from '../../src/diffusion/trainer.js';
+import { groundTruthAnnotations } from '../../src/pipelines/ground-truth.js';
 import { guidedEps } from '../../src/diffusion/guidance.js';
 import { loadModel } from '../../src/diffusion/pipeline.js';
 import { sampleFrom } from '../../src/diffusion/samplers.js';
@@ -116,4 +120,77 @@ describe('the exported web page in chromium', { skip }, () => {
     assert.ok(Math.max(...want.map(Math.abs)) > 0.1, 'the samples are not trivial');
     assert.ok(diff <= 1e-3, `max abs difference ${diff}`);
   });
+});
+
+describe('the exported page of box- and mask-guided models', { skip }, () => {
+  let dir: string;
+  let b: Browser;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sg-web-layout-'));
+    const scenes = { kind: 'fashion-scenes' as const, split: 'test' as const, limit: 16 };
+    const ds = await loadDataset(scenes);
+    for (const kind of ['boxes', 'masks'] as const) {
+      const file = join(dir, `${kind}.safetensors`);
+      saveAnnotations(file, groundTruthAnnotations(ds, kind));
+      const t = await DiffusionTrainer.open(join(dir, kind), {
+        config: {
+          data: scenes,
+          condition: { kind: 'file', path: file },
+          model: { preset: 'tiny' },
+          train: { steps: 2, batchSize: 4, checkpointEvery: 2 },
+        },
+        log: () => {},
+      });
+      await t.train({ progress: false });
+      t.dispose();
+      await exportWeb(join(dir, kind), join(dir, `${kind}-site`));
+    }
+    ds.dispose();
+    b = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+  after(async () => {
+    await b?.close();
+  });
+
+  /** Drags on the layout canvas from one fraction of it to another. */
+  async function drag(page: Page, from: [number, number], to: [number, number]): Promise<void> {
+    const r = (await page.locator('#layout-canvas').boundingBox())!;
+    await page.mouse.move(r.x + from[0] * r.width, r.y + from[1] * r.height);
+    await page.mouse.down();
+    await page.mouse.move(r.x + to[0] * r.width, r.y + to[1] * r.height, { steps: 4 });
+    await page.mouse.up();
+  }
+
+  for (const kind of ['boxes', 'masks'] as const)
+    test(`${kind}: a layout drawn on the canvas is what the page samples from`, async () => {
+      const site = await serveFolder(join(dir, `${kind}-site`));
+      const page = await b.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(site.url);
+      await page.locator('#status', { hasText: /^(ready|error)/ }).waitFor();
+      assert.equal(await page.textContent('#status'), 'ready (wasm)');
+      await page.selectOption('#layout-id', '2');
+      await drag(page, [0.25, 0.25], [0.75, 0.5]);
+      type Picked = { boxes?: { box: number[]; id: number }[]; mask?: Record<string, number> };
+      const pick = await page.evaluate(() =>
+        (globalThis as unknown as { selfguidedPick: () => Picked }).selfguidedPick(),
+      );
+      if (kind === 'boxes') {
+        // 48 px canvas: a quarter in is pixel 12, three quarters 36, half 24
+        assert.deepEqual(pick.boxes, [{ box: [12, 12, 36, 24], id: 2 }]);
+      } else {
+        const painted = Object.values(pick.mask!).filter((v) => v === 2).length;
+        assert.ok(painted > 48, `painted ${painted} pixels with segment 2`);
+        assert.ok(Object.values(pick.mask!).every((v) => v === 0 || v === 2));
+      }
+      await page.fill('#steps', '2');
+      await page.fill('#n', '1');
+      await page.click('#sample');
+      await page.locator('#status', { hasText: /^(done|error)/ }).waitFor();
+      assert.match((await page.textContent('#status'))!, /^done/);
+      assert.deepEqual(errors, []);
+      await page.close();
+      await site.close();
+    });
 });

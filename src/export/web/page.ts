@@ -4,9 +4,20 @@
 // condition drawn from the training set (any kind, boxes and masks included, shown with its image).
 // window.selfguided.sample() is the same sampler with the noise passed in, for tests and for scripts.
 import type * as Ort from 'onnxruntime-web';
+import { boxLayoutArrays, maskLayoutArrays, type LayoutBox } from '../../diffusion/layout-math.js';
 import { SAMPLERS, type SamplerName } from '../../diffusion/scheduler-math.js';
 import { sampleOnnx, type RunNetwork } from '../sample-onnx.js';
 import type { WebModel } from '../web-model.js';
+
+/** What the images are conditioned on: an id, a class set, a drawn training condition, or a drawn layout. */
+export interface Pick {
+  id?: number;
+  set?: number[];
+  drawn?: number;
+  boxes?: LayoutBox[];
+  /** segment ids, imageSize^2 */
+  mask?: Uint8Array;
+}
 
 export interface SampleRequest {
   sampler: SamplerName;
@@ -110,7 +121,7 @@ export class WebSampler {
   }
 
   /** The conditions of n images: one id (one-hot), a class set (n-hot), or a drawn training condition. */
-  conditions(n: number, pick: { id?: number; set?: number[]; drawn?: number }): Pick<SampleRequest, 'cond' | 'maps'> {
+  conditions(n: number, pick: Pick): { cond: Float32Array | null; maps: Float32Array | null } {
     const m = this.model;
     const repeat = (a: Float32Array) => {
       const r = new Float32Array(a.length * n);
@@ -123,6 +134,14 @@ export class WebSampler {
         cond: d.cond ? repeat(Float32Array.from(d.cond)) : null,
         maps: d.maps ? repeat(decodeFloats(d.maps)) : null,
       };
+    }
+    if (pick.boxes || pick.mask) {
+      // The library's own encoding of a layout (layout-math.ts); it throws the reason a layout cannot apply.
+      const S = m.imageSize;
+      const one = pick.boxes
+        ? boxLayoutArrays(m.layout!, S, pick.boxes)
+        : maskLayoutArrays(m.layout!, pick.mask!, S, S);
+      return { cond: repeat(one.cond), maps: repeat(one.maps) };
     }
     if (m.condDim === 0) return { cond: null, maps: null };
     const v = new Float32Array(m.condDim);
@@ -163,13 +182,126 @@ function el<K extends keyof HTMLElementTagNameMap>(
   return e;
 }
 
+const PALETTE = ['#e6334d', '#33b34d', '#ffe61a', '#0080cc', '#f58033', '#991ab3', '#4de6e6', '#e633e6'];
+
+/**
+ * The layout of a box- or mask-guided model drawn by hand on a magnified canvas: boxes dragged out with
+ * the chosen self-label id (one box for models trained on the main object), or segments painted with a
+ * brush. Every change reports the layout as the page's pick.
+ */
+function layoutEditor(m: WebModel, onChange: (p: Pick) => void): HTMLElement {
+  const kind = m.layout!;
+  const S = m.imageSize;
+  const zoom = Math.max(1, Math.floor(320 / S));
+  const box = el('div', { id: 'layout' });
+  box.append(
+    el(
+      'p',
+      {},
+      kind.kind === 'boxes'
+        ? `draw ${kind.objects === 'main' ? 'a box' : 'boxes'} (drag on the canvas) with the self-label id chosen here:`
+        : 'paint segments (drag on the canvas) with the segment id chosen here:',
+    ),
+  );
+  const id = el('select', { id: 'layout-id' });
+  for (let i = 0; i < kind.k; i++) id.append(el('option', { value: String(i) }, String(i)));
+  if (kind.kind === 'masks') id.value = String(Math.min(1, kind.k - 1));
+  const brush = el('input', {
+    id: 'brush',
+    type: 'number',
+    min: '1',
+    max: String(S),
+    value: String(Math.max(1, Math.round(S / 8))),
+  });
+  const clear = el('button', { type: 'button', id: 'layout-clear' }, 'clear');
+  const canvas = el('canvas', { id: 'layout-canvas', width: String(S * zoom), height: String(S * zoom) });
+  box.append(id, ...(kind.kind === 'masks' ? [el('label', {}, ' brush '), brush] : []), ' ', clear, el('br'), canvas);
+  const ctx = canvas.getContext('2d')!;
+  const boxes: LayoutBox[] = [];
+  const mask = new Uint8Array(S * S);
+  const at = (e: MouseEvent) => {
+    const r = canvas.getBoundingClientRect();
+    const f = (v: number, lo: number, len: number) => Math.min(S, Math.max(0, Math.round(((v - lo) / len) * S)));
+    return [f(e.clientX, r.left, r.width), f(e.clientY, r.top, r.height)] as const;
+  };
+  const render = (drag?: LayoutBox) => {
+    ctx.fillStyle = '#111';
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    if (kind.kind === 'masks')
+      for (let p = 0; p < S * S; p++) {
+        if (!mask[p]) continue;
+        ctx.fillStyle = PALETTE[(mask[p]! - 1) % PALETTE.length]!;
+        ctx.fillRect((p % S) * zoom, Math.floor(p / S) * zoom, zoom, zoom);
+      }
+    for (const b of drag ? [...boxes, drag] : boxes) {
+      const [x0, y0, x1, y1] = b.box;
+      ctx.strokeStyle = PALETTE[b.id % PALETTE.length]!;
+      ctx.lineWidth = 2;
+      ctx.strokeRect(x0 * zoom, y0 * zoom, (x1 - x0) * zoom, (y1 - y0) * zoom);
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.fillText(String(b.id), x0 * zoom + 3, y0 * zoom + 11);
+    }
+  };
+  const report = () =>
+    onChange(kind.kind === 'boxes' ? { boxes: boxes.map((b) => ({ ...b })) } : { mask: mask.slice() });
+  const paint = (x: number, y: number) => {
+    const r = Number(brush.value) / 2;
+    for (let yy = 0; yy < S; yy++)
+      for (let xx = 0; xx < S; xx++)
+        if ((xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2 <= r * r) mask[yy * S + xx] = Number(id.value);
+  };
+  let start: readonly [number, number] | null = null;
+  canvas.onmousedown = (e) => {
+    start = at(e);
+    if (kind.kind === 'masks') {
+      paint(...start);
+      render();
+    }
+  };
+  canvas.onmousemove = (e) => {
+    if (!start) return;
+    const [x, y] = at(e);
+    if (kind.kind === 'masks') paint(x, y);
+    render(kind.kind === 'boxes' ? { box: corners(start, [x, y]), id: Number(id.value) } : undefined);
+  };
+  canvas.onmouseup = (e) => {
+    if (!start) return;
+    const [x, y] = at(e);
+    if (kind.kind === 'boxes') {
+      const b = { box: corners(start, [x, y]), id: Number(id.value) };
+      if (b.box[2] > b.box[0] && b.box[3] > b.box[1]) {
+        if (kind.objects === 'main') boxes.length = 0;
+        boxes.push(b);
+      }
+    }
+    start = null;
+    render();
+    report();
+  };
+  clear.onclick = () => {
+    boxes.length = 0;
+    mask.fill(0);
+    render();
+    report();
+  };
+  render();
+  return box;
+}
+
+function corners(a: readonly [number, number], b: readonly [number, number]): [number, number, number, number] {
+  return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
+}
+
 /** Builds the page's form and wires it to the sampler. */
 export async function start(ort: typeof Ort): Promise<WebSampler> {
   const status = document.getElementById('status')!;
   status.textContent = 'loading the model...';
   const s = await WebSampler.open(ort);
   const m = s.model;
-  (window as unknown as { selfguided: WebSampler }).selfguided = s;
+  const w = window as unknown as { selfguided: WebSampler; selfguidedPick: () => Pick };
+  w.selfguided = s;
+  // What the form would sample now (for scripts and tests).
+  w.selfguidedPick = () => pick;
   document.title = m.title;
   document.getElementById('title')!.textContent = m.title;
   const form = document.getElementById('controls')!;
@@ -195,7 +327,7 @@ export async function start(ort: typeof Ort): Promise<WebSampler> {
     'images',
     el('input', { id: 'n', type: 'number', min: '1', max: '16', value: '4' }),
   ) as HTMLInputElement;
-  let pick: { id?: number; set?: number[]; drawn?: number } = {};
+  let pick: Pick = {};
   const conds = document.getElementById('conditions')!;
   const choose = (p: typeof pick, node: HTMLElement) => {
     pick = p;
@@ -225,6 +357,10 @@ export async function start(ort: typeof Ort): Promise<WebSampler> {
     boxes[0]!.checked = true;
     update();
   }
+  if (m.layout) {
+    const editor = layoutEditor(m, (p) => choose(p, editor));
+    conds.append(editor);
+  }
   if (m.drawn.length > 0) {
     conds.append(el('p', {}, 'or a condition from the training set (shown with its image)'));
     m.drawn.forEach((d, i) => {
@@ -233,7 +369,7 @@ export async function start(ort: typeof Ort): Promise<WebSampler> {
       b.onclick = () => choose({ drawn: i }, b);
       conds.append(b);
     });
-    if (pick.id === undefined && pick.set === undefined) choose({ drawn: 0 }, conds.querySelector('button.drawn')!);
+    if (Object.keys(pick).length === 0) choose({ drawn: 0 }, conds.querySelector('button.drawn')!);
   }
   const go = document.getElementById('sample') as HTMLButtonElement;
   const canvas = document.getElementById('out') as HTMLCanvasElement;

@@ -114,6 +114,15 @@ describe('ONNX export', () => {
       assert.ok(diff <= TOL, `max abs difference ${diff} (max |out| ${scale})`);
     });
 
+  test('what cannot be exported is refused with the reason, before anything is written', () => {
+    const m = new UNet(unetConfig('tiny', { imageSize: 16, channels: 1, baseChannels: 15 }));
+    assert.throws(
+      () => emitUNet(new OnnxGraph(), m, 'eps'),
+      /cannot export this model: the timestep embedding of an odd width \(15 base channels\)/,
+    );
+    m.dispose();
+  });
+
   test("ONNX's own checker (full check, shape inference) accepts an exported graph with attention", async () => {
     const m = randomUNet(unetConfig('small64', { imageSize: 16, channels: 3, condDim: 4, spatialCondChannels: 2 }), 3);
     const graph = new OnnxGraph();

@@ -126,21 +126,28 @@ async function pageScript(): Promise<string> {
   return existsSync(built) ? readFileSync(built, 'utf8') : bundlePage();
 }
 
-const html = (title: string) => `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title.replace(/</g, '&lt;')}</title>
-<style>
-body { font: 15px system-ui, sans-serif; margin: 1.5em; max-width: 60em; color: #222; }
+/** The page's style and its start script live in files of their own: a host's CSP may forbid inline ones. */
+const STYLE = `body { font: 15px system-ui, sans-serif; margin: 1.5em; max-width: 60em; color: #222; }
 #controls label { margin-right: 1em; display: inline-block; }
 #controls input { width: 5em; }
 #conditions button { border: 2px solid transparent; background: #f4f4f4; margin: 2px; padding: 2px; cursor: pointer; }
 #conditions button.chosen { border-color: #2563eb; }
 #conditions img { image-rendering: pixelated; vertical-align: middle; }
 #out { image-rendering: pixelated; width: min(100%, 48em); margin-top: 1em; display: block; }
-</style>
+`;
+
+const START = `import * as ort from './ort.bundle.min.mjs';
+import { start } from './page.js';
+start(ort).catch((e) => { document.getElementById('status').textContent = 'error: ' + e.message; });
+`;
+
+const html = (title: string) => `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</title>
+<link rel="stylesheet" href="style.css">
 </head>
 <body>
 <h1 id="title">selfguided</h1>
@@ -151,14 +158,29 @@ page runs the same schedulers and guidance as the selfguided library.</p>
 <p><button id="sample" type="button" disabled>sample</button> <span id="status"></span>
 <a id="save" download="samples.png" hidden>save the image</a></p>
 <canvas id="out" width="0" height="0"></canvas>
-<script type="module">
-import * as ort from './ort.bundle.min.mjs';
-import { start } from './page.js';
-start(ort).catch((e) => { document.getElementById('status').textContent = 'error: ' + e.message; });
-</script>
+<script type="module" src="start.js"></script>
 </body>
 </html>
 `;
+
+/**
+ * The page's code files (everything but model.json and model.onnx), as the folder holds them: what the web
+ * app serves itself for a run's page, so that no script is ever read from the runs folder.
+ */
+export async function webCodeFile(name: string): Promise<string | Buffer | null> {
+  if (name === 'index.html') return html('selfguided');
+  if (name === 'style.css') return STYLE;
+  if (name === 'start.js') return START;
+  if (name === 'page.js') return (pageCache ??= pageScript());
+  if (ORT_FILES.includes(name)) return readFileSync(join(ortDist(), name));
+  return null;
+}
+let pageCache: Promise<string> | undefined;
+
+/** onnxruntime-web's dist folder: its exports name the WebAssembly files, not the folder. */
+function ortDist(): string {
+  return dirname(createRequire(import.meta.url).resolve(`onnxruntime-web/${ORT_FILES[1]}`));
+}
 
 export interface WebExportResult {
   out: string;
@@ -177,10 +199,10 @@ export async function exportWeb(checkpoint: string, out: string, o: WebExportOpt
     writeFileSync(join(out, 'model.json'), JSON.stringify(model));
     writeFileSync(join(out, 'page.js'), script);
     writeFileSync(join(out, 'index.html'), html(model.title));
-    // The package's exports name its WebAssembly files, not its folder: the folder is the one they are in.
-    const ortDist = dirname(createRequire(import.meta.url).resolve(`onnxruntime-web/${ORT_FILES[1]}`));
-    for (const f of ORT_FILES) copyFileSync(join(ortDist, f), join(out, f));
-    return { out, files: ['index.html', 'page.js', 'model.onnx', 'model.json', ...ORT_FILES] };
+    writeFileSync(join(out, 'style.css'), STYLE);
+    writeFileSync(join(out, 'start.js'), START);
+    for (const f of ORT_FILES) copyFileSync(join(ortDist(), f), join(out, f));
+    return { out, files: ['index.html', 'style.css', 'start.js', 'page.js', 'model.onnx', 'model.json', ...ORT_FILES] };
   } finally {
     m.dispose();
   }

@@ -95,6 +95,7 @@ ${ids}${perId}
   const body = `<h1>Playground: ${escapeHtml(r.path)}</h1>
 <p class="muted">Guided by ${escapeHtml(m.source)}${m.numIds !== null ? ` (${m.numIds} ids)` : ''}; ${m.imageSize}x${m.imageSize} images, step ${r.step}. Each request samples in its own process; the server runs one at a time and queues the rest.</p>
 <div class="play-area"><div>${form}<img id="result" alt="samples" hidden></div>${boxes}</div>
+<p><button id="in-browser" type="button">Sample in this browser</button> <span class="muted" id="in-browser-status">the model exported to a page that samples here, with no server work (onnxruntime-web)</span></p>
 ${scriptTag('playground')}`;
   return layout(`Playground ${r.path}`, body, r.path);
 }

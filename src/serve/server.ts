@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { annotationPage, annotationsPage } from './annotation-pages.js';
 import { isConditionFile, listConditionFiles, viewRel, ViewRenderer } from './annotations.js';
+import { ensureBrowserExport, serveBrowserFile } from './browser-export.js';
 import { authorized, checkStateChange, FILE_CSP, hostAllowed, LOCAL_HOSTS, PAGE_CSP, redactUrl } from './guard.js';
 import { JobQueue, SampleRequest, type JobLimits } from './jobs.js';
 import { DEFAULT_REPORTS, reportPage, reportsPage } from './reports.js';
@@ -196,14 +197,25 @@ function diffusionRun(root: string, rel: string | null): string {
   return dir;
 }
 
-async function submitSample(root: string, jobs: JobQueue, req: IncomingMessage): Promise<unknown> {
-  let body: unknown;
+/** A request's body as JSON (400 when it is not). */
+async function jsonBody(req: IncomingMessage): Promise<unknown> {
   try {
-    body = JSON.parse(await readBody(req));
+    return JSON.parse(await readBody(req));
   } catch (e) {
     if (e instanceof HttpError) throw e;
     throw new HttpError(400, 'the body must be JSON');
   }
+}
+
+/** The run named by a JSON body { run }. */
+async function runOfBody(req: IncomingMessage): Promise<string> {
+  const run = ((await jsonBody(req)) as { run?: unknown } | null)?.run;
+  if (typeof run !== 'string' || run === '') throw new HttpError(400, 'bad request: run: a run path is required');
+  return run;
+}
+
+async function submitSample(root: string, jobs: JobQueue, req: IncomingMessage): Promise<unknown> {
+  const body = await jsonBody(req);
   const parsed = SampleRequest.safeParse(body);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
@@ -259,8 +271,15 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       const p = url.pathname;
       if (req.method === 'POST') {
         const cancel = /^\/api\/jobs\/([0-9a-f]+)\/cancel$/.exec(p);
-        if (p !== '/api/sample' && !cancel) throw new HttpError(405, `POST is not allowed at ${p}`);
+        if (p !== '/api/sample' && p !== '/api/export' && !cancel)
+          throw new HttpError(405, `POST is not allowed at ${p}`);
         checkStateChange(req);
+        if (p === '/api/export') {
+          const run = await runOfBody(req);
+          await ensureBrowserExport(diffusionRun(root, run));
+          const at = run === '.' ? '' : `${run.split('/').map(encodeURIComponent).join('/')}/`;
+          return sendJson(res, { url: `/browser/${at}web/` });
+        }
         if (cancel) {
           const j = jobs.cancel(cancel[1]!);
           if (!j) throw new HttpError(404, `no job ${cancel[1]}`);
@@ -315,6 +334,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
       if (p === '/api/metrics') return sendJson(res, readMetrics(runFromQuery(root, url)).records);
       if (p === '/api/stream') return streamRun(root, runFromQuery(root, url), req, res, pollMs);
       if (p.startsWith('/files/')) return serveFile(root, pathAfter(p, '/files/'), res);
+      if (p.startsWith('/browser/'))
+        return await serveBrowserFile(root, pathAfter(p, '/browser/'), res, COMMON_HEADERS);
       throw new HttpError(404, `no page at ${p}`);
     } catch (e) {
       // A file under the runs folder that its schema refuses (a damaged or crafted checkpoint) is the

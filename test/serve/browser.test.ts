@@ -257,4 +257,22 @@ describe('the web app in chromium', { skip }, () => {
     assert.match(await page.locator('h1').innerText(), /404/);
     await page.close();
   });
+
+  test('the playground opens the model in a page that samples in this browser', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.url}playground?path=tiny`);
+    await page.locator('#in-browser').click();
+    await page.waitForURL(/\/browser\/tiny\/web\/$/, { timeout: 120_000 });
+    await page.locator('#status', { hasText: /^(ready|error)/ }).waitFor({ timeout: 60_000 });
+    assert.equal(await page.textContent('#status'), 'ready (wasm)');
+    await page.fill('#steps', '2');
+    await page.fill('#n', '2');
+    await page.click('#sample');
+    await page.locator('#status', { hasText: /^(done|error)/ }).waitFor({ timeout: 60_000 });
+    assert.match((await page.textContent('#status'))!, /^done/);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
 });

@@ -233,6 +233,33 @@ describe('selfguided serve', () => {
     assert.equal(png.headers['content-type'], 'image/png');
   });
 
+  test("the run's page for this browser: exported once, its code the app's own, its CSP allows WebAssembly", async () => {
+    assert.equal((await get(server.port, '/browser/fm/a/web/model.json')).status, 404, 'nothing before the export');
+    const refused = await get(server.port, '/api/export', { 'content-type': 'text/plain' }, 'POST', '{"run":"fm/a"}');
+    assert.equal(refused.status, 415);
+    assert.equal((await post(server.port, '/api/export', {})).status, 400);
+    const r = await post(server.port, '/api/export', { run: 'fm/a' });
+    assert.equal(r.status, 200, r.body.toString());
+    assert.deepEqual(JSON.parse(r.body.toString()), { url: '/browser/fm/a/web/' });
+    const page = await get(server.port, '/browser/fm/a/web/');
+    assert.equal(page.status, 200);
+    assert.match(String(page.headers['content-security-policy']), /script-src 'self' 'wasm-unsafe-eval'/);
+    assert.match(page.body.toString(), /<script type="module" src="start.js"><\/script>/);
+    const model = await get(server.port, '/browser/fm/a/web/model.json');
+    assert.equal(JSON.parse(model.body.toString()).condDim, 10);
+    assert.equal((await get(server.port, '/browser/fm/a/web/model.onnx')).status, 200);
+    assert.equal((await get(server.port, '/browser/fm/a/web/page.js')).headers['content-type'], 'text/javascript');
+    // A script planted in the run's web folder is never what the app serves.
+    writeFileSync(join(root, 'fm', 'a', 'web', 'page.js'), 'alert(1)');
+    assert.doesNotMatch((await get(server.port, '/browser/fm/a/web/page.js')).body.toString(), /alert\(1\)/);
+    assert.equal((await get(server.port, '/browser/fm/a/web/source.json')).status, 404);
+    assert.equal((await get(server.port, '/browser/fm/a/web/../config.json')).status, 404);
+    // The same checkpoint is not exported again.
+    const before = readFileSync(join(root, 'fm', 'a', 'web', 'source.json'), 'utf8');
+    assert.equal((await post(server.port, '/api/export', { run: 'fm/a' })).status, 200);
+    assert.equal(readFileSync(join(root, 'fm', 'a', 'web', 'source.json'), 'utf8'), before);
+  });
+
   test('bad requests get 400 with the field; a job that fails says why and the server carries on', async () => {
     for (const [body, re] of [
       ['{not json', /must be JSON/],

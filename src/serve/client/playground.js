@@ -196,3 +196,24 @@ cancel.addEventListener('click', () => {
       body: '{}',
     });
 });
+
+// "Sample in this browser": the server exports the model once (kept while its checkpoint stays the newest),
+// then the exported page opens and samples here.
+$('in-browser').addEventListener('click', async () => {
+  const b = /** @type {HTMLButtonElement} */ ($('in-browser'));
+  b.disabled = true;
+  $('in-browser-status').textContent = 'exporting the model...';
+  try {
+    const r = await fetch('/api/export', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ run }),
+    });
+    const body = /** @type {{ url?: string, error?: string }} */ (await r.json());
+    if (!r.ok || !body.url) throw new Error(body.error ?? `HTTP ${r.status}`);
+    location.href = body.url;
+  } catch (e) {
+    $('in-browser-status').textContent = `export failed: ${/** @type {Error} */ (e).message}`;
+    b.disabled = false;
+  }
+});

@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { basename, extname, join } from 'node:path';
 import { webCodeFile } from '../export/web-export.js';
 import { latestCheckpoint } from '../train/checkpoint.js';
+import { WEB_TYPES } from '../util/static-server.js';
 import { CLI } from './jobs.js';
 import { HttpError, resolveUnder } from './safe-path.js';
 
@@ -15,16 +16,6 @@ import { HttpError, resolveUnder } from './safe-path.js';
 export const BROWSER_CSP =
   "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; " +
   "connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.css': 'text/css',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.json': 'application/json',
-  '.wasm': 'application/wasm',
-  '.onnx': 'application/octet-stream',
-};
 
 /** Which checkpoint a run's web folder was exported from. */
 const SOURCE = 'source.json';
@@ -96,7 +87,7 @@ export async function serveBrowserFile(
   }
   res.writeHead(200, {
     ...headers,
-    'content-type': TYPES[extname(file).toLowerCase()]!,
+    'content-type': WEB_TYPES[extname(file).toLowerCase()]!,
     'cache-control': 'no-cache',
     'content-security-policy': BROWSER_CSP,
   });

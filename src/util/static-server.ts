@@ -6,12 +6,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, resolve } from 'node:path';
 
-const TYPES: Record<string, string> = {
+/** The types of an exported web folder's files, as browsers insist on them for modules and WebAssembly. */
+export const WEB_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css',
   '.js': 'text/javascript',
   '.mjs': 'text/javascript',
   '.json': 'application/json',
   '.wasm': 'application/wasm',
+  '.onnx': 'application/octet-stream',
   '.png': 'image/png',
 };
 
@@ -27,7 +30,7 @@ export function serveFolder(dir: string, o: { isolated?: boolean; port?: number 
     const file = join(root, path === '/' ? 'index.html' : path);
     if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end();
     res.writeHead(200, {
-      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'content-type': WEB_TYPES[extname(file)] ?? 'application/octet-stream',
       ...(o.isolated
         ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }
         : {}),

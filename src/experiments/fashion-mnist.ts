@@ -6,8 +6,8 @@
 // point and run again to continue; finished rows are skipped. After every row the report in docs/ is
 // rewritten from whatever has finished. The colour objects have no long-tailed rows: their natural counts
 // are unbalanced already (docs/data.md).
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { disposeAnnotations, saveAnnotations, type ConditionKind } from '../annotate/annotations.js';
 import { SCAN_DEFAULTS } from '../annotate/scan.js';
 import { selfLabels, type ScanSettings } from '../annotate/self-labels.js';
@@ -28,6 +28,7 @@ import type { Device } from '../torch/index.js';
 import { z } from 'zod';
 import { readJsonFile } from '../util/json-file.js';
 import { StageInterrupted, trainStage } from '../pipelines/stage.js';
+import { ExperimentRecord, runFingerprint, tensorFingerprint, type RecordInputs } from './record.js';
 import { Budget, BUDGETS, BudgetName, COLOUR_OBJECT_BUDGETS, SamplerChoice, samplerTag } from './budgets.js';
 import { bestSelfRow, writeReport, type ReportInput, type RowResult, type SamplerStudyRow } from './report.js';
 
@@ -115,6 +116,7 @@ class Timing {
       return await f();
     } finally {
       this.t[stage] = (this.t[stage] ?? 0) + (performance.now() - t0) / 1000;
+      mkdirSync(dirname(this.path), { recursive: true });
       writeFileSync(this.path, `${JSON.stringify(this.t, null, 2)}\n`);
     }
   }
@@ -128,6 +130,7 @@ export class FashionMnistExperiment {
   private readonly root: string;
   private readonly log: (m: string) => void;
   private readonly timing: Timing;
+  private readonly record: ExperimentRecord;
   private readonly datasets = new Map<string, ImageDataset>();
   /** the ground truth's number of classes, known once run() has loaded the training set */
   private classes: number | null = null;
@@ -167,7 +170,24 @@ export class FashionMnistExperiment {
       };
       writeFileSync(planPath, `${JSON.stringify(this.plan, null, 2)}\n`);
     }
-    this.timing = new Timing(join(this.root, 'timing.json'));
+    this.record = new ExperimentRecord(
+      join(o.docs, this.page, 'record'),
+      {
+        experiment: this.page,
+        budget: this.plan.config,
+        seed: this.plan.seed,
+        ...(this.plan.stamps ? { stamps: this.plan.stamps } : {}),
+      },
+      this.log,
+    );
+    // The time table covers every session's work on the page, so it is kept with the record (a root made
+    // before the record existed brings its own).
+    const timing = join(this.record.dir, 'timing.json');
+    if (!existsSync(timing) && existsSync(join(this.root, 'timing.json'))) {
+      mkdirSync(this.record.dir, { recursive: true });
+      copyFileSync(join(this.root, 'timing.json'), timing);
+    }
+    this.timing = new Timing(timing);
   }
 
   private get device(): Device {
@@ -404,6 +424,8 @@ export class FashionMnistExperiment {
         data: this.full,
         annotation: 'diffusion-middle-t100-k10',
         condition: async () => {
+          // Read from the unguided row's model, which a root that took 'none' from the record trains here.
+          await this.train(this.row('none'));
           const path = await this.features(
             'diffusion-middle-t100',
             this.full,
@@ -537,7 +559,6 @@ export class FashionMnistExperiment {
   // starting noise and conditions); the lowest mean FD-evalnet chooses the sampler of everything after.
   private async samplerStudy(): Promise<void> {
     if (this.b.samplerStudy.length === 0 || this.sampler) return;
-    for (const row of this.studyRows) await this.train(row);
     for (const c of this.b.samplerStudy)
       for (const row of this.studyRows) await this.evalRow(row, this.b.scale, this.plan.seed, c);
     const mean = (c: SamplerChoice) =>
@@ -577,8 +598,6 @@ export class FashionMnistExperiment {
   }
 
   private async runRow(row: RowDef): Promise<void> {
-    if (this.rowMetrics(row)) return;
-    await this.train(row);
     await this.evalRow(row, this.b.scale, row.seed ?? this.plan.seed);
   }
 
@@ -615,14 +634,31 @@ export class FashionMnistExperiment {
     });
   }
 
-  private async evalRow(
-    row: Pick<RowDef, 'id' | 'seed'>,
-    scale: number,
-    seed: number,
-    c: SamplerChoice = this.sampler!,
-  ): Promise<void> {
+  /** What a row's evaluations are measured against, for the record: g, the judge, its data and condition. */
+  private async inputs(row: RowDef): Promise<RecordInputs> {
+    const c = await row.condition();
+    return {
+      g: runFingerprint(this.plan.encoder),
+      judge: runFingerprint(this.plan.evalnet),
+      data: JSON.stringify(row.data),
+      condition: c.kind === 'file' ? tensorFingerprint(c.path) : JSON.stringify(c),
+    };
+  }
+
+  /**
+   * A row's evaluation: on disk, else from the record when it was measured against the same g, judge, data
+   * and condition, else the row trained (if it is not yet) and evaluated, and the evaluation recorded.
+   */
+  private async evalRow(row: RowDef, scale: number, seed: number, c: SamplerChoice = this.sampler!): Promise<void> {
     const out = this.evalDir(row.id, scale, seed, c);
-    if (existsSync(join(out, 'metrics.json'))) return;
+    const key = `${row.id}/${basename(out)}`;
+    if (existsSync(join(out, 'metrics.json'))) {
+      // measured before the record existed
+      if (!this.record.has(key)) this.record.keep(key, out, await this.inputs(row));
+      return;
+    }
+    if (this.record.has(key) && this.record.restore(key, out, await this.inputs(row))) return this.report();
+    await this.train(row);
     const other = seed !== (row.seed ?? this.plan.seed) ? ` seed${seed}` : '';
     await this.timing.time(this.stage(`eval ${row.id} s${scale} ${samplerTag(c)}${other}`), () =>
       evaluate({
@@ -643,6 +679,7 @@ export class FashionMnistExperiment {
         extraFeatures: [{ name: 'ssl', make: () => new SslEncoderFeatures(this.plan.encoder, 'backbone') }],
       }),
     );
+    this.record.keep(key, out, await this.inputs(row));
     this.report();
   }
 

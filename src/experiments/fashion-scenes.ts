@@ -4,7 +4,7 @@
 // evaluation per row), so the same command continues where it stopped; after every row the report is
 // rewritten. The report says which of the issue's claims held.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { saveAnnotations } from '../annotate/annotations.js';
 import { StegoTrainer } from '../annotate/stego.js';
@@ -27,6 +27,7 @@ import { selfBoxesFile } from '../pipelines/self-boxes-file.js';
 import { selfMasksFile } from '../pipelines/self-masks-file.js';
 import { StageInterrupted, trainStage } from '../pipelines/stage.js';
 import { SamplerChoice, samplerTag } from './budgets.js';
+import { ExperimentRecord, runFingerprint, tensorFingerprint, type RecordInputs } from './record.js';
 import { samplerName } from './report.js';
 import { renderLineCharts } from './svg-plot.js';
 
@@ -192,6 +193,7 @@ export class FashionScenesExperiment {
   private readonly dataset: ScenesDataset;
   private readonly stamps: ScenesExperimentOptions['stamps'];
   private readonly log: (m: string) => void;
+  private readonly record: ExperimentRecord;
 
   constructor(private readonly o: ScenesExperimentOptions) {
     this.root = resolve(o.root);
@@ -224,6 +226,17 @@ export class FashionScenesExperiment {
       });
     }
     this.b = SCENES_BUDGETS[o.budget];
+    this.record = new ExperimentRecord(
+      join(o.docs, this.dataset, 'record'),
+      {
+        experiment: this.dataset,
+        budget: this.b,
+        seed: this.seed,
+        g: this.g,
+        ...(this.stamps ? { stamps: this.stamps } : {}),
+      },
+      this.log,
+    );
   }
 
   private get data(): DataSpecInput {
@@ -525,13 +538,35 @@ export class FashionScenesExperiment {
     return this.path('eval', `${id}-s${scale}${shift ? `-shift${shift}` : ''}-${samplerTag(this.b.sampler)}-judge`);
   }
 
-  private async evaluateRow(id: string, scale: number, shift = 0): Promise<EvalMetrics> {
-    const out = this.evalDir(id, scale, shift);
-    if (existsSync(join(out, 'metrics.json'))) return readEvalMetrics(join(out, 'metrics.json'));
+  /** What a row's evaluations are measured against, for the record: g, the judge, the condition file. */
+  private async inputs(r: Row): Promise<RecordInputs> {
+    const cond = await r.condition();
+    return {
+      g: runFingerprint(await this.encoder()),
+      judge: runFingerprint(await this.evalnet()),
+      condition: cond ? tensorFingerprint(cond) : 'none',
+    };
+  }
+
+  /**
+   * A row's evaluation: on disk, else from the record when it was measured against the same g, judge and
+   * condition file, else the row trained (if it is not yet) and evaluated, and the evaluation recorded.
+   */
+  private async evaluateRow(r: Row, scale: number, shift = 0): Promise<EvalMetrics> {
+    const out = this.evalDir(r.id, scale, shift);
+    const key = basename(out);
+    if (existsSync(join(out, 'metrics.json'))) {
+      // measured before the record existed
+      if (!this.record.has(key)) this.record.keep(key, out, await this.inputs(r));
+      return readEvalMetrics(join(out, 'metrics.json'));
+    }
+    if (this.record.has(key) && this.record.restore(key, out, await this.inputs(r)))
+      return readEvalMetrics(join(out, 'metrics.json'));
+    await this.trainRow(r);
     // Trained before sampling: an interruption while training g would otherwise lose the samples.
     const encoder = await this.encoder();
-    return evaluate({
-      checkpoint: this.path('runs', id),
+    const m = await evaluate({
+      checkpoint: this.path('runs', r.id),
       evalnet: await this.evalnet(),
       n: this.b.samples,
       scale,
@@ -547,6 +582,8 @@ export class FashionScenesExperiment {
       extraFeatures: [{ name: 'canvas', make: async () => new SslEncoderFeatures(encoder, 'backbone') }],
       log: this.log,
     });
+    this.record.keep(key, out, await this.inputs(r));
+    return m;
   }
 
   /** Every row whose evaluation at the reported scale is on disk, in the report's order. */
@@ -572,14 +609,14 @@ export class FashionScenesExperiment {
   async run(): Promise<number> {
     try {
       for (const row of this.selectedRows()) {
-        await this.trainRow(row);
-        await this.evaluateRow(row.id, this.b.scale);
+        await this.evaluateRow(row, this.b.scale);
         this.report(this.finishedRows(), [], null);
       }
       if (this.o.rows) return 0;
+      const boxes = this.rows().find((r) => r.id === 'self-boxes')!;
       const sweep: { scale: number; m: EvalMetrics }[] = [];
-      for (const s of this.b.sweep) sweep.push({ scale: s, m: await this.evaluateRow('self-boxes', s) });
-      const shifted = await this.evaluateRow('self-boxes', this.b.scale, this.b.shift);
+      for (const s of this.b.sweep) sweep.push({ scale: s, m: await this.evaluateRow(boxes, s) });
+      const shifted = await this.evaluateRow(boxes, this.b.scale, this.b.shift);
       this.report(this.finishedRows(), sweep, shifted);
       return 0;
     } catch (e) {
@@ -706,11 +743,18 @@ export class FashionScenesExperiment {
           `- ${id}: the classes asked for (${p.via}) are found in ${f(p.samples.present)} of cases (shuffled requests ${f(p.shuffled.present)}, the real canvases ${f(p.real.present)}); classes not asked for are absent in ${f(p.samples.absent)} (shuffled ${f(p.shuffled.absent)}, real ${f(p.real.absent)}): **${p.samples.present > p.shuffled.present && p.samples.absent >= p.shuffled.absent ? 'held' : 'did not hold'}** (above the shuffled requests on both)`,
         );
     }
+    const missing = [
+      ...this.rows()
+        .filter((r) => !by(r.id))
+        .map((r) => `row ${r.id}`),
+      ...(sweep.length ? [] : ['the guidance sweep', 'the shifted-box control']),
+    ];
     const lines = [
       `# ${this.dataset}: box- and pixel-level self-guidance (${this.o.budget} budget)`,
       '',
-      `Written by \`bin/selfguided.mjs experiment ${this.dataset} --budget ${this.o.budget}${this.g === 'resnet' ? ' --g resnet' : ''}\` (root ${this.root}); g: ${this.g === 'vit' ? 'a ViT trained by DINO + iBOT (LOST on its last keys, the masks on its tokens)' : "the SimCLR ResNet's stride-2 stage"}, ${this.b.encoderSteps} steps; every row: the \`${this.b.preset}\` UNet, ${this.b.steps} steps at batch ${this.b.batchSize} on the first ${this.b.trainCount} training canvases, seed ${this.seed}; ${this.b.samples} samples ${samplerName(this.b.sampler, this.b.sampleSteps)} at s = ${this.b.scale}, conditions drawn from the row's training annotations. The judge: an evaluation network trained ${this.b.evalnetSteps} steps on the training canvases' hidden class sets (mAP ${f(this.judgeMAP())} on ${this.b.testCount} test canvases${this.dataset === 'colour-scenes' ? "; it also learned the hidden masks' foreground, which finds the samples' objects for the layout columns where a brightness threshold cannot" : ''}); FD-judge and precision/recall on its features, the presence check from its class probabilities; FD-canvas on g's features.`,
+      `Written by \`bin/selfguided.mjs experiment ${this.dataset} --budget ${this.o.budget}${this.g === 'resnet' ? ' --g resnet' : ''}\` (root ${this.root}); g: ${this.g === 'vit' ? 'a ViT trained by DINO + iBOT (LOST on its last keys, the masks on its tokens)' : "the SimCLR ResNet's stride-2 stage"}, ${this.b.encoderSteps} steps; every row: the \`${this.b.preset}\` UNet, ${this.b.steps} steps at batch ${this.b.batchSize} on the first ${this.b.trainCount} training canvases, seed ${this.seed}; ${this.b.samples} samples ${samplerName(this.b.sampler, this.b.sampleSteps)} at s = ${this.b.scale}, conditions drawn from the row's training annotations. The judge: an evaluation network trained ${this.b.evalnetSteps} steps on the training canvases' hidden class sets (mAP ${f(this.judgeMAP())} on ${this.b.testCount} test canvases${this.dataset === 'colour-scenes' ? "; it also learned the hidden masks' foreground, which finds the samples' objects for the layout columns where a brightness threshold cannot" : ''}); FD-judge and precision/recall on its features, the presence check from its class probabilities; FD-canvas on g's features. Each evaluation's metrics and images are kept in [${this.dataset}/record](${this.dataset}/record) with fingerprints of the g, judge and condition file they were measured against: the same command on a fresh root takes the ones whose fingerprints it reproduces and measures the rest.`,
       '',
+      ...(missing.length ? [`Not measured yet: ${missing.join(', ')}.`, ''] : []),
       '| row | guidance | f quality | FD-judge | FD-canvas | FD-objects | precision | recall | classes present / absent (shuffled) | layout: foreground IoU (shuffled, real) | self-consistency (shuffled) | diversity (real) |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows.map(

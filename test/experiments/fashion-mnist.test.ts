@@ -1,14 +1,16 @@
 // The reproduction experiment's runner on the smoke budget: the sampler study choosing by its rule, every
 // row trained and evaluated, the sweep with two seeds per scale, the long-tail replicates, the report
 // written with every row and no pending claim, and a second run skipping finished work; an evaluation
-// removed and redone gives the same numbers (resuming equals not stopping).
+// removed (with its record) and redone gives the same numbers (resuming equals not stopping); a fresh root
+// takes every evaluation from the record instead of training again.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { FashionMnistExperiment } from '../../src/experiments/fashion-mnist.js';
 import * as torch from '../../src/torch/index.js';
+import { latestStep } from '../../src/train/checkpoint.js';
 
 const quiet = () => {};
 
@@ -79,13 +81,15 @@ describe('experiment fashion-mnist', () => {
       assert.ok(existsSync(join(rowsDir, `${id}-seed1`, 'eval', evalName(2, 1), 'metrics.json')));
     }
     assert.match(report, /2b\. .*FD-evalnet over 2 seeds/);
-    const timing = () => JSON.parse(readFileSync(join(dir, 'root', 'timing.json'), 'utf8')) as Record<string, number>;
+    const record = join(dir, 'docs', 'fashion-mnist', 'record');
+    const timing = () => JSON.parse(readFileSync(join(record, 'timing.json'), 'utf8')) as Record<string, number>;
     const before = timing();
 
     const evalDir = join(rowsDir, 'self-k8', 'eval', evalName(2, 0));
     const stage = `eval self-k8 s2 ${choice.eta ? 'ddim-eta1' : 'ddim'}`;
     const first = JSON.parse(readFileSync(join(evalDir, 'metrics.json'), 'utf8'));
     rmSync(evalDir, { recursive: true });
+    rmSync(join(record, 'self-k8', evalName(2, 0)), { recursive: true });
     assert.equal(await new FashionMnistExperiment(o).run(), 0);
     const after = timing();
     const redone = JSON.parse(readFileSync(join(evalDir, 'metrics.json'), 'utf8'));
@@ -95,5 +99,21 @@ describe('experiment fashion-mnist', () => {
     }
     assert.ok(after[stage]! > before[stage]!);
     await assert.rejects(async () => new FashionMnistExperiment({ ...o, budget: 'small' }), /holds the 'smoke' budget/);
+
+    // A fresh root with the docs' record (a later session): g, the judge and the annotations are rebuilt and
+    // match, so every evaluation is taken from the record; only 'none' is trained again (the diffusion-feature
+    // control reads its model), and every row's line of the page is the same.
+    const rowLines = () =>
+      readFileSync(join(dir, 'docs', 'fashion-mnist.md'), 'utf8')
+        .split('\n')
+        .filter((l) => ids.some((id) => l.startsWith(`| ${id} |`)));
+    const lines = rowLines();
+    assert.ok(lines.length >= ids.length);
+    assert.equal(await new FashionMnistExperiment({ ...o, root: join(dir, 'fresh') }).run(), 0);
+    assert.deepEqual(rowLines(), lines);
+    const trained = readdirSync(join(dir, 'fresh', 'rows')).filter(
+      (id) => latestStep(join(dir, 'fresh', 'rows', id)) > 0,
+    );
+    assert.deepEqual(trained, ['none']);
   });
 });

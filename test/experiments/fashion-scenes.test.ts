@@ -1,7 +1,8 @@
 // The fashion-scenes experiment end to end on the smoke budget: every stage runs, the report has every
-// row and the claims, and a second invocation reruns nothing and writes the same report.
+// row and the claims, a second invocation reruns nothing and writes the same report, and a fresh root takes
+// the recorded evaluations instead of training again.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -66,4 +67,28 @@ test('fashion-scenes smoke budget: all rows, the sweep, the shifted-box control,
   assert.equal(await run(), 0);
   assert.equal(statSync(metrics).mtimeMs, before, 'nothing is evaluated again');
   assert.equal(readFileSync(join(docs, 'fashion-scenes.md'), 'utf8'), report);
+
+  // A fresh root (a later session, another machine) with the docs' record: the shared stages are rebuilt,
+  // every evaluation whose g, judge and condition fingerprints match is taken from the record, no row is
+  // trained, and the page is the same but for the root it names.
+  // Evaluations on disk that the record lacks (a root measured before the record existed) are recorded.
+  const record = join(docs, 'fashion-scenes', 'record');
+  rmSync(record, { recursive: true });
+  assert.equal(await run(), 0);
+  assert.equal(statSync(metrics).mtimeMs, before, 'nothing is evaluated again');
+  assert.equal(readdirSync(record).length, 8 + 2 + 1, 'the rows, the other sweep scales, the shifted control');
+  const fresh = (name: string) =>
+    new FashionScenesExperiment({ budget: 'smoke', root: join(root, name), docs, log: () => {} }).run();
+  const page = () => readFileSync(join(docs, 'fashion-scenes.md'), 'utf8').replace(/\(root [^)]*\)/, '(root)');
+  const recorded = page();
+  assert.equal(await fresh('exp2'), 0);
+  assert.ok(!existsSync(join(root, 'exp2', 'runs')), 'no row trained again');
+  assert.equal(page(), recorded);
+  // An evaluation measured against another judge is measured again, and only that one.
+  const entry = join(record, 'none-s3-ddpm-judge', 'entry.json');
+  const e = JSON.parse(readFileSync(entry, 'utf8')) as { inputs: Record<string, string> };
+  writeFileSync(entry, JSON.stringify({ ...e, inputs: { ...e.inputs, judge: 'step 10 0000000000000000' } }));
+  assert.equal(await fresh('exp3'), 0);
+  assert.deepEqual(readdirSync(join(root, 'exp3', 'runs')), ['none']);
+  assert.equal(JSON.parse(readFileSync(entry, 'utf8')).inputs.judge, e.inputs.judge, 'recorded again');
 });

@@ -640,7 +640,8 @@ export class FashionMnistExperiment {
     return {
       g: runFingerprint(this.plan.encoder),
       judge: runFingerprint(this.plan.evalnet),
-      data: JSON.stringify(row.data),
+      // where the images are cached is not what they are
+      data: JSON.stringify({ ...row.data, cache: undefined }),
       condition: c.kind === 'file' ? tensorFingerprint(c.path) : JSON.stringify(c),
     };
   }

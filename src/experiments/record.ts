@@ -8,7 +8,7 @@
 // means the row is measured again.
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { latestCheckpoint, latestStep } from '../train/checkpoint.js';
 import { readJsonFile, writeJsonFile } from '../util/json-file.js';
@@ -140,7 +140,7 @@ export class ExperimentRecord {
     if (!files.includes('metrics.json')) throw new Error(`${out} holds no metrics.json to record`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    for (const f of files) copyFileSync(join(out, f), join(dir, basename(f)));
+    for (const f of files) copyFileSync(join(out, f), join(dir, f));
     writeJsonFile(join(dir, 'entry.json'), { format: RECORD_FORMAT, identity: this.identity, inputs, files });
   }
 }

@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -120,13 +121,31 @@ function load(): NativeAddon {
     );
   }
   const require = createRequire(import.meta.url);
+  let addon: NativeAddon;
   try {
-    return require(path) as NativeAddon;
+    addon = require(path) as NativeAddon;
   } catch (e) {
     throw new Error(
       `selfguided: could not load the native addon ${path}: ${(e as Error).message}. Rebuild it with \`npm run build:native\`.`,
     );
   }
+  // Debian's OpenMP starts with one thread here; use the cores unless the user chose. OpenBLAS gets 1
+  // (runtime.ts's setNumThreads says why).
+  const envThreads = Number(process.env.SELFGUIDED_THREADS ?? '');
+  addon.setNumThreads(Number.isInteger(envThreads) && envThreads > 0 ? envThreads : availableParallelism());
+  addon.setBlasThreads(1);
+  return addon;
 }
 
-export const native: NativeAddon = load();
+/**
+ * The addon, loaded on first use: `selfguided --help` and a mistyped flag answer without mapping libtorch
+ * (a second of the command's start). The binding is live, so after the first call importers hold the addon
+ * itself and no call goes through the proxy.
+ */
+let loaded: NativeAddon | undefined;
+export let native: NativeAddon = new Proxy({} as NativeAddon, {
+  get(_, key) {
+    native = loaded ??= load();
+    return loaded[key as keyof NativeAddon];
+  },
+});

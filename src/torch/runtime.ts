@@ -1,5 +1,4 @@
 // Process-wide engine settings: threads, CUDA, build facts.
-import { availableParallelism } from 'node:os';
 import { native } from './native.js';
 import type { CpuMemoryStats } from './native.js';
 
@@ -77,7 +76,3 @@ export function liveTensors(): number {
 export function buildInfo(): { torchVersion: string; parallelInfo: string; cxx11Abi: boolean } {
   return native.config();
 }
-
-// Debian's OpenMP starts with one thread here; use the cores unless the user chose.
-const envThreads = Number(process.env.SELFGUIDED_THREADS ?? '');
-setNumThreads(Number.isInteger(envThreads) && envThreads > 0 ? envThreads : availableParallelism());

@@ -27,7 +27,7 @@ import { selfBoxesFile } from '../pipelines/self-boxes-file.js';
 import { selfMasksFile } from '../pipelines/self-masks-file.js';
 import { StageInterrupted, trainStage } from '../pipelines/stage.js';
 import { SamplerChoice, samplerTag } from './budgets.js';
-import { ExperimentRecord, runFingerprint, tensorFingerprint, type RecordInputs } from './record.js';
+import { ExperimentRecord, runFingerprint, tensorFingerprint, type CarryOptions, type RecordInputs } from './record.js';
 import { samplerName } from './report.js';
 import { renderLineCharts } from './svg-plot.js';
 
@@ -181,6 +181,9 @@ const Plan = z.object({
 export const BOXES_FOLLOWED = { iou: 0.6, timesShuffled: 3 } as const;
 export const MASKS_FOLLOWED = { iou: 0.5, timesShuffled: 2 } as const;
 
+/** The row the guidance sweep and the shifted-box control sample again. */
+const SWEEP_ROW = 'self-boxes';
+
 /** Whether a layout score beat both of a claim's thresholds, as the report says it. */
 const held = (score: number, shuffled: number, t: { iou: number; timesShuffled: number }) =>
   score >= t.iou && score >= t.timesShuffled * shuffled ? 'held' : 'did not hold';
@@ -250,10 +253,30 @@ export class FashionScenesExperiment {
     return join(this.root, ...p);
   }
 
+  /**
+   * Trains a stage, carrying its newest checkpoint in the record when it ends or is stopped, so a later
+   * session on another machine continues it (each stage first takes what the record carries when the
+   * root has less of it).
+   */
+  private async trainCarried(name: string, dir: string, carry: Omit<CarryOptions, 'root'>, train: () => Promise<void>) {
+    const o = { ...carry, root: this.root };
+    try {
+      await train();
+    } catch (e) {
+      if (e instanceof StageInterrupted) this.record.keepRun(name, dir, o);
+      throw e;
+    }
+    this.record.keepRun(name, dir, o);
+  }
+
   private async encoder(): Promise<string> {
     const dir = this.path('encoder');
     const steps = this.b.encoderSteps;
-    if (latestStep(dir) >= steps) return dir;
+    this.record.restoreRun('encoder', dir, { root: this.root });
+    if (latestStep(dir) >= steps) {
+      this.record.keepRun('encoder', dir, { root: this.root });
+      return dir;
+    }
     const vit = this.g === 'vit';
     this.log(`training the ${vit ? 'DINO + iBOT ViT' : 'SimCLR ResNet'} encoder g on the canvases (${steps} steps)`);
     // The ViT's settings are those of docs/self-annotation.md's runs.
@@ -274,9 +297,11 @@ export class FashionScenesExperiment {
           model: { widths: [32, 64, 128] },
           train: { steps, batchSize: Math.min(this.b.trainingBatch ?? 128, this.b.trainCount), seed: this.seed },
         };
-    await trainStage(dir, (how) => EncoderTrainer.open(dir, { ...how, device: this.o.device, log: this.log }), config, {
-      steps,
-    });
+    await this.trainCarried('encoder', dir, {}, () =>
+      trainStage(dir, (how) => EncoderTrainer.open(dir, { ...how, device: this.o.device, log: this.log }), config, {
+        steps,
+      }),
+    );
     return dir;
   }
 
@@ -366,21 +391,26 @@ export class FashionScenesExperiment {
     const features = await this.features('masks');
     let stego: string | undefined;
     if (method === 'stego') {
-      stego = this.path('stego');
-      if (latestStep(stego) < this.b.stegoSteps) {
+      const dir = this.path('stego');
+      stego = dir;
+      const carry = { inputs: { g: runFingerprint(await this.encoder()) } };
+      this.record.restoreRun('stego', dir, { ...carry, root: this.root });
+      if (latestStep(dir) < this.b.stegoSteps) {
         this.log(`training the STEGO head (${this.b.stegoSteps} steps)`);
-        const dir = stego;
-        await trainStage(
-          dir,
-          (how) => StegoTrainer.open(dir, { ...how, log: this.log }),
-          {
-            features,
-            model: { K: this.b.K },
-            train: { steps: this.b.stegoSteps, batchSize: Math.min(16, this.b.trainCount), seed: this.seed },
-          },
-          { steps: this.b.stegoSteps },
+        await this.trainCarried('stego', dir, carry, () =>
+          trainStage(
+            dir,
+            (how) => StegoTrainer.open(dir, { ...how, log: this.log }),
+            {
+              features,
+              model: { K: this.b.K },
+              train: { steps: this.b.stegoSteps, batchSize: Math.min(16, this.b.trainCount), seed: this.seed },
+            },
+            { steps: this.b.stegoSteps },
+          ),
         );
       }
+      this.record.keepRun('stego', dir, { ...carry, root: this.root });
     }
     mkdirSync(this.path('annotations'), { recursive: true });
     await selfMasksFile(features, { K: this.b.K, seed: this.seed, stego, out, log: this.log });
@@ -451,22 +481,29 @@ export class FashionScenesExperiment {
   private async evalnet(): Promise<string> {
     const dir = this.path('judge');
     const record = this.path('judge.json');
-    if (latestStep(dir) >= this.b.evalnetSteps && existsSync(record)) return dir;
+    const carry = { root: this.root, extras: ['judge.json'] };
+    this.record.restoreRun('judge', dir, carry);
+    if (latestStep(dir) >= this.b.evalnetSteps && existsSync(record)) {
+      this.record.keepRun('judge', dir, carry);
+      return dir;
+    }
     this.log("training the canvas judge (the canvases' hidden class sets; for evaluation only)");
-    await trainStage(
-      dir,
-      (how) => EvalNetTrainer.open(dir, { ...how, log: this.log }),
-      {
-        data: this.data,
-        train: {
-          steps: this.b.evalnetSteps,
-          batchSize: Math.min(this.b.trainingBatch ?? 128, this.b.trainCount),
-          seed: this.seed,
-          // On colour canvases no brightness threshold finds the samples' objects: the judge learns to.
-          ...(this.dataset === 'colour-scenes' ? { foreground: true } : {}),
+    await this.trainCarried('judge', dir, {}, () =>
+      trainStage(
+        dir,
+        (how) => EvalNetTrainer.open(dir, { ...how, log: this.log }),
+        {
+          data: this.data,
+          train: {
+            steps: this.b.evalnetSteps,
+            batchSize: Math.min(this.b.trainingBatch ?? 128, this.b.trainCount),
+            seed: this.seed,
+            // On colour canvases no brightness threshold finds the samples' objects: the judge learns to.
+            ...(this.dataset === 'colour-scenes' ? { foreground: true } : {}),
+          },
         },
-      },
-      { steps: this.b.evalnetSteps },
+        { steps: this.b.evalnetSteps },
+      ),
     );
     const test = await loadDataset(
       this.dataset === 'colour-scenes'
@@ -490,6 +527,7 @@ export class FashionScenesExperiment {
       net.dispose();
       test.dispose();
     }
+    this.record.keepRun('judge', dir, carry);
     return dir;
   }
 
@@ -501,8 +539,13 @@ export class FashionScenesExperiment {
 
   private async trainRow(r: Row): Promise<string> {
     const dir = this.path('runs', r.id);
-    if (latestStep(dir) >= this.b.steps) return dir;
     const cond = await r.condition();
+    const carry = { inputs: { condition: cond ? tensorFingerprint(cond) : 'none' } };
+    this.record.restoreRun(`row-${r.id}`, dir, { ...carry, root: this.root });
+    if (latestStep(dir) >= this.b.steps) {
+      this.record.keepRun(`row-${r.id}`, dir, { ...carry, root: this.root });
+      return dir;
+    }
     this.log(`training row ${r.id} (${this.b.steps} steps)`);
     const config: TrainConfigInput = {
       data: this.data,
@@ -519,13 +562,10 @@ export class FashionScenesExperiment {
         checkpointEvery: 250,
       },
     };
-    await trainStage(
-      dir,
-      (how) => DiffusionTrainer.open(dir, { ...how, device: this.o.device, log: this.log }),
-      config,
-      {
+    await this.trainCarried(`row-${r.id}`, dir, carry, () =>
+      trainStage(dir, (how) => DiffusionTrainer.open(dir, { ...how, device: this.o.device, log: this.log }), config, {
         steps: this.b.steps,
-      },
+      }),
     );
     return dir;
   }
@@ -583,6 +623,8 @@ export class FashionScenesExperiment {
       log: this.log,
     });
     this.record.keep(key, out, await this.inputs(r));
+    // The sweep and the shifted-box control sample the self-boxes row again; no other row is used after.
+    if (r.id !== SWEEP_ROW) this.record.dropRun(`row-${r.id}`);
     return m;
   }
 
@@ -613,10 +655,11 @@ export class FashionScenesExperiment {
         this.report(this.finishedRows(), [], null);
       }
       if (this.o.rows) return 0;
-      const boxes = this.rows().find((r) => r.id === 'self-boxes')!;
+      const boxes = this.rows().find((r) => r.id === SWEEP_ROW)!;
       const sweep: { scale: number; m: EvalMetrics }[] = [];
       for (const s of this.b.sweep) sweep.push({ scale: s, m: await this.evaluateRow(boxes, s) });
       const shifted = await this.evaluateRow(boxes, this.b.scale, this.b.shift);
+      this.record.dropRun(`row-${SWEEP_ROW}`);
       this.report(this.finishedRows(), sweep, shifted);
       return 0;
     } catch (e) {

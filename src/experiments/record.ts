@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { latestCheckpoint, latestStep } from '../train/checkpoint.js';
 import { readJsonFile, writeJsonFile } from '../util/json-file.js';
+import { readCarriedRun, writeCarriedRun } from './carried-run.js';
 
 const RECORD_FORMAT = 'selfguided-experiment-record/1';
 
@@ -24,6 +25,26 @@ const Entry = z.object({
   inputs: z.record(z.string(), z.string()),
   files: z.array(z.string()),
 });
+
+const CARRIED_FORMAT = 'selfguided-carried-run/1';
+const CarriedEntry = z.object({
+  format: z.literal(CARRIED_FORMAT),
+  identity: z.record(z.string(), z.unknown()),
+  inputs: z.record(z.string(), z.string()),
+  step: z.number().int().positive(),
+  checkpoint: z.string().regex(/^step-\d+\.safetensors$/),
+  extras: z.array(z.string()),
+});
+
+/** Where a run is carried, and what it needs to be taken: the experiment's root and its inputs. */
+export interface CarryOptions {
+  /** the experiment's root: paths under it are stored relative to it */
+  root: string;
+  /** what the run was trained on (fingerprints or plain values), e.g. its condition file */
+  inputs?: RecordInputs;
+  /** files of the root, relative to it, that go with the run */
+  extras?: string[];
+}
 
 /** The files of an evaluation folder the reports read; samples.safetensors and the caches stay behind. */
 const KEPT = /^(metrics\.json|[\w-]+\.png)$/;
@@ -110,14 +131,7 @@ export class ExperimentRecord {
     const entryPath = join(dir, 'entry.json');
     if (!existsSync(entryPath)) return false;
     const entry = readJsonFile(entryPath, Entry);
-    const differs = [
-      ...Object.entries(this.identity)
-        .filter(([k, v]) => JSON.stringify(entry.identity[k]) !== JSON.stringify(v))
-        .map(([k]) => k),
-      ...Object.entries(inputs)
-        .filter(([k, v]) => entry.inputs[k] !== v)
-        .map(([k]) => k),
-    ];
+    const differs = this.differences(entry, inputs);
     if (differs.length) {
       this.log(`the record's ${key} was measured against another ${differs.join(', ')}; measuring it again`);
       return false;
@@ -131,6 +145,79 @@ export class ExperimentRecord {
     for (const f of entry.files) copyFileSync(join(dir, f), join(out, f));
     this.log(`took ${key} from the record in ${this.dir}`);
     return true;
+  }
+
+  /** The names of the identity and inputs an entry was made with that differ from these. */
+  private differences(
+    entry: { identity: Record<string, unknown>; inputs: Record<string, string> },
+    inputs: RecordInputs,
+  ): string[] {
+    return [
+      ...Object.entries(this.identity)
+        .filter(([k, v]) => JSON.stringify(entry.identity[k]) !== JSON.stringify(v))
+        .map(([k]) => k),
+      ...Object.entries(inputs)
+        .filter(([k, v]) => entry.inputs[k] !== v)
+        .map(([k]) => k),
+    ];
+  }
+
+  private carriedDir(name: string): string {
+    return this.entryDir(join('carried', name));
+  }
+
+  private carriedEntry(name: string): z.infer<typeof CarriedEntry> | null {
+    const path = join(this.carriedDir(name), 'entry.json');
+    return existsSync(path) ? readJsonFile(path, CarriedEntry) : null;
+  }
+
+  /**
+   * Carries the training run in `runDir` (its newest checkpoint) under `name`, replacing what was carried
+   * before; nothing is written when the same step is carried already with the same inputs.
+   */
+  keepRun(name: string, runDir: string, o: CarryOptions): void {
+    const inputs = o.inputs ?? {};
+    const step = latestStep(runDir);
+    if (step === 0) return;
+    const old = this.carriedEntry(name);
+    const extras = o.extras ?? [];
+    if (
+      old &&
+      old.step === step &&
+      this.differences(old, inputs).length === 0 &&
+      JSON.stringify(old.extras) === JSON.stringify(extras)
+    )
+      return;
+    const files = writeCarriedRun(this.carriedDir(name), runDir, o.root, extras);
+    if (!files) return;
+    writeJsonFile(join(this.carriedDir(name), 'entry.json'), {
+      format: CARRIED_FORMAT,
+      identity: this.identity,
+      inputs,
+      ...files,
+    });
+  }
+
+  /**
+   * Puts the carried run `name` in `runDir` when it was trained with the same identity and inputs and is
+   * further along than what `runDir` holds; true when it did.
+   */
+  restoreRun(name: string, runDir: string, o: CarryOptions): boolean {
+    const entry = this.carriedEntry(name);
+    if (!entry || latestStep(runDir) >= entry.step) return false;
+    const differs = this.differences(entry, o.inputs ?? {});
+    if (differs.length) {
+      this.log(`the record's run ${name} was trained on another ${differs.join(', ')}; not continuing it`);
+      return false;
+    }
+    readCarriedRun(this.carriedDir(name), entry, runDir, o.root);
+    this.log(`continuing ${name} from the run carried in the record (step ${entry.step})`);
+    return true;
+  }
+
+  /** Stops carrying the run `name` (its evaluations are recorded and nothing samples from it again). */
+  dropRun(name: string): void {
+    rmSync(this.carriedDir(name), { recursive: true, force: true });
   }
 
   /** Records the finished evaluation in `out` under `key`, replacing what was there. */

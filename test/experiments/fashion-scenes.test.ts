@@ -76,13 +76,26 @@ test('fashion-scenes smoke budget: all rows, the sweep, the shifted-box control,
   rmSync(record, { recursive: true });
   assert.equal(await run(), 0);
   assert.equal(statSync(metrics).mtimeMs, before, 'nothing is evaluated again');
-  assert.equal(readdirSync(record).length, 8 + 2 + 1, 'the rows, the other sweep scales, the shifted control');
+  assert.equal(
+    readdirSync(record).length,
+    8 + 2 + 1 + 1,
+    'the rows, the other sweep scales, the shifted control, the carried runs',
+  );
+  // The stages the evaluations are measured against are carried (STEGO's head only when it trains, which
+  // this root did before the record was removed); the rows' runs no longer are.
+  assert.deepEqual(readdirSync(join(record, 'carried')).sort(), ['encoder', 'judge']);
+  const logs: string[] = [];
   const fresh = (name: string) =>
-    new FashionScenesExperiment({ budget: 'smoke', root: join(root, name), docs, log: () => {} }).run();
+    new FashionScenesExperiment({ budget: 'smoke', root: join(root, name), docs, log: (m) => logs.push(m) }).run();
   const page = () => readFileSync(join(docs, 'fashion-scenes.md'), 'utf8').replace(/\(root [^)]*\)/, '(root)');
   const recorded = page();
   assert.equal(await fresh('exp2'), 0);
   assert.ok(!existsSync(join(root, 'exp2', 'runs')), 'no row trained again');
+  assert.ok(
+    !logs.some((m) => /training the (DINO|SimCLR|canvas judge)/.test(m)),
+    'g and the judge are continued from the record, not trained',
+  );
+  assert.ok(logs.some((m) => /continuing encoder from the run carried in the record/.test(m)));
   assert.equal(page(), recorded);
   // An evaluation measured against another judge is measured again, and only that one.
   const entry = join(record, 'none-s3-ddpm-judge', 'entry.json');

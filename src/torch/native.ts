@@ -143,9 +143,18 @@ function load(): NativeAddon {
  * itself and no call goes through the proxy.
  */
 let loaded: NativeAddon | undefined;
+/** A failed load is not tried again: in an installed package each try would run the first-use build. */
+let failure: Error | undefined;
 export let native: NativeAddon = new Proxy({} as NativeAddon, {
   get(_, key) {
-    native = loaded ??= load();
+    if (failure) throw failure;
+    try {
+      loaded ??= load();
+    } catch (e) {
+      failure = e as Error;
+      throw e;
+    }
+    native = loaded;
     return loaded[key as keyof NativeAddon];
   },
 });

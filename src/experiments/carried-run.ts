@@ -83,13 +83,15 @@ export function writeCarriedRun(dir: string, runDir: string, root: string, extra
   return { step: latestStep(runDir), checkpoint: basename(ck), extras };
 }
 
-/** Puts a carried run back as `runDir` (replacing it) under `root`, with its extras. */
+/** Puts a carried run back in `runDir` (replacing the run there) under `root`, with its extras. */
 export function readCarriedRun(dir: string, files: CarriedFiles, runDir: string, root: string): void {
   const missing = ['config.json', files.checkpoint, ...files.extras.map((e) => join('extras', basename(e)))].filter(
     (f) => !existsSync(join(dir, f)),
   );
   if (missing.length) throw new Error(`the carried run in ${dir} lacks ${missing.join(', ')}`);
-  rmSync(runDir, { recursive: true, force: true });
+  // Only the run's own files are replaced: a row's folder may hold its evaluations too.
+  for (const f of ['config.json', 'metrics.jsonl', 'checkpoints'])
+    rmSync(join(runDir, f), { recursive: true, force: true });
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
   relocateSafetensors(join(dir, files.checkpoint), checkpointPath(runDir, files.step), PLACEHOLDER, root);
   if (existsSync(join(dir, 'metrics.jsonl'))) copyFileSync(join(dir, 'metrics.jsonl'), join(runDir, 'metrics.jsonl'));

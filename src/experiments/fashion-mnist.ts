@@ -274,14 +274,19 @@ export class FashionMnistExperiment {
   // unless the plan reuses existing ones.
   private async prerequisites(): Promise<void> {
     const { evalnet, encoder, seed } = this.plan;
-    if (evalnet === join(this.root, 'evalnet') && !existsSync(this.evalnetAccuracyPath)) {
+    const ownEvalnet = evalnet === join(this.root, 'evalnet');
+    const evalnetCarry = { root: this.root, extras: [basename(this.evalnetAccuracyPath)] };
+    if (ownEvalnet) this.record.restoreRun('evalnet', evalnet, evalnetCarry);
+    if (ownEvalnet && !existsSync(this.evalnetAccuracyPath)) {
       await this.timing.time('evalnet', async () => {
         this.log(`training the evaluation network in ${evalnet}`);
-        await trainStage(
-          evalnet,
-          (how) => EvalNetTrainer.open(evalnet, { ...how, log: this.log }),
-          { data: this.full, train: { steps: this.b.evalnetSteps, seed } },
-          { steps: this.b.evalnetSteps },
+        await this.record.trainCarried('evalnet', evalnet, { root: this.root }, () =>
+          trainStage(
+            evalnet,
+            (how) => EvalNetTrainer.open(evalnet, { ...how, log: this.log }),
+            { data: this.full, train: { steps: this.b.evalnetSteps, seed } },
+            { steps: this.b.evalnetSteps },
+          ),
         );
       });
     }
@@ -298,7 +303,10 @@ export class FashionMnistExperiment {
         test.dispose();
       }
     }
-    if (encoder === join(this.root, 'encoder') && latestStep(encoder) < this.b.encoderSteps) {
+    if (ownEvalnet) this.record.keepRun('evalnet', evalnet, evalnetCarry);
+    const ownEncoder = encoder === join(this.root, 'encoder');
+    if (ownEncoder) this.record.restoreRun('encoder', encoder, { root: this.root });
+    if (ownEncoder && latestStep(encoder) < this.b.encoderSteps) {
       await this.timing.time(this.stage('encoder'), async () => {
         const config: EncoderConfigInput = {
           data: this.full,
@@ -306,16 +314,19 @@ export class FashionMnistExperiment {
           // docs/self-labels.md, round 2: batch 256, crops of at least 60% of the area, 6,000 steps
           train: { steps: this.b.encoderSteps, batchSize: 256, cropScale: [0.6, 1], seed, checkpointEvery: 250 },
         };
-        await trainStage(
-          encoder,
-          (how) => EncoderTrainer.open(encoder, { ...how, device: this.device, log: this.log }),
-          config,
-          { steps: this.b.encoderSteps, what: 'training the SimCLR encoder g', log: this.log },
+        await this.record.trainCarried('encoder', encoder, { root: this.root }, () =>
+          trainStage(
+            encoder,
+            (how) => EncoderTrainer.open(encoder, { ...how, device: this.device, log: this.log }),
+            config,
+            { steps: this.b.encoderSteps, what: 'training the SimCLR encoder g', log: this.log },
+          ),
         );
       });
     } else if (!latestCheckpoint(encoder)) {
       throw new Error(`no encoder checkpoint in ${encoder}`);
     }
+    if (ownEncoder) this.record.keepRun('encoder', encoder, { root: this.root });
   }
 
   private get evalnetAccuracyPath(): string {
@@ -603,8 +614,13 @@ export class FashionMnistExperiment {
 
   private async train(row: RowDef): Promise<void> {
     const dir = this.rowDir(row.id);
-    if (latestStep(dir) >= this.b.steps) return;
     const condition = await row.condition();
+    const carry = {
+      root: this.root,
+      inputs: { condition: condition.kind === 'file' ? tensorFingerprint(condition.path) : JSON.stringify(condition) },
+    };
+    this.record.restoreRun(`row-${row.id}`, dir, carry);
+    if (latestStep(dir) >= this.b.steps) return;
     await this.timing.time(this.stage(`train ${row.id}`), async () => {
       const config: TrainConfigInput = {
         data: row.data,
@@ -621,17 +637,32 @@ export class FashionMnistExperiment {
           logEvery: 100,
         },
       };
-      await trainStage(
-        dir,
-        (how) => DiffusionTrainer.open(dir, { ...how, device: this.device, log: this.log }),
-        config,
-        {
+      await this.record.trainCarried(`row-${row.id}`, dir, carry, () =>
+        trainStage(dir, (how) => DiffusionTrainer.open(dir, { ...how, device: this.device, log: this.log }), config, {
           steps: this.b.steps,
           what: `row ${row.id}: training`,
           log: this.log,
-        },
+        }),
       );
     });
+  }
+
+  /**
+   * Stops carrying the runs of rows nothing samples again: the sampler study's rows until it has chosen,
+   * the balanced self-label rows until the sweep (on the best of them) is done, other rows once evaluated.
+   */
+  private dropFinishedRuns(): void {
+    const best = this.bestSelfLabelRow();
+    const sweepDone =
+      best !== null && this.b.sweep.every((sc) => this.sweepSeeds.every((seed) => this.metrics(best.id, sc, seed)));
+    const studying = this.b.samplerStudy.length > 0 && !this.sampler;
+    const study = new Set(this.studyRows.map((r) => r.id));
+    for (const r of this.rows().concat(this.replicas().flatMap((x) => x.copies))) {
+      if (!this.rowMetrics(r)) continue;
+      if (studying && study.has(r.id)) continue;
+      if (!sweepDone && r.group === 'balanced' && r.kind === 'self-label') continue;
+      this.record.dropRun(`row-${r.id}`);
+    }
   }
 
   /** What a row's evaluations are measured against, for the record: g, the judge, its data and condition. */
@@ -681,6 +712,7 @@ export class FashionMnistExperiment {
       }),
     );
     this.record.keep(key, out, await this.inputs(row));
+    this.dropFinishedRuns();
     this.report();
   }
 

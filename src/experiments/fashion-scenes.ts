@@ -27,7 +27,7 @@ import { selfBoxesFile } from '../pipelines/self-boxes-file.js';
 import { selfMasksFile } from '../pipelines/self-masks-file.js';
 import { StageInterrupted, trainStage } from '../pipelines/stage.js';
 import { SamplerChoice, samplerTag } from './budgets.js';
-import { ExperimentRecord, runFingerprint, tensorFingerprint, type CarryOptions, type RecordInputs } from './record.js';
+import { ExperimentRecord, runFingerprint, tensorFingerprint, type RecordInputs } from './record.js';
 import { samplerName } from './report.js';
 import { renderLineCharts } from './svg-plot.js';
 
@@ -253,22 +253,6 @@ export class FashionScenesExperiment {
     return join(this.root, ...p);
   }
 
-  /**
-   * Trains a stage, carrying its newest checkpoint in the record when it ends or is stopped, so a later
-   * session on another machine continues it (each stage first takes what the record carries when the
-   * root has less of it).
-   */
-  private async trainCarried(name: string, dir: string, carry: Omit<CarryOptions, 'root'>, train: () => Promise<void>) {
-    const o = { ...carry, root: this.root };
-    try {
-      await train();
-    } catch (e) {
-      if (e instanceof StageInterrupted) this.record.keepRun(name, dir, o);
-      throw e;
-    }
-    this.record.keepRun(name, dir, o);
-  }
-
   private async encoder(): Promise<string> {
     const dir = this.path('encoder');
     const steps = this.b.encoderSteps;
@@ -297,7 +281,7 @@ export class FashionScenesExperiment {
           model: { widths: [32, 64, 128] },
           train: { steps, batchSize: Math.min(this.b.trainingBatch ?? 128, this.b.trainCount), seed: this.seed },
         };
-    await this.trainCarried('encoder', dir, {}, () =>
+    await this.record.trainCarried('encoder', dir, { root: this.root }, () =>
       trainStage(dir, (how) => EncoderTrainer.open(dir, { ...how, device: this.o.device, log: this.log }), config, {
         steps,
       }),
@@ -397,7 +381,7 @@ export class FashionScenesExperiment {
       this.record.restoreRun('stego', dir, { ...carry, root: this.root });
       if (latestStep(dir) < this.b.stegoSteps) {
         this.log(`training the STEGO head (${this.b.stegoSteps} steps)`);
-        await this.trainCarried('stego', dir, carry, () =>
+        await this.record.trainCarried('stego', dir, { ...carry, root: this.root }, () =>
           trainStage(
             dir,
             (how) => StegoTrainer.open(dir, { ...how, log: this.log }),
@@ -488,7 +472,7 @@ export class FashionScenesExperiment {
       return dir;
     }
     this.log("training the canvas judge (the canvases' hidden class sets; for evaluation only)");
-    await this.trainCarried('judge', dir, {}, () =>
+    await this.record.trainCarried('judge', dir, { root: this.root }, () =>
       trainStage(
         dir,
         (how) => EvalNetTrainer.open(dir, { ...how, log: this.log }),
@@ -562,7 +546,7 @@ export class FashionScenesExperiment {
         checkpointEvery: 250,
       },
     };
-    await this.trainCarried(`row-${r.id}`, dir, carry, () =>
+    await this.record.trainCarried(`row-${r.id}`, dir, { ...carry, root: this.root }, () =>
       trainStage(dir, (how) => DiffusionTrainer.open(dir, { ...how, device: this.o.device, log: this.log }), config, {
         steps: this.b.steps,
       }),

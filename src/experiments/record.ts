@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { latestCheckpoint, latestStep } from '../train/checkpoint.js';
 import { readJsonFile, writeJsonFile } from '../util/json-file.js';
+import { StageInterrupted } from '../pipelines/stage.js';
 import { readCarriedRun, writeCarriedRun } from './carried-run.js';
 
 const RECORD_FORMAT = 'selfguided-experiment-record/1';
@@ -213,6 +214,22 @@ export class ExperimentRecord {
     readCarriedRun(this.carriedDir(name), entry, runDir, o.root);
     this.log(`continuing ${name} from the run carried in the record (step ${entry.step})`);
     return true;
+  }
+
+  /**
+   * Runs `train` (a stage training the run in `runDir`), carrying the run when it ends or is stopped, so a
+   * later session on another machine continues it; the run is first taken from the record when the root
+   * holds less of it.
+   */
+  async trainCarried(name: string, runDir: string, o: CarryOptions, train: () => Promise<void>): Promise<void> {
+    this.restoreRun(name, runDir, o);
+    try {
+      await train();
+    } catch (e) {
+      if (e instanceof StageInterrupted) this.keepRun(name, runDir, o);
+      throw e;
+    }
+    this.keepRun(name, runDir, o);
   }
 
   /** Stops carrying the run `name` (its evaluations are recorded and nothing samples from it again). */

@@ -134,7 +134,10 @@ test('extras travel with the run, and a carried run missing its files is an erro
   );
   const record = new ExperimentRecord(join(base, 'record'), { seed: 0 });
   record.keepRun('judge', join(a, 'judge'), { root: a, extras: ['judge.json'] });
+  mkdirSync(join(b, 'judge', 'eval'), { recursive: true });
+  writeFileSync(join(b, 'judge', 'eval', 'metrics.json'), '{}');
   assert.equal(record.restoreRun('judge', join(b, 'judge'), { root: b }), true);
+  assert.ok(existsSync(join(b, 'judge', 'eval', 'metrics.json')), "the folder's other files stay");
   assert.deepEqual(JSON.parse(readFileSync(join(b, 'judge.json'), 'utf8')), {
     checkpoint: join(b, 'judge', 'checkpoints', 'step-00000010.safetensors'),
     mAP: 0.5,

@@ -100,17 +100,22 @@ describe('experiment fashion-mnist', () => {
     assert.ok(after[stage]! > before[stage]!);
     await assert.rejects(async () => new FashionMnistExperiment({ ...o, budget: 'small' }), /holds the 'smoke' budget/);
 
-    // A fresh root with the docs' record (a later session): g, the judge and the annotations are rebuilt and
-    // match, so every evaluation is taken from the record; only 'none' is trained again (the diffusion-feature
-    // control reads its model), and every row's line of the page is the same.
+    // A fresh root with the docs' record (a later session): g and the judge are carried in the record, the
+    // annotations rebuilt from them match, so every evaluation is taken from the record; only 'none' is
+    // trained again (the diffusion-feature control reads its model, whose run is not carried once evaluated),
+    // and every row's line of the page is the same.
     const rowLines = () =>
       readFileSync(join(dir, 'docs', 'fashion-mnist.md'), 'utf8')
         .split('\n')
         .filter((l) => ids.some((id) => l.startsWith(`| ${id} |`)));
     const lines = rowLines();
     assert.ok(lines.length >= ids.length);
+    const timed = timing();
+    assert.ok(timed.encoder! > 0 && timed.evalnet! > 0);
     assert.equal(await new FashionMnistExperiment({ ...o, root: join(dir, 'fresh') }).run(), 0);
     assert.deepEqual(rowLines(), lines);
+    assert.equal(timing().encoder, timed.encoder, 'g is continued from the record, not trained again');
+    assert.equal(timing().evalnet, timed.evalnet, 'the judge is continued from the record, not trained again');
     const trained = readdirSync(join(dir, 'fresh', 'rows')).filter(
       (id) => latestStep(join(dir, 'fresh', 'rows', id)) > 0,
     );

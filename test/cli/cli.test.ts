@@ -14,19 +14,46 @@ function cli(...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-describe('selfguided CLI', () => {
-  test('help for every command lists options with defaults', () => {
-    const top = cli('--help');
-    assert.equal(top.code, 0);
-    assert.match(top.out, /train.*\n.*sample.*\n.*demo/s);
-    for (const c of ['train', 'sample', 'demo', 'features', 'cluster', 'encoder', 'evalnet', 'eval', 'experiment']) {
-      const h = cli(c, '--help');
-      assert.equal(h.code, 0);
-      assert.match(h.out, /--seed INT\s+.*\(default: 0\)/);
+/**
+ * Runs the commands two at a time and returns their results in order: each spends most of its time
+ * starting up, on one core, so the suite's long lists of one-line errors take half the wall time.
+ */
+async function cliAll(list: string[][]): Promise<{ code: number | null; out: string; err: string }[]> {
+  const one = (args: string[]) =>
+    new Promise<{ code: number | null; out: string; err: string }>((done, fail) => {
+      const p = spawn(process.execPath, ['bin/selfguided.mjs', ...args]);
+      let out = '';
+      let err = '';
+      p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      p.on('error', fail);
+      p.on('close', (code) => done({ code, out, err }));
+    });
+  const results: { code: number | null; out: string; err: string }[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < list.length) {
+      const i = next++;
+      results[i] = await one(list[i]!);
     }
+  };
+  await Promise.all([worker(), worker()]);
+  return results;
+}
+
+describe('selfguided CLI', () => {
+  test('help for every command lists options with defaults', async () => {
+    const commands = ['train', 'sample', 'demo', 'features', 'cluster', 'encoder', 'evalnet', 'eval', 'experiment'];
+    const [top, ...each] = await cliAll([['--help'], ...commands.map((c) => [c, '--help'])]);
+    assert.equal(top!.code, 0);
+    assert.match(top!.out, /train.*\n.*sample.*\n.*demo/s);
+    each.forEach((h, i) => {
+      assert.equal(h.code, 0, commands[i]);
+      assert.match(h.out, /--seed INT\s+.*\(default: 0\)/, commands[i]);
+    });
   });
 
-  test('bad flags and values are one-line errors with exit code 2', () => {
+  test('bad flags and values are one-line errors with exit code 2', async () => {
     const cases: [string[], RegExp][] = [
       [['train', '--nope'], /^selfguided train: unknown option --nope \(see selfguided train --help\)\n$/],
       [['train', '--steps', 'ten'], /--steps must be a number, got 'ten'/],
@@ -51,21 +78,22 @@ describe('selfguided CLI', () => {
       [['experiment', 'cifar10'], /got 'cifar10'/],
       [['experiment', 'fashion-mnist', '--budget', 'huge'], /--budget must be one of smoke, small, full/],
     ];
-    for (const [args, re] of cases) {
-      const r = cli(...args);
+    const results = await cliAll(cases.map(([args]) => args));
+    cases.forEach(([args, re], i) => {
+      const r = results[i]!;
       assert.equal(r.code, 2, args.join(' '));
       assert.match(r.err, re);
       assert.equal(r.err.trim().split('\n').length, 1, `one line: ${r.err}`);
-    }
+    });
     assert.ok(!existsSync('--resume'), 'no folder named after a flag');
   });
 
   test(
     'a device this machine lacks is refused before anything is written',
     { skip: cudaHere ? 'CUDA is present here' : false },
-    () => {
+    async () => {
       const root = mkdtempSync(join(tmpdir(), 'sg-cli-dev-'));
-      for (const [args, re] of [
+      const cases = [
         [
           ['train', '--limit', '64', '--steps', '2', '--run-dir', join(root, 'train'), '--device', 'cuda'],
           /^selfguided train: --device: device 'cuda': no CUDA device is available here/,
@@ -112,11 +140,13 @@ describe('selfguided CLI', () => {
           ],
           /k-means on a sample makes one-hot k-means self-labels only \(not --condition centroid/,
         ],
-      ] as [string[], RegExp][]) {
-        const r = cli(...args);
+      ] as [string[], RegExp][];
+      const results = await cliAll(cases.map(([args]) => args));
+      cases.forEach(([args, re], i) => {
+        const r = results[i]!;
         assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
         assert.match(r.err, re);
-      }
+      });
       assert.deepEqual(readdirSync(root), [], 'nothing was created');
     },
   );

@@ -23,18 +23,45 @@ export function relocateText(text: string, from: string, to: string): string {
   );
 }
 
+interface TensorEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+
 /**
- * Copies a safetensors file with its metadata's strings relocated from `from` to `to`; the tensors'
- * bytes are copied unchanged (their offsets count from the end of the header, whose length may change).
+ * Copies a safetensors file with its metadata's strings relocated from `from` to `to`, and only the
+ * tensors `keep` passes (all by default); their bytes are copied unchanged.
  */
-export function relocateSafetensors(src: string, dst: string, from: string, to: string): void {
+export function relocateSafetensors(
+  src: string,
+  dst: string,
+  from: string,
+  to: string,
+  keep: (name: string) => boolean = () => true,
+): void {
   const buf = readFileSync(src);
   if (buf.length < 8) throw new Error(`${src} is not a safetensors file (${buf.length} bytes)`);
   const n = Number(buf.readBigUInt64LE(0));
   if (8 + n > buf.length) throw new Error(`${src} is not a safetensors file (header of ${n} bytes)`);
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;
-  const meta = header.__metadata__ as Record<string, string> | undefined;
-  if (meta) for (const k of Object.keys(meta)) meta[k] = relocateText(meta[k]!, from, to);
+  const old = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;
+  const meta = old.__metadata__ as Record<string, string> | undefined;
+  const header: Record<string, unknown> = {};
+  if (meta)
+    header.__metadata__ = Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, relocateText(v, from, to)]));
+  // Offsets count from the end of the header; the kept tensors are packed in their old order.
+  const kept = Object.entries(old)
+    .filter(([k]) => k !== '__metadata__' && keep(k))
+    .map(([k, v]) => [k, v as TensorEntry] as const)
+    .sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (const [k, e] of kept) {
+    const [a, b] = e.data_offsets;
+    parts.push(buf.subarray(8 + n + a, 8 + n + b));
+    header[k] = { ...e, data_offsets: [at, at + b - a] };
+    at += b - a;
+  }
   let text = JSON.stringify(header);
   // The format pads the header with spaces to a multiple of 8 bytes.
   text += ' '.repeat((8 - (Buffer.byteLength(text) % 8)) % 8);
@@ -42,7 +69,7 @@ export function relocateSafetensors(src: string, dst: string, from: string, to: 
   const size = Buffer.alloc(8);
   size.writeBigUInt64LE(BigInt(head.length));
   const tmp = `${dst}.tmp-${process.pid}`;
-  writeFileSync(tmp, Buffer.concat([size, head, buf.subarray(8 + n)]));
+  writeFileSync(tmp, Buffer.concat([size, head, ...parts]));
   renameSync(tmp, dst);
 }
 
@@ -55,11 +82,17 @@ export interface CarriedFiles {
 }
 
 /**
- * Writes the run in `runDir` (config.json, metrics.jsonl, newest checkpoint) and `extras` to `dir`,
- * replacing what was there; paths under `root` are stored relative to it. Returns what it wrote, or
- * null when the run has no checkpoint yet.
+ * Writes the run in `runDir` (config.json, metrics.jsonl, newest checkpoint, without its optimizer state
+ * when `finished`) and `extras` to `dir`, replacing what was there; paths under `root` are stored relative
+ * to it. Returns what it wrote, or null when the run has no checkpoint yet.
  */
-export function writeCarriedRun(dir: string, runDir: string, root: string, extras: string[]): CarriedFiles | null {
+export function writeCarriedRun(
+  dir: string,
+  runDir: string,
+  root: string,
+  extras: string[],
+  finished: boolean,
+): CarriedFiles | null {
   const ck = latestCheckpoint(runDir);
   if (!ck) return null;
   const tmp = `${dir}.tmp-${process.pid}`;
@@ -71,7 +104,9 @@ export function writeCarriedRun(dir: string, runDir: string, root: string, extra
   );
   if (existsSync(join(runDir, 'metrics.jsonl')))
     copyFileSync(join(runDir, 'metrics.jsonl'), join(tmp, 'metrics.jsonl'));
-  relocateSafetensors(ck, join(tmp, basename(ck)), root, PLACEHOLDER);
+  // A finished run is only sampled from or read, never trained further: its optimizer state (half of a
+  // checkpoint under Adam) stays behind.
+  relocateSafetensors(ck, join(tmp, basename(ck)), root, PLACEHOLDER, (k) => !finished || !k.startsWith('optim.'));
   for (const rel of extras)
     writeFileSync(
       join(tmp, 'extras', basename(rel)),

@@ -33,6 +33,8 @@ const CarriedEntry = z.object({
   identity: z.record(z.string(), z.unknown()),
   inputs: z.record(z.string(), z.string()),
   step: z.number().int().positive(),
+  /** carried without its optimizer state: sampled from or read, not trained further */
+  finished: z.boolean(),
   checkpoint: z.string().regex(/^step-\d+\.safetensors$/),
   extras: z.array(z.string()),
 });
@@ -176,7 +178,7 @@ export class ExperimentRecord {
    * Carries the training run in `runDir` (its newest checkpoint) under `name`, replacing what was carried
    * before; nothing is written when the same step is carried already with the same inputs.
    */
-  keepRun(name: string, runDir: string, o: CarryOptions): void {
+  keepRun(name: string, runDir: string, o: CarryOptions, state: 'finished' | 'stopped' = 'finished'): void {
     const inputs = o.inputs ?? {};
     const step = latestStep(runDir);
     if (step === 0) return;
@@ -185,16 +187,18 @@ export class ExperimentRecord {
     if (
       old &&
       old.step === step &&
+      old.finished === (state === 'finished') &&
       this.differences(old, inputs).length === 0 &&
       JSON.stringify(old.extras) === JSON.stringify(extras)
     )
       return;
-    const files = writeCarriedRun(this.carriedDir(name), runDir, o.root, extras);
+    const files = writeCarriedRun(this.carriedDir(name), runDir, o.root, extras, state === 'finished');
     if (!files) return;
     writeJsonFile(join(this.carriedDir(name), 'entry.json'), {
       format: CARRIED_FORMAT,
       identity: this.identity,
       inputs,
+      finished: state === 'finished',
       ...files,
     });
   }
@@ -226,7 +230,7 @@ export class ExperimentRecord {
     try {
       await train();
     } catch (e) {
-      if (e instanceof StageInterrupted) this.keepRun(name, runDir, o);
+      if (e instanceof StageInterrupted) this.keepRun(name, runDir, o, 'stopped');
       throw e;
     }
     this.keepRun(name, runDir, o);

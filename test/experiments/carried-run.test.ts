@@ -34,8 +34,32 @@ test('relocateSafetensors rewrites the metadata and keeps the tensors', () => {
   const t = torch.tensor([1, 2, 3, 4.5]);
   const src = join(dir, 'a.safetensors');
   torch.safetensors.saveFile(src, new Map([['w', t]]), { config: JSON.stringify({ path: '/root/a/cond.st' }) });
-  t.dispose();
   const dst = join(dir, 'b.safetensors');
+  const u = torch.tensor([7, 8]);
+  const v = torch.tensor([[5]]);
+  torch.safetensors.saveFile(
+    join(dir, 'three.safetensors'),
+    new Map([
+      ['optim.m', u],
+      ['w', t],
+      ['z', v],
+    ]),
+    {},
+  );
+  u.dispose();
+  v.dispose();
+  relocateSafetensors(
+    join(dir, 'three.safetensors'),
+    join(dir, 'two.safetensors'),
+    'x',
+    'y',
+    (k) => !k.startsWith('optim.'),
+  );
+  const two = torch.safetensors.loadFile(join(dir, 'two.safetensors'));
+  assert.deepEqual([...two.tensors.keys()].sort(), ['w', 'z']);
+  assert.deepEqual(Array.from(two.tensors.get('z')!.toTypedArray() as Float32Array), [5]);
+  for (const x of two.tensors.values()) x.dispose();
+  t.dispose();
   relocateSafetensors(src, dst, '/root/a', '/a much longer root/b');
   const { tensors, metadata } = torch.safetensors.loadFile(dst);
   assert.deepEqual(JSON.parse(metadata.config!), { path: '/a much longer root/b/cond.st' });
@@ -74,8 +98,14 @@ test('a run stopped, carried and continued under another root equals one never s
   const first = await DiffusionTrainer.open(join(a, 'run'), { config: config(a), log: quiet });
   assert.equal((await first.train({ untilStep: 4, progress: false })).status, 'paused');
   first.dispose();
-  record.keepRun('row', join(a, 'run'), { root: a, inputs: { condition: 'c1' } });
+  record.keepRun('row', join(a, 'run'), { root: a, inputs: { condition: 'c1' } }, 'stopped');
   const carried = join(base, 'docs', 'record', 'carried', 'row');
+  const names = (path: string) => {
+    const { tensors } = torch.safetensors.loadFile(path);
+    for (const x of tensors.values()) x.dispose();
+    return [...new Set([...tensors.keys()].map((k) => k.split('.')[0]))].sort();
+  };
+  assert.deepEqual(names(join(carried, 'step-00000004.safetensors')), ['ema', 'model', 'optim', 'rng']);
   assert.deepEqual(readdirSync(carried).sort(), [
     'config.json',
     'entry.json',
@@ -110,7 +140,11 @@ test('a run stopped, carried and continued under another root equals one never s
   // A root that holds as much or more keeps its own; the same step is not written again.
   assert.equal(record.restoreRun('row', join(b, 'run'), { root: b, inputs: { condition: 'c1' } }), false);
   record.keepRun('row', join(b, 'run'), { root: b, inputs: { condition: 'c1' } });
-  assert.ok(existsSync(join(carried, 'step-00000008.safetensors')));
+  // Finished: sampled from, not trained further, so carried without the optimizer's state.
+  assert.deepEqual(names(join(carried, 'step-00000008.safetensors')), ['ema', 'model', 'rng']);
+  const c = join(base, 'machine-c');
+  assert.equal(record.restoreRun('row', join(c, 'run'), { root: c, inputs: { condition: 'c1' } }), true);
+  assert.equal(weights(join(c, 'run')), weights(join(s, 'run')));
   assert.ok(!existsSync(join(carried, 'step-00000004.safetensors')), 'only the newest checkpoint is carried');
   record.dropRun('row');
   assert.ok(!existsSync(carried));

@@ -34,7 +34,7 @@ const CarriedEntry = z.object({
   inputs: z.record(z.string(), z.string()),
   step: z.number().int().positive(),
   /** carried without its optimizer state: sampled from or read, not trained further */
-  finished: z.boolean(),
+  finished: z.boolean().default(false),
   checkpoint: z.string().regex(/^step-\d+\.safetensors$/),
   extras: z.array(z.string()),
 });

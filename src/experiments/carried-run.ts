@@ -1,6 +1,6 @@
 // A training run carried in an experiment's record: its config.json, its newest checkpoint and its
-// metrics, kept beside the record's evaluations so that a later session on a fresh machine continues the
-// run (or samples from it) instead of training it again from step 0. Paths inside the run's files (the
+// metrics, kept in the record's carried/ folder (git-ignored: checkpoints are megabytes) so that a root
+// that has the folder continues the run (or samples from it) instead of training it again from step 0. Paths inside the run's files (the
 // root's condition and feature files) are stored relative to a placeholder and written back under the
 // root that restores them.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
